@@ -1,0 +1,17 @@
+"""The dialogue engine: flows from YAML, a pure ``step`` function, checks and diagrams.
+
+Owns: flow and locale loading and validation, text normalisation, intent matching, turns.
+Must not import: aiohttp, discord, linebot, sqlalchemy, asyncpg, aiosqlite, os.environ, the clock.
+The caller passes ``now``; the engine never reads the time, the network or a database.
+"""
+from .errors import FlowError, FlowIssue
+from .flow import FALLBACK, HUMAN_CHOICE_ID, START
+from .loader import Bundle, load_bundle, load_or_raise
+from .model import Choice, Effect, Flow, Link, Reply, Session, Turn, UserInput
+from .turn import new_session, step
+
+__all__ = [
+    "Bundle", "Choice", "Effect", "FALLBACK", "Flow", "FlowError", "FlowIssue", "HUMAN_CHOICE_ID",
+    "Link", "Reply", "START", "Session", "Turn", "UserInput", "load_bundle", "load_or_raise",
+    "new_session", "step",
+]

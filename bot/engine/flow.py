@@ -1,0 +1,152 @@
+"""The flow document as NGO staff write it (validated with pydantic), and its special states.
+
+A flow file, in short::
+
+    flow: first_contact
+    default_locale: ja
+    start: welcome
+    human_state: handoff          # where "talk to a person" leads, from anywhere
+    handoff_return: after_handoff # where the bot picks up when a counsellor closes
+    interrupts:                   # tried first, from every state, in this order
+      - {name: crisis, intent: crisis, target: crisis}
+      - {name: english, intent: lang_en, set_locale: en}
+    intents:                      # tried after the state's own routes
+      - {intent: evidence_question, target: evidence_start}
+    states:
+      welcome:
+        tags: [welcome]
+        say: [welcome.hello]      # locale keys, never literal text
+        links: [yorisoi]          # entries of resources.yaml shown as tel:/https: links
+        choices:
+          - {id: threatened, label: choice.threatened, target: reassure, set: {situation: threat}}
+        routes:
+          - {intent: threat_spread, target: reassure}
+        fallback: welcome.fallback   # optional; else the flow's texts.fallback
+      reassure:
+        say: [reassure.not_your_fault]
+        next: law                 # says its text, then moves on by itself
+      law:
+        branch: {var: age_band, cases: {u16: law_u16}, default: law_general}
+      goodbye:
+        end: true                 # a deliberate end: the next message starts again
+        effects: [end]
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Special names, never spelled out as bare strings elsewhere.
+START = "start"                  # `matched` value of a first-contact turn
+FALLBACK = "fallback"            # `matched` value when nothing was understood
+HUMAN_CHOICE_ID = "talk_to_person"  # choice the fallback adds; resolves to human_state anywhere
+EFFECT_TYPES = ("handoff", "forget_me", "set_locale", "end")
+
+NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
+KEY_PATTERN = r"^[A-Za-z0-9_\-.]+$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChoiceDoc(_Model):
+    id: str = Field(pattern=NAME_PATTERN, max_length=40)
+    label: str = Field(pattern=KEY_PATTERN)
+    target: str
+    set: dict[str, str] = Field(default_factory=dict)
+
+
+class RouteDoc(_Model):
+    intent: str = Field(pattern=NAME_PATTERN)
+    target: str
+    set: dict[str, str] = Field(default_factory=dict)
+
+
+class InterruptDoc(_Model):
+    name: str = Field(pattern=NAME_PATTERN)
+    intent: str = Field(pattern=NAME_PATTERN)
+    # No target: the person stays where they are and hears the state again (e.g. a language switch).
+    target: str | None = None
+    set_locale: str | None = None
+
+
+class BranchDoc(_Model):
+    var: str
+    cases: dict[str, str]
+    default: str
+
+
+class EffectDoc(_Model):
+    type: Literal["handoff", "forget_me", "set_locale", "end"]
+    locale: str | None = None
+
+
+class StateDoc(_Model):
+    say: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    links: list[str] = Field(default_factory=list)
+    choices: list[ChoiceDoc] = Field(default_factory=list)
+    routes: list[RouteDoc] = Field(default_factory=list)
+    fallback: str | None = None
+    next: str | None = None
+    branch: BranchDoc | None = None
+    effects: list[EffectDoc] = Field(default_factory=list)
+    end: bool = False
+
+    @field_validator("effects", mode="before")
+    @classmethod
+    def _effect_shorthand(cls, value: Any) -> Any:
+        # Staff may write `effects: [handoff]` instead of `[{type: handoff}]`.
+        if isinstance(value, list):
+            return [{"type": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("say", "tags", "links", mode="before")
+    @classmethod
+    def _single_to_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_way_on(self) -> "StateDoc":
+        if self.next and self.branch:
+            raise ValueError("a state can have `next` or `branch`, not both")
+        return self
+
+
+class FlowTexts(_Model):
+    fallback: str = "system.fallback"
+    welcome_back: str = "system.welcome_back"
+    intro: str = "system.intro"
+    media: str = "system.media"
+    sticker: str = "system.sticker"
+    location: str = "system.location"
+    choice_human: str = "system.choice_human"
+    open_now: str = "system.open_now"
+    closed_now: str = "system.closed_now"
+    error: str = "system.error"
+
+
+class FlowDoc(_Model):
+    flow: str = Field(pattern=NAME_PATTERN)
+    default_locale: str = "ja"
+    start: str
+    human_state: str
+    handoff_return: str | None = None
+    expiry_hours: float = Field(default=24, gt=0)
+    max_auto_moves: int = Field(default=8, ge=1, le=50)
+    texts: FlowTexts = Field(default_factory=FlowTexts)
+    interrupts: list[InterruptDoc] = Field(default_factory=list)
+    intents: list[RouteDoc] = Field(default_factory=list)
+    states: dict[str, StateDoc]
+
+    @field_validator("states")
+    @classmethod
+    def _state_names(cls, value: dict[str, StateDoc]) -> dict[str, StateDoc]:
+        import re
+
+        for name in value:
+            if not re.match(NAME_PATTERN, str(name)):
+                raise ValueError(f'state name "{name}" may use only letters, digits, "_" and "-"')
+        return value

@@ -1,0 +1,241 @@
+"""What the engine works with at run time: compiled flows, sessions, inputs and turns.
+
+Everything here is immutable; a turn never changes a session, it returns a new one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from .flow import FlowTexts
+from .intents import IntentMatcher
+from .machine import FlowMachine
+from .resources import Resource
+
+PATH_LIMIT = 40  # states remembered per session, for the counsellor's context packet
+
+
+# ---- inputs -------------------------------------------------------------------------------------
+
+InputKind = Literal["start", "text", "tap", "media", "sticker", "location"]
+
+
+@dataclass(frozen=True)
+class UserInput:
+    """One thing the person did. ``choice`` for taps, ``text`` for typed messages."""
+
+    kind: InputKind
+    text: str = ""
+    choice: str = ""
+    from_state: str | None = None  # the state whose button was tapped, when the platform keeps it
+    locale_hint: str | None = None
+
+    @staticmethod
+    def typed(text: str, locale_hint: str | None = None) -> "UserInput":
+        return UserInput("text", text=text, locale_hint=locale_hint)
+
+    @staticmethod
+    def tapped(choice: str, from_state: str | None = None) -> "UserInput":
+        return UserInput("tap", choice=choice, from_state=from_state)
+
+
+# ---- outputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A phone number (``tel:``) or web address to tap; ``open_now`` is None when unknown."""
+
+    label: str
+    url: str
+    resource: str = ""
+    open_now: bool | None = None
+    hours: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One speech bubble. ``key`` is the locale key it was rendered from."""
+
+    text: str
+    key: str = ""
+    choices: tuple[Choice, ...] = ()
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Something only the shell can do: ``handoff``, ``forget_me``, ``set_locale``, ``end``."""
+
+    type: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Session:
+    """The engine's memory of one conversation. Holds no text the person typed."""
+
+    state: str
+    locale: str
+    flow_version: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    started_at: float = 0.0
+    last_active_at: float = 0.0
+    risk: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "locale": self.locale,
+            "flow_version": self.flow_version,
+            "variables": dict(self.variables),
+            "path": list(self.path),
+            "started_at": self.started_at,
+            "last_active_at": self.last_active_at,
+            "risk": list(self.risk),
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> "Session":
+        return Session(
+            state=str(data.get("state", "")),
+            locale=str(data.get("locale", "")),
+            flow_version=str(data.get("flow_version", "")),
+            variables=dict(data.get("variables") or {}),
+            path=tuple(data.get("path") or ()),
+            started_at=float(data.get("started_at") or 0.0),
+            last_active_at=float(data.get("last_active_at") or 0.0),
+            risk=tuple(data.get("risk") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one input produced: the new session, the bubbles to send, the effects for the shell."""
+
+    session: Session
+    replies: tuple[Reply, ...]
+    effects: tuple[Effect, ...]
+    matched: str
+    tags: tuple[str, ...]
+    entered: tuple[str, ...] = ()  # states entered during this turn, in order
+    # Every tag of every state entered this turn (for figures: "reached the evidence steps").
+    entered_tags: frozenset[str] = frozenset()
+
+
+# ---- compiled flow ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """A locale text with resource placeholders already filled; ``{variables}`` filled per turn."""
+
+    template: str
+    has_variables: bool
+
+    def render(self, variables: Mapping[str, str]) -> str:
+        if not self.has_variables:
+            return self.template
+        return self.template.format_map(_Blank(variables))
+
+
+class _Blank(dict):
+    def __init__(self, variables: Mapping[str, str]):
+        super().__init__(variables)
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class CompiledChoice:
+    id: str
+    label_key: str
+    target: str
+    sets: tuple[tuple[str, str], ...]
+    folded_labels: tuple[str, ...]  # normalised labels in every locale, for typed answers
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    matcher: IntentMatcher
+    target: str
+    sets: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class CompiledInterrupt:
+    name: str
+    matcher: IntentMatcher
+    target: str | None
+    set_locale: str | None
+
+
+@dataclass(frozen=True)
+class CompiledState:
+    name: str
+    say: tuple[str, ...]
+    tags: tuple[str, ...]
+    links: tuple[str, ...]
+    choices: tuple[CompiledChoice, ...]
+    choice_by_id: Mapping[str, CompiledChoice]
+    routes: tuple[CompiledRoute, ...]
+    fallback: str | None
+    next: str | None
+    branch_var: str | None
+    branch_cases: Mapping[str, str]
+    branch_default: str | None
+    effects: tuple[Effect, ...]
+    end: bool
+    offers_human: bool  # one of its choices already leads to a person
+
+    @property
+    def moves_on(self) -> bool:
+        return self.next is not None or self.branch_var is not None
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    version: str
+    file: str
+    start: str
+    human_state: str
+    handoff_return: str | None
+    default_locale: str
+    locales: tuple[str, ...]
+    expiry_seconds: float
+    max_auto_moves: int
+    texts: FlowTexts
+    states: Mapping[str, CompiledState]
+    interrupts: tuple[CompiledInterrupt, ...]
+    global_routes: tuple[CompiledRoute, ...]
+    catalog: Mapping[str, Mapping[str, Text]]  # locale -> key -> text
+    resources: Mapping[str, Resource]
+    machine: FlowMachine
+
+    def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
+        entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)
+        return entry.render(variables) if entry is not None else key
+
+    def pick_locale(self, hint: str | None) -> str:
+        if hint:
+            short = hint.replace("_", "-").split("-")[0].lower()
+            if short in self.locales:
+                return short
+        return self.default_locale
+
+
+def utc(now: dt.datetime) -> dt.datetime:
+    return now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)

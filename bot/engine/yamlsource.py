@@ -1,0 +1,80 @@
+"""YAML reading that remembers where each value came from, so errors can name the line."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file plus the line (1-based) of every mapping key and list item."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, file: str, line: int | None, problem: str):
+        self.file, self.line, self.problem = file, line, problem
+        super().__init__(f"{file}:{line}: {problem}")
+
+
+def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, path + (i,), lines) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+_LOADER = yaml.SafeLoader("")
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    return _LOADER.construct_object(node, deep=True)
+
+
+def read_yaml(path: Path, display_name: str | None = None) -> YamlDocument:
+    """Parse ``path``; raise YamlSyntaxError naming file and line on bad YAML."""
+    name = display_name or path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlSyntaxError(name, None, f"the file is not UTF-8 text ({exc.reason})") from exc
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> YamlDocument:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        raise YamlSyntaxError(name, line, f"the YAML is broken here ({problem}). Check indentation, colons and quotes.") from exc
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(name, None, f"the YAML is broken ({exc})") from exc
+    lines: dict[Path_, int] = {}
+    data = _construct(node, (), lines) if node is not None else None
+    return YamlDocument(name, data, lines)

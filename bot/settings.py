@@ -1,0 +1,106 @@
+"""Configuration: one frozen ``Settings``, read from the environment once at start-up.
+
+Nothing else in the bot reads ``os.environ``. Secrets are ``SecretStr`` (masked in reprs and
+logs). A bad value stops start-up with a message naming the variable.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import BotError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_KEY_FILE = "demo-secret.key"
+
+
+class SettingsError(BotError):
+    """A setting is missing or wrong; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", frozen=True, extra="ignore", case_sensitive=False)
+
+    bot_env: Literal["demo", "development", "production"] = Field("development", alias="BOT_ENV")
+    bot_data_dir: Path = Field(Path("./data"), alias="BOT_DATA_DIR")
+    database_url: str = Field("", alias="DATABASE_URL")
+    bot_secret_key: SecretStr = Field(SecretStr(""), alias="BOT_SECRET_KEY")
+    bot_flows_dir: Path = Field(ROOT / "flows", alias="BOT_FLOWS_DIR")
+    bot_locales_dir: Path = Field(ROOT / "locales", alias="BOT_LOCALES_DIR")
+    bot_flow: str = Field("first_contact", alias="BOT_FLOW")
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(8080, alias="PORT", ge=1, le=65535)
+    line_channel_secret: SecretStr = Field(SecretStr(""), alias="LINE_CHANNEL_SECRET")
+    line_channel_access_token: SecretStr = Field(SecretStr(""), alias="LINE_CHANNEL_ACCESS_TOKEN")
+    line_api_base_url: str = Field("https://api.line.me", alias="LINE_API_BASE_URL")
+    discord_token: SecretStr = Field(SecretStr(""), alias="DISCORD_TOKEN")
+    transcript_retention_days: int = Field(30, alias="BOT_TRANSCRIPT_RETENTION_DAYS", ge=1)
+    event_id_retention_days: int = Field(7, alias="BOT_EVENT_ID_RETENTION_DAYS", ge=1)
+    conversation_retention_days: int = Field(90, alias="BOT_CONVERSATION_RETENTION_DAYS", ge=1)
+    handoff_wait_minutes: int = Field(10, alias="BOT_HANDOFF_WAIT_MINUTES", ge=1)
+    office_hours_file: Path = Field(ROOT / "office_hours.yaml", alias="BOT_OFFICE_HOURS_FILE")
+    timezone: str = Field("Asia/Tokyo", alias="BOT_TIMEZONE")
+    log_format: Literal["json", "text"] = Field("json", alias="BOT_LOG_FORMAT")
+    log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
+    run_worker_in_web: bool | None = Field(None, alias="BOT_WORKER_IN_WEB")
+    outbox_max_attempts: int = Field(8, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
+    public_url: str = Field("", alias="BOT_PUBLIC_URL")
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> "Settings":
+        if self.bot_env == "production":
+            key = self.bot_secret_key.get_secret_value()
+            if len(key) < 32:
+                raise ValueError("BOT_SECRET_KEY must be set to at least 32 random characters in production")
+            if not self.database_url:
+                raise ValueError("DATABASE_URL must be set in production")
+        return self
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                name = str(err["loc"][0]).upper() if err["loc"] else "configuration"
+                lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})" if err["loc"] else err["msg"])
+            raise SettingsError("bad configuration:\n  " + "\n  ".join(lines)) from None
+
+    # -- derived ----------------------------------------------------------------------------------
+    @property
+    def is_demo(self) -> bool:
+        return self.bot_env == "demo"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Platforms hand out postgres:// URLs; SQLAlchemy's async driver needs its own scheme.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+asyncpg://" + url[len(prefix):]
+            return url
+        return f"sqlite+aiosqlite:///{(self.bot_data_dir / 'bot.db').resolve()}"
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret.get_secret_value() and self.line_channel_access_token.get_secret_value())
+
+    def secret_key(self) -> bytes:
+        """The key for pseudonyms and encryption. Outside production, made once and kept in the data dir."""
+        key = self.bot_secret_key.get_secret_value()
+        if key:
+            return key.encode()
+        path = self.bot_data_dir / DEMO_KEY_FILE
+        if path.exists():
+            return path.read_text().strip().encode()
+        self.bot_data_dir.mkdir(parents=True, exist_ok=True)
+        made = secrets.token_urlsafe(48)
+        path.write_text(made)
+        path.chmod(0o600)
+        return made.encode()
