@@ -242,11 +242,25 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
     version = hasher.hexdigest()[:12]
 
     resources, _ = _read_resources(flows_dir, issues, today)
+    # A locale is `ja.yaml`, plus any `ja.<part>.yaml` (e.g. ja.console.yaml) merged into it.
     locales: dict[str, Locale] = {}
-    for path in sorted(locales_dir.glob("*.yaml")):
+    for path in sorted(locales_dir.glob("*.yaml"), key=lambda p: (p.name.count("."), p.name)):
         loc = _read_locale(path, issues)
-        if loc is not None:
-            locales[loc.code] = loc
+        if loc is None:
+            continue
+        code = path.name.split(".")[0]
+        if code not in locales:
+            loc.code = code
+            locales[code] = loc
+            continue
+        main = locales[code]
+        for key, text in loc.texts.items():
+            if key in main.texts:
+                issues.error("F101", loc.file, loc.text_lines.get(key), f'text "{key}" is also in {main.file}. Keep it in one file.')
+            main.texts[key] = text
+            main.text_lines[key] = loc.text_lines[key]
+        main.intents.update(loc.intents)
+        main.intent_lines.update(loc.intent_lines)
     if not locales:
         issues.error("F114", str(locales_dir), None, "no locale files (ja.yaml, en.yaml) were found.")
 

@@ -1,0 +1,97 @@
+"""Command line: ``python -m bot <command>``. Parses arguments and calls one function per command."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="First-contact bot for young people facing sextortion.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the web server (LINE webhook, web chat, console)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--demo", action="store_true", help="SQLite, a demo counsellor, no LINE or Discord account needed")
+    sub.add_parser("worker", help="run turns and deliver the outbox (PostgreSQL deployments)")
+    sub.add_parser("discord", help="run the Discord client")
+
+    d = sub.add_parser("db", help="database schema")
+    d.add_argument("action", choices=["upgrade"])
+    sub.add_parser("purge", help="apply the retention rules now")
+
+    c = sub.add_parser("counsellor", help="manage counsellor accounts")
+    c.add_argument("action", choices=["add"])
+    c.add_argument("name")
+    c.add_argument("--password", help="read from standard input when omitted")
+
+    k = sub.add_parser("check", help="validate every flow, locale and resource")
+    k.add_argument("--fail-on-warnings", action="store_true")
+    k.add_argument("--flows")
+    k.add_argument("--locales")
+
+    ch = sub.add_parser("chat", help="talk to the bot in the terminal")
+    ch.add_argument("--locale", choices=None)
+    ch.add_argument("--json", action="store_true", help="one message per input line, one JSON object per output line")
+    ch.add_argument("--flow")
+    ch.add_argument("--flows")
+    ch.add_argument("--locales")
+
+    g = sub.add_parser("graph", help="draw the flow")
+    g.add_argument("--format", choices=["mermaid"], default="mermaid")
+    g.add_argument("--flow")
+    g.add_argument("--flows")
+    g.add_argument("--locales")
+
+    t = sub.add_parser("test", help="run conversation tests written in YAML")
+    t.add_argument("files", nargs="*")
+    t.add_argument("--min-coverage", type=float, default=0.0, help="fail when fewer than this %% of states are visited")
+    t.add_argument("--update", action="store_true", help="rewrite expectations from what the bot does now")
+    t.add_argument("--flows")
+    t.add_argument("--locales")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cmd = args.command
+    if cmd in ("check", "chat", "graph", "test"):
+        from bot import commands
+
+        return getattr(commands, f"run_{cmd}")(args)
+    from bot.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(**({"BOT_ENV": "demo"} if getattr(args, "demo", False) else {}))
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if cmd == "serve":
+        from bot.app import run_serve
+
+        return run_serve(settings, host=args.host, port=args.port, demo=args.demo)
+    if cmd == "worker":
+        from bot.app import run_worker
+
+        return run_worker(settings)
+    if cmd == "discord":
+        from bot.channels.discord import run_discord
+
+        return run_discord(settings)
+    if cmd == "db":
+        from bot.store.migrate import run_upgrade
+
+        return run_upgrade(settings)
+    if cmd == "purge":
+        from bot.store.retention import run_purge
+
+        return run_purge(settings)
+    if cmd == "counsellor":
+        from bot.handoff.accounts import run_add_counsellor
+
+        return run_add_counsellor(settings, args.name, args.password)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
