@@ -1,0 +1,93 @@
+"""Keeps the flows a running process uses, and swaps in edited ones only when they check clean.
+
+A broken edit never takes the live bot down: the last good version keeps serving and the
+problems are logged (codes and places, never content typed by people).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+from pathlib import Path
+
+from bot.engine import Bundle, Flow, FlowError, load_bundle
+
+log = logging.getLogger(__name__)
+
+
+def _fingerprint(*dirs: Path) -> tuple:
+    items = []
+    for d in dirs:
+        for p in sorted(d.glob("*.yaml")):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            items.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(items)
+
+
+class BundleHolder:
+    """The current good bundle of flows; ``reload()`` replaces it only with one that has no errors."""
+
+    def __init__(self, flows_dir: Path | str, locales_dir: Path | str, flow_name: str | None = None):
+        self.flows_dir, self.locales_dir = Path(flows_dir), Path(locales_dir)
+        self.flow_name = flow_name
+        self._fingerprint = _fingerprint(self.flows_dir, self.locales_dir)
+        bundle = load_bundle(self.flows_dir, self.locales_dir, dt.date.today())
+        if bundle.errors:
+            raise FlowError(bundle.issues)
+        self.bundle: Bundle = bundle
+        self.reloads = 0
+        self.rejected = 0
+
+    @property
+    def flow(self) -> Flow:
+        return self.bundle.flow(self.flow_name)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def reload(self) -> bool:
+        """Load the files again; True if the new version was taken."""
+        self._fingerprint = _fingerprint(self.flows_dir, self.locales_dir)
+        try:
+            candidate = load_bundle(self.flows_dir, self.locales_dir, dt.date.today())
+        except Exception:  # an unexpected loader failure must not stop the bot either
+            log.exception("flows.reload_crashed")
+            self.rejected += 1
+            return False
+        if candidate.errors or (self.flow_name and self.flow_name not in candidate.flows):
+            self.rejected += 1
+            for issue in candidate.errors[:20]:
+                log.error("flows.reload_rejected", extra={"code": issue.code, "file": issue.file, "line": issue.line, "state": issue.state})
+            log.error("flows.kept_last_good", extra={"version": self.bundle.version, "errors": len(candidate.errors)})
+            return False
+        if candidate.version != self.bundle.version:
+            self.bundle = candidate
+            self.reloads += 1
+            log.info("flows.reloaded", extra={"version": candidate.version})
+        return True
+
+    def changed_on_disk(self) -> bool:
+        return _fingerprint(self.flows_dir, self.locales_dir) != self._fingerprint
+
+    async def watch(self, interval: float = 2.0) -> None:
+        """Reload when files change or on SIGHUP. Runs until cancelled."""
+        wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, wake.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=interval)
+            except asyncio.TimeoutError:
+                pass
+            forced = wake.is_set()
+            wake.clear()
+            if forced or self.changed_on_disk():
+                self.reload()
