@@ -37,7 +37,38 @@ _GODAN_ROWS = {
 def _tokenizer():
     from sudachipy import Dictionary  # loaded once per process, ~50 ms
 
-    return Dictionary(dict="core").create()
+    return Dictionary(dict="core").tokenizer()
+
+
+MIN_READING_CHARS = 3  # a kana spelling shorter than this would match too much ("し")
+
+
+def keyword_variants(keyword: str) -> list[str]:
+    """Every spelling a keyword stands for: its conjugations, and the same in kana.
+
+    Staff write 死にたい; people type しにたい or シニタイ. 晒す -> 晒さ 晒し ... and さらさ さらし ...
+    """
+    forms = set(conjugation_variants(keyword))
+    for form in list(forms):
+        reading = _reading(form)
+        if reading and len(reading) >= MIN_READING_CHARS:
+            forms.add(reading)
+    return sorted(forms)
+
+
+def _reading(text: str) -> str:
+    if is_ascii_word(text) or not any(_is_kanji(c) for c in text):
+        return ""
+    try:
+        from sudachipy import SplitMode
+
+        return "".join(m.reading_form() for m in _tokenizer().tokenize(text, SplitMode.C))
+    except Exception:
+        return ""
+
+
+def _is_kanji(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
 
 
 def conjugation_variants(keyword: str) -> list[str]:
@@ -111,7 +142,7 @@ def compile_intent(name: str, keywords: list[str], phrases: list[str], exclude: 
             else:
                 words.append(re.escape(norm))
         else:
-            for variant in conjugation_variants(raw.rstrip("*")):
+            for variant in keyword_variants(raw.rstrip("*")):
                 folded = compact(normalise(variant))
                 if folded:
                     packed.add(folded)

@@ -1,0 +1,160 @@
+"""The engine's commands: check, chat, graph, test. No store, no network: they run on a laptop."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from bot.engine import Bundle, Turn, UserInput, load_bundle, step
+from bot.engine.graph import to_mermaid
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dirs(args) -> tuple[Path, Path]:
+    flows = Path(args.flows) if getattr(args, "flows", None) else ROOT / "flows"
+    locales = Path(args.locales) if getattr(args, "locales", None) else ROOT / "locales"
+    return flows, locales
+
+
+def _bundle(args) -> Bundle:
+    flows, locales = _dirs(args)
+    return load_bundle(flows, locales, dt.date.today())
+
+
+def _print_issues(bundle: Bundle, stream=sys.stderr) -> None:
+    for issue in sorted(bundle.issues, key=lambda i: (i.severity != "error", i.file, i.line or 0)):
+        print(issue, file=stream)
+
+
+def run_check(args) -> int:
+    bundle = _bundle(args)
+    _print_issues(bundle, sys.stdout)
+    errors, warnings = len(bundle.errors), len(bundle.warnings)
+    states = sum(len(f.states) for f in bundle.flows.values())
+    print(f"checked {len(bundle.flows) or 'no valid'} flow(s), {states} states, locales {', '.join(bundle.locales) or '-'}: "
+          f"{errors} error(s), {warnings} warning(s)")
+    if errors or (args.fail_on_warnings and warnings):
+        return 1
+    return 0
+
+
+def _turn_json(turn: Turn) -> dict:
+    return {
+        "state": turn.session.state,
+        "tags": list(turn.tags),
+        "locale": turn.session.locale,
+        "matched": turn.matched,
+        "messages": [
+            {"text": r.text,
+             "choices": [{"id": c.id, "label": c.label} for c in r.choices],
+             "links": [{"label": l.label, "url": l.url} for l in r.links]}
+            for r in turn.replies
+        ],
+        "effects": [e.to_dict() for e in turn.effects],
+    }
+
+
+def _parse_line(line: str) -> UserInput:
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("choice"), str):
+            return UserInput.tapped(obj["choice"], obj.get("from_state"))
+    return UserInput.typed(line.rstrip("\n"))
+
+
+def _render(turn: Turn) -> str:
+    out = []
+    number = 0
+    for r in turn.replies:
+        if r.text:
+            out.append("bot> " + r.text.replace("\n", "\n     "))
+        for link in r.links:
+            status = {True: " (open now)", False: " (closed now)", None: ""}[link.open_now]
+            out.append(f"     ☎ {link.label}{status}  {link.url}")
+        for c in r.choices:
+            number += 1
+            out.append(f"     [{number}] {c.label}")
+    for e in turn.effects:
+        out.append(f"     ({e.type}{' ' + json.dumps(dict(e.params), ensure_ascii=False) if e.params else ''})")
+    return "\n".join(out)
+
+
+def run_chat(args) -> int:
+    bundle = _bundle(args)
+    if bundle.errors:
+        _print_issues(bundle)
+        return 1
+    flow = bundle.flow(args.flow)
+    if args.locale and args.locale not in flow.locales:
+        print(f"--locale must be one of {', '.join(flow.locales)}", file=sys.stderr)
+        return 2
+    now = lambda: dt.datetime.now(dt.timezone.utc)  # noqa: E731 - the shell owns the clock
+    turn = step(flow, None, UserInput("start", locale_hint=args.locale), now())
+    session = turn.session
+    if args.json:
+        out = sys.stdout
+        out.write(json.dumps(_turn_json(turn), ensure_ascii=False) + "\n")
+        out.flush()
+        for line in sys.stdin:
+            turn = step(flow, session, _parse_line(line), now())
+            session = turn.session
+            out.write(json.dumps(_turn_json(turn), ensure_ascii=False) + "\n")
+            out.flush()
+        return 0
+    print(_render(turn))
+    offered = [c for r in turn.replies for c in r.choices]
+    while True:
+        try:
+            line = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        # In the terminal a bare number picks a shown choice, like a tap.
+        user_input = UserInput.typed(line)
+        if line.strip().isdigit() and 0 < int(line.strip()) <= len(offered):
+            user_input = UserInput.tapped(offered[int(line.strip()) - 1].id, session.state)
+        turn = step(flow, session, user_input, now())
+        session = turn.session
+        offered = [c for r in turn.replies for c in r.choices]
+        print(_render(turn))
+
+
+def run_graph(args) -> int:
+    bundle = _bundle(args)
+    if bundle.errors:
+        _print_issues(bundle)
+        return 1
+    print(to_mermaid(bundle.flow(args.flow)), end="")
+    return 0
+
+
+def run_test(args) -> int:
+    from bot.convtest import default_files, run_files
+
+    bundle = _bundle(args)
+    if bundle.errors:
+        _print_issues(bundle)
+        return 1
+    files = [Path(f) for f in args.files] or default_files(ROOT)
+    if not files:
+        print("no conversation tests found (tests/conversations/*.yaml)", file=sys.stderr)
+        return 1
+    report = run_files(bundle, files, update=args.update)
+    for failure in report.failures:
+        print(failure)
+    coverage = report.coverage(bundle)
+    for name, share in coverage.items():
+        missing = report.unvisited(bundle)[name]
+        print(f"flow {name}: {share:.1f}% of states visited" + (f" (not visited: {', '.join(missing)})" if missing else ""))
+    low = [n for n, share in coverage.items() if share < args.min_coverage and n in report.visited]
+    print(f"conversation tests: {report.conversations} conversations, {report.steps} steps, "
+          f"{len(report.failures)} failure(s)")
+    if low:
+        print(f"coverage below {args.min_coverage:.0f}% for: {', '.join(low)}")
+    return 1 if report.failures or low else 0

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.engine.intents import compile_intent, keyword_variants
+from bot.engine.normalise import compact, normalise
+
+
+@pytest.mark.parametrize("raw, folded", [
+    ("ＡＢＣ１２３", "abc123"),            # full width
+    ("ｼﾆﾀｲ", "しにたい"),                   # half-width katakana
+    ("シニタイ", "しにたい"),               # katakana folded to hiragana
+    ("HeLLo", "helo"),                      # case, repeated letters squeezed
+    ("たすけてええええ", "たすけてえ"),      # repeated characters squeezed
+    ("死\u200bに\u200dたい", "死にたい"),    # zero-width characters removed
+    ("❤️", "❤"),                            # variation selector removed
+    ("a \t\n b", "a b"),                    # white space collapsed
+])
+def test_normalise(raw, folded):
+    assert normalise(raw) == folded
+
+
+def test_normalise_is_idempotent():
+    for text in ["ﾊﾞﾗｽぞ！！", "ＡＢＣ", "死にたい😢😢", "I'M   SCARED"]:
+        assert normalise(normalise(text)) == normalise(text)
+
+
+def test_compact_drops_spaces_and_elongation():
+    assert compact(normalise("た す け て ー ー")) == "たすけて"
+
+
+def test_verb_keywords_match_their_conjugations_and_kana_spellings():
+    m = compile_intent("threat", ["晒す", "ばらす", "ネットに上げる"], [])
+    for text in ["晒される", "晒すって", "晒した", "さらされた", "サラサレル", "バラすぞ", "ﾊﾞﾗｽ", "ネットに上げられた"]:
+        n = normalise(text)
+        assert m.matches(n, compact(n)), text
+    assert "晒さ" in keyword_variants("晒す")
+
+
+def test_ascii_keywords_match_whole_words_or_prefixes_with_star():
+    m = compile_intent("x", ["die", "threat*"], [])
+    yes = ["i want to die", "they threatened me", "threat"]
+    no = ["diet coke", "indie music"]
+    for text in yes:
+        assert m.matches(normalise(text), compact(normalise(text))), text
+    for text in no:
+        assert not m.matches(normalise(text), compact(normalise(text))), text
+
+
+def test_exclude_removes_false_friends():
+    m = compile_intent("threat", ["ばらす"], [], ["すばらしい"])
+    assert not m.matches(normalise("すばらしい"), compact(normalise("すばらしい")))
+    assert m.matches(normalise("ばらされた"), compact(normalise("ばらされた")))
+
+
+def test_phrases_match_close_messages():
+    m = compile_intent("x", [], ["someone is blackmailing me"])
+    text = normalise("someone is blackmailing me!!")
+    assert m.matches(text, compact(text))
