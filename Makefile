@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   runs the bot (SQLite, web chat and console, no LINE or Discord account needed)
+#   make test   runs every test (engine, content, store on SQLite and PostgreSQL, LINE, Discord, browser)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check chat bench setup browser
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's Chromium for the console's browser tests (Playwright's own download does not work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+demo: $(STAMP)
+	$(BIN)/python -m bot serve --demo
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/python -m bot check
+
+chat: $(STAMP)
+	$(BIN)/python -m bot chat
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine_bench.py
