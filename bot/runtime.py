@@ -1,0 +1,554 @@
+"""The shell around the pure engine: accept events, run turns, deliver replies, apply effects.
+
+::
+
+    adapter --accept()--> inbox --worker: step()--> conversation + outbox --sender--> channel.deliver()
+                                  \\-- in handoff: transcript + handoff_hooks.on_person_message
+
+* ``accept`` commits events to the inbox before the adapter answers the platform.
+* The worker takes events in order per conversation, one turn at a time per conversation (see
+  ``bot.store.inbox.claim_next``), and commits the new session, the outbox rows and the effects in
+  one transaction, together with erasing the event's payload. A crash anywhere before that commit
+  leaves the event pending; after it, the replies are in the outbox.
+* The sender leases due outbox rows, delivers outside any transaction, then marks them sent,
+  retries with backoff, or gives up after ``outbox_max_attempts`` (a log line, no content).
+
+Logs name conversations by their random id only; never text, never platform ids.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+import traceback
+from typing import Awaitable, Callable, Iterable, Sequence
+
+from bot.channels.base import Channel, DeliveryResult, InboundEvent, Outbound
+from bot.engine import Flow, Reply, Session, new_session, step
+from bot.engine.normalise import compact, normalise
+from bot.errors import BotError
+from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
+from bot.store.crypto import DecryptError
+from bot.store.db import Store, lock_conversation
+from bot.store.models import BOT, FAILED, PERSON
+
+log = logging.getLogger(__name__)
+
+MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
+SAFETY_KEY = "shell.safety_message"
+# Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
+# ../shared/content/FACTS.md: よりそいホットライン (24h), 24時間子供SOSダイヤル (24h).
+FALLBACK_SAFETY = {
+    "ja": ("いま、うまく返事ができません。ごめんなさい。\n"
+           "ひとりで抱えこまないでください。24時間、無料で相談できます。\n"
+           "よりそいホットライン 0120-279-338\n"
+           "24時間子供SOSダイヤル 0120-0-78310\n"
+           "少し時間をおいて、もう一度送ってください。"),
+    "en": ("Sorry, I cannot answer properly right now.\n"
+           "You are not alone. You can talk to someone for free, 24 hours a day (in Japanese):\n"
+           "Yorisoi Hotline 0120-279-338\n"
+           "24-hour Children's SOS Dial 0120-0-78310\n"
+           "Please try sending your message again a little later."),
+}
+
+
+class ConversationGone(BotError):
+    """The conversation no longer exists (the person asked to be forgotten, or it expired)."""
+
+
+class NotReachable(BotError):
+    """No platform id is kept for this conversation (no open handoff): nothing can be pushed."""
+
+
+class HandoffHooks:
+    """How the worker tells the handoff side what happens. ``bot.handoff`` sets
+    ``runtime.handoff_hooks`` to its own object with these three coroutines; this default does
+    nothing. Called after the transaction committed, in the process that ran the turn; an
+    exception is logged and otherwise ignored (the data is already safe in the store).
+    """
+
+    async def on_queued(self, handoff_id: str) -> None:
+        """A new handoff was queued (the person asked for a counsellor)."""
+
+    async def on_person_message(self, handoff_id: str, text: str, is_crisis: bool = False,
+                                choice: str | None = None) -> None:
+        """The person wrote during an open handoff. ``text`` is already in the transcript
+        (written in the turn's transaction, so it survives a crash): do not store it again.
+        ``is_crisis``: the flow's crisis words matched and the handoff's priority was raised.
+        A tapped button comes as ``text=""`` and ``choice=<choice id>``."""
+
+    async def on_closed(self, handoff_id: str, reason: str) -> None:
+        """The handoff ended outside the console: ``forgotten`` (the person asked to be
+        forgotten, everything is deleted) or ``returned`` (``return_to_bot``)."""
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+
+
+def _where(exc: BaseException) -> str:
+    """file:line of the innermost frame, for a log line that must not carry the message."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+
+
+def enter_state(flow: Flow, session: Session, state: str, now: float):
+    """Enter ``state`` as if a move led there (replies, effects): used after a handoff."""
+    from bot.engine import turn as engine_turn
+
+    enter = getattr(engine_turn, "enter", None)
+    if enter is not None:
+        return enter(flow, session, state, _utc(now))
+    # TODO(engine): use a public ``enter`` once the engine exports one.
+    return engine_turn._enter(flow, session, state, "handoff_return", now)
+
+
+class Runtime:
+    """One per process. ``start()`` runs the migrations, then the worker and sender loops."""
+
+    def __init__(self, settings, bundle_holder, *, store: Store | None = None,
+                 clock: Callable[[], float] = time.time, workers: int | None = None,
+                 accept_timeout: float = 5.0, poll_interval: float = 0.5):
+        self.settings = settings
+        self.bundles = bundle_holder
+        self.store = store or Store.from_settings(settings)
+        self.crypto = self.store.crypto
+        self.clock = clock
+        self.channels: dict[str, Channel] = {}
+        self.handoff_hooks: HandoffHooks = HandoffHooks()
+        self.workers = workers or (4 if self.store.is_postgres else 1)
+        self.accept_timeout = accept_timeout
+        self.poll_interval = poll_interval
+        self.send_batch = 32
+        self._inbox_wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._running = False
+
+    # ---- life cycle ---------------------------------------------------------------------------
+
+    def register_channel(self, channel: Channel) -> None:
+        """Deliver this channel's outbox rows from this process."""
+        self.channels[channel.name] = channel
+        self._outbox_wake.set()
+
+    async def start(self, run_worker: bool = True, run_sender: bool | None = None, migrate: bool = True) -> None:
+        if migrate:
+            await self.store.upgrade()
+        self._running = True
+        if run_worker:
+            for n in range(self.workers):
+                self._tasks.append(asyncio.create_task(self._worker_loop(), name=f"worker-{n}"))
+        if run_worker if run_sender is None else run_sender:
+            self._tasks.append(asyncio.create_task(self._sender_loop(), name="sender"))
+        log.info("runtime.started", extra={"worker": self.workers if run_worker else 0,
+                                           "mode": self.store.dialect, "version": self.bundles.version})
+
+    async def stop(self) -> None:
+        self._running = False
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        await self.store.dispose()
+        log.info("runtime.stopped")
+
+    # ---- the inbox ----------------------------------------------------------------------------
+
+    async def accept(self, events: Sequence[InboundEvent]) -> int:
+        """Store the events durably; returns how many were new (a redelivery counts 0).
+
+        Returns only after the commit. Raises ``StoreUnavailable`` when the database cannot be
+        reached within ``accept_timeout``: answer with ``safety_text`` and let the platform retry.
+        """
+        if not events:
+            return 0
+        now = self.clock()
+        try:
+            async with asyncio.timeout(self.accept_timeout):
+                async with self.store.transaction() as s:
+                    added = await inbox.accept_events(s, self.crypto, events, now)
+        except TimeoutError:
+            log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
+            raise StoreUnavailable("the database did not answer in time") from None
+        if added:
+            self._inbox_wake.set()
+        log.info("inbox.accepted", extra={"channel": events[0].channel, "events": len(events), "count": added})
+        return added
+
+    def safety_text(self, locale: str | None = None) -> str:
+        """The fixed message with the 24-hour numbers, for when the store is down. Never raises."""
+        try:
+            flow = self.bundles.flow
+            for loc in (locale, flow.default_locale):
+                if loc and loc in flow.locales:
+                    text = flow.text(loc, SAFETY_KEY)
+                    if text and text != SAFETY_KEY:
+                        return text
+        except Exception:  # the last resort must not fail
+            pass
+        return FALLBACK_SAFETY.get((locale or "ja").split("-")[0].lower(), FALLBACK_SAFETY["ja"])
+
+    # ---- the worker ---------------------------------------------------------------------------
+
+    async def _worker_loop(self) -> None:
+        pause = self.poll_interval
+        while self._running:
+            self._inbox_wake.clear()
+            try:
+                did = await self.process_next()
+                pause = self.poll_interval
+            except StoreUnavailable:
+                pause = min(pause * 2, 30.0)
+                did = False
+            except Exception as exc:  # a bug must not stop the worker
+                log.error("worker.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
+                did = False
+            if not did:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._inbox_wake.wait(), timeout=pause)
+
+    async def process_next(self) -> bool:
+        """Run the turn of the oldest ready event; False when there is nothing to do."""
+        flow = self.bundles.flow  # one version for the whole turn, even if a reload happens now
+        now = self.clock()
+        later: list[Callable[[], Awaitable[None]]] = []
+        row_id = None
+        started = time.perf_counter()
+        try:
+            async with self.store.transaction() as s:
+                row = await inbox.claim_next(s)
+                if row is None:
+                    return False
+                row_id = row.id
+                await lock_conversation(s, row.pseudonym)
+                try:
+                    event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+                except DecryptError:
+                    log.error("turn.undecryptable", extra={"inbox": row.id})
+                    await inbox.mark_done(s, row.id, now, status=FAILED)
+                    return True
+                conv = await sessions.get_by_pseudonym(s, row.pseudonym)
+                cid = await self._handle(s, flow, row.id, row.pseudonym, event, conv, now, later)
+                await inbox.mark_done(s, row.id, now)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if row_id is None:
+                raise
+            await self._turn_failed(flow, row_id, exc, now)
+            return True
+        log.info("turn.done", extra={"conversation": cid, "inbox": row_id,
+                                     "ms": round((time.perf_counter() - started) * 1000, 2)})
+        self._outbox_wake.set()
+        for call in later:
+            try:
+                await call()
+            except Exception as exc:
+                log.error("handoff.hook_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
+        return True
+
+    async def _handle(self, s, flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, conv,
+                      now: float, later: list) -> str | None:
+        """Everything one event does, inside the turn's transaction. Returns the conversation id."""
+        if event.kind == "forget":
+            # LINE unfollow: forget at once; nothing can be sent to them any more.
+            await self._forget(s, conv, pseudonym, inbox_id, later)
+            log.info("conversation.forgotten", extra={"conversation": conv.id if conv else None, "reason": "unfollow"})
+            return conv.id if conv else None
+
+        if conv is not None and conv.in_handoff:
+            handoff = await handoffs.active_handoff(s, conv.id)
+            if handoff is not None and not self._asks_to_forget(flow, event):
+                await self._relay_to_handoff(s, flow, conv, handoff, event, now, later, inbox_id)
+                return conv.id
+            if handoff is None:  # repair: the flag outlived its handoff
+                conv.in_handoff, conv.user_ref_enc = False, None
+
+        before = sessions.load_session(conv)
+        turn = step(flow, before, event.to_input(), _utc(now))
+        effects = {e.type for e in turn.effects}
+
+        if "forget_me" in effects:
+            await self._forget(s, conv, pseudonym, inbox_id, later)
+            # The confirmation goes out under a fresh id that links to nothing.
+            await self._enqueue_turn(s, sessions.new_id(), event, turn.replies, turn.session, now, inbox_id)
+            log.info("conversation.forgotten", extra={"conversation": conv.id if conv else None, "reason": "flow"})
+            return conv.id if conv else None
+
+        new_day = conv is None or figures.local_day(conv.last_active_at, self.settings.timezone) != \
+            figures.local_day(now, self.settings.timezone)
+        conv = await sessions.save_session(s, conv, pseudonym=pseudonym, channel=event.channel,
+                                           engine_session=turn.session, now=now)
+        await self._count(s, flow, before, turn, new_day, now)
+
+        if "handoff" in effects and not conv.in_handoff:
+            h = await handoffs.open_handoff(
+                s, conversation_id=conv.id, channel=conv.channel, locale=turn.session.locale,
+                context=handoffs.context_packet(flow, turn.session), is_crisis="crisis" in turn.session.risk, now=now)
+            conv.in_handoff = True
+            conv.user_ref_enc = self.crypto.encrypt(event.user_id)  # a counsellor may need to push
+            await figures.bump(s, figures.local_day(now, self.settings.timezone), "asked_person")
+            hid = h.id
+            later.append(lambda: self.handoff_hooks.on_queued(hid))
+            log.info("handoff.queued", extra={"conversation": conv.id, "handoff": hid, "priority": h.priority})
+
+        if turn.replies:
+            await self._enqueue_turn(s, conv.id, event, turn.replies, turn.session, now, inbox_id)
+        return conv.id
+
+    async def _enqueue_turn(self, s, conversation_id: str, event: InboundEvent, replies: Sequence[Reply],
+                            session: Session, now: float, inbox_id: int | None) -> None:
+        out = Outbound(tuple(replies), reply_token=event.reply_token, received_at=event.received_at or now,
+                       retry_key=outbox.new_retry_key(), kind="turn",
+                       meta={"state": session.state, "locale": session.locale, "inbox_id": inbox_id})
+        await outbox.enqueue(s, self.crypto, conversation_id=conversation_id, channel=event.channel,
+                             user_id=event.user_id, outbound=out, now=now, inbox_id=inbox_id)
+
+    async def _count(self, s, flow: Flow, before: Session | None, turn, new_day: bool, now: float) -> None:
+        day = figures.local_day(now, self.settings.timezone)
+        if new_day:
+            await figures.bump(s, day, "conversations")
+        await figures.bump(s, day, "turns")
+        seen = {t for st in (before.path if before else ()) if st in flow.states for t in flow.states[st].tags}
+        for tag in sorted(set(turn.entered_tags) - seen):
+            await figures.bump(s, day, f"reached:{tag}")
+
+    async def _forget(self, s, conv, pseudonym: str, inbox_id: int, later: list) -> None:
+        if conv is None:
+            await sessions.forget_inbox(s, pseudonym, inbox_id)
+            return
+        for hid in await sessions.forget_conversation(s, conv, keep_inbox_id=inbox_id):
+            later.append(lambda hid=hid: self.handoff_hooks.on_closed(hid, "forgotten"))
+
+    @staticmethod
+    def _asks_to_forget(flow: Flow, event: InboundEvent) -> bool:
+        """During a handoff only two things bypass the counsellor: nothing, and "forget me"."""
+        if event.kind != "text" or not event.text:
+            return False
+        spaced = normalise(event.text[:2000])
+        packed = compact(spaced)
+        for it in flow.interrupts:
+            st = flow.states.get(it.target or "")
+            if st is not None and any(e.type == "forget_me" for e in st.effects) and it.matcher.matches(spaced, packed):
+                return True
+        return False
+
+    @staticmethod
+    def is_crisis_text(flow: Flow, text: str) -> bool:
+        spaced = normalise(text[:2000])
+        packed = compact(spaced)
+        return any(it.name == "crisis" and it.matcher.matches(spaced, packed) for it in flow.interrupts)
+
+    async def _relay_to_handoff(self, s, flow: Flow, conv, handoff, event: InboundEvent, now: float,
+                                later: list, inbox_id: int) -> None:
+        """The engine does not run: the message goes to the transcript and the console."""
+        if event.kind == "text":
+            text = event.text
+        elif event.kind == "tap":
+            text = f"[{event.choice}]"
+        else:
+            text = f"[{event.kind}]"   # media is never downloaded; the counsellor sees only the kind
+        is_crisis = event.kind == "text" and self.is_crisis_text(flow, text)
+        await handoffs.add_transcript(s, self.crypto, handoff.id, PERSON, text, now)
+        handoff.last_person_at = now
+        conv.last_active_at = now
+        if is_crisis:
+            handoffs.mark_crisis(handoff)
+            session = sessions.load_session(conv)
+            if "crisis" not in session.risk:
+                conv.session_json = json.dumps(dataclasses.replace(session, risk=session.risk + ("crisis",)).to_dict(),
+                                               ensure_ascii=False, separators=(",", ":"))
+            log.warning("handoff.crisis", extra={"conversation": conv.id, "handoff": handoff.id})
+        if event.kind in ("media", "sticker", "location"):
+            # The same fixed answer as outside a handoff: no images needed, keep them as evidence.
+            session = sessions.load_session(conv)
+            key = {"media": flow.texts.media, "sticker": flow.texts.sticker, "location": flow.texts.location}[event.kind]
+            reply = Reply(flow.text(session.locale, key, session.variables), key)
+            await handoffs.add_transcript(s, self.crypto, handoff.id, BOT, reply.text, now)
+            await self._enqueue_turn(s, conv.id, event, (reply,), session, now, inbox_id)
+        hid = handoff.id
+        if event.kind == "tap":  # a button (e.g. "back to the bot" while queued): the id, no text
+            later.append(lambda: self.handoff_hooks.on_person_message(hid, "", False, choice=event.choice))
+        else:
+            later.append(lambda: self.handoff_hooks.on_person_message(hid, text, is_crisis))
+
+    async def _turn_failed(self, flow: Flow, row_id: int, exc: Exception, now: float) -> None:
+        """A bug or bad data in one turn: retry it a little, then answer with the error text."""
+        log.error("turn.failed", extra={"inbox": row_id, "code": type(exc).__name__, "file": _where(exc)})
+        async with self.store.transaction() as s:
+            attempts = await inbox.note_failure(s, row_id)
+            if attempts < MAX_TURN_ATTEMPTS:
+                return
+            row = await s.get(inbox.InboxEvent, row_id)
+            if row is None or row.payload_enc is None:
+                return
+            try:
+                event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+                conv = await sessions.get_by_pseudonym(s, row.pseudonym)
+                session = sessions.load_session(conv) or new_session(flow, flow.pick_locale(event.locale_hint), _utc(now))
+                reply = Reply(flow.text(session.locale, flow.texts.error, session.variables), flow.texts.error)
+                await self._enqueue_turn(s, conv.id if conv else sessions.new_id(), event, (reply,), session, now, row_id)
+            finally:
+                await inbox.mark_done(s, row_id, now, status=FAILED)
+            log.error("turn.gave_up", extra={"inbox": row_id, "attempts": attempts})
+
+    # ---- the sender ---------------------------------------------------------------------------
+
+    async def _sender_loop(self) -> None:
+        pause = self.poll_interval
+        while self._running:
+            self._outbox_wake.clear()
+            try:
+                sent = await self.deliver_due()
+                pause = self.poll_interval
+            except StoreUnavailable:
+                pause = min(pause * 2, 30.0)
+                sent = 0
+            except Exception as exc:
+                log.error("sender.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
+                sent = 0
+            if not sent:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._outbox_wake.wait(), timeout=pause)
+
+    async def deliver_due(self) -> int:
+        """Lease, deliver and settle one batch of due outbox rows; returns how many were tried."""
+        names = tuple(self.channels)
+        if not names:
+            return 0
+        now = self.clock()
+        async with self.store.transaction() as s:
+            claimed = await outbox.claim_due(s, self.crypto, names, now, limit=self.send_batch)
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
+        now = self.clock()
+        max_attempts = self.settings.outbox_max_attempts
+        async with self.store.transaction() as s:
+            for c, (res, ms) in zip(claimed, results):
+                attempts = c.attempts + 1
+                fields = {"outbox": c.id, "conversation": c.conversation_id, "channel": c.channel,
+                          "attempts": attempts, "ms": ms}
+                if res.status == "sent":
+                    await outbox.mark_sent(s, c.id, now)
+                    log.info("outbox.sent", extra=fields)
+                elif res.status == "retry" and attempts < max_attempts:
+                    await outbox.schedule_retry(s, c.id, now, attempts, res.retry_after, res.reason)
+                    log.warning("outbox.retry", extra={**fields, "reason": res.reason})
+                else:
+                    await outbox.give_up(s, c.id, now, attempts, res.reason or res.status)
+                    log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
+        return len(claimed)
+
+    async def _deliver_one(self, c: outbox.Claimed) -> tuple[DeliveryResult, float]:
+        started = time.perf_counter()
+        try:
+            res = await self.channels[c.channel].deliver(c.user_id, c.outbound)
+            if not isinstance(res, DeliveryResult):
+                res = DeliveryResult("retry", reason="bad_result")
+        except Exception as exc:  # an adapter bug or a network error: retry later, log no content
+            res = DeliveryResult("retry", reason=f"exception:{type(exc).__name__}")
+        return res, round((time.perf_counter() - started) * 1000, 2)
+
+    # ---- for the handoff side -----------------------------------------------------------------
+
+    async def send_to_person(self, conversation_id: str, text_or_replies: str | Iterable[Reply],
+                             kind: str = "counsellor") -> int:
+        """Queue a message (a counsellor's, or a notice) for the person; returns the outbox id.
+
+        Works while a handoff is open (the raw platform id is kept only then): raises
+        ``NotReachable`` otherwise and ``ConversationGone`` if the person was forgotten.
+        The caller (``bot.handoff``) writes the counsellor's line into the transcript itself.
+        """
+        replies = (Reply(text_or_replies),) if isinstance(text_or_replies, str) else tuple(text_or_replies)
+        now = self.clock()
+        async with self.store.transaction() as s:
+            conv = await sessions.get(s, conversation_id, for_update=True)
+            if conv is None:
+                raise ConversationGone(conversation_id)
+            if conv.user_ref_enc is None:
+                raise NotReachable(conversation_id)
+            user_id = self.crypto.decrypt(conv.user_ref_enc)
+            session = sessions.load_session(conv)
+            out = Outbound(replies, retry_key=outbox.new_retry_key(), kind=kind,
+                           meta={"state": session.state, "locale": session.locale})
+            row = await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
+                                       user_id=user_id, outbound=out, now=now)
+            row_id = row.id
+        self._outbox_wake.set()
+        log.info("outbox.queued", extra={"conversation": conversation_id, "outbox": row_id, "kind": kind})
+        return row_id
+
+    async def return_to_bot(self, conversation_id: str, *, outcome: str | None = None,
+                            counsellor_id: int | None = None) -> str | None:
+        """Close the open handoff, erase the kept platform id, and let the bot go on from
+        ``flow.handoff_return`` (its replies are sent). Returns the closed handoff's id."""
+        flow = self.bundles.flow
+        now = self.clock()
+        async with self.store.transaction() as s:
+            conv = await sessions.get(s, conversation_id, for_update=True)
+            if conv is None:
+                raise ConversationGone(conversation_id)
+            h = await handoffs.active_handoff(s, conv.id)
+            if h is not None:
+                handoffs.close(h, now, outcome, counsellor_id)
+            user_id = self.crypto.decrypt(conv.user_ref_enc) if conv.user_ref_enc is not None else None
+            conv.in_handoff = False
+            conv.user_ref_enc = None
+            session = sessions.load_session(conv) or new_session(flow, flow.default_locale, _utc(now))
+            if flow.handoff_return:
+                turn = enter_state(flow, session, flow.handoff_return, now)
+                await sessions.save_session(s, conv, pseudonym=conv.pseudonym, channel=conv.channel,
+                                            engine_session=turn.session, now=now)
+                if user_id is not None and turn.replies:
+                    out = Outbound(turn.replies, retry_key=outbox.new_retry_key(), kind="turn",
+                                   meta={"state": turn.session.state, "locale": turn.session.locale})
+                    await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
+                                         user_id=user_id, outbound=out, now=now)
+            hid = h.id if h is not None else None
+        self._outbox_wake.set()
+        log.info("handoff.returned", extra={"conversation": conversation_id, "handoff": hid})
+        if hid is not None:
+            try:
+                await self.handoff_hooks.on_closed(hid, "returned")
+            except Exception as exc:
+                log.error("handoff.hook_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
+        return hid
+
+    async def forget(self, conversation_id: str) -> bool:
+        """Delete everything of this conversation now (no confirmation is sent)."""
+        async with self.store.transaction() as s:
+            conv = await sessions.get(s, conversation_id, for_update=True)
+            if conv is None:
+                return False
+            # The row lock is enough: the worker takes it too (after its advisory lock, so
+            # taking the advisory lock here as well could deadlock).
+            closed = await sessions.forget_conversation(s, conv)
+        log.info("conversation.forgotten", extra={"conversation": conversation_id, "reason": "request"})
+        for hid in closed:
+            with contextlib.suppress(Exception):
+                await self.handoff_hooks.on_closed(hid, "forgotten")
+        return True
+
+    # ---- for tests and tools ------------------------------------------------------------------
+
+    async def drain(self, max_turns: int = 100_000) -> int:
+        """Run every ready turn and deliver every due outbox row, in this task. Returns turns run."""
+        turns = 0
+        while turns < max_turns:
+            progressed = False
+            while turns < max_turns and await self.process_next():
+                turns += 1
+                progressed = True
+            while await self.deliver_due():
+                progressed = True
+            if not progressed:
+                return turns
+        return turns

@@ -1,0 +1,25 @@
+"""Persistence: conversations, the durable inbox and outbox, handoffs, transcripts, figures.
+
+Owns: the SQLAlchemy models and every query, the Alembic migrations (``migrations/``), the
+pseudonym and the encryption of anything a person typed or any platform id, retention.
+This is the only package that imports SQLAlchemy. Must not import aiohttp, linebot or discord.
+
+Nothing a person typed and no platform user id is ever written in clear: inbox payloads,
+outbox payloads, transcripts and raw ids are Fernet tokens (``crypto``); a conversation is
+found by its pseudonym, an HMAC of channel and user id.
+"""
+from bot.errors import BotError
+
+
+class StoreUnavailable(BotError):
+    """The database cannot be reached (down, full, locked too long, wrong URL).
+
+    Raised by ``Runtime.accept``: the adapter should answer the person with
+    ``runtime.safety_text(locale)`` and tell the platform to retry where it can.
+    """
+
+
+from .crypto import Crypto  # noqa: E402
+from .db import Store  # noqa: E402
+
+__all__ = ["Crypto", "Store", "StoreUnavailable"]

@@ -1,0 +1,163 @@
+"""The database engine and transactions, for SQLite (embedded default) and PostgreSQL.
+
+SQLite: the stdlib driver does not begin a transaction before a SELECT, so a read-modify-write
+can silently lose updates. We switch its own transaction handling off (``isolation_level=None``)
+and emit ``BEGIN IMMEDIATE`` ourselves, so every transaction takes the write lock up front and
+really serialises (SQLAlchemy's SQLite dialect docs, "Serializable isolation"). WAL lets readers
+go on meanwhile. ``synchronous=FULL``: an accepted event survives a power cut, not only a crash.
+
+PostgreSQL: READ COMMITTED, the queue uses ``FOR UPDATE SKIP LOCKED`` and each conversation's
+turns are serialised with ``pg_advisory_xact_lock`` (see ``lock_conversation``).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import AsyncIterator
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from . import StoreUnavailable
+from .crypto import Crypto
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_SECONDS = 10.0
+PG_CONNECT_SECONDS = 3.0
+
+# Errors that mean "the database is not there", as opposed to a bug in a query.
+_UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, asyncio.TimeoutError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # asyncpg raises its own classes for a server that is starting or shutting down.
+    name = type(exc).__name__
+    return name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdownError",
+                    "TooManyConnectionsError", "ConnectionFailureError")
+
+
+def _sqlite_engine(url: str, **kwargs) -> AsyncEngine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        # A folder that cannot be made surfaces as StoreUnavailable on first use, not here.
+        with contextlib.suppress(OSError):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Take transaction control away from the driver (see the module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Overwrite deleted content with zeros: belt and braces, everything sensitive is encrypted.
+        cursor.execute("PRAGMA secure_delete=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: str, schema: str | None, **kwargs) -> AsyncEngine:
+    connect_args: dict = {"timeout": PG_CONNECT_SECONDS}
+    if schema:
+        connect_args["server_settings"] = {"search_path": schema}
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_timeout=PG_CONNECT_SECONDS,
+                               **kwargs)
+
+
+class Store:
+    """One engine, one session factory and the keys. Share one per process.
+
+    ``schema`` (PostgreSQL only) puts every table in that schema; tests use a fresh one per run.
+    """
+
+    def __init__(self, url: str, secret: bytes, *, schema: str | None = None, **engine_kwargs):
+        self.url = url
+        self.crypto = Crypto(secret)
+        self.schema = schema
+        backend = make_url(url).get_backend_name()
+        if backend == "sqlite":
+            self.engine = _sqlite_engine(url, **engine_kwargs)
+        elif backend == "postgresql":
+            self.engine = _postgres_engine(url, schema, **engine_kwargs)
+        else:
+            raise ValueError(f"DATABASE_URL: unsupported database {backend!r}; use postgresql:// or leave it empty for SQLite")
+        self.dialect = backend
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings, **kwargs) -> "Store":
+        return cls(settings.db_url, settings.secret_key(), **kwargs)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on exit, rolled back on error.
+
+        A database that cannot be reached raises ``StoreUnavailable``; other errors pass through.
+        """
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except StoreUnavailable:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, Exception) and is_unavailable(exc):
+                log.error("store.unavailable", extra={"code": type(exc).__name__})
+                raise StoreUnavailable("the database cannot be reached") from exc
+            raise
+
+    async def ping(self) -> bool:
+        try:
+            async with self.transaction() as s:
+                await s.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def upgrade(self) -> None:
+        """Bring the schema to the newest revision (Alembic). Safe to run from several processes."""
+        from .migrate import upgrade_connection
+
+        try:
+            async with self.engine.connect() as conn:
+                await conn.run_sync(upgrade_connection, self.schema)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable("the database cannot be reached") from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def lock_conversation(session: AsyncSession, pseudonym: str) -> None:
+    """Serialise everything that changes one conversation, across processes.
+
+    PostgreSQL: a transaction-scoped advisory lock on the pseudonym (the conversation row may not
+    exist yet on a first turn, so a row lock is not enough). SQLite: BEGIN IMMEDIATE already
+    serialises every transaction.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": pseudonym})

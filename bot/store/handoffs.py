@@ -1,0 +1,94 @@
+"""Handoff rows, transcripts, counsellors' audit entries: the storage the handoff part builds on.
+
+Transcript bodies are encrypted; the context packet holds what the person chose, never who
+they are. ``bot.handoff`` owns the queue logic; these are the plain reads and writes.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.engine import Flow, Session
+
+from .crypto import Crypto
+from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, AuditEntry, Handoff, TranscriptMessage
+
+CRISIS_PRIORITY = 10
+
+
+def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
+    """What the counsellor sees first: the way through the flow, its tags, the choices made,
+    the language and the risk. Never a name, an id or anything typed."""
+    tags = sorted({t for s in session.path if s in flow.states for t in flow.states[s].tags})
+    return {
+        "state": session.state,
+        "path": list(session.path),
+        "tags": tags,
+        "choices": dict(session.variables),
+        "locale": session.locale,
+        "risk": list(session.risk),
+        "flow_version": session.flow_version,
+    }
+
+
+async def open_handoff(session: AsyncSession, *, conversation_id: str, channel: str, locale: str,
+                       context: dict[str, Any], is_crisis: bool, now: float) -> Handoff:
+    row = Handoff(id=uuid.uuid4().hex, conversation_id=conversation_id, channel=channel, status=QUEUED,
+                  priority=CRISIS_PRIORITY if is_crisis else 0, is_crisis=is_crisis, locale=locale,
+                  context_json=json.dumps(context, ensure_ascii=False), queued_at=now, left_message=False)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def active_handoff(session: AsyncSession, conversation_id: str) -> Handoff | None:
+    stmt = (select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_HANDOFF))
+            .order_by(Handoff.queued_at.desc()).limit(1))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def mark_crisis(handoff: Handoff) -> bool:
+    """Raise the priority; True if it was not a crisis before."""
+    was = handoff.is_crisis
+    handoff.is_crisis = True
+    handoff.priority = max(handoff.priority, CRISIS_PRIORITY)
+    return not was
+
+
+def close(handoff: Handoff, now: float, outcome: str | None = None, counsellor_id: int | None = None) -> None:
+    handoff.status = CLOSED
+    handoff.closed_at = now
+    if outcome is not None:
+        handoff.outcome = outcome[:40]
+    if counsellor_id is not None and handoff.counsellor_id is None:
+        handoff.counsellor_id = counsellor_id
+
+
+def take(handoff: Handoff, counsellor_id: int, now: float) -> None:
+    handoff.status = LIVE
+    handoff.taken_at = now
+    handoff.counsellor_id = counsellor_id
+
+
+async def add_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str, author: str, text: str,
+                         now: float) -> TranscriptMessage:
+    row = TranscriptMessage(handoff_id=handoff_id, author=author, body_enc=crypto.encrypt(text), created_at=now)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def read_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str) -> list[dict[str, Any]]:
+    rows = (await session.execute(select(TranscriptMessage).where(TranscriptMessage.handoff_id == handoff_id)
+                                  .order_by(TranscriptMessage.id))).scalars().all()
+    return [{"id": r.id, "author": r.author, "text": crypto.decrypt(r.body_enc), "created_at": r.created_at}
+            for r in rows]
+
+
+async def add_audit(session: AsyncSession, counsellor_id: int | None, action: str, handoff_id: str | None,
+                    now: float) -> None:
+    session.add(AuditEntry(counsellor_id=counsellor_id, action=action[:40], handoff_id=handoff_id, at=now))

@@ -1,0 +1,98 @@
+"""The durable inbox: events are stored (encrypted) before the platform is answered, and taken
+by workers in order per conversation.
+
+A row's life: ``pending`` with ``payload_enc`` -> the worker runs the turn and, in the same
+transaction, sets ``done`` and erases the payload -> the tombstone (channel, event id) keeps
+redeliveries out until ``purge`` removes it after ``event_id_retention_days``.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Iterable
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.channels.base import InboundEvent
+
+from .crypto import Crypto
+from .models import DONE, FAILED, PENDING, InboxEvent
+
+
+def _insert(session: AsyncSession):
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def accept_events(session: AsyncSession, crypto: Crypto, events: Iterable[InboundEvent], now: float) -> int:
+    """Store each event once (unique channel + event id); returns how many were new."""
+    insert = _insert(session)
+    added = 0
+    for ev in events:
+        event_id = ev.event_id or uuid.uuid4().hex  # no platform id: cannot dedupe, but never lose it
+        stmt = (
+            insert(InboxEvent)
+            .values(channel=ev.channel, event_id=event_id, pseudonym=crypto.pseudonym(ev.channel, ev.user_id),
+                    status=PENDING, payload_enc=crypto.encrypt(ev.to_json()), attempts=0, accepted_at=now)
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        )
+        result = await session.execute(stmt)
+        added += max(result.rowcount or 0, 0)
+    return added
+
+
+async def claim_next(session: AsyncSession, exclude: frozenset[int] = frozenset()) -> InboxEvent | None:
+    """The oldest pending event whose conversation has no earlier pending event.
+
+    PostgreSQL: the row is locked ``FOR UPDATE SKIP LOCKED``, so other workers skip it; a later
+    event of the same conversation is not eligible while this one is pending, so turns of one
+    conversation never run out of order or side by side. SQLite: BEGIN IMMEDIATE has already
+    serialised the whole transaction.
+    """
+    earlier = aliased(InboxEvent)
+    stmt = (
+        select(InboxEvent)
+        .where(InboxEvent.status == PENDING)
+        .where(~exists().where(and_(earlier.pseudonym == InboxEvent.pseudonym,
+                                    earlier.status == PENDING, earlier.id < InboxEvent.id)))
+        .order_by(InboxEvent.id)
+        .limit(1)
+    )
+    if exclude:
+        stmt = stmt.where(InboxEvent.id.not_in(exclude))
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=InboxEvent)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def mark_done(session: AsyncSession, row_id: int, now: float, status: str = DONE) -> None:
+    """Erase the payload and keep only the tombstone for deduplication."""
+    await session.execute(
+        update(InboxEvent).where(InboxEvent.id == row_id)
+        .values(status=status, payload_enc=None, processed_at=now)
+    )
+
+
+async def note_failure(session: AsyncSession, row_id: int) -> int:
+    """Count a failed attempt at a turn; returns the attempts so far."""
+    row = await session.get(InboxEvent, row_id, with_for_update=True)
+    if row is None:
+        return 0
+    row.attempts += 1
+    return row.attempts
+
+
+async def delete_for(session: AsyncSession, pseudonym: str) -> int:
+    result = await session.execute(delete(InboxEvent).where(InboxEvent.pseudonym == pseudonym))
+    return result.rowcount or 0
+
+
+async def count_pending(session: AsyncSession) -> int:
+    from sqlalchemy import func
+
+    return (await session.execute(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == PENDING))).scalar_one()
+
+
+__all__ = ["accept_events", "claim_next", "mark_done", "note_failure", "delete_for", "count_pending", "FAILED"]

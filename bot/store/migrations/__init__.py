@@ -1,0 +1,1 @@
+"""Alembic migration scripts; run them through ``bot.store.migrate``."""

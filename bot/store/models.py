@@ -1,0 +1,207 @@
+"""The tables. Times are epoch seconds (float) everywhere: the same on SQLite and PostgreSQL,
+no time-zone surprises, and cheap to compare.
+
+Anything a person typed, any bot text sent to them and any platform user id is stored only as a
+Fernet token (``LargeBinary`` columns named ``*_enc``). Schema changes go through a new Alembic
+revision in ``migrations/versions``; ``tests/store/test_migrate.py`` checks they agree.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a queue.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Inbox and outbox row statuses.
+PENDING = "pending"
+DONE = "done"
+SENT = "sent"
+FAILED = "failed"
+
+# Handoff statuses and transcript authors.
+QUEUED = "queued"
+LIVE = "live"
+CLOSED = "closed"
+OPEN_HANDOFF = (QUEUED, LIVE)
+PERSON = "person"
+COUNSELLOR = "counsellor"
+BOT = "bot"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Conversation(Base):
+    """One person on one channel, found by ``pseudonym``; ``id`` is random and is what logs show."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(100))
+    locale: Mapped[str] = mapped_column(String(10))
+    session_json: Mapped[str] = mapped_column(Text)  # Session.to_dict(): states, choices, never typed text
+    flow_version: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[float] = mapped_column(Double)
+    last_active_at: Mapped[float] = mapped_column(Double, index=True)
+    in_handoff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The platform user id, encrypted, only while a handoff is open (a counsellor may push).
+    user_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class InboxEvent(Base):
+    """An accepted platform event. ``payload_enc`` (the InboundEvent) is erased once processed;
+    the row stays as a tombstone so a redelivery of the same event id is a no-op, until purge."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id"),
+        # The queue: pending rows in order. Partial, so processed tombstones cost the queue nothing.
+        Index("ix_inbox_pending", "pseudonym", "id",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_inbox_pending_id", "id",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_inbox_processed_at", "processed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(128))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), default=PENDING)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    accepted_at: Mapped[float] = mapped_column(Double)
+    processed_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class OutboxMessage(Base):
+    """One delivery to one person (``Outbound.to_json()``, encrypted), sent in ``id`` order per
+    conversation. The raw user id rides along encrypted and is erased once the row is settled."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "conversation_id", "id",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_outbox_pending_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_outbox_settled_at", "settled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="turn")
+    status: Mapped[str] = mapped_column(String(10), default=PENDING)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    user_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    inbox_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the event that caused it
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[float] = mapped_column(Double)
+    leased_until: Mapped[float] = mapped_column(Double, default=0.0, server_default=text("0"))
+    created_at: Mapped[float] = mapped_column(Double)
+    settled_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(60), nullable=True)  # last failure code, never content
+
+
+class Handoff(Base):
+    """A request for a person. ``context_json`` is what the counsellor sees first: path, tags,
+    choices, locale, risk; never who the person is."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_status_priority", "status", "priority", "queued_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default=QUEUED)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # higher first
+    is_crisis: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    locale: Mapped[str] = mapped_column(String(10))
+    context_json: Mapped[str] = mapped_column(Text)
+    queued_at: Mapped[float] = mapped_column(Double)
+    taken_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    closed_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    counsellor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    left_message: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    last_person_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class TranscriptMessage(Base):
+    """One message of a handoff, encrypted; deleted after ``transcript_retention_days``."""
+
+    __tablename__ = "transcript_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    handoff_id: Mapped[str] = mapped_column(String(32), ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(12))  # person | counsellor | bot
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class Counsellor(Base):
+    __tablename__ = "counsellors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class AuditEntry(Base):
+    """What a counsellor did (took, answered, closed, viewed a transcript): who, what, which handoff."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    counsellor_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    handoff_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class Switch(Base):
+    """Named settings the staff flip at run time, e.g. ``nobody_available`` = ``"1"``."""
+
+    __tablename__ = "switches"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
+class DailyFigure(Base):
+    """Counts per local day with no identity: ``conversations``, ``turns``, ``reached:evidence``,
+    ``reached:law``, ``asked_person``, ``handoff_wait_seconds`` (sum) with ``handoff_waits``..."""
+
+    __tablename__ = "daily_figures"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD in BOT_TIMEZONE
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[float] = mapped_column(Double, default=0.0)

@@ -1,0 +1,78 @@
+"""Conversations: the engine's session for one person on one channel, found by pseudonym.
+
+``forget_conversation`` is the one place that deletes everything of a person: the
+conversation, their inbox tombstones, outbox rows, handoffs and transcripts, in one transaction.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.engine import Session
+
+from .models import OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
+
+
+def new_id() -> str:
+    """A random id: what logs, the console and the outbox use to refer to a conversation."""
+    return uuid.uuid4().hex
+
+
+async def get_by_pseudonym(session: AsyncSession, pseudonym: str) -> Conversation | None:
+    stmt = select(Conversation).where(Conversation.pseudonym == pseudonym)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, conversation_id: str, for_update: bool = False) -> Conversation | None:
+    return await session.get(Conversation, conversation_id, with_for_update=for_update or None)
+
+
+def load_session(conv: Conversation | None) -> Session | None:
+    return Session.from_dict(json.loads(conv.session_json)) if conv is not None else None
+
+
+async def save_session(session: AsyncSession, conv: Conversation | None, *, pseudonym: str, channel: str,
+                       engine_session: Session, now: float) -> Conversation:
+    data = json.dumps(engine_session.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    if conv is None:
+        conv = Conversation(id=new_id(), pseudonym=pseudonym, channel=channel, created_at=now, in_handoff=False)
+        session.add(conv)
+    conv.state = engine_session.state
+    conv.locale = engine_session.locale
+    conv.flow_version = engine_session.flow_version
+    conv.session_json = data
+    conv.last_active_at = now
+    await session.flush()
+    return conv
+
+
+async def forget_conversation(session: AsyncSession, conv: Conversation, keep_inbox_id: int | None = None) -> list[str]:
+    """Delete everything of this person; returns the ids of handoffs that were still open.
+
+    Later pending inbox events (written after "forget me") are kept: they start a new
+    conversation. The event being processed (``keep_inbox_id``) stays as an anonymous tombstone
+    so a redelivery of it is still ignored.
+    """
+    handoffs = (await session.execute(select(Handoff.id, Handoff.status)
+                                      .where(Handoff.conversation_id == conv.id))).all()
+    ids = [h.id for h in handoffs]
+    if ids:
+        await session.execute(delete(TranscriptMessage).where(TranscriptMessage.handoff_id.in_(ids)))
+        await session.execute(delete(Handoff).where(Handoff.id.in_(ids)))
+    await session.execute(delete(OutboxMessage).where(OutboxMessage.conversation_id == conv.id))
+    await forget_inbox(session, conv.pseudonym, keep_inbox_id)
+    await session.execute(delete(Conversation).where(Conversation.id == conv.id))
+    return [h.id for h in handoffs if h.status in OPEN_HANDOFF]
+
+
+async def forget_inbox(session: AsyncSession, pseudonym: str, keep_inbox_id: int | None) -> None:
+    await session.execute(delete(InboxEvent).where(InboxEvent.pseudonym == pseudonym, InboxEvent.status != PENDING,
+                                                   InboxEvent.id != (keep_inbox_id or -1)))
+    if keep_inbox_id is not None:
+        await session.execute(update(InboxEvent).where(InboxEvent.id == keep_inbox_id)
+                              .values(pseudonym="forgotten:" + new_id()[:20]))

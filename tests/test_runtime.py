@@ -1,0 +1,306 @@
+"""The runtime end to end on the mini flow, on SQLite and PostgreSQL: accept, turns, outbox,
+effects (forget me, handoff), delivery retries."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.channels.base import DeliveryResult, InboundEvent
+from bot.engine import Reply
+from bot.runtime import ConversationGone, HandoffHooks, NotReachable
+from bot.store import StoreUnavailable
+from bot.store.models import (
+    Conversation,
+    DailyFigure,
+    Handoff,
+    InboxEvent,
+    OutboxMessage,
+    TranscriptMessage,
+)
+
+_n = 0
+
+
+def ev(user: str, text: str = "", kind: str = "text", choice: str = "", event_id: str | None = None,
+       channel: str = "memory", **kw) -> InboundEvent:
+    global _n
+    _n += 1
+    return InboundEvent(channel, event_id or f"e{_n}", user, kind, text=text, choice=choice, locale_hint="en", **kw)
+
+
+async def count(store, model, *where) -> int:
+    async with store.transaction() as s:
+        return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+
+class RecordingHooks(HandoffHooks):
+    def __init__(self):
+        self.calls = []
+
+    async def on_queued(self, handoff_id):
+        self.calls.append(("queued", handoff_id))
+
+    async def on_person_message(self, handoff_id, text, is_crisis=False, choice=None):
+        self.calls.append(("message", handoff_id, text, is_crisis, choice))
+
+    async def on_closed(self, handoff_id, reason):
+        self.calls.append(("closed", handoff_id, reason))
+
+
+def channel(runtime):
+    return runtime.channels["memory"]
+
+
+async def test_accept_stores_once_and_a_redelivery_is_a_no_op(runtime):
+    first = ev("U1", "hello", event_id="same")
+    assert await runtime.accept([first]) == 1
+    assert await runtime.accept([first]) == 0
+    assert await runtime.accept([ev("U1", "again", event_id="same")]) == 0
+    assert await count(runtime.store, InboxEvent) == 1
+    assert await runtime.drain() == 1
+    assert await runtime.accept([first]) == 0  # the tombstone still dedupes after processing
+    assert await runtime.drain() == 0
+
+
+async def test_a_turn_commits_session_and_reply_and_the_sender_delivers_it(runtime):
+    await runtime.accept([ev("U1", kind="start")])
+    await runtime.drain()
+    [d] = channel(runtime).deliveries
+    assert d.user_id == "U1"
+    assert d.keys == ["welcome.hello"]
+    assert d.outbound.meta["state"] == "welcome"
+    assert d.outbound.retry_key
+    async with runtime.store.transaction() as s:
+        conv = (await s.execute(select(Conversation))).scalar_one()
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+        inbox_row = (await s.execute(select(InboxEvent))).scalar_one()
+    assert conv.state == "welcome" and conv.locale == "en" and conv.user_ref_enc is None
+    assert json.loads(conv.session_json)["state"] == "welcome"
+    assert row.status == "sent" and row.payload_enc is None and row.user_ref_enc is None
+    assert inbox_row.status == "done" and inbox_row.payload_enc is None
+
+
+async def test_turns_run_in_order_per_conversation(runtime):
+    await runtime.accept([ev("U1", kind="start"), ev("U1", kind="tap", choice="threatened"),
+                          ev("U2", kind="start"), ev("U1", kind="tap", choice="evidence")])
+    assert await runtime.drain() == 4
+    u1 = [d.keys for d in channel(runtime).for_user("U1")]
+    assert u1 == [["welcome.hello"], ["reassure.not_your_fault", "reassure.not_alone", "law.general"],
+                  ["evidence.keep"]]
+    assert [d.keys for d in channel(runtime).for_user("U2")] == [["welcome.hello"]]
+
+
+async def test_forget_me_deletes_everything_and_confirms(runtime):
+    await runtime.accept([ev("U1", kind="start"), ev("U1", kind="tap", choice="threatened")])
+    await runtime.drain()
+    await runtime.accept([ev("U1", "forget me")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["forget.done"]
+    assert await count(runtime.store, Conversation) == 0
+    # Only the anonymous tombstone of the "forget me" event itself stays, for dedupe.
+    async with runtime.store.transaction() as s:
+        rows = (await s.execute(select(InboxEvent))).scalars().all()
+    assert len(rows) == 1 and rows[0].pseudonym.startswith("forgotten:")
+    pending = await count(runtime.store, OutboxMessage, OutboxMessage.status == "pending")
+    assert pending == 0
+
+
+async def test_unfollow_forgets_at_once_and_sends_nothing(runtime):
+    await runtime.accept([ev("U1", kind="start")])
+    await runtime.drain()
+    before = len(channel(runtime).deliveries)
+    await runtime.accept([ev("U1", kind="forget")])
+    await runtime.drain()
+    assert len(channel(runtime).deliveries) == before
+    assert await count(runtime.store, Conversation) == 0
+    assert await count(runtime.store, OutboxMessage) == 0
+
+
+async def test_handoff_relays_messages_and_raises_priority_on_crisis_words(runtime):
+    hooks = RecordingHooks()
+    runtime.handoff_hooks = hooks
+    await runtime.accept([ev("U1", kind="start"), ev("U1", "talk to a person")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["person.connecting"]
+    async with runtime.store.transaction() as s:
+        h = (await s.execute(select(Handoff))).scalar_one()
+        conv = (await s.execute(select(Conversation))).scalar_one()
+    assert h.status == "queued" and not h.is_crisis and conv.in_handoff and conv.user_ref_enc is not None
+    ctx = json.loads(h.context_json)
+    assert ctx["path"][-1] == "person" and ctx["locale"] == "en" and "handoff" in ctx["tags"]
+    assert "U1" not in h.context_json
+    assert hooks.calls == [("queued", h.id)]
+
+    sent_before = len(channel(runtime).deliveries)
+    await runtime.accept([ev("U1", "hello is anyone there"), ev("U1", "i want to die")])
+    await runtime.drain()
+    assert len(channel(runtime).deliveries) == sent_before  # the engine did not answer
+    assert hooks.calls[1:] == [("message", h.id, "hello is anyone there", False, None),
+                               ("message", h.id, "i want to die", True, None)]
+    async with runtime.store.transaction() as s:
+        h2 = await s.get(Handoff, h.id)
+        lines = (await s.execute(select(TranscriptMessage).order_by(TranscriptMessage.id))).scalars().all()
+        conv = (await s.execute(select(Conversation))).scalar_one()
+    assert h2.is_crisis and h2.priority > 0
+    assert [runtime.crypto.decrypt(r.body_enc) for r in lines] == ["hello is anyone there", "i want to die"]
+    assert all(b"die" not in r.body_enc for r in lines)
+    assert "crisis" in json.loads(conv.session_json)["risk"]
+
+    await runtime.send_to_person(conv.id, "I am here with you.")
+    await runtime.send_to_person(conv.id, (Reply("Two"), Reply("bubbles")), kind="notice")
+    await runtime.drain()
+    assert [d.texts for d in channel(runtime).for_user("U1")[-2:]] == [["I am here with you."], ["Two", "bubbles"]]
+    assert channel(runtime).for_user("U1")[-2].outbound.kind == "counsellor"
+
+    assert await runtime.return_to_bot(conv.id, outcome="resolved") == h.id
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["welcome.hello"]
+    assert hooks.calls[-1] == ("closed", h.id, "returned")
+    async with runtime.store.transaction() as s:
+        h3 = await s.get(Handoff, h.id)
+        conv = (await s.execute(select(Conversation))).scalar_one()
+    assert h3.status == "closed" and h3.outcome == "resolved"
+    assert not conv.in_handoff and conv.user_ref_enc is None and conv.state == "welcome"
+    with pytest.raises(NotReachable):
+        await runtime.send_to_person(conv.id, "too late")
+    # Back with the bot: the engine answers again.
+    await runtime.accept([ev("U1", kind="tap", choice="threatened")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys[0] == "reassure.not_your_fault"
+
+
+async def test_forget_me_during_a_handoff_closes_it_and_deletes_the_transcript(runtime):
+    hooks = RecordingHooks()
+    runtime.handoff_hooks = hooks
+    await runtime.accept([ev("U1", "talk to a person"), ev("U1", "something private")])
+    await runtime.drain()
+    async with runtime.store.transaction() as s:
+        hid = (await s.execute(select(Handoff.id))).scalar_one()
+    await runtime.accept([ev("U1", "forget me")])
+    await runtime.drain()
+    assert ("closed", hid, "forgotten") in hooks.calls
+    for model in (Conversation, Handoff, TranscriptMessage):
+        assert await count(runtime.store, model) == 0
+    assert channel(runtime).for_user("U1")[-1].keys == ["forget.done"]
+
+
+async def test_media_during_a_handoff_gets_the_fixed_answer(runtime):
+    await runtime.accept([ev("U1", "talk to a person"), ev("U1", kind="media")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["system.media"]
+
+
+async def test_send_to_a_forgotten_conversation_raises(runtime):
+    with pytest.raises(ConversationGone):
+        await runtime.send_to_person("nope", "hello")
+
+
+async def test_delivery_retries_with_backoff_then_succeeds_in_order(runtime, clock):
+    ch = channel(runtime)
+    ch.results = [DeliveryResult("retry", retry_after=5, reason="http_429")]
+    await runtime.accept([ev("U1", kind="start"), ev("U1", kind="tap", choice="threatened")])
+    await runtime.drain()
+    assert ch.deliveries == [] and ch.attempts == 1  # the second row waits behind the first
+    async with runtime.store.transaction() as s:
+        first = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().first()
+    assert first.attempts == 1 and first.reason == "http_429" and first.next_attempt_at >= clock.now + 5
+    clock.advance(6)
+    await runtime.drain()
+    assert [d.keys[0] for d in ch.deliveries] == ["welcome.hello", "reassure.not_your_fault"]
+
+
+async def test_delivery_gives_up_after_max_attempts_without_content_in_logs(runtime, clock, caplog):
+    ch = channel(runtime)
+    ch.results = [DeliveryResult("retry", reason="http_500")] * 10
+    await runtime.accept([ev("U1", "secret words here", kind="text")])
+    for _ in range(10):
+        await runtime.drain()
+        clock.advance(400)
+    async with runtime.store.transaction() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert row.status == "failed" and row.attempts == runtime.settings.outbox_max_attempts
+    assert row.payload_enc is None and row.user_ref_enc is None
+    gave_up = [r for r in caplog.records if r.msg == "outbox.gave_up"]
+    assert len(gave_up) == 1 and gave_up[0].reason == "http_500"
+    assert "secret" not in caplog.text
+
+
+async def test_a_failed_delivery_is_not_retried(runtime):
+    channel(runtime).results = [DeliveryResult("failed", reason="http_400")]
+    await runtime.accept([ev("U1", kind="start")])
+    await runtime.drain()
+    assert await count(runtime.store, OutboxMessage, OutboxMessage.status == "failed") == 1
+
+
+async def test_an_adapter_exception_is_a_retry(runtime, clock):
+    class Broken:
+        name = "memory"
+        calls = 0
+
+        async def deliver(self, user_id, outbound):
+            Broken.calls += 1
+            raise RuntimeError("boom " + user_id)
+
+    runtime.register_channel(Broken())
+    await runtime.accept([ev("U1", kind="start")])
+    await runtime.drain()
+    async with runtime.store.transaction() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert Broken.calls == 1 and row.status == "pending" and row.reason == "exception:RuntimeError"
+
+
+async def test_rows_of_unregistered_channels_wait(runtime):
+    await runtime.accept([ev("U1", kind="start", channel="line")])
+    await runtime.drain()
+    assert await count(runtime.store, OutboxMessage, OutboxMessage.status == "pending") == 1
+
+
+async def test_figures_count_days_tags_and_requests_without_identity(runtime):
+    await runtime.accept([ev("U1", kind="start"), ev("U1", kind="tap", choice="age_u16"),
+                          ev("U2", kind="start"), ev("U2", "talk to a person")])
+    await runtime.drain()
+    async with runtime.store.transaction() as s:
+        rows = (await s.execute(select(DailyFigure))).scalars().all()
+    figures = {r.name: r.value for r in rows}
+    assert figures["conversations"] == 2 and figures["turns"] == 4
+    assert figures["reached:law"] == 1 and figures["asked_person"] == 1
+
+
+async def test_a_turn_that_keeps_failing_is_answered_with_the_error_text(runtime, monkeypatch):
+    import bot.runtime as rt_mod
+
+    def broken_step(*a, **k):
+        raise KeyError("nothing")
+
+    monkeypatch.setattr(rt_mod, "step", broken_step)
+    await runtime.accept([ev("U1", "hello")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["system.error"]
+    assert await count(runtime.store, InboxEvent, InboxEvent.status == "failed") == 1
+
+
+async def test_safety_text_falls_back_to_the_24_hour_numbers(runtime):
+    text = runtime.safety_text("ja")
+    assert "0120-279-338" in text and "0120-0-78310" in text
+    assert "0120-279-338" in runtime.safety_text("en")
+
+
+async def test_accept_raises_store_unavailable_when_the_database_is_down(settings, mini_holder, tmp_path):
+    from bot.runtime import Runtime
+    from bot.store import Store
+
+    bad = Store("postgresql+asyncpg://postgres@127.0.0.1:1/nothing", b"k" * 40)
+    rt = Runtime(settings, mini_holder, store=bad)
+    with pytest.raises(StoreUnavailable):
+        await rt.accept([ev("U1", "hello")])
+    await bad.dispose()
+    # SQLite in a place that cannot be written to.
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    bad = Store(f"sqlite+aiosqlite:///{blocked}/bot.db", b"k" * 40)
+    rt = Runtime(settings, mini_holder, store=bad)
+    with pytest.raises(StoreUnavailable):
+        await rt.accept([ev("U1", "hello")])
+    await bad.dispose()
