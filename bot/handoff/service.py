@@ -1,0 +1,332 @@
+"""The handoff between a person and a counsellor: queue, notices, relay both ways, hand back.
+
+The runtime calls the hooks (``on_queued``, ``on_person_message``) while a conversation is in
+handoff; the console calls ``take``, ``reply``, ``close``, ``set_unavailable``; ``watch`` runs in
+the background and tells people nobody answered after ``handoff_wait_minutes``.
+
+Everything sent to a person goes through the runtime's outbox (``send_to_person``), so it
+reaches them on their own platform with the outbox's retries. Texts come from the locale files
+(``console.person.*``); the 24-hour lines come from the flow's resources, never from here.
+Logs carry handoff ids and codes, never what anyone wrote.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from bot.engine.model import Choice, Flow, Link, Reply
+from bot.engine.normalise import normalise
+from bot.errors import BotError
+from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
+
+from . import queries as q
+from .bus import LocalBus
+from .hours import OfficeHours, format_opening
+
+log = logging.getLogger(__name__)
+
+BACK_TO_BOT = "handoff_back"  # choice id: the person leaves the queue and goes back to the bot
+OUTCOMES = ("resolved", "referred", "no_reply", "person_left", "other")
+MAX_REPLY_CHARS = 2000        # the strictest platform (Discord) takes 2,000 characters
+MAX_LINES = 5                 # 24-hour lines offered at once
+WATCH_SECONDS = 20.0
+
+
+class PersonPort(Protocol):
+    """What the handoff needs from the runtime (``bot.runtime.Runtime`` provides it). Both may
+    raise a ``BotError`` (``ConversationGone``, ``NotReachable``) when the person is gone."""
+
+    async def send_to_person(self, conversation_id: str, text_or_replies, kind: str = "counsellor") -> int: ...
+
+    async def return_to_bot(self, conversation_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str | None            # "hours" or "switch" when not available
+    back_at: dt.datetime | None   # next opening, local time
+
+
+class HandoffService:
+    def __init__(self, store, person: PersonPort, flow: Callable[[], Flow], hours: OfficeHours,
+                 wait_minutes: int, bus: LocalBus | None = None, clock: Callable[[], float] = time.time):
+        self.store, self.person, self._flow, self.hours = store, person, flow, hours
+        self.wait_seconds = wait_minutes * 60
+        self.wait_minutes = wait_minutes
+        self.bus = bus or LocalBus()
+        self.clock = clock
+
+    @property
+    def flow(self) -> Flow:
+        return self._flow()
+
+    # ---- availability ---------------------------------------------------------------------------
+
+    async def availability(self, now: float | None = None) -> Availability:
+        now = self.clock() if now is None else now
+        moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        async with self.store.transaction() as s:
+            switched_off = await q.switch_is_on(s)
+        if switched_off:
+            # While the switch is on, "back" is the next shift after this one.
+            return Availability(False, "switch", _after_current_shift(self.hours, moment))
+        if not self.hours.is_open(moment):
+            return Availability(False, "hours", self.hours.next_opening(moment))
+        return Availability(True, None, None)
+
+    async def set_unavailable(self, counsellor_id: int, on: bool) -> None:
+        now = self.clock()
+        async with self.store.transaction() as s:
+            await q.set_switch(s, on, now)
+            await q.audit(s, q.SWITCHED, now, counsellor_id)
+        log.info("handoff.switch", extra={"nobody_available": on, "counsellor": counsellor_id})
+        await self._changed(None)
+
+    # ---- hooks from the runtime -----------------------------------------------------------------
+
+    async def on_queued(self, handoff_id: str) -> None:
+        """A conversation joined the queue. Out of hours or switched off: tell the person now."""
+        avail = await self.availability()
+        if not avail.available:
+            await self._tell_unavailable(handoff_id, "unavailable" if avail.reason == "switch" else "out_of_hours",
+                                         avail.back_at, q.TOLD_UNAVAILABLE)
+        log.info("handoff.queued", extra={"handoff": handoff_id, "available": avail.available})
+        await self._changed(handoff_id)
+
+    async def on_person_message(self, handoff_id: str, text: str, is_crisis: bool = False,
+                                choice: str | None = None) -> None:
+        """The person wrote during a handoff (the runtime already put it in the transcript and
+        raised the priority of a crisis): alert the console, or keep it for the morning."""
+        now = self.clock()
+        flow = self.flow
+        async with self.store.transaction() as s:
+            h = await q.get_handoff(s, handoff_id)
+            if h is None or h.status not in (QUEUED, LIVE):
+                return
+            conversation_id, locale, status = h.conversation_id, h.locale, h.status
+            closed = status == QUEUED and self._is_back_to_bot(flow, locale, text, choice)
+            if closed:
+                closed = await q.close(s, handoff_id, "person_left", now)
+        if closed:
+            log.info("handoff.person_left", extra={"handoff": handoff_id})
+            await self._return(conversation_id)
+            await self._changed(handoff_id)
+            return
+        async with self.store.transaction() as s:
+            told = status == QUEUED and (await q.has_audit(s, handoff_id, q.TOLD_UNAVAILABLE)
+                                         or await q.has_audit(s, handoff_id, q.TOLD_NOBODY_ANSWERED))
+            await q.note_person_message(s, handoff_id, now, left_message=told)
+            if is_crisis:
+                await q.mark_crisis(s, handoff_id)  # the runtime did it already; here for other callers
+            ack = told and not await q.has_audit(s, handoff_id, q.ACKED_MESSAGE)
+            if ack:
+                await q.audit(s, q.ACKED_MESSAGE, now, None, handoff_id)
+        if ack:
+            key = "console.person.message_left"
+            await self._send(handoff_id, conversation_id, (Reply(flow.text(locale, key), key),), kind="notice")
+        if is_crisis and status == QUEUED and not told:
+            # Nobody has the conversation yet: the 24-hour lines now, not after the wait.
+            await self._send(handoff_id, conversation_id, self._lines_replies(flow, locale, now), kind="notice")
+        await self._changed(handoff_id, crisis=is_crisis)
+
+    async def on_closed(self, handoff_id: str, reason: str) -> None:
+        """Closed outside the console (forgotten, or returned to the bot): refresh the screens."""
+        await self._changed(handoff_id)
+
+    # ---- the console ----------------------------------------------------------------------------
+
+    async def take(self, handoff_id: str, counsellor_id: int) -> str:
+        """``ok``, ``taken`` (someone else won), ``closed`` or ``missing``."""
+        now = self.clock()
+        async with self.store.transaction() as s:
+            won = await q.claim(s, handoff_id, counsellor_id, now)
+            h = await q.get_handoff(s, handoff_id)
+            if h is None:
+                return "missing"
+            if not won:
+                if h.status == LIVE and h.counsellor_id == counsellor_id:
+                    return "ok"
+                return "taken" if h.status == LIVE else "closed"
+            await q.audit(s, q.TOOK, now, counsellor_id, handoff_id)
+            conversation_id, locale = h.conversation_id, h.locale
+        log.info("handoff.taken", extra={"handoff": handoff_id, "counsellor": counsellor_id})
+        key = "console.person.joined"
+        await self._send(handoff_id, conversation_id, (Reply(self.flow.text(locale, key), key),), kind="notice")
+        await self._changed(handoff_id)
+        return "ok"
+
+    async def reply(self, handoff_id: str, counsellor_id: int, text: str) -> bool:
+        text = text.strip()[:MAX_REPLY_CHARS]
+        if not text:
+            return False
+        now = self.clock()
+        async with self.store.transaction() as s:
+            h = await q.get_handoff(s, handoff_id)
+            if h is None or h.status != LIVE or h.counsellor_id != counsellor_id:
+                return False
+            await q.add_line(s, self.store.crypto, handoff_id, COUNSELLOR, text, now)
+            await q.audit(s, q.ANSWERED, now, counsellor_id, handoff_id)
+            conversation_id = h.conversation_id
+        if not await self._push(conversation_id, (Reply(text, "counsellor"),), "counsellor"):
+            return False
+        log.info("handoff.answered", extra={"handoff": handoff_id, "counsellor": counsellor_id})
+        await self._changed(handoff_id)
+        return True
+
+    async def close(self, handoff_id: str, counsellor_id: int, outcome: str) -> bool:
+        if outcome not in OUTCOMES:
+            outcome = "other"
+        now = self.clock()
+        async with self.store.transaction() as s:
+            if not await q.close(s, handoff_id, outcome, now, counsellor_id):
+                return False
+            h = await q.get_handoff(s, handoff_id)
+            await q.audit(s, q.CLOSED_BY, now, counsellor_id, handoff_id)
+            conversation_id, locale = h.conversation_id, h.locale
+        flow = self.flow
+        bye = tuple(Reply(flow.text(locale, k), k) for k in ("console.person.left", "console.person.closing"))
+        await self._send(handoff_id, conversation_id, bye, kind="notice", keep=False)
+        await self._return(conversation_id)
+        log.info("handoff.closed", extra={"handoff": handoff_id, "counsellor": counsellor_id, "outcome": outcome})
+        await self._changed(handoff_id)
+        return True
+
+    # ---- nobody answered ------------------------------------------------------------------------
+
+    async def check_waiting(self) -> int:
+        """Tell everyone queued longer than the wait that nobody answered. Returns how many."""
+        now = self.clock()
+        async with self.store.transaction() as s:
+            overdue = [h.id for h in await q.queued_longer_than(s, now - self.wait_seconds)]
+        if not overdue:
+            return 0
+        avail = await self.availability(now)
+        for hid in overdue:
+            await self._tell_unavailable(hid, "nobody_answered", avail.back_at, q.TOLD_NOBODY_ANSWERED)
+            log.info("handoff.nobody_answered", extra={"handoff": hid})
+            await self._changed(hid)
+        return len(overdue)
+
+    async def watch(self, interval: float = WATCH_SECONDS) -> None:
+        """Runs until cancelled (started by ``setup_routes`` in the web process)."""
+        while True:
+            try:
+                await self.check_waiting()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a database hiccup must not end the watch
+                log.error("handoff.watch_failed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(interval)
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    async def _tell_unavailable(self, handoff_id: str, what: str, back_at: dt.datetime | None, marker: str) -> None:
+        now = self.clock()
+        async with self.store.transaction() as s:
+            h = await q.get_handoff(s, handoff_id)
+            if h is None or h.status != QUEUED:
+                return
+            if await q.has_audit(s, handoff_id, q.TOLD_UNAVAILABLE) or await q.has_audit(s, handoff_id, q.TOLD_NOBODY_ANSWERED):
+                return
+            await q.audit(s, marker, now, None, handoff_id)
+            conversation_id, locale = h.conversation_id, h.locale
+        await self._send(handoff_id, conversation_id, self.unavailable_replies(locale, what, back_at, now), kind="notice")
+
+    def unavailable_replies(self, locale: str, what: str, back_at: dt.datetime | None, now: float) -> tuple[Reply, ...]:
+        """Honest: why nobody answers, when counsellors are back, the 24-hour lines, and what now."""
+        flow = self.flow
+        moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        when = format_opening(back_at, locale, moment)
+        out: list[Reply] = []
+        if what == "nobody_answered":
+            out.append(Reply(flow.text(locale, "console.person.nobody_answered"), "console.person.nobody_answered"))
+            if when:
+                out.append(Reply(flow.text(locale, "console.person.back_at", {"when": when}), "console.person.back_at"))
+        else:
+            key = f"console.person.{what}" if when else f"console.person.{what}_unknown"
+            out.append(Reply(flow.text(locale, key, {"when": when}), key))
+        out.extend(self._lines_replies(flow, locale, now))
+        key = "console.person.leave_message"
+        back = Choice(BACK_TO_BOT, flow.text(locale, "console.person.back_to_bot"))
+        out.append(Reply(flow.text(locale, key), key, (back,)))
+        return tuple(out)
+
+    def _lines_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
+        key = "console.person.lines_now"
+        return (Reply(flow.text(locale, key), key, (), lines_now(flow, locale, now)),)
+
+    def _is_back_to_bot(self, flow: Flow, locale: str, text: str, choice: str | None) -> bool:
+        if choice == BACK_TO_BOT:
+            return True
+        if not text:
+            return False
+        label = flow.text(locale, "console.person.back_to_bot")
+        return normalise(text) in {normalise(label), normalise(BACK_TO_BOT)}
+
+    async def _send(self, handoff_id: str, conversation_id: str, replies: tuple[Reply, ...], kind: str,
+                    keep: bool = True) -> None:
+        """Send a notice and, while the handoff is open, keep it in the transcript for the counsellor."""
+        if keep:
+            now = self.clock()
+            async with self.store.transaction() as s:
+                for r in replies:
+                    if r.text:
+                        await q.add_line(s, self.store.crypto, handoff_id, BOT, r.text, now)
+        await self._push(conversation_id, replies, kind)
+
+    async def _push(self, conversation_id: str, replies: tuple[Reply, ...], kind: str) -> bool:
+        try:
+            await self.person.send_to_person(conversation_id, replies, kind)
+            return True
+        except BotError as exc:  # forgotten meanwhile, or no platform id kept: nothing to send to
+            log.warning("handoff.unreachable", extra={"conversation": conversation_id, "code": type(exc).__name__})
+            return False
+
+    async def _return(self, conversation_id: str) -> None:
+        try:
+            await self.person.return_to_bot(conversation_id)
+        except BotError as exc:
+            log.warning("handoff.unreachable", extra={"conversation": conversation_id, "code": type(exc).__name__})
+
+    async def _changed(self, handoff_id: str | None, crisis: bool = False) -> None:
+        message: dict[str, Any] = {"what": "handoff" if handoff_id else "queue"}
+        if handoff_id:
+            message["id"] = handoff_id
+        if crisis:
+            message["crisis"] = True
+        await self.bus.publish("console", message)
+
+
+def _after_current_shift(hours: OfficeHours, moment: dt.datetime) -> dt.datetime | None:
+    """The next opening after the shift going on now (or the next one if closed now)."""
+    probe = moment
+    for _ in range(2 * 24 * 60 // 15):  # step out of the current shift, 15 minutes at a time, 2 days at most
+        if not hours.is_open(probe):
+            return hours.next_opening(probe)
+        probe += dt.timedelta(minutes=15)
+    return None
+
+
+def lines_now(flow: Flow, locale: str, now: float) -> tuple[Link, ...]:
+    """Lines that answer around the clock, then any other line open at this moment."""
+    moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    always, open_now = [], []
+    for rid, res in flow.resources.items():
+        if not res.href:
+            continue
+        if res.open is not None and res.open.always:
+            always.append(rid)
+        elif res.is_open(moment):
+            open_now.append(rid)
+    out = []
+    for rid in (always + open_now)[:MAX_LINES]:
+        res = flow.resources[rid]
+        name = res.field("name", locale, flow.default_locale) or rid
+        out.append(Link(f"{name} {res.tel}" if res.tel else name, res.href, rid, res.is_open(moment),
+                        res.field("hours", locale, flow.default_locale) or ""))
+    return tuple(out)

@@ -1,0 +1,94 @@
+"""Fixtures for the handoff tests: the runtime on the test store (SQLite and PostgreSQL, from
+tests/conftest.py), the mini flow with the console's texts, a memory channel, and the handoff
+service wired in as the runtime's hooks."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+
+from bot.channels.base import InboundEvent
+from bot.handoff.hours import parse_office_hours
+from bot.handoff.service import HandoffService
+from bot.reload import BundleHolder
+from tests.handoff.support import content_dirs
+
+JST = dt.timezone(dt.timedelta(hours=9))
+# Wednesday 25 November 2026, 12:00 in Tokyo: within the test office hours.
+NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=JST).timestamp()
+HOURS = """
+timezone: Asia/Tokyo
+weekly: [{days: weekdays, from: "10:00", to: "22:00"}]
+"""
+_ids = itertools.count(1)
+
+
+class Clock:
+    def __init__(self, now: float = NOON):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def holder(tmp_path):
+    flows, locales = content_dirs(tmp_path / "content")
+    return BundleHolder(flows, locales, "mini")
+
+
+@pytest.fixture
+def flow(holder):
+    return holder.flow
+
+
+@pytest.fixture
+async def hruntime(settings, holder, store, clock):
+    from bot.channels.memory import MemoryChannel
+    from bot.runtime import Runtime
+
+    rt = Runtime(settings, holder, store=store, clock=clock)
+    rt.register_channel(MemoryChannel("memory"))
+    await rt.start(run_worker=False, migrate=False)
+    yield rt
+    await rt.stop()
+
+
+@pytest.fixture
+def service(hruntime, holder, store, clock):
+    svc = HandoffService(store, hruntime, lambda: holder.flow, parse_office_hours(HOURS), wait_minutes=10, clock=clock)
+    hruntime.handoff_hooks = svc
+    return svc
+
+
+@pytest.fixture
+def channel(hruntime):
+    return hruntime.channels["memory"]
+
+
+async def say(runtime, user: str, text: str = "", choice: str = "", kind: str = "text") -> None:
+    """The person does something on the memory channel; the runtime runs it to the end."""
+    if choice:
+        kind = "tap"
+    await runtime.accept([InboundEvent("memory", f"e{next(_ids)}", user, kind, text=text, choice=choice)])
+    await runtime.drain()
+
+
+async def ask_for_person(runtime, user: str, store) -> str:
+    """Start, then ask for a person; returns the new handoff's id."""
+    from bot.handoff import queries as q
+
+    await say(runtime, user, "こんにちは")
+    await say(runtime, user, "人と話したい")
+    async with store.transaction() as s:
+        rows = await q.open_handoffs(s)
+    return max(rows, key=lambda h: h.queued_at).id
