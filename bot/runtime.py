@@ -124,6 +124,8 @@ class Runtime:
         self.accept_timeout = accept_timeout
         self.poll_interval = poll_interval
         self.send_batch = 32
+        # A sender that dies mid-delivery leaves its rows leased this long; then another retries.
+        self.lease_seconds = outbox.LEASE_SECONDS
         self._inbox_wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -425,7 +427,7 @@ class Runtime:
             return 0
         now = self.clock()
         async with self.store.transaction() as s:
-            claimed = await outbox.claim_due(s, self.crypto, names, now, limit=self.send_batch)
+            claimed = await outbox.claim_due(s, self.crypto, names, now, limit=self.send_batch, lease=self.lease_seconds)
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))

@@ -1,0 +1,147 @@
+"""Wiring: the aiohttp application, the channels, and the two long-running commands.
+
+* ``build_app(settings, runtime)``: the web application. Each feature adds its routes with one
+  line in ``_add_routes`` calling its own ``setup_routes(app, runtime)``.
+* ``setup_channels(settings, runtime)``: registers every channel this process can deliver to
+  (the worker process needs them too). One line per adapter.
+* ``run_serve``: web server, plus the worker and sender unless ``BOT_WORKER_IN_WEB=false``.
+* ``run_worker``: turns and deliveries only (PostgreSQL deployments with several processes).
+
+Both also reload edited flows (``BundleHolder.watch``) and apply retention every hour.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from bot.observability import configure_logging
+from bot.runtime import Runtime
+from bot.store import StoreUnavailable
+from bot.store.retention import purge_forever
+
+log = logging.getLogger(__name__)
+
+RUNTIME = web.AppKey("runtime", Runtime)
+SETTINGS = web.AppKey("settings", object)
+START_RETRY_SECONDS = 5.0
+
+
+def build_app(settings, runtime: Runtime) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[RUNTIME] = runtime
+    app[SETTINGS] = settings
+    app.router.add_get("/healthz", healthz)
+    _add_routes(app, runtime)
+    return app
+
+
+def _add_routes(app: web.Application, runtime: Runtime) -> None:
+    """Features add their routes here, one line each, e.g.
+    ``from bot.channels.line import setup_routes as line_routes; line_routes(app, runtime)``."""
+
+
+def setup_channels(settings, runtime: Runtime) -> None:
+    """Register the channels this deployment delivers to, one line each, e.g.
+    ``if settings.line_enabled: runtime.register_channel(LineChannel(settings))``."""
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    db_ok = await runtime.store.ping()
+    body = {"status": "ok" if db_ok else "degraded", "db": db_ok, "flow_version": runtime.bundles.version}
+    return web.json_response(body, status=200 if db_ok else 503)
+
+
+async def _start_with_retry(runtime: Runtime, run_worker: bool) -> None:
+    """Start the runtime; while the database is down, keep trying (webhooks meanwhile answer
+    with the safety message, since ``accept`` raises ``StoreUnavailable``)."""
+    while True:
+        try:
+            await runtime.start(run_worker=run_worker)
+            return
+        except StoreUnavailable:
+            log.error("runtime.start_waiting_for_db", extra={"seconds": START_RETRY_SECONDS})
+            await asyncio.sleep(START_RETRY_SECONDS)
+
+
+def _background(settings, runtime: Runtime, run_worker: bool) -> list[asyncio.Task]:
+    return [
+        asyncio.create_task(_start_with_retry(runtime, run_worker), name="runtime-start"),
+        asyncio.create_task(runtime.bundles.watch(), name="flows-watch"),
+        asyncio.create_task(purge_forever(runtime.store, settings), name="retention"),
+    ]
+
+
+def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True) -> None:
+    """Start the runtime, the flow watcher and retention with the app; stop them with it."""
+
+    async def lifecycle(app: web.Application):
+        tasks = _background(app[SETTINGS], runtime, run_worker)
+        yield
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await runtime.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+
+
+def _make_runtime(settings) -> Runtime | None:
+    from bot.engine import FlowError
+    from bot.reload import BundleHolder
+
+    try:
+        holder = BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, settings.bot_flow)
+    except FlowError as exc:
+        print(f"the flows have errors; run `python -m bot check`:\n{exc}", file=sys.stderr)
+        return None
+    runtime = Runtime(settings, holder)
+    setup_channels(settings, runtime)
+    return runtime
+
+
+def run_serve(settings, host: str | None = None, port: int | None = None, demo: bool = False) -> int:
+    """``python -m bot serve``."""
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = _make_runtime(settings)
+    if runtime is None:
+        return 2
+    app = build_app(settings, runtime)
+    attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False)
+    host, port = host or settings.host, port or settings.port
+    log.info("web.starting", extra={"host": host, "port": port, "mode": "demo" if demo else settings.bot_env})
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def run_worker(settings) -> int:
+    """``python -m bot worker``: turns and deliveries, no web server. Stops on SIGTERM/SIGINT."""
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = _make_runtime(settings)
+    if runtime is None:
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        tasks = _background(settings, runtime, run_worker=True)
+        await stop.wait()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await runtime.stop()
+
+    asyncio.run(main())
+    return 0

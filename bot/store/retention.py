@@ -1,0 +1,109 @@
+"""Retention: what is deleted when. ``python -m bot purge`` runs it once; the server and the
+worker run it every ``PURGE_INTERVAL`` seconds.
+
+* inbox tombstones (event ids kept for dedupe) and settled outbox rows (no content left):
+  after ``event_id_retention_days`` (default 7);
+* handoff transcripts: after ``transcript_retention_days`` (default 30);
+* conversations idle for ``conversation_retention_days`` (default 90), with everything of theirs,
+  unless a handoff is open; closed handoffs older than that too;
+* a platform id kept with a conversation that has no open handoff is erased at once.
+
+Daily figures hold no identity and are kept. The audit log is kept (counsellors' accountability).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import delete, select, update
+
+from .models import CLOSED, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
+from .sessions import forget_conversation
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+PURGE_INTERVAL = 3_600.0
+BATCH = 500
+
+
+async def purge(store, settings, now: float | None = None) -> dict[str, int]:
+    """Apply the rules once; returns how many rows of each kind were deleted."""
+    now = time.time() if now is None else now
+    events_before = now - settings.event_id_retention_days * DAY
+    transcripts_before = now - settings.transcript_retention_days * DAY
+    idle_before = now - settings.conversation_retention_days * DAY
+    out: dict[str, int] = {}
+    async with store.transaction() as s:
+        r = await s.execute(delete(InboxEvent).where(InboxEvent.status != PENDING,
+                                                     InboxEvent.processed_at < events_before))
+        out["inbox"] = r.rowcount or 0
+        r = await s.execute(delete(OutboxMessage).where(OutboxMessage.status != PENDING,
+                                                        OutboxMessage.settled_at < events_before))
+        out["outbox"] = r.rowcount or 0
+        r = await s.execute(delete(TranscriptMessage).where(TranscriptMessage.created_at < transcripts_before))
+        out["transcript_messages"] = r.rowcount or 0
+        old = select(Handoff.id).where(Handoff.status == CLOSED, Handoff.closed_at < idle_before)
+        await s.execute(delete(TranscriptMessage).where(TranscriptMessage.handoff_id.in_(old)))
+        r = await s.execute(delete(Handoff).where(Handoff.status == CLOSED, Handoff.closed_at < idle_before))
+        out["handoffs"] = r.rowcount or 0
+        r = await s.execute(update(Conversation).where(Conversation.in_handoff.is_(False),
+                                                       Conversation.user_ref_enc.is_not(None))
+                            .values(user_ref_enc=None))
+        out["kept_ids_erased"] = r.rowcount or 0
+    # Idle conversations, in batches so a big purge never holds the write lock for long.
+    out["conversations"] = 0
+    while True:
+        async with store.transaction() as s:
+            convs = (await s.execute(
+                select(Conversation).where(Conversation.last_active_at < idle_before,
+                                           Conversation.in_handoff.is_(False)).limit(BATCH)
+            )).scalars().all()
+            for conv in convs:
+                await forget_conversation(s, conv)
+        out["conversations"] += len(convs)
+        if len(convs) < BATCH:
+            break
+    for kind, n in out.items():
+        if n:
+            log.info("retention.purged", extra={"kind": kind, "deleted": n})
+    return out
+
+
+async def purge_forever(store, settings, interval: float = PURGE_INTERVAL) -> None:
+    """Run ``purge`` now and then every ``interval`` seconds, until cancelled."""
+    from . import StoreUnavailable
+
+    while True:
+        try:
+            await purge(store, settings)
+        except StoreUnavailable:
+            pass  # already logged; try again next time
+        except Exception as exc:
+            log.error("retention.failed", extra={"code": type(exc).__name__})
+        await asyncio.sleep(interval)
+
+
+def run_purge(settings) -> int:
+    """``python -m bot purge``."""
+    import sys
+
+    from . import StoreUnavailable
+    from .db import Store
+
+    async def go() -> dict[str, int]:
+        store = Store.from_settings(settings)
+        try:
+            await store.upgrade()
+            return await purge(store, settings)
+        finally:
+            await store.dispose()
+
+    try:
+        counts = asyncio.run(go())
+    except StoreUnavailable as exc:
+        print(f"database: {exc}", file=sys.stderr)
+        return 1
+    print("deleted: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
