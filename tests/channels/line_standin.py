@@ -562,6 +562,22 @@ class LineStandIn:
         return 200, {}, {}, body
 
 
+# ---- test support -----------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+MINI = REPO / "tests" / "engine" / "fixtures" / "mini"
+
+
+def mini_locales_with_line(folder: Path) -> Path:
+    """The mini flow's locales plus the LINE channel's texts (locales/*.line.yaml), in ``folder``."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in list((MINI / "locales").glob("*.yaml")) + list((REPO / "locales").glob("*.line.yaml")):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="LINE Messaging API stand-in on loopback")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,342 @@
+"""LINE: deliver turns through the Messaging API (line-bot-sdk v3, async), and the webhook.
+
+``LineChannel`` is the ``Channel`` the outbox sender calls; ``setup_routes(app, runtime)`` adds
+``POST /line/webhook`` (see ``line_webhook.py``) and registers the channel when LINE is
+configured. Message building is in ``line_messages.py``.
+
+Delivery rules:
+
+- A reply token is single use and valid for about a minute after LINE sent the event; while it
+  is (``REPLY_TOKEN_TTL``, with a margin for the request itself) the turn goes as a reply, which
+  is also free of LINE's monthly push quota. After that, or when LINE says the token is invalid
+  (400 "Invalid reply token"), the same messages go by push with ``X-Line-Retry-Key`` set to the
+  outbox row's retry key, so a retried push is delivered once (LINE answers 409 to a repeat).
+- 429, 5xx, network errors and timeouts: ``DeliveryResult("retry", retry_after)``; the outbox
+  retries with backoff. A wrong access token (401/403) also retries, slowly, so nothing is lost
+  while someone fixes the setting; other 4xx fail (the request itself is wrong).
+- One client per process, built once. line-bot-sdk's aiohttp session trusts the environment,
+  which makes aiohttp look up proxy variables and read ``~/.netrc`` on every request (about 30%
+  of an echo bot's CPU, PLATFORMS.md); this channel gives the SDK a session that does not, and
+  a bounded request timeout instead of the SDK's five minutes. Proxies are therefore not
+  supported (none is needed to reach api.line.me from the platforms we deploy to).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Callable
+
+import aiohttp
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+from linebot.v3.messaging.exceptions import ApiException
+
+from bot.channels.base import DeliveryResult, Outbound
+from bot.channels.line_messages import build_messages
+from bot.engine.model import Reply
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.engine.model import Flow
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "line"
+REPLY_TOKEN_TTL = 50.0          # seconds; LINE says "about a minute"; keep a margin
+REQUEST_TIMEOUT = 10.0          # seconds per API call (the SDK's default is 300)
+CONNECTIONS = 32                # concurrent connections to the API
+LOADING_DELAY = 1.0             # show the loading animation only when a turn takes longer
+LOADING_SECONDS = 5             # LINE accepts 5..60, multiples of 5
+MAX_PENDING_LOADING = 500       # past this many people waiting, stop asking for animations
+AUTH_RETRY_AFTER = 60.0         # seconds, after a 401/403 (a bad or expired access token)
+RETRY_KEY_NAMESPACE = uuid.UUID("5d0c3a4e-2f5b-4d7b-9a51-7c6f3f1a0b11")
+
+
+class _ReplyJSON(ReplyMessageRequest):
+    """A reply request whose messages are already LINE JSON (built by ``line_messages``).
+
+    The SDK's pydantic models cost 300-700 µs to build and serialise one turn with a Flex bubble
+    and quick replies (measured; an echo's single text costs 50 µs). ``line_messages`` keeps
+    LINE's limits itself and the contract tests check its output against messaging-api.yml,
+    so the model only carries the JSON through the SDK's client unchanged.
+    """
+
+    def to_dict(self) -> dict:
+        return {"replyToken": self.reply_token, "messages": self.messages}
+
+
+class _PushJSON(PushMessageRequest):
+    """A push request whose messages are already LINE JSON (see ``_ReplyJSON``)."""
+
+    def to_dict(self) -> dict:
+        return {"to": self.to, "messages": self.messages}
+
+
+def _status_result(exc: ApiException) -> DeliveryResult:
+    status = exc.status or 0
+    reason = f"http_{status}"
+    if status == 429 or status >= 500 or status == 0:
+        return DeliveryResult("retry", _retry_after(exc), reason)
+    if status in (401, 403):
+        return DeliveryResult("retry", AUTH_RETRY_AFTER, reason)
+    return DeliveryResult("failed", None, reason)
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    try:
+        value = (exc.headers or {}).get("Retry-After")
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_invalid_reply_token(exc: ApiException) -> bool:
+    body = exc.body or ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return exc.status == 400 and "reply token" in body.lower()
+
+
+def push_retry_key(retry_key: str, part: str = "") -> str:
+    """A UUID for ``X-Line-Retry-Key``: the outbox row's key when it is one, else derived from it."""
+    if not part:
+        try:
+            return str(uuid.UUID(retry_key))
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{retry_key}/{part}"))
+
+
+class LineChannel:
+    """The LINE channel: ``deliver`` for the outbox, and the few calls the webhook needs."""
+
+    name = CHANNEL
+
+    def __init__(self, access_token: str, api_base_url: str = "https://api.line.me", *,
+                 flow: Callable[[], "Flow"] | None = None, show_loading: bool = True):
+        self._config = Configuration(access_token=access_token, host=api_base_url.rstrip("/"))
+        self._flow = flow
+        self.show_loading = show_loading
+        self._api: AsyncMessagingApi | None = None
+        self._client: AsyncApiClient | None = None
+        self._start_lock = asyncio.Lock()
+        self._loading: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", flow: Callable[[], "Flow"] | None = None,
+                      show_loading: bool = True) -> "LineChannel":
+        return cls(settings.line_channel_access_token.get_secret_value(), settings.line_api_base_url,
+                   flow=flow, show_loading=show_loading)
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build the one API client of this process (idempotent; ``deliver`` calls it if needed)."""
+        async with self._start_lock:
+            if self._api is not None:
+                return
+            client = AsyncApiClient(self._config)
+            rest = client.rest_client
+            sdk_session = rest.pool_manager
+            ctx = ssl.create_default_context(cafile=self._config.ssl_ca_cert)
+            # Same connector as the SDK builds, but trust_env=False: no proxy/.netrc look-up per request.
+            rest.pool_manager = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=ctx),
+                trust_env=False,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            )
+            await sdk_session.close()
+            self._client = client
+            self._api = AsyncMessagingApi(client)
+
+    async def close(self) -> None:
+        for handle in self._loading.values():
+            handle.cancel()
+        self._loading.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+        self._client = self._api = None
+
+    async def _messaging(self) -> AsyncMessagingApi:
+        if self._api is None:
+            await self.start()
+        assert self._api is not None
+        return self._api
+
+    # ---- texts -------------------------------------------------------------------------------
+
+    def text(self, locale: str | None, key: str) -> str:
+        """A locale text (``shell.*`` or the flow's), in ``locale`` or the flow's default."""
+        if self._flow is None:
+            return ""
+        flow = self._flow()
+        return flow.text(locale or flow.default_locale, key)
+
+    def _render(self, outbound: Outbound) -> list[dict]:
+        meta = outbound.meta or {}
+        locale = meta.get("locale")
+        closed = ""
+        if self._flow is not None and any(l.open_now is False for r in outbound.replies for l in r.links):
+            closed = self.text(locale, self._flow().texts.closed_now)
+        return build_messages(outbound.replies, meta.get("state"),
+                              prompt=lambda: self.text(locale, "shell.line.choose"), closed_text=closed)
+
+    # ---- delivery ----------------------------------------------------------------------------
+
+    async def deliver(self, user_id: str, outbound: Outbound) -> DeliveryResult:
+        """Send one outbox row: by reply while the token is fresh, else (or if LINE refuses it) by push."""
+        self._cancel_loading(user_id)
+        messages = self._render(outbound)
+        if not messages:
+            return DeliveryResult("sent", None, "empty")
+        api = await self._messaging()
+        token = outbound.reply_token
+        if token and time.time() - outbound.received_at < REPLY_TOKEN_TTL:
+            try:
+                await api.reply_message(
+                    _ReplyJSON.construct(reply_token=token, messages=messages),
+                    _request_timeout=REQUEST_TIMEOUT)
+                log.debug("line.replied", extra={"messages": len(messages)})
+                return DeliveryResult("sent", None, "reply")
+            except ApiException as exc:
+                if not _is_invalid_reply_token(exc):
+                    log.warning("line.reply_failed", extra={"status": exc.status})
+                    return _status_result(exc)
+                log.info("line.reply_token_refused", extra={"status": exc.status})
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("line.reply_failed", extra={"error": type(exc).__name__})
+                return DeliveryResult("retry", None, "network")
+        return await self._push(api, user_id, messages, push_retry_key(outbound.retry_key))
+
+    async def _push(self, api: AsyncMessagingApi, user_id: str, messages: list[dict], retry_key: str) -> DeliveryResult:
+        try:
+            await api.push_message(_PushJSON.construct(to=user_id, messages=messages),
+                                   x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 409:  # LINE already accepted a push with this retry key
+                return DeliveryResult("sent", None, "push_duplicate")
+            log.warning("line.push_failed", extra={"status": exc.status})
+            return _status_result(exc)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("line.push_failed", extra={"error": type(exc).__name__})
+            return DeliveryResult("retry", None, "network")
+        log.debug("line.pushed", extra={"messages": len(messages)})
+        return DeliveryResult("sent", None, "push")
+
+    async def send_now(self, user_id: str | None, reply_token: str | None, received_at: float,
+                       replies: tuple[Reply, ...], retry_key: str, locale: str | None = None) -> DeliveryResult:
+        """Deliver outside the outbox (the database is down, or a group to leave)."""
+        outbound = Outbound(replies, reply_token, received_at, retry_key, "notice", {"locale": locale})
+        if user_id is None:  # a group or room: reply only, never push
+            if not reply_token:
+                return DeliveryResult("failed", None, "no_reply_token")
+            api = await self._messaging()
+            try:
+                await api.reply_message(_ReplyJSON.construct(reply_token=reply_token, messages=self._render(outbound)),
+                                        _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                return _status_result(exc)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return DeliveryResult("retry", None, "network")
+            return DeliveryResult("sent", None, "reply")
+        return await self.deliver(user_id, outbound)
+
+    async def leave(self, kind: str, chat_id: str) -> bool:
+        """Leave a group (``kind`` "group") or a room (``kind`` "room")."""
+        api = await self._messaging()
+        try:
+            if kind == "group":
+                await api.leave_group(chat_id, _request_timeout=REQUEST_TIMEOUT)
+            else:
+                await api.leave_room(chat_id, _request_timeout=REQUEST_TIMEOUT)
+        except (ApiException, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("line.leave_failed", extra={"chat": kind, "status": getattr(exc, "status", None)})
+            return False
+        log.info("line.left", extra={"chat": kind})
+        return True
+
+    # ---- loading animation -------------------------------------------------------------------
+
+    def expect_reply(self, user_id: str) -> None:
+        """A turn for this person is on its way: show the loading animation if it is slow to come.
+
+        LINE hides the animation when the bot's next message arrives, and shows it for at least
+        five seconds otherwise; asking for it after the reply went out would leave a spinner
+        with nothing behind it. So it is asked for only after ``LOADING_DELAY`` without a
+        delivery to this person, and only where the sender runs in this process.
+        """
+        if not self.show_loading or user_id in self._loading or len(self._loading) >= MAX_PENDING_LOADING:
+            return
+        loop = asyncio.get_running_loop()
+        self._loading[user_id] = loop.call_later(LOADING_DELAY, self._start_loading, user_id)
+
+    def _cancel_loading(self, user_id: str) -> None:
+        handle = self._loading.pop(user_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _start_loading(self, user_id: str) -> None:
+        self._loading.pop(user_id, None)
+        self.spawn(self._show_loading(user_id))
+
+    async def _show_loading(self, user_id: str) -> None:
+        api = await self._messaging()
+        try:
+            await api.show_loading_animation(
+                ShowLoadingAnimationRequest(chatId=user_id, loadingSeconds=LOADING_SECONDS),
+                _request_timeout=REQUEST_TIMEOUT)
+        except (ApiException, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.info("line.loading_failed", extra={"status": getattr(exc, "status", None)})
+
+    def spawn(self, coro: Any) -> asyncio.Task:
+        """Run ``coro`` in the background, kept until done so that ``close`` can wait for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def setup_routes(app: "web.Application", runtime: Any) -> LineChannel | None:
+    """Add ``POST /line/webhook`` and register the LINE channel, when LINE settings are present."""
+    from bot.channels.line_webhook import LineWebhook
+
+    settings = runtime.settings
+    if not settings.line_enabled:
+        log.warning("line.webhook_off", extra={"reason": "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are not both set"})
+        return None
+    holder = runtime.bundles
+    flow = lambda: holder.flow  # noqa: E731  (the current flow, also after a reload)
+    channel = LineChannel.from_settings(settings, flow=flow, show_loading=_sender_in_process(runtime))
+    runtime.register_channel(channel)
+    webhook = LineWebhook(settings.line_channel_secret.get_secret_value(), channel, runtime)
+    app.router.add_post("/line/webhook", webhook.handle)
+
+    async def _start(_app: "web.Application") -> None:
+        await channel.start()
+
+    async def _close(_app: "web.Application") -> None:
+        await channel.close()
+
+    app.on_startup.append(_start)
+    app.on_cleanup.append(_close)
+    log.info("line.webhook_on", extra={"path": "/line/webhook"})
+    return channel
+
+
+def _sender_in_process(runtime: Any) -> bool:
+    value = getattr(runtime, "runs_sender", None)
+    return True if value is None else bool(value)
