@@ -318,8 +318,10 @@ async def settle(timeout: float = 2.0) -> None:
 
 
 def _is_sleeping_long(task: asyncio.Task) -> bool:
-    # Message.delete(delay=...) sleeps in a task of its own; it is not work to wait for.
-    return getattr(task.get_coro(), "__qualname__", "").endswith("delete.<locals>.delete")
+    # Message.delete(delay=...) and the timeout of a view on an ephemeral message (discord.py
+    # gives those 15 minutes) sleep in tasks of their own: not work to wait for.
+    name = getattr(task.get_coro(), "__qualname__", "")
+    return name.endswith("delete.<locals>.delete") or name.endswith("__timeout_task_impl")
 
 
 def bot_message(user_id: int, *custom_ids: str, content: str = "…") -> dict:
@@ -932,3 +934,156 @@ async def test_logs_hold_no_text_and_no_user_id(bot, caplog):
         if record.name.startswith("bot."):
             line += " " + record.getMessage() + " " + repr(vars(record))
         assert marker not in line and str(secret_user) not in line, line
+
+
+# ---- with the real runtime and store (SQLite and PostgreSQL) ------------------------------------
+
+
+@pytest.fixture
+async def durable(settings, holder, store, monkeypatch):
+    """The Discord channel on the real Runtime and store; turns run by ``runtime.drain()``."""
+    from bot.runtime import Runtime
+
+    fake = FakeDiscord()
+    runtime = Runtime(settings, holder, store=store, clock=lambda: NIGHT.timestamp())
+    channel = DiscordChannel(runtime, holder, sync_commands=False)
+    fake.install(channel.client, monkeypatch)
+    runtime.register_channel(channel)
+    await runtime.start(run_worker=False, migrate=False)
+    await channel.login("test-token")
+    fake.clear()
+    yield Bot(channel, fake, runtime)
+    await channel.close()
+    await runtime.stop()
+
+
+async def test_durable_conversation_with_buttons_and_restart(durable, settings, holder, store, monkeypatch):
+    from bot.runtime import Runtime
+
+    flow = holder.flow
+    bot = durable
+    await bot.dm(ALICE, "こんにちは")
+    assert await bot.runtime.drain() == 1
+    (welcome,) = sent_to(bot.fake, ALICE)
+    assert welcome["content"] == flow.text("ja", "welcome.hello")
+    assert custom_ids(welcome) == ["fc:welcome:threatened", "fc:welcome:age_u16", "fc:welcome:person"]
+    assert welcome["enforce_nonce"] is True
+    old_message = bot.fake.last_sent_message()
+
+    # The same gateway event twice (a replay): stored once, answered once.
+    payload = dm_message(ALICE, "1")
+    feed_message(bot.client, payload)
+    feed_message(bot.client, payload)
+    await settle()
+    assert await bot.runtime.drain() == 1
+    assert [m["content"] for m in sent_to(bot.fake, ALICE)[1:3]] == [
+        flow.text("ja", "reassure.not_your_fault"), flow.text("ja", "reassure.not_alone")]
+    await bot.channel.close()
+
+    # Restart: a new client and a new runtime on the same database. The first message's button
+    # (from a state the person has left) is honoured.
+    fake2 = FakeDiscord()
+    runtime2 = Runtime(settings, holder, store=store, clock=lambda: NIGHT.timestamp())
+    channel2 = DiscordChannel(runtime2, holder, sync_commands=False)
+    fake2.install(channel2.client, monkeypatch)
+    runtime2.register_channel(channel2)
+    await runtime2.start(run_worker=False, migrate=False)
+    await channel2.login("test-token")
+    second = Bot(channel2, fake2, runtime2)
+    try:
+        await second.press(ALICE, old_message, "fc:welcome:age_u16")
+        assert fake2.interaction_responses()[0].json == {"type": 6}
+        assert await runtime2.drain() == 1
+        assert sent_to(fake2, ALICE)[-1]["content"] == flow.text("ja", "law.u16")
+        # A button from an old flow version lands on the fallback.
+        await second.press(ALICE, bot_message(ALICE, "fc:gone:gone"), "fc:gone:gone")
+        assert await runtime2.drain() == 1
+        assert sent_to(fake2, ALICE)[-1]["content"] == flow.text("ja", "system.fallback")
+    finally:
+        await channel2.close()
+
+
+async def test_durable_handoff_counsellor_message_is_a_dm(durable, holder):
+    bot = durable
+    await bot.dm(BOB, "人と話したい")
+    await bot.runtime.drain()
+    assert sent_to(bot.fake, BOB)[-1]["content"] == holder.flow.text("ja", "person.connecting")
+    async with bot.runtime.store.transaction() as s:
+        from sqlalchemy import select
+
+        from bot.store.models import Conversation
+        (conversation_id,) = (await s.execute(select(Conversation.id))).scalars().all()
+    await bot.runtime.send_to_person(conversation_id, "相談員の山田です。ゆっくりで大丈夫です。")
+    await bot.runtime.drain()
+    assert sent_to(bot.fake, BOB)[-1]["content"] == "相談員の山田です。ゆっくりで大丈夫です。"
+    # While in handoff, the person's DMs go to the counsellor, not to the engine: no bot reply.
+    before = len(sent_to(bot.fake, BOB))
+    await bot.dm(BOB, "ありがとう")
+    await bot.runtime.drain()
+    assert len(sent_to(bot.fake, BOB)) == before
+
+
+async def test_database_down_answers_with_safety_text(settings, holder, monkeypatch):
+    from bot.runtime import Runtime
+    from bot.store import Store
+
+    unreachable = Store("postgresql+asyncpg://postgres@127.0.0.1:1/none", b"k" * 40)
+    runtime = Runtime(settings, holder, store=unreachable, accept_timeout=3.0)
+    fake = FakeDiscord()
+    channel = DiscordChannel(runtime, holder, sync_commands=False)
+    fake.install(channel.client, monkeypatch)
+    await channel.login("test-token")
+    fake.clear()
+    try:
+        feed_message(channel.client, dm_message(ALICE, "助けて"))
+        await settle(5.0)
+        (message,) = sent_to(fake, ALICE)
+        assert message["content"] == runtime.safety_text("ja")
+        assert "0120-279-338" in message["content"]
+    finally:
+        await channel.close()
+        await unreachable.dispose()
+
+
+# ---- python -m bot discord ------------------------------------------------------------------------
+
+
+def test_run_discord_needs_a_token(settings, capsys):
+    from bot.channels.discord import run_discord
+
+    assert run_discord(settings) == 2
+    assert "DISCORD_TOKEN" in capsys.readouterr().err
+
+
+def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypatch):
+    """The real entry point: migrations, worker and sender loops, the client; only the network is played."""
+    from bot.channels.discord import DiscordClient, run_discord
+    from bot.settings import Settings
+
+    settings = Settings(BOT_DATA_DIR=tmp_path / "data", BOT_SECRET_KEY="s" * 40, BOT_FLOWS_DIR=holder.flows_dir,
+                        BOT_LOCALES_DIR=holder.locales_dir, BOT_FLOW="mini", DATABASE_URL="",
+                        DISCORD_TOKEN="test-token")
+    fake = FakeDiscord()
+    original_login = DiscordClient.login
+
+    async def login(self, token):
+        fake.install(self, monkeypatch)
+        await original_login(self, token)
+
+    async def connect(self, *, reconnect: bool = True):
+        # Instead of a gateway: one DM arrives; return (as a closed gateway would) once answered.
+        feed_message(self, dm_message(ALICE, "こんにちは"))
+        for _ in range(1000):
+            if sent_to(fake, ALICE):
+                return
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(DiscordClient, "login", login)
+    monkeypatch.setattr(DiscordClient, "connect", connect)
+    monkeypatch.setattr("bot.observability.configure_logging", lambda *a, **k: None)
+    assert run_discord(settings) == 0
+    (welcome,) = sent_to(fake, ALICE)
+    assert welcome["content"] == holder.flow.text("ja", "welcome.hello")
+    assert custom_ids(welcome)[0] == "fc:welcome:threatened"
+    # The /help command was registered with Discord at start-up.
+    assert any(c.method == "PUT" and c.path.endswith("/commands") for c in fake.calls)
