@@ -65,6 +65,7 @@ CUSTOM_ID_TEMPLATE = r"fc:(?P<rest>[A-Za-z0-9_:\-]{0,97})"
 
 INVITE_COOLDOWN = 60.0        # seconds: one invitation DM per person per minute, however often they ask
 PUBLIC_POINTER_SECONDS = 60   # a public pointer to /help (only when a DM is impossible) is deleted after this
+RUNTIME_START_WAIT = 15.0     # seconds the gateway waits for the database at start-up
 REMEMBERED_USERS = 10_000     # bounded in-memory maps (locale hints, invitations, delivery progress)
 UNREACHABLE_CODES = {50007, 10013, 10003, 50278}  # cannot DM this user / unknown user / unknown channel
 
@@ -370,10 +371,12 @@ class DiscordChannel:
     name = CHANNEL
 
     def __init__(self, runtime: RuntimeLike, bundle_holder, *, sync_commands: bool = True,
-                 client: DiscordClient | None = None):
+                 client: DiscordClient | None = None, token: str | None = None):
         self.runtime = runtime
         self.bundle_holder = bundle_holder
         self.client = client or DiscordClient(self, sync_commands=sync_commands)
+        self._token = token                 # given: ``deliver`` logs in over REST on first use
+        self._login_lock = asyncio.Lock()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # user id -> lock, tasks using it
         self._locale_hints = _Bounded()     # user id -> the locale Discord last told us
         self._invited = _Bounded()          # user id -> when the last invitation DM went out
@@ -563,7 +566,11 @@ class DiscordChannel:
         done = self._progress.get(key, 0) if key else 0
         try:
             if self.client.http.token is None:
-                return DeliveryResult("retry", retry_after=5.0, reason="not_logged_in")
+                if not self._token:
+                    return DeliveryResult("retry", retry_after=5.0, reason="not_logged_in")
+                async with self._login_lock:
+                    if self.client.http.token is None:
+                        await self.client.login(self._token)
             channel = await self.client.create_dm(target)
             for index, message in enumerate(messages):
                 if index < done:
@@ -578,6 +585,8 @@ class DiscordChannel:
                 await channel.send(content=message.content or None, **kwargs)
                 if key:
                     self._progress.put(key, index + 1)
+        except discord.LoginFailure:
+            return self._retry("login_failed", 300.0)
         except discord.RateLimited as exc:
             return self._retry("http_429", exc.retry_after)
         except discord.Forbidden as exc:
@@ -626,8 +635,23 @@ class DiscordChannel:
         await self.client.close()
 
 
+def setup_delivery(settings, runtime) -> DiscordChannel | None:
+    """For the other processes (``serve``, ``worker``): deliver Discord outbox rows over REST,
+    without a gateway connection (the client logs in on the first delivery). None without a token.
+
+    ``python -m bot discord`` delivers too; with both, the outbox leases keep a row to one sender.
+    """
+    token = settings.discord_token.get_secret_value().strip()
+    if not token:
+        return None
+    channel = DiscordChannel(runtime, runtime.bundles, sync_commands=False, token=token)
+    runtime.register_channel(channel)
+    return channel
+
+
 def run_discord(settings) -> int:
     """``python -m bot discord``: the gateway client, the inbox, and the worker that answers."""
+    from bot.engine import FlowError
     from bot.observability import configure_logging
 
     token = settings.discord_token.get_secret_value().strip()
@@ -638,6 +662,9 @@ def run_discord(settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
     try:
         asyncio.run(_serve(settings, token))
+    except FlowError as exc:
+        print(f"the flows have errors; run `python -m bot check`:\n{exc}", file=sys.stderr)
+        return 2
     except discord.LoginFailure:
         print("DISCORD_TOKEN was refused by Discord: check the bot token.", file=sys.stderr)
         return 2
@@ -646,12 +673,32 @@ def run_discord(settings) -> int:
     return 0
 
 
+async def _start_runtime(runtime) -> None:
+    """Start the worker and the sender; while the database is down keep trying (meanwhile a DM
+    is answered with the safety message, since ``accept`` fails)."""
+    from bot.store import StoreUnavailable
+
+    while True:
+        try:
+            await runtime.start(run_worker=True)
+            return
+        except StoreUnavailable:
+            log.error("runtime.start_waiting_for_db", extra={"seconds": 5})
+            await asyncio.sleep(5)
+
+
 async def _serve(settings, token: str) -> None:
+    from bot import handoff
     from bot.reload import BundleHolder
     from bot.runtime import Runtime
 
     holder = BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, settings.bot_flow)
     runtime = Runtime(settings, holder)
+    # This process runs turns (answers within the second, without waiting for another process's
+    # poll), so the handoff side must hear about them here too.
+    attach = getattr(handoff, "attach", None)  # bot.handoff's hook-up, where that package has it
+    if attach is not None:
+        attach(runtime)
     adapter = DiscordChannel(runtime, holder)
     runtime.register_channel(adapter)
     stop = asyncio.Event()
@@ -661,11 +708,14 @@ async def _serve(settings, token: str) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-    watcher = asyncio.create_task(holder.watch())
+    starting = asyncio.create_task(_start_runtime(runtime), name="runtime-start")
+    background = [asyncio.create_task(holder.watch(), name="flows-watch"), starting]
     async with adapter.client:
         await adapter.login(token)
-        await runtime.start(run_worker=True)
-        gateway = asyncio.create_task(adapter.client.connect())
+        # Migrations first, so the first DMs find the inbox; if the database stays down, connect
+        # anyway: people then get the safety message rather than silence.
+        await asyncio.wait({starting}, timeout=RUNTIME_START_WAIT)
+        gateway = asyncio.create_task(adapter.client.connect(), name="discord-gateway")
         stopped = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait({gateway, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -673,6 +723,11 @@ async def _serve(settings, token: str) -> None:
                 gateway.result()  # raise what stopped the gateway
         finally:
             log.info("discord.stopping")
-            for task in (gateway, stopped, watcher):
+            for task in (gateway, stopped, *background):
                 task.cancel()
+            for task in background:
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
             await runtime.stop()

@@ -1078,12 +1078,50 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
                 return
             await asyncio.sleep(0.01)
 
+    import bot.handoff
+
+    attached = []
+
+    def attach(runtime):  # bot.handoff's own wiring is tested there; here: that it is called
+        attached.append(runtime)
+
     monkeypatch.setattr(DiscordClient, "login", login)
     monkeypatch.setattr(DiscordClient, "connect", connect)
+    monkeypatch.setattr(bot.handoff, "attach", attach, raising=False)
     monkeypatch.setattr("bot.observability.configure_logging", lambda *a, **k: None)
     assert run_discord(settings) == 0
+    # Turns run in this process, so the handoff side is wired to its runtime.
+    assert len(attached) == 1
     (welcome,) = sent_to(fake, ALICE)
     assert welcome["content"] == holder.flow.text("ja", "welcome.hello")
     assert custom_ids(welcome)[0] == "fc:welcome:threatened"
     # The /help command was registered with Discord at start-up.
     assert any(c.method == "PUT" and c.path.endswith("/commands") for c in fake.calls)
+
+
+async def test_setup_delivery_logs_in_over_rest_on_first_use(settings, holder, monkeypatch):
+    """``serve`` and ``worker`` can deliver Discord rows without a gateway connection."""
+    from bot.channels.discord import setup_delivery
+
+    class RuntimeStub:
+        bundles = holder
+        channels: dict = {}
+
+        def register_channel(self, channel):
+            self.channels[channel.name] = channel
+
+    assert setup_delivery(settings, RuntimeStub()) is None   # no DISCORD_TOKEN: nothing registered
+    with_token = settings.model_copy(update={"discord_token": type(settings.discord_token)("test-token")})
+    runtime = RuntimeStub()
+    channel = setup_delivery(with_token, runtime)
+    assert runtime.channels == {"discord": channel}
+    fake = FakeDiscord()
+    fake.install(channel.client, monkeypatch)
+    try:
+        result = await channel.deliver(str(ALICE), Outbound((Reply("相談員です。"),), kind="counsellor"))
+        assert result.status == "sent"
+        assert [(c.method, c.path) for c in fake.calls][:2] == [("GET", "/users/@me"), ("GET", "/oauth2/applications/@me")]
+        assert not any(c.method == "PUT" for c in fake.calls)   # commands are the gateway process's job
+        assert sent_to(fake, ALICE)[0]["content"] == "相談員です。"
+    finally:
+        await channel.close()
