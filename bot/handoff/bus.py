@@ -133,8 +133,15 @@ class PostgresBus(LocalBus):
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         if self._sender is None:
-            self._dispatch(topic, message)  # not started (tests): behave as in one process
-            return
+            # A process that only publishes (the worker) connects on first use.
+            import asyncpg
+
+            try:
+                self._sender = await asyncpg.connect(self.dsn)
+            except Exception as exc:  # the database is down: the screens catch up on reconnect
+                log.warning("bus.publish_failed", extra={"code": type(exc).__name__})
+                self._dispatch(topic, message)
+                return
         text = json.dumps(message, separators=(",", ":"))
         mid = secrets.token_hex(6)
         room = CHUNK - len(topic.encode()) - 40

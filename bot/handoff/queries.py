@@ -71,7 +71,12 @@ async def open_handoffs(s: AsyncSession) -> list[Handoff]:
     return list(queued) + list(live)
 
 
-async def get_handoff(s: AsyncSession, handoff_id: str) -> Handoff | None:
+async def get_handoff(s: AsyncSession, handoff_id: str, lock: bool = False) -> Handoff | None:
+    """``lock``: hold the row until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serialises), so two processes do not both send the same notice."""
+    if lock:
+        stmt = select(Handoff).where(Handoff.id == handoff_id).with_for_update()
+        return (await s.execute(stmt)).scalar_one_or_none()
     return await s.get(Handoff, handoff_id)
 
 

@@ -118,6 +118,7 @@ class HandoffService:
             await self._changed(handoff_id)
             return
         async with self.store.transaction() as s:
+            await q.get_handoff(s, handoff_id, lock=True)  # one acknowledgement, even across processes
             told = status == QUEUED and (await q.has_audit(s, handoff_id, q.TOLD_UNAVAILABLE)
                                          or await q.has_audit(s, handoff_id, q.TOLD_NOBODY_ANSWERED))
             await q.note_person_message(s, handoff_id, now, left_message=told)
@@ -228,7 +229,7 @@ class HandoffService:
     async def _tell_unavailable(self, handoff_id: str, what: str, back_at: dt.datetime | None, marker: str) -> None:
         now = self.clock()
         async with self.store.transaction() as s:
-            h = await q.get_handoff(s, handoff_id)
+            h = await q.get_handoff(s, handoff_id, lock=True)
             if h is None or h.status != QUEUED:
                 return
             if await q.has_audit(s, handoff_id, q.TOLD_UNAVAILABLE) or await q.has_audit(s, handoff_id, q.TOLD_NOBODY_ANSWERED):
@@ -330,3 +331,17 @@ def lines_now(flow: Flow, locale: str, now: float) -> tuple[Link, ...]:
         out.append(Link(f"{name} {res.tel}" if res.tel else name, res.href, rid, res.is_open(moment),
                         res.field("hours", locale, flow.default_locale) or ""))
     return tuple(out)
+
+
+def attach_to_runtime(runtime) -> HandoffService:
+    from .bus import make_bus
+    from .hours import load_office_hours
+
+    if isinstance(runtime.handoff_hooks, HandoffService):
+        return runtime.handoff_hooks
+    settings = runtime.settings
+    hours = load_office_hours(settings.office_hours_file, settings.timezone)
+    service = HandoffService(runtime.store, runtime, lambda: runtime.bundles.flow, hours,
+                             settings.handoff_wait_minutes, make_bus(runtime.store.url), clock=runtime.clock)
+    runtime.handoff_hooks = service
+    return service

@@ -92,3 +92,55 @@ async def ask_for_person(runtime, user: str, store) -> str:
     async with store.transaction() as s:
         rows = await q.open_handoffs(s)
     return max(rows, key=lambda h: h.queued_at).id
+
+
+ALWAYS_OPEN = "timezone: Asia/Tokyo\nweekly: [{days: daily, from: '00:00', to: '24:00'}]\n"
+
+
+@pytest.fixture
+def web_settings(tmp_path):
+    """Settings for a served app: the mini flow with console texts, counsellors always on duty."""
+    from bot.settings import Settings
+    from tests.conftest import SECRET
+
+    flows, locales = content_dirs(tmp_path / "content")
+    hours = tmp_path / "office_hours.yaml"
+    hours.write_text(ALWAYS_OPEN)
+    return Settings(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=SECRET.decode(), BOT_FLOWS_DIR=flows,
+                    BOT_LOCALES_DIR=locales, BOT_FLOW="mini", DATABASE_URL="", BOT_OFFICE_HOURS_FILE=hours,
+                    BOT_HANDOFF_WAIT_MINUTES=10)
+
+
+@pytest.fixture
+async def web_runtime(web_settings, store):
+    """A runtime with its worker and sender running, on the real clock, as in ``serve``."""
+    from bot.runtime import Runtime
+
+    rt = Runtime(web_settings, BundleHolder(web_settings.bot_flows_dir, web_settings.bot_locales_dir, "mini"),
+                 store=store, poll_interval=0.05)
+    await rt.start(run_worker=True, migrate=False)
+    yield rt
+    await rt.stop()
+
+
+def make_web_app(runtime):
+    """The web chat and the console on one app, as ``bot.app`` wires them."""
+    from aiohttp import web
+
+    from bot.channels.web import setup_routes as web_chat_routes
+    from bot.handoff import setup_routes as console_routes
+
+    app = web.Application()
+    web_chat_routes(app, runtime)
+    console_routes(app, runtime)
+    return app
+
+
+@pytest.fixture
+async def client(web_runtime):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    c = TestClient(TestServer(make_web_app(web_runtime)))
+    await c.start_server()
+    yield c
+    await c.close()

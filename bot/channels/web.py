@@ -1,0 +1,326 @@
+"""The web chat at ``/chat``: the most anonymous channel, and the one staff use to try flows.
+
+No account, no cookie, no tracking. The page gets a random chat id from ``/chat/api/start`` and
+keeps it in ``sessionStorage`` (gone when the tab closes); every call sends it in a header or
+the JSON body, never in a URL, so it cannot end up in an access log or a referrer.
+
+::
+
+    POST /chat/api/start   {"lang": "ja"}                          -> {"id": "<chat id>"}
+    POST /chat/api/send    {"id", "event_id", "text"} or {"id", "event_id", "choice", "from_state"}
+    POST /chat/api/stream  {"id", "after": <seq>}   -> text/event-stream, one "data: {...}" per delivery
+
+Inbound messages go through the runtime's inbox like any platform's. ``WebChannel.deliver``
+(called by the outbox sender, in whichever process) publishes the outbound, encrypted, on the
+live bus; the web process holding the page's stream passes it on. A short mailbox per chat
+(``MAILBOX_SECONDS``) lets a reloaded page catch up; after that, what was never read is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.base import DeliveryResult, InboundEvent, Outbound
+
+log = logging.getLogger(__name__)
+
+NAME = "web"
+TOPIC = "web"
+PAGE = "/chat"
+MAX_TEXT = 2000                 # the same as the strictest platform; longer is cut
+MAILBOX_SECONDS = 30 * 60       # a page reloaded within this time gets what it missed
+MAILBOX_SIZE = 100
+STREAM_PING_SECONDS = 15.0
+STARTS_PER_ADDRESS = 30         # new chats per address per STARTS_WINDOW (a flood must not fill the store)
+STARTS_WINDOW = 600.0
+SENDS_PER_CHAT = 60             # messages per chat per minute
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SAFE_LINK = re.compile(r"^(tel:[0-9+*#%]+|https://[^\s\"'<>]+)$")
+# Where the quick-exit button goes: a page that says nothing about this service.
+NEUTRAL_URL = "https://www.google.com/search?q=%E5%A4%A9%E6%B0%97"
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                                "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+
+def outbound_for_page(outbound: Outbound) -> dict[str, Any]:
+    """What the page needs of one delivery; links only if tel: or https:."""
+    return {
+        "kind": outbound.kind,
+        "state": outbound.meta.get("state"),
+        "replies": [
+            {"text": r.text,
+             "choices": [[c.id, c.label] for c in r.choices],
+             "links": [[l.label, l.url, l.open_now, l.hours] for l in r.links if SAFE_LINK.match(l.url)]}
+            for r in outbound.replies
+        ],
+    }
+
+
+@dataclass
+class Mailbox:
+    items: deque = field(default_factory=lambda: deque(maxlen=MAILBOX_SIZE))
+    seq: int = 0
+    touched: float = field(default_factory=time.monotonic)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, message: dict[str, Any]) -> None:
+        self.seq += 1
+        self.items.append((self.seq, message))
+        self.touched = time.monotonic()
+        self.wake.set()
+
+    def after(self, seq: int) -> list[tuple[int, dict[str, Any]]]:
+        return [(n, m) for n, m in self.items if n > seq]
+
+
+class WebChannel:
+    """The runtime's channel for the web chat; ``deliver`` publishes on the live bus."""
+
+    name = NAME
+
+    def __init__(self, bus, crypto):
+        self.bus, self.crypto = bus, crypto
+
+    def mailbox_key(self, chat_id: str) -> str:
+        """What the bus carries instead of the chat id (keyed, and unlike the conversation's pseudonym)."""
+        return self.crypto.pseudonym("web-chat-mailbox", chat_id)[:32]
+
+    async def deliver(self, user_id: str, outbound: Outbound) -> DeliveryResult:
+        token = self.crypto.encrypt(outbound.to_json()).decode()
+        await self.bus.publish(TOPIC, {"k": self.mailbox_key(user_id), "d": token})
+        return DeliveryResult("sent")
+
+
+class WebChat:
+    """The web process's side: mailboxes fed from the bus, and the page's routes."""
+
+    def __init__(self, runtime, channel: WebChannel, templates):
+        self.runtime, self.channel, self.templates = runtime, channel, templates
+        self.mailboxes: dict[str, Mailbox] = {}
+        self._starts: dict[str, deque] = {}
+        self._sends: dict[str, deque] = {}
+        self._task: asyncio.Task | None = None
+
+    # ---- the bus side ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        with self.channel.bus.subscribe(TOPIC) as sub:
+            while True:
+                message = await sub.get(60)
+                self._sweep()
+                if message is None:
+                    continue
+                try:
+                    outbound = Outbound.from_json(self.channel.crypto.decrypt(str(message["d"]).encode()))
+                except Exception as exc:  # a message for another key or damaged: drop it
+                    log.warning("web.undecryptable", extra={"code": type(exc).__name__})
+                    continue
+                box = self.mailboxes.setdefault(str(message["k"]), Mailbox())
+                box.put(outbound_for_page(outbound))
+
+    def _sweep(self) -> None:
+        limit = time.monotonic() - MAILBOX_SECONDS
+        for key in [k for k, box in self.mailboxes.items() if box.touched < limit]:
+            del self.mailboxes[key]
+
+    # ---- limits ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _allow(buckets: dict[str, deque], key: str, limit: int, window: float) -> bool:
+        now = time.monotonic()
+        q = buckets.setdefault(key, deque())
+        while q and q[0] <= now - window:
+            q.popleft()
+        if len(q) >= limit:
+            return False
+        q.append(now)
+        if len(buckets) > 10000:  # forget idle keys
+            for k in [k for k, v in buckets.items() if not v]:
+                del buckets[k]
+        return True
+
+    # ---- routes ---------------------------------------------------------------------------------
+
+    def _locale(self, request: web.Request) -> str:
+        flow = self.runtime.bundles.flow
+        wanted = request.query.get("lang", "")
+        if wanted in flow.locales:
+            return wanted
+        for part in request.headers.get("Accept-Language", "").split(","):
+            code = part.split(";")[0].strip().split("-")[0].lower()
+            if code in flow.locales:
+                return code
+        return flow.default_locale
+
+    async def page(self, request: web.Request) -> web.Response:
+        flow = self.runtime.bundles.flow
+        locale = self._locale(request)
+        other = next((c for c in flow.locales if c != locale), None)
+
+        def t(key: str) -> str:
+            return flow.text(locale, "console.chat." + key)
+
+        html = self.templates.get_template("chat.html").render(
+            t=t, locale=locale, other_locale=other, neutral_url=NEUTRAL_URL)
+        return _headers(web.Response(text=html, content_type="text/html", charset="utf-8"))
+
+    async def _json(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest() from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest()
+        return body
+
+    @staticmethod
+    def _chat_id(body: dict[str, Any]) -> str:
+        chat_id = body.get("id")
+        if not isinstance(chat_id, str) or not ID_PATTERN.match(chat_id):
+            raise web.HTTPBadRequest()
+        return chat_id
+
+    async def start(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        if not self._allow(self._starts, request.remote or "?", STARTS_PER_ADDRESS, STARTS_WINDOW):
+            return _headers(web.json_response({"error": "slow down"}, status=429))
+        lang = body.get("lang") if isinstance(body.get("lang"), str) else None
+        chat_id = secrets.token_urlsafe(24)
+        event = InboundEvent(NAME, "start-" + secrets.token_urlsafe(12), chat_id, "start",
+                             locale_hint=lang, received_at=time.time())
+        self.mailboxes.setdefault(self.channel.mailbox_key(chat_id), Mailbox())
+        if not await self._accept(event):
+            return self._unavailable(lang)
+        return _headers(web.json_response({"id": chat_id}))
+
+    async def send(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        chat_id = self._chat_id(body)
+        if not self._allow(self._sends, chat_id, SENDS_PER_CHAT, 60.0):
+            return _headers(web.json_response({"error": "slow down"}, status=429))
+        event_id = body.get("event_id")
+        if not isinstance(event_id, str) or not EVENT_PATTERN.match(event_id):
+            raise web.HTTPBadRequest()
+        text, choice = body.get("text"), body.get("choice")
+        lang = body.get("lang") if isinstance(body.get("lang"), str) else None
+        if isinstance(choice, str) and choice:
+            from_state = body.get("from_state") if isinstance(body.get("from_state"), str) else None
+            event = InboundEvent(NAME, event_id, chat_id, "tap", choice=choice[:80], from_state=from_state,
+                                 locale_hint=lang, received_at=time.time())
+        elif isinstance(text, str) and text.strip():
+            event = InboundEvent(NAME, event_id, chat_id, "text", text=text[:MAX_TEXT], locale_hint=lang,
+                                 received_at=time.time())
+        else:
+            raise web.HTTPBadRequest()
+        self.mailboxes.setdefault(self.channel.mailbox_key(chat_id), Mailbox()).touched = time.monotonic()
+        if not await self._accept(event):
+            return self._unavailable(lang)
+        return _headers(web.json_response({"ok": True}))
+
+    async def _accept(self, event: InboundEvent) -> bool:
+        from bot.store import StoreUnavailable
+
+        try:
+            await self.runtime.accept([event])
+            return True
+        except StoreUnavailable:
+            return False
+
+    def _unavailable(self, lang: str | None) -> web.Response:
+        """The database is down: the fixed safety message with the 24-hour numbers."""
+        return _headers(web.json_response({"error": "unavailable", "safety": self.runtime.safety_text(lang)}, status=503))
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json(request)
+        chat_id = self._chat_id(body)
+        after = body.get("after") if isinstance(body.get("after"), int) else 0
+        key = self.channel.mailbox_key(chat_id)
+        box = self.mailboxes.setdefault(key, Mailbox())
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+        _headers(response)
+        await response.prepare(request)
+        try:
+            await response.write(b": open\n\n")
+            while True:
+                for seq, message in box.after(after):
+                    after = seq
+                    await response.write(f"data: {json.dumps({'seq': seq, **message}, ensure_ascii=False)}\n\n".encode())
+                box.wake.clear()
+                box.touched = time.monotonic()
+                try:
+                    await asyncio.wait_for(box.wake.wait(), STREAM_PING_SECONDS)
+                except asyncio.TimeoutError:
+                    await response.write(b": ping\n\n")
+                if self.mailboxes.get(key) is not box:  # swept meanwhile
+                    box = self.mailboxes.setdefault(key, box)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
+
+
+def _headers(response: web.StreamResponse) -> web.StreamResponse:
+    for k, v in SECURITY_HEADERS.items():
+        response.headers.setdefault(k, v)
+    return response
+
+
+CHAT = web.AppKey("web_chat", WebChat)
+
+
+def setup_routes(app: web.Application, runtime) -> WebChat:
+    """The page and its API; registers the web channel with the runtime (see ``setup_channel``)."""
+    from bot.handoff.console import add_static, ensure_started, make_templates
+
+    channel = setup_channel(runtime)
+    chat = WebChat(runtime, channel, make_templates())
+    app[CHAT] = chat
+    app.router.add_get(PAGE, chat.page)
+    app.router.add_post(f"{PAGE}/api/start", chat.start)
+    app.router.add_post(f"{PAGE}/api/send", chat.send)
+    app.router.add_post(f"{PAGE}/api/stream", chat.stream)
+    add_static(app)
+    ensure_started(app, runtime.handoff_hooks)
+
+    async def lifecycle(app: web.Application):
+        chat._task = asyncio.create_task(chat.run(), name="web-chat-mailboxes")
+        yield
+        chat._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await chat._task
+
+    app.cleanup_ctx.append(lifecycle)
+    return chat
+
+
+def setup_channel(runtime) -> WebChannel:
+    """Register the web channel (web and worker processes alike): deliveries go on the bus."""
+    from bot.handoff import attach
+
+    existing = runtime.channels.get(NAME)
+    if isinstance(existing, WebChannel):
+        return existing
+    channel = WebChannel(attach(runtime).bus, runtime.crypto)
+    runtime.register_channel(channel)
+    return channel

@@ -1,0 +1,500 @@
+"""The counsellors' web console at ``/console``: server-rendered pages, live updates by SSE.
+
+Everything under ``/console`` needs a logged-in counsellor except the login page itself; every
+POST needs the form's CSRF token. Pages show a handoff's context packet (path, tags, choices,
+language, risk, time waiting) and its messages, never who the person is: the conversation's
+pseudonym, platform ids and display names never reach a template.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from bot.engine.model import Flow
+from bot.store.models import LIVE, QUEUED
+
+from . import queries as q
+from .accounts import authenticate
+from .bus import LocalBus
+from .hours import format_opening
+from .security import (
+    COOKIE, PRE_COOKIE, ConsoleSession, LoginThrottle, SessionCodec, is_secure_request, password_fingerprint,
+)
+from .service import OUTCOMES, HandoffService
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+STATIC_URL = "/static/handoff"  # the console's and the web chat's CSS and JS (public, no secrets)
+PREFIX = "/console"
+SSE_PING_SECONDS = 15.0
+CONTEXT_LISTS = ("path", "tags", "choices", "risk")  # the only context keys a counsellor sees
+CANNED_PREFIX = "canned."
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                                "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Console:
+    service: HandoffService
+    codec: SessionCodec
+    throttle: LoginThrottle
+    templates: jinja2.Environment
+    settings: Any
+
+    @property
+    def store(self):
+        return self.service.store
+
+    @property
+    def bus(self) -> LocalBus:
+        return self.service.bus
+
+    @property
+    def flow(self) -> Flow:
+        return self.service.flow
+
+
+CONSOLE = web.AppKey("handoff_console", Console)
+_RequestKey = getattr(web, "RequestKey", None)  # aiohttp >= 3.12; plain strings before
+CONSOLE_SESSION = _RequestKey("console_session", object) if _RequestKey else "console_session"
+COUNSELLOR_ID = _RequestKey("counsellor_id", int) if _RequestKey else "counsellor_id"
+COUNSELLOR_NAME = _RequestKey("counsellor_name", str) if _RequestKey else "counsellor_name"
+PRE_LOGIN = _RequestKey("pre_login", str) if _RequestKey else "pre_login"
+
+
+def make_templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def console_locale(request: web.Request, flow: Flow) -> str:
+    wanted = request.query.get("lang") or request.cookies.get("console_lang") or ""
+    if wanted in flow.locales:
+        return wanted
+    for part in request.headers.get("Accept-Language", "").split(","):
+        code = part.split(";")[0].strip().split("-")[0].lower()
+        if code in flow.locales:
+            return code
+    return flow.default_locale
+
+
+def _texts(flow: Flow, locale: str):
+    def t(key: str, **variables: Any) -> str:
+        return flow.text(locale, "console." + key, {k: str(v) for k, v in variables.items()})
+    return t
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    c = request.app[CONSOLE]
+    flow = c.flow
+    locale = console_locale(request, flow)
+    session: ConsoleSession | None = request.get(CONSOLE_SESSION)
+    binding = session.nonce if session else request.get(PRE_LOGIN)
+    html = c.templates.get_template(template).render(
+        t=_texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME),
+        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", **context})
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def _secure(request: web.Request) -> bool:
+    return is_secure_request(request.scheme, request.headers.get("X-Forwarded-Proto"))
+
+
+def _cookie_name(request: web.Request, base: str) -> str:
+    # The __Host- prefix makes the browser refuse the cookie unless Secure, host-only, Path=/.
+    return f"__Host-{base}" if _secure(request) else base
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, base: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(_cookie_name(request, base), value, max_age=max_age, path="/", httponly=True,
+                        samesite="Strict", secure=_secure(request))
+
+
+def _clear_cookie(request: web.Request, response: web.StreamResponse, base: str) -> None:
+    response.del_cookie(_cookie_name(request, base), path="/")
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+# ---- middleware ---------------------------------------------------------------------------------
+
+PUBLIC = {f"{PREFIX}/login"}
+
+
+@web.middleware
+async def console_guard(request: web.Request, handler):
+    """Login and CSRF for everything under /console; security headers on every console answer."""
+    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
+        return await handler(request)
+    c = request.app[CONSOLE]
+    session = c.codec.read(request.cookies.get(_cookie_name(request, COOKIE)))
+    name = None
+    if session is not None:
+        async with c.store.transaction() as s:
+            row = await q.counsellor_by_id(s, session.counsellor_id)
+            if row is None or not row.is_active or password_fingerprint(row.password_hash) != session.fingerprint:
+                session = None
+            else:
+                name = row.name
+    if session is not None:
+        request[CONSOLE_SESSION] = session
+        request[COUNSELLOR_ID] = session.counsellor_id
+        request[COUNSELLOR_NAME] = name
+    if request.path not in PUBLIC:
+        if session is None:
+            if request.method == "GET" and "text/event-stream" not in request.headers.get("Accept", ""):
+                raise web.HTTPSeeOther(f"{PREFIX}/login")
+            return _headers(web.json_response({"error": "login required"}, status=401))
+        if request.method not in ("GET", "HEAD"):
+            form = await request.post()
+            token = form.get("csrf") or request.headers.get("X-CSRF-Token")
+            if not c.codec.check_csrf(session.nonce, str(token) if token else None):
+                log.warning("console.csrf_refused", extra={"path": request.path})
+                return _headers(render(request, "error.html", status=403, message_key="forbidden"))
+    response = await handler(request)
+    return _headers(response)
+
+
+def _headers(response: web.StreamResponse) -> web.StreamResponse:
+    for k, v in SECURITY_HEADERS.items():
+        response.headers.setdefault(k, v)
+    return response
+
+
+# ---- login and logout ---------------------------------------------------------------------------
+
+async def login_page(request: web.Request) -> web.Response:
+    if request.get(CONSOLE_SESSION):
+        raise web.HTTPSeeOther(f"{PREFIX}/queue")
+    pre = secrets.token_urlsafe(16)
+    request[PRE_LOGIN] = pre
+    response = render(request, "login.html", error=None)
+    _set_cookie(request, response, PRE_COOKIE, pre, max_age=3600)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    form = await request.post()
+    pre = request.cookies.get(_cookie_name(request, PRE_COOKIE))
+    if not c.codec.check_csrf(pre, str(form.get("csrf") or "")):
+        log.warning("console.csrf_refused", extra={"path": "login"})
+        return render(request, "error.html", status=403, message_key="forbidden")
+    request[PRE_LOGIN] = pre
+    name, password = str(form.get("name") or "")[:80], str(form.get("password") or "")[:1000]
+    address = _client_address(request)
+    wait = c.throttle.retry_after(name, address)
+    if wait > 0:
+        log.warning("console.login_throttled")
+        return render(request, "login.html", status=429, error=("login_throttled", {"minutes": max(1, round(wait / 60))}))
+    row = await authenticate(c.store, name, password)
+    if row is None:
+        c.throttle.failed(name, address)
+        log.info("console.login_failed")
+        return render(request, "login.html", status=401, error=("login_failed", {}))
+    c.throttle.succeeded(name)
+    token, session = c.codec.issue(row.id, row.password_hash)
+    async with c.store.transaction() as s:
+        await q.audit(s, q.LOGGED_IN, time.time(), row.id)
+    log.info("console.login", extra={"counsellor": row.id})
+    response = web.HTTPSeeOther(f"{PREFIX}/queue")
+    _set_cookie(request, response, COOKIE, token, max_age=int(c.codec.max_age))
+    _clear_cookie(request, response, PRE_COOKIE)
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    session: ConsoleSession = request[CONSOLE_SESSION]
+    c.codec.revoke(session)
+    async with c.store.transaction() as s:
+        await q.audit(s, q.LOGGED_OUT, time.time(), session.counsellor_id)
+    response = web.HTTPSeeOther(f"{PREFIX}/login")
+    _clear_cookie(request, response, COOKIE)
+    raise response
+
+
+# ---- the queue ----------------------------------------------------------------------------------
+
+def _minutes_since(then: float | None, now: float) -> int:
+    return 0 if then is None else max(0, int((now - then) // 60))
+
+
+async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
+    now = time.time()
+    async with c.store.transaction() as s:
+        rows = await q.open_handoffs(s)
+        names = await q.counsellor_names(s, {h.counsellor_id for h in rows if h.counsellor_id})
+    queued, live = [], []
+    for h in rows:
+        ctx = q.context_of(h)
+        item = {
+            "id": h.id, "status": h.status, "crisis": h.is_crisis, "locale": h.locale, "channel": h.channel,
+            "waiting": _minutes_since(h.queued_at, now), "left_message": h.left_message,
+            "tags": [str(x) for x in (ctx.get("tags") or [])][:6],
+            "counsellor": names.get(h.counsellor_id or -1, ""),
+        }
+        (queued if h.status == QUEUED else live).append(item)
+    return {"queued": queued, "live": live}
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther(f"{PREFIX}/queue")
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    rows = await _queue_rows(c)
+    avail = await c.service.availability()
+    banner = ""
+    if avail.reason == "switch":
+        banner = _texts(c.flow, console_locale(request, c.flow))("switch_is_on")
+    elif avail.reason == "hours":
+        locale = console_locale(request, c.flow)
+        now = dt.datetime.now(dt.timezone.utc)
+        banner = _texts(c.flow, locale)("hours_closed", when=format_opening(avail.back_at, locale, now))
+    template = "_queue.html" if request.query.get("fragment") else "queue.html"
+    return render(request, template, **rows, banner=banner, page="queue")
+
+
+# ---- one conversation ---------------------------------------------------------------------------
+
+def context_packet(h, now: float) -> dict[str, Any]:
+    """What the counsellor may see of a conversation: the flow, never the person."""
+    ctx = q.context_of(h)
+    packet: dict[str, Any] = {}
+    for key in CONTEXT_LISTS:
+        value = ctx.get(key)
+        if isinstance(value, dict):
+            value = [f"{k}={v}" for k, v in value.items()]
+        packet[key] = [str(x) for x in value][:60] if isinstance(value, (list, tuple)) else []
+    variables = ctx.get("variables")
+    if isinstance(variables, dict):
+        packet["choices"] = packet["choices"] + [f"{k}={v}" for k, v in variables.items()]
+    packet["language"] = h.locale
+    packet["channel"] = h.channel
+    packet["waiting"] = _minutes_since(h.queued_at, (h.taken_at or now) if h.status != QUEUED else now)
+    if h.is_crisis and "crisis" not in packet["risk"]:
+        packet["risk"].append("crisis")
+    return packet
+
+
+async def handoff_page(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    hid = request.match_info["id"]
+    me = request[COUNSELLOR_ID]
+    now = time.time()
+    async with c.store.transaction() as s:
+        h = await q.get_handoff(s, hid)
+        if h is None:
+            raise web.HTTPNotFound()
+        lines = await q.transcript(s, c.store.crypto, hid)
+        names = await q.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
+        await q.audit(s, q.OPENED, now, me, hid)
+    flow = c.flow
+    canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
+    return render(
+        request, "handoff.html", page="handoff", h={
+            "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
+            "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message},
+        packet=context_packet(h, now), lines=[_line(line) for line in lines],
+        last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
+        notice=request.query.get("notice"))
+
+
+def _line(line: q.Line) -> dict[str, Any]:
+    return {"id": line.id, "author": line.author, "text": line.text,
+            "at": dt.datetime.fromtimestamp(line.at).strftime("%H:%M")}
+
+
+async def handoff_messages(request: web.Request) -> web.Response:
+    """New lines after ``after`` (JSON), for the live view; the browser shows them as text."""
+    c = request.app[CONSOLE]
+    hid = request.match_info["id"]
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        after = 0
+    async with c.store.transaction() as s:
+        h = await q.get_handoff(s, hid)
+        if h is None:
+            raise web.HTTPNotFound()
+        lines = await q.transcript(s, c.store.crypto, hid, after)
+    return web.json_response({"status": h.status, "crisis": h.is_crisis,
+                              "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
+                              "lines": [_line(x) for x in lines]})
+
+
+def _wants_json(request: web.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+async def take(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    hid = request.match_info["id"]
+    result = await c.service.take(hid, request[COUNSELLOR_ID])
+    if _wants_json(request):
+        return web.json_response({"result": result}, status=200 if result == "ok" else 409)
+    notice = "" if result == "ok" else f"?notice={'taken_by_other' if result == 'taken' else 'already_closed'}"
+    raise web.HTTPSeeOther(f"{PREFIX}/handoff/{hid}{notice}")
+
+
+async def reply(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    hid = request.match_info["id"]
+    form = await request.post()
+    ok = await c.service.reply(hid, request[COUNSELLOR_ID], str(form.get("text") or ""))
+    if _wants_json(request):
+        return web.json_response({"ok": ok}, status=200 if ok else 409)
+    raise web.HTTPSeeOther(f"{PREFIX}/handoff/{hid}")
+
+
+async def close(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    hid = request.match_info["id"]
+    form = await request.post()
+    ok = await c.service.close(hid, request[COUNSELLOR_ID], str(form.get("outcome") or "other"))
+    if _wants_json(request):
+        return web.json_response({"ok": ok}, status=200 if ok else 409)
+    raise web.HTTPSeeOther(f"{PREFIX}/queue" if ok else f"{PREFIX}/handoff/{hid}?notice=already_closed")
+
+
+# ---- office hours and the switch ----------------------------------------------------------------
+
+async def hours_page(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    now = time.time()
+    moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    avail = await c.service.availability(now)
+    async with c.store.transaction() as s:
+        switch_on = await q.switch_is_on(s)
+    locale = console_locale(request, c.flow)
+    hours = c.service.hours
+    return render(request, "hours.html", page="hours", switch_on=switch_on, in_hours=hours.is_open(moment),
+                  next_opening=format_opening(hours.next_opening(moment), locale, moment),
+                  available=avail.available, wait_minutes=c.service.wait_minutes)
+
+
+async def set_switch(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    form = await request.post()
+    await c.service.set_unavailable(request[COUNSELLOR_ID], form.get("on") == "1")
+    raise web.HTTPSeeOther(f"{PREFIX}/hours")
+
+
+# ---- figures ------------------------------------------------------------------------------------
+
+async def figures_page(request: web.Request) -> web.Response:
+    c = request.app[CONSOLE]
+    async with c.store.transaction() as s:
+        days = await q.figures(s, 14, time.time(), c.settings.timezone)
+    return render(request, "figures.html", page="figures", days=days)
+
+
+# ---- live updates -------------------------------------------------------------------------------
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``queue`` and ``handoff`` changes (ids only; the page fetches the rest)."""
+    c = request.app[CONSOLE]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    _headers(response)
+    await response.prepare(request)
+    with c.bus.subscribe("console") as sub:
+        await response.write(b"retry: 3000\n\n")
+        while True:
+            message = await sub.get(SSE_PING_SECONDS)
+            try:
+                if message is None:
+                    await response.write(b": ping\n\n")
+                else:
+                    await response.write(f"data: {json.dumps(message)}\n\n".encode())
+            except (ConnectionResetError, asyncio.CancelledError):
+                break
+    return response
+
+
+# ---- wiring -------------------------------------------------------------------------------------
+
+def add_console(app: web.Application, service: HandoffService, settings) -> Console:
+    console = Console(service=service, codec=SessionCodec(settings.secret_key()), throttle=LoginThrottle(),
+                      templates=make_templates(), settings=settings)
+    app[CONSOLE] = console
+    app.middlewares.append(console_guard)
+    r = app.router
+    r.add_get(PREFIX, index)
+    r.add_get(f"{PREFIX}/login", login_page)
+    r.add_post(f"{PREFIX}/login", login)
+    r.add_post(f"{PREFIX}/logout", logout)
+    r.add_get(f"{PREFIX}/queue", queue_page)
+    r.add_get(f"{PREFIX}/events", events)
+    r.add_get(f"{PREFIX}/handoff/{{id}}", handoff_page)
+    r.add_get(f"{PREFIX}/handoff/{{id}}/messages", handoff_messages)
+    r.add_post(f"{PREFIX}/handoff/{{id}}/take", take)
+    r.add_post(f"{PREFIX}/handoff/{{id}}/reply", reply)
+    r.add_post(f"{PREFIX}/handoff/{{id}}/close", close)
+    r.add_get(f"{PREFIX}/hours", hours_page)
+    r.add_post(f"{PREFIX}/hours", set_switch)
+    r.add_get(f"{PREFIX}/figures", figures_page)
+    add_static(app)
+    return console
+
+
+def add_static(app: web.Application) -> None:
+    if not any(getattr(res, "canonical", None) == STATIC_URL for res in app.router.resources()):
+        app.router.add_static(STATIC_URL, STATIC_DIR)
+
+
+STARTED = web.AppKey("handoff_started", bool)
+
+
+def ensure_started(app: web.Application, service: HandoffService) -> None:
+    """Once per app: the live bus (LISTEN on PostgreSQL) and the nobody-answered watch."""
+    if app.get(STARTED):
+        return
+    app[STARTED] = True
+
+    async def lifecycle(app: web.Application):
+        await service.bus.start()
+        watch = asyncio.create_task(service.watch(), name="handoff-watch")
+        yield
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watch
+        await service.bus.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+
+
+def setup_routes(app: web.Application, runtime) -> Console:
+    """``/console``: the one line ``bot.app`` calls. Makes the runtime's handoff hooks too."""
+    from . import attach
+
+    service = attach(runtime)
+    console = add_console(app, service, runtime.settings)
+    ensure_started(app, service)
+    return console

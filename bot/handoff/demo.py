@@ -1,0 +1,44 @@
+"""``python -m bot serve --demo``: a demo counsellor, and where to click.
+
+``bot.app.run_serve`` calls ``setup_demo(app, runtime, host, port)``; on start-up it makes the
+counsellor ``demo`` with a new random password (printed once, on the terminal only) and prints
+the addresses of the web chat and of the console.
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+
+from aiohttp import web
+
+from .accounts import create_counsellor
+
+DEMO_NAME = "demo"
+
+
+async def prepare_demo(runtime) -> tuple[str, str]:
+    """Create the demo counsellor, or give it a new password. Returns (name, password)."""
+    await runtime.store.upgrade()
+    password = secrets.token_urlsafe(12)
+    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
+    return DEMO_NAME, password
+
+
+def demo_banner(base_url: str, name: str, password: str) -> str:
+    return (
+        "\n"
+        "  First-contact bot: demo (SQLite, no LINE or Discord account needed)\n"
+        f"  web chat:  {base_url}/chat\n"
+        f"  console:   {base_url}/console\n"
+        f"  login:     {name} / {password}\n"
+        "  Stop with Ctrl+C.\n"
+    )
+
+
+def setup_demo(app: web.Application, runtime, host: str, port: int, out=None) -> None:
+    async def on_startup(app: web.Application) -> None:
+        name, password = await prepare_demo(runtime)
+        shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
+        print(demo_banner(f"http://{shown}:{port}", name, password), file=out or sys.stdout, flush=True)
+
+    app.on_startup.append(on_startup)

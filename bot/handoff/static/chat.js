@@ -1,0 +1,182 @@
+// The web chat. Keeps the chat id and the bubbles in sessionStorage only (gone with the tab),
+// sets no cookie, and shows every text with textContent, never as HTML.
+(function () {
+  "use strict";
+  var body = document.body;
+  var lang = body.getAttribute("data-lang");
+  var exitUrl = body.getAttribute("data-exit");
+  var log = document.getElementById("log");
+  var statusLine = document.getElementById("status");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("message");
+  var store = window.sessionStorage;
+  var chatId = store.getItem("chat.id");
+  var seq = parseInt(store.getItem("chat.seq") || "0", 10);
+  var history = JSON.parse(store.getItem("chat.log") || "[]");
+  var streamAbort = null;
+  var leaving = false;
+
+  function quickExit() {
+    leaving = true;
+    try { store.clear(); } catch (e) { /* nothing to clear */ }
+    if (streamAbort) { streamAbort.abort(); }
+    log.textContent = "";
+    window.location.replace(exitUrl);
+  }
+  document.getElementById("quick-exit").addEventListener("click", quickExit);
+  document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") { quickExit(); } });
+
+  function save() {
+    if (leaving) { return; }
+    store.setItem("chat.log", JSON.stringify(history.slice(-200)));
+    store.setItem("chat.seq", String(seq));
+  }
+
+  function newId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function safeLink(url) { return /^(tel:[0-9+*#%]+|https:\/\/[^\s"'<>]+)$/.test(url); }
+
+  function clearChoices() {
+    Array.prototype.forEach.call(document.querySelectorAll(".choices"), function (el) { el.remove(); });
+  }
+
+  function bubble(item, live) {
+    var li = document.createElement("li");
+    li.className = "bubble " + item.who;
+    if (item.who !== "you") {
+      var who = document.createElement("span");
+      who.className = "who";
+      who.textContent = body.getAttribute("data-" + (item.who === "counsellor" ? "counsellor" : "bot"));
+      li.appendChild(who);
+    }
+    if (item.text) {
+      var p = document.createElement("p");
+      p.textContent = item.text;
+      li.appendChild(p);
+    }
+    (item.links || []).forEach(function (link) {
+      if (!safeLink(link[1])) { return; }
+      var a = document.createElement("a");
+      a.className = "link";
+      a.href = link[1];
+      a.rel = "noreferrer noopener";
+      if (link[1].indexOf("https:") === 0) { a.target = "_blank"; }
+      a.textContent = link[0] + (link[3] ? " (" + link[3] + ")" : "");
+      li.appendChild(a);
+    });
+    log.appendChild(li);
+    if (live && item.choices && item.choices.length) {
+      var box = document.createElement("li");
+      box.className = "choices";
+      item.choices.forEach(function (choice) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "choice";
+        b.textContent = choice[1];
+        b.addEventListener("click", function () { tap(choice[0], choice[1], item.state); });
+        box.appendChild(b);
+      });
+      log.appendChild(box);
+    }
+    li.scrollIntoView({ block: "end" });
+  }
+
+  function remember(item) { history.push(item); save(); }
+
+  function post(path, payload) {
+    return fetch(path, {
+      method: "POST", credentials: "omit", cache: "no-store",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload)
+    });
+  }
+
+  function showStatus(text) { statusLine.textContent = text || ""; }
+
+  function receive(message) {
+    seq = message.seq;
+    var who = message.kind === "counsellor" ? "counsellor" : "bot";
+    clearChoices();
+    message.replies.forEach(function (r, i) {
+      var item = { who: who, text: r.text, links: r.links, choices: r.choices, state: message.state };
+      var isLast = i === message.replies.length - 1;
+      remember({ who: who, text: r.text, links: r.links, choices: isLast ? r.choices : [], state: message.state });
+      bubble(item, true);
+    });
+    save();
+  }
+
+  function stream() {
+    if (leaving || !chatId) { return; }
+    streamAbort = new AbortController();
+    fetch("/chat/api/stream", {
+      method: "POST", credentials: "omit", cache: "no-store", signal: streamAbort.signal,
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: chatId, after: seq })
+    }).then(function (response) {
+      if (!response.ok || !response.body) { throw new Error("stream " + response.status); }
+      showStatus("");
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) { throw new Error("closed"); }
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var parts = buffer.split("\n\n");
+          buffer = parts.pop();
+          parts.forEach(function (part) {
+            if (part.indexOf("data: ") === 0) { receive(JSON.parse(part.slice(6))); }
+          });
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () {
+      if (leaving) { return; }
+      showStatus(body.getAttribute("data-reconnecting"));
+      setTimeout(stream, 2000);
+    });
+  }
+
+  function send(payload, echo) {
+    payload.id = chatId;
+    payload.event_id = newId();
+    payload.lang = lang;
+    if (echo) { var item = { who: "you", text: echo }; remember(item); bubble(item, false); }
+    clearChoices();
+    return post("/chat/api/send", payload).then(function (r) {
+      if (r.status === 503) {
+        return r.json().then(function (data) { bubble({ who: "bot", text: data.safety }, false); });
+      }
+      if (!r.ok) { showStatus(body.getAttribute("data-failed")); }
+    }).catch(function () { showStatus(body.getAttribute("data-failed")); });
+  }
+
+  function tap(choiceId, label, state) { send({ choice: choiceId, from_state: state || null }, label); }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = input.value.trim();
+    if (!text || !chatId) { return; }
+    input.value = "";
+    send({ text: text }, text);
+  });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); form.requestSubmit(); }
+  });
+
+  history.forEach(function (item, i) { bubble(item, i === history.length - 1); });
+  if (chatId) {
+    stream();
+  } else {
+    post("/chat/api/start", { lang: lang }).then(function (r) { return r.json(); }).then(function (data) {
+      if (data.safety) { bubble({ who: "bot", text: data.safety }, false); return; }
+      chatId = data.id;
+      store.setItem("chat.id", chatId);
+      stream();
+    }).catch(function () { showStatus(body.getAttribute("data-failed")); });
+  }
+})();

@@ -1,0 +1,106 @@
+// The counsellors' console: live updates by server-sent events. Every text from a person is
+// inserted with textContent, never as HTML.
+(function () {
+  "use strict";
+  var body = document.body;
+  var csrf = body.getAttribute("data-csrf");
+  var labels = {};
+
+  function get(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } });
+  }
+
+  function refreshQueue() {
+    fetch("/console/queue?fragment=1", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { document.getElementById("queue").innerHTML = html; } });
+  }
+
+  function lineElement(line) {
+    var li = document.createElement("li");
+    li.className = "line " + line.author;
+    li.setAttribute("data-id", line.id);
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = labels[line.author] || line.author;
+    var text = document.createElement("span");
+    text.className = "text";
+    text.textContent = line.text;
+    var at = document.createElement("time");
+    at.textContent = line.at;
+    li.appendChild(who); li.appendChild(text); li.appendChild(at);
+    return li;
+  }
+
+  function setupHandoff(section) {
+    var id = section.getAttribute("data-handoff");
+    var status = section.getAttribute("data-status");
+    var mine = section.getAttribute("data-mine");
+    var list = document.getElementById("lines");
+    document.querySelectorAll("#lines .line").forEach(function (li) {
+      var author = li.className.replace("line ", "");
+      labels[author] = li.querySelector(".who").textContent;
+    });
+    labels.person = labels.person || section.getAttribute("data-person-label") || "";
+    var busy = false;
+
+    function pull() {
+      if (busy) { return; }
+      busy = true;
+      var last = section.getAttribute("data-last");
+      get("/console/handoff/" + encodeURIComponent(id) + "/messages?after=" + encodeURIComponent(last))
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          data.lines.forEach(function (line) {
+            list.appendChild(lineElement(line));
+            section.setAttribute("data-last", line.id);
+          });
+          if (data.crisis) { document.getElementById("crisis-alert").classList.remove("hidden"); }
+          var nowMine = data.mine ? "yes" : "no";
+          if (data.status !== status || nowMine !== mine) { window.location.reload(); }
+          list.scrollTop = list.scrollHeight;
+        })
+        .catch(function () {})
+        .then(function () { busy = false; });
+    }
+
+    var canned = document.getElementById("canned");
+    var textarea = document.getElementById("reply-text");
+    if (canned && textarea) {
+      canned.addEventListener("change", function () {
+        if (canned.value) { textarea.value = textarea.value ? textarea.value + "\n" + canned.value : canned.value; }
+        canned.value = "";
+        textarea.focus();
+      });
+    }
+    var form = document.getElementById("reply-form");
+    if (form) {
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        if (!textarea.value.trim()) { return; }
+        fetch(form.action, { method: "POST", credentials: "same-origin", body: new FormData(form),
+                             headers: { "Accept": "application/json" } })
+          .then(function (r) { if (r.ok) { textarea.value = ""; } pull(); });
+      });
+    }
+    return pull;
+  }
+
+  var onChange = null;
+  var section = document.getElementById("handoff");
+  if (document.getElementById("queue")) {
+    onChange = function () { refreshQueue(); };
+  } else if (section) {
+    var pull = setupHandoff(section);
+    var id = section.getAttribute("data-handoff");
+    onChange = function (msg) { if (!msg.id || msg.id === id) { pull(); } };
+  }
+  if (onChange && window.EventSource) {
+    var source = new EventSource("/console/events");
+    source.onmessage = function (ev) {
+      try { onChange(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+    };
+    source.onopen = function () { onChange({}); };
+  }
+  if (csrf === null) { csrf = ""; }
+})();
