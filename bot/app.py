@@ -43,11 +43,14 @@ def build_app(settings, runtime: Runtime) -> web.Application:
 def _add_routes(app: web.Application, runtime: Runtime) -> None:
     """Features add their routes here, one line each, e.g.
     ``from bot.channels.line import setup_routes as line_routes; line_routes(app, runtime)``."""
+    from bot.channels.web import setup_routes as web_chat_routes; web_chat_routes(app, runtime)  # noqa: E702
+    from bot.handoff import setup_routes as console_routes; console_routes(app, runtime)  # noqa: E702
 
 
 def setup_channels(settings, runtime: Runtime) -> None:
     """Register the channels this deployment delivers to, one line each, e.g.
     ``if settings.line_enabled: runtime.register_channel(LineChannel(settings))``."""
+    from bot.channels.web import setup_channel as web_channel; web_channel(runtime)  # noqa: E702 (and the handoff hooks)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -116,6 +119,10 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
     app = build_app(settings, runtime)
     attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False)
     host, port = host or settings.host, port or settings.port
+    if demo:
+        from bot.handoff.demo import setup_demo
+
+        setup_demo(app, runtime, host, port)
     log.info("web.starting", extra={"host": host, "port": port, "mode": "demo" if demo else settings.bot_env})
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0

@@ -6,6 +6,7 @@ the addresses of the web chat and of the console.
 """
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 
@@ -16,12 +17,22 @@ from .accounts import create_counsellor
 DEMO_NAME = "demo"
 
 
-async def prepare_demo(runtime) -> tuple[str, str]:
-    """Create the demo counsellor, or give it a new password. Returns (name, password)."""
-    await runtime.store.upgrade()
+async def prepare_demo(runtime, wait_seconds: float = 60.0) -> tuple[str, str]:
+    """Create the demo counsellor, or give it a new password. Returns (name, password).
+
+    The runtime migrates the database as it starts, in the background: wait for the tables
+    rather than run a second migration beside it.
+    """
     password = secrets.token_urlsafe(12)
-    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
-    return DEMO_NAME, password
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        try:
+            await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
+            return DEMO_NAME, password
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.25)
 
 
 def demo_banner(base_url: str, name: str, password: str) -> str:
