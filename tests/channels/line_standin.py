@@ -360,8 +360,10 @@ def make_unsend(user_id: str, **kw: Any) -> dict:
 DESTINATION = "U" + "0" * 32
 
 
-def webhook_body(events: Iterable[dict], destination: str = DESTINATION) -> bytes:
-    return json.dumps({"destination": destination, "events": list(events)}, ensure_ascii=False,
+def webhook_body(events: Iterable[dict], destination: str = DESTINATION, *, ascii_only: bool = False) -> bytes:
+    """A delivery's raw body: UTF-8 JSON as LINE sends it (``ascii_only``: everything as \\u escapes,
+    the only way a lone surrogate can travel)."""
+    return json.dumps({"destination": destination, "events": list(events)}, ensure_ascii=ascii_only,
                       separators=(",", ":")).encode("utf-8")
 
 
@@ -478,6 +480,10 @@ class LineStandIn:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self.validate:
+            # Load the spec now (about a second, once per process), not inside the first request:
+            # in tests the stand-in shares the bot's event loop, and timing tests would feel it.
+            _openapi(MESSAGING_SPEC)
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
