@@ -696,9 +696,7 @@ async def _serve(settings, token: str) -> None:
     runtime = Runtime(settings, holder)
     # This process runs turns (answers within the second, without waiting for another process's
     # poll), so the handoff side must hear about them here too.
-    attach = getattr(handoff, "attach", None)  # bot.handoff's hook-up, where that package has it
-    if attach is not None:
-        attach(runtime)
+    handoff.attach(runtime)
     adapter = DiscordChannel(runtime, holder)
     runtime.register_channel(adapter)
     stop = asyncio.Event()

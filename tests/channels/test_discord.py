@@ -1087,7 +1087,7 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
 
     monkeypatch.setattr(DiscordClient, "login", login)
     monkeypatch.setattr(DiscordClient, "connect", connect)
-    monkeypatch.setattr(bot.handoff, "attach", attach, raising=False)
+    monkeypatch.setattr(bot.handoff, "attach", attach)
     monkeypatch.setattr("bot.observability.configure_logging", lambda *a, **k: None)
     assert run_discord(settings) == 0
     # Turns run in this process, so the handoff side is wired to its runtime.
