@@ -1125,3 +1125,27 @@ async def test_setup_delivery_logs_in_over_rest_on_first_use(settings, holder, m
         assert sent_to(fake, ALICE)[0]["content"] == "相談員です。"
     finally:
         await channel.close()
+
+
+async def test_real_first_contact_flow_fits_discord(monkeypatch):
+    """The shipped flow (flows/, locales/) through the adapter: structure only, the words are content's."""
+    real = BundleHolder(ROOT / "flows", ROOT / "locales", "first_contact")
+    b = await start_bot(real, monkeypatch)
+    try:
+        await b.dm(ALICE, "こんにちは")
+        await b.dm(BOB, "死にたい")
+        await b.turn()
+        for user in (ALICE, BOB):
+            sent = sent_to(b.fake, user)
+            assert sent and custom_ids(sent[-1]), "the last message carries the choices"
+            state = b.runtime.sessions[str(user)].state
+            assert all(cid.startswith(f"fc:{state}:") for cid in custom_ids(sent[-1]))
+            for message in sent:
+                assert utf16_len(message.get("content") or "") <= MESSAGE_CHARS
+                for c in components_of(message):
+                    assert len(c["label"]) <= LABEL_CHARS
+                    assert c.get("url", "https://").startswith(("https://", "http://"))
+        crisis = "\n".join(m.get("content") or "" for m in sent_to(b.fake, BOB))
+        assert "📞" in crisis and "0120-279-338" in crisis
+    finally:
+        await b.channel.close()
