@@ -14,7 +14,6 @@ Keyword rules, for staff:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -108,53 +107,93 @@ def conjugation_variants(keyword: str) -> list[str]:
 
 @dataclass(frozen=True)
 class IntentMatcher:
-    """One intent's compiled keywords and phrases, over all locales."""
+    """One intent: its name and its example phrases. Keywords live in the shared ``KeywordIndex``."""
 
     name: str
-    compact_pattern: re.Pattern | None  # non-ASCII keywords, matched on text without spaces
-    word_pattern: re.Pattern | None     # ASCII keywords, matched as words on spaced text
-    phrases: tuple[str, ...]
-    exclude_pattern: re.Pattern | None = None  # e.g. すばらしい must not count as ばらす
+    phrases: tuple[str, ...] = ()
 
-    def matches(self, spaced: str, packed: str) -> bool:
-        if self.exclude_pattern is not None and self.exclude_pattern.search(packed):
-            packed = self.exclude_pattern.sub("|", packed)
-        if self.compact_pattern is not None and self.compact_pattern.search(packed):
+    def matches(self, hits: frozenset[str], spaced: str) -> bool:
+        if self.name in hits:
             return True
-        if self.word_pattern is not None and self.word_pattern.search(spaced):
-            return True
-        if self.phrases:
-            for phrase in self.phrases:
-                if fuzz.ratio(spaced, phrase) >= PHRASE_THRESHOLD:
-                    return True
+        for phrase in self.phrases:
+            if fuzz.ratio(spaced, phrase) >= PHRASE_THRESHOLD:
+                return True
         return False
 
 
-def compile_intent(name: str, keywords: list[str], phrases: list[str], exclude: list[str] = ()) -> IntentMatcher:
-    packed: set[str] = set()
-    words: list[str] = []
-    for raw in keywords:
-        raw = str(raw)
-        if is_ascii_word(raw):
-            norm = normalise(raw)
-            if norm.endswith("*"):
-                words.append(re.escape(norm[:-1].rstrip()) + r"[a-z0-9']*")
-            else:
-                words.append(re.escape(norm))
-        else:
-            for variant in keyword_variants(raw.rstrip("*")):
-                folded = compact(normalise(variant))
+class KeywordIndex:
+    """Every intent's keywords in two Aho-Corasick automatons (pyahocorasick).
+
+    One pass over a message finds every intent whose keywords occur in it, however many
+    keywords there are; a regex alternation of a thousand keywords costs far more per message.
+    """
+
+    def __init__(self, specs: dict[str, tuple[list[str], list[str]]]):
+        """``specs``: intent name -> (keywords, exclude), over all locales."""
+        packed: dict[str, list[tuple[str, bool]]] = {}   # folded keyword -> [(intent, is_exclude)]
+        words: dict[str, list[tuple[str, bool]]] = {}    # ascii keyword -> [(intent, is_prefix)]
+        for name, (keywords, exclude) in specs.items():
+            for raw in keywords:
+                raw = str(raw)
+                if is_ascii_word(raw):
+                    norm = normalise(raw)
+                    prefix = norm.endswith("*")
+                    norm = norm.rstrip("*").rstrip()
+                    if norm:
+                        words.setdefault(norm, []).append((name, prefix))
+                else:
+                    for variant in keyword_variants(raw.rstrip("*")):
+                        folded = compact(normalise(variant))
+                        if folded:
+                            packed.setdefault(folded, []).append((name, False))
+            for raw in exclude:
+                folded = compact(normalise(str(raw)))
                 if folded:
-                    packed.add(folded)
-    # Longest first so the regex engine prefers specific keywords; order does not change truth.
-    compact_pattern = re.compile("|".join(re.escape(k) for k in sorted(packed, key=len, reverse=True))) if packed else None
-    word_pattern = (
-        re.compile(r"(?<![a-z0-9])(?:" + "|".join(sorted(words, key=len, reverse=True)) + r")(?![a-z0-9])")
-        if words
-        else None
-    )
-    excluded = sorted({compact(normalise(str(e))) for e in exclude} - {""}, key=len, reverse=True)
-    exclude_pattern = re.compile("|".join(re.escape(e) for e in excluded)) if excluded else None
-    return IntentMatcher(
-        name, compact_pattern, word_pattern, tuple(normalise(p) for p in phrases if str(p).strip()), exclude_pattern
-    )
+                    packed.setdefault(folded, []).append((name, True))
+        self._packed = _automaton(packed)
+        self._words = _automaton(words)
+
+    def scan(self, spaced: str, packed: str) -> frozenset[str]:
+        hits: set[str] = set()
+        if self._packed is not None and packed:
+            found: list[tuple[int, int, str]] = []
+            excluded: list[tuple[int, int, str]] = []
+            for end, (length, entries) in self._packed.iter(packed):
+                start = end - length + 1
+                for name, is_exclude in entries:
+                    (excluded if is_exclude else found).append((start, end, name))
+            for start, end, name in found:
+                if not any(n == name and s <= start and end <= e for s, e, n in excluded):
+                    hits.add(name)
+        if self._words is not None and spaced:
+            last = len(spaced) - 1
+            for end, (length, entries) in self._words.iter(spaced):
+                start = end - length + 1
+                if start > 0 and _is_word_char(spaced[start - 1]):
+                    continue
+                whole = end == last or not _is_word_char(spaced[end + 1])
+                for name, is_prefix in entries:
+                    if whole or is_prefix:
+                        hits.add(name)
+        return frozenset(hits)
+
+
+def _is_word_char(char: str) -> bool:
+    # Only ASCII letters and digits bind English words: "take it downって" still has "take it down".
+    return char.isascii() and char.isalnum()
+
+
+def _automaton(table: dict[str, list[tuple[str, bool]]]):
+    if not table:
+        return None
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for key, entries in table.items():
+        automaton.add_word(key, (len(key), tuple(entries)))
+    automaton.make_automaton()
+    return automaton
+
+
+def compile_intent(name: str, phrases: list[str]) -> IntentMatcher:
+    return IntentMatcher(name, tuple(normalise(p) for p in phrases if str(p).strip()))

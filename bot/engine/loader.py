@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .errors import ERROR, WARNING, FlowError, FlowIssue
 from .flow import HUMAN_CHOICE_ID, FlowDoc, StateDoc
-from .intents import IntentMatcher, compile_intent
+from .intents import IntentMatcher, KeywordIndex, compile_intent
 from .machine import FlowMachine
 from .model import (
     CompiledChoice,
@@ -264,8 +264,9 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
     if not locales:
         issues.error("F114", str(locales_dir), None, "no locale files (ja.yaml, en.yaml) were found.")
 
-    # Every intent compiled once, over all locales.
+    # Every intent compiled once, over all locales: keywords into one shared index.
     matchers: dict[str, IntentMatcher] = {}
+    specs: dict[str, tuple[list[str], list[str]]] = {}
     for name in sorted({n for loc in locales.values() for n in loc.intents}):
         keywords, phrases, exclude = [], [], []
         for loc in locales.values():
@@ -273,7 +274,9 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
             keywords += spec.get("keywords", [])
             phrases += spec.get("phrases", [])
             exclude += spec.get("exclude", [])
-        matchers[name] = compile_intent(name, keywords, phrases, exclude)
+        matchers[name] = compile_intent(name, phrases)
+        specs[name] = (keywords, exclude)
+    keyword_index = KeywordIndex(specs)
 
     flows: dict[str, Flow] = {}
     used_keys: set[str] = set()
@@ -281,7 +284,7 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
     if not flow_paths:
         issues.error("F114", str(flows_dir), None, "no flow files were found.")
     for path in flow_paths:
-        flow = _load_flow(path, locales, resources, matchers, issues, used_keys, version)
+        flow = _load_flow(path, locales, resources, matchers, keyword_index, issues, used_keys, version)
         if flow is not None:
             flows[flow.name] = flow
 
@@ -294,7 +297,8 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
 
 
 def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Resource],
-               matchers: dict[str, IntentMatcher], issues: _Issues, used_keys: set[str], version: str) -> Flow | None:
+               matchers: dict[str, IntentMatcher], keyword_index: KeywordIndex, issues: _Issues,
+               used_keys: set[str], version: str) -> Flow | None:
     name = f"flows/{path.name}"
     try:
         doc = read_yaml(path, name)
@@ -467,7 +471,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         states=compiled,
         interrupts=tuple(CompiledInterrupt(it.name, matchers[it.intent], it.target, it.set_locale) for it in fd.interrupts),
         global_routes=tuple(CompiledRoute(matchers[r.intent], r.target, tuple(r.set.items())) for r in fd.intents),
-        catalog=catalog, resources=resources, machine=machine,
+        catalog=catalog, resources=resources, machine=machine, keywords=keyword_index,
     )
     _check_graph(flow, doc, issues)
     return flow

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from .flow import FlowTexts
-from .intents import IntentMatcher
+from .intents import IntentMatcher, KeywordIndex
 from .machine import FlowMachine
 from .resources import Resource
 
@@ -224,10 +224,20 @@ class Flow:
     catalog: Mapping[str, Mapping[str, Text]]  # locale -> key -> text
     resources: Mapping[str, Resource]
     machine: FlowMachine
+    keywords: KeywordIndex
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)
         return entry.render(variables) if entry is not None else key
+
+    def matching_interrupts(self, text: str) -> tuple["CompiledInterrupt", ...]:
+        """The interrupts whose intent ``text`` matches, in the flow's order (for the shell, e.g.
+        to notice a crisis while a counsellor has the conversation)."""
+        from .normalise import compact, normalise
+
+        spaced = normalise(text[:2000])
+        hits = self.keywords.scan(spaced, compact(spaced))
+        return tuple(it for it in self.interrupts if it.matcher.matches(hits, spaced))
 
     def pick_locale(self, hint: str | None) -> str:
         if hint:

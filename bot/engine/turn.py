@@ -87,10 +87,11 @@ def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float, fro
     text = user_input.text[:MAX_INPUT_CHARS]
     spaced = normalise(text)
     packed = compact(spaced)
+    hits = flow.keywords.scan(spaced, packed)  # every intent's keywords, in one pass
 
     # 1. interrupts, from every state
     for it in flow.interrupts:
-        if it.matcher.matches(spaced, packed):
+        if it.matcher.matches(hits, spaced):
             matched = f"interrupt:{it.name}"
             s = session
             if it.set_locale:
@@ -113,13 +114,13 @@ def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float, fro
 
     # 3. the state's own intents
     for route in state.routes:
-        if route.matcher.matches(spaced, packed):
+        if route.matcher.matches(hits, spaced):
             s = _with_vars(session, route.sets)
             return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts)
 
     # 4. the flow's global intents
     for route in flow.global_routes:
-        if route.matcher.matches(spaced, packed):
+        if route.matcher.matches(hits, spaced):
             s = _with_vars(session, route.sets)
             return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine.intents import compile_intent, keyword_variants
+from bot.engine.intents import KeywordIndex, compile_intent, keyword_variants
 from bot.engine.normalise import compact, normalise
 
 
@@ -29,8 +29,19 @@ def test_compact_drops_spaces_and_elongation():
     assert compact(normalise("た す け て ー ー")) == "たすけて"
 
 
+def _matcher(keywords, exclude=()):
+    index = KeywordIndex({"x": (list(keywords), list(exclude))})
+
+    class M:
+        @staticmethod
+        def matches(spaced, packed):
+            return "x" in index.scan(spaced, packed)
+
+    return M
+
+
 def test_verb_keywords_match_their_conjugations_and_kana_spellings():
-    m = compile_intent("threat", ["晒す", "ばらす", "ネットに上げる"], [])
+    m = _matcher(["晒す", "ばらす", "ネットに上げる"])
     for text in ["晒される", "晒すって", "晒した", "さらされた", "サラサレル", "バラすぞ", "ﾊﾞﾗｽ", "ネットに上げられた"]:
         n = normalise(text)
         assert m.matches(n, compact(n)), text
@@ -38,7 +49,7 @@ def test_verb_keywords_match_their_conjugations_and_kana_spellings():
 
 
 def test_ascii_keywords_match_whole_words_or_prefixes_with_star():
-    m = compile_intent("x", ["die", "threat*"], [])
+    m = _matcher(["die", "threat*"])
     yes = ["i want to die", "they threatened me", "threat"]
     no = ["diet coke", "indie music"]
     for text in yes:
@@ -48,12 +59,25 @@ def test_ascii_keywords_match_whole_words_or_prefixes_with_star():
 
 
 def test_exclude_removes_false_friends():
-    m = compile_intent("threat", ["ばらす"], [], ["すばらしい"])
+    m = _matcher(["ばらす"], ["すばらしい"])
     assert not m.matches(normalise("すばらしい"), compact(normalise("すばらしい")))
     assert m.matches(normalise("ばらされた"), compact(normalise("ばらされた")))
 
 
 def test_phrases_match_close_messages():
-    m = compile_intent("x", [], ["someone is blackmailing me"])
+    m = compile_intent("x", ["someone is blackmailing me"])
     text = normalise("someone is blackmailing me!!")
-    assert m.matches(text, compact(text))
+    assert m.matches(frozenset(), text)
+    assert not m.matches(frozenset(), normalise("what is the weather"))
+
+
+def test_many_keywords_of_many_intents_are_found_in_one_scan():
+    index = KeywordIndex({"a": (["脅す", "money"], []), "b": (["証拠"], []), "c": (["unused"], [])})
+    text = normalise("脅されて money 証拠")
+    assert index.scan(text, compact(text)) == {"a", "b"}
+
+
+def test_english_words_inside_japanese_text_are_still_words():
+    index = KeywordIndex({"removal": (["take it down"], [])})
+    text = normalise("take it downって何")
+    assert index.scan(text, compact(text)) == {"removal"}
