@@ -27,9 +27,10 @@ import time
 import traceback
 from typing import Awaitable, Callable, Iterable, Sequence
 
+from sqlalchemy import text
+
 from bot.channels.base import Channel, DeliveryResult, InboundEvent, Outbound
 from bot.engine import Flow, Reply, Session, new_session, step
-from bot.engine.normalise import compact, normalise
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
@@ -38,6 +39,8 @@ from bot.store.models import BOT, FAILED, PERSON
 
 log = logging.getLogger(__name__)
 
+INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
+OUTBOX_CHANNEL = "bot_outbox"
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -145,8 +148,11 @@ class Runtime:
         if run_worker:
             for n in range(self.workers):
                 self._tasks.append(asyncio.create_task(self._worker_loop(), name=f"worker-{n}"))
-        if run_worker if run_sender is None else run_sender:
+        sender = run_worker if run_sender is None else run_sender
+        if sender:
             self._tasks.append(asyncio.create_task(self._sender_loop(), name="sender"))
+        if self.store.is_postgres and (run_worker or sender):
+            self._tasks.append(asyncio.create_task(self._listen(run_worker, sender), name="listen"))
         log.info("runtime.started", extra={"worker": self.workers if run_worker else 0,
                                            "mode": self.store.dialect, "version": self.bundles.version})
 
@@ -176,6 +182,8 @@ class Runtime:
             async with asyncio.timeout(self.accept_timeout):
                 async with self.store.transaction() as s:
                     added = await inbox.accept_events(s, self.crypto, events, now)
+                    if added:
+                        await self._notify(s, INBOX_CHANNEL)
         except TimeoutError:
             log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
             raise StoreUnavailable("the database did not answer in time") from None
@@ -196,6 +204,38 @@ class Runtime:
         except Exception:  # the last resort must not fail
             pass
         return FALLBACK_SAFETY.get((locale or "ja").split("-")[0].lower(), FALLBACK_SAFETY["ja"])
+
+    # ---- waking other processes (PostgreSQL) -------------------------------------------------
+
+    async def _notify(self, s, channel: str) -> None:
+        """PostgreSQL: wake workers or senders in other processes when this transaction commits.
+        Without it they still poll every ``poll_interval``."""
+        if self.store.is_postgres:
+            await s.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
+
+    async def _listen(self, inbox_too: bool, outbox_too: bool) -> None:
+        wakes = ([(INBOX_CHANNEL, self._inbox_wake)] if inbox_too else []) + \
+                ([(OUTBOX_CHANNEL, self._outbox_wake)] if outbox_too else [])
+        while self._running:
+            try:
+                async with self.store.engine.connect() as conn:
+                    pg = (await conn.get_raw_connection()).driver_connection
+                    callbacks = [(name, (lambda ev: lambda *_: ev.set())(ev)) for name, ev in wakes]
+                    for name, cb in callbacks:
+                        await pg.add_listener(name, cb)
+                    try:
+                        while self._running:
+                            await asyncio.sleep(30)
+                            await pg.execute("SELECT 1")  # notice a dead connection
+                    finally:
+                        for name, cb in callbacks:
+                            with contextlib.suppress(Exception):
+                                await pg.remove_listener(name, cb)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("runtime.listen_lost", extra={"code": type(exc).__name__})
+                await asyncio.sleep(5)
 
     # ---- the worker ---------------------------------------------------------------------------
 
@@ -239,6 +279,7 @@ class Runtime:
                 conv = await sessions.get_by_pseudonym(s, row.pseudonym)
                 cid = await self._handle(s, flow, row.id, row.pseudonym, event, conv, now, later)
                 await inbox.mark_done(s, row.id, now)
+                await self._notify(s, OUTBOX_CHANNEL)
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -334,19 +375,15 @@ class Runtime:
         """During a handoff only two things bypass the counsellor: nothing, and "forget me"."""
         if event.kind != "text" or not event.text:
             return False
-        spaced = normalise(event.text[:2000])
-        packed = compact(spaced)
-        for it in flow.interrupts:
+        for it in flow.matching_interrupts(event.text):
             st = flow.states.get(it.target or "")
-            if st is not None and any(e.type == "forget_me" for e in st.effects) and it.matcher.matches(spaced, packed):
+            if st is not None and any(e.type == "forget_me" for e in st.effects):
                 return True
         return False
 
     @staticmethod
     def is_crisis_text(flow: Flow, text: str) -> bool:
-        spaced = normalise(text[:2000])
-        packed = compact(spaced)
-        return any(it.name == "crisis" and it.matcher.matches(spaced, packed) for it in flow.interrupts)
+        return any(it.name == "crisis" for it in flow.matching_interrupts(text))
 
     async def _relay_to_handoff(self, s, flow: Flow, conv, handoff, event: InboundEvent, now: float,
                                 later: list, inbox_id: int) -> None:
@@ -483,6 +520,7 @@ class Runtime:
                            meta={"state": session.state, "locale": session.locale})
             row = await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
                                        user_id=user_id, outbound=out, now=now)
+            await self._notify(s, OUTBOX_CHANNEL)
             row_id = row.id
         self._outbox_wake.set()
         log.info("outbox.queued", extra={"conversation": conversation_id, "outbox": row_id, "kind": kind})
@@ -514,6 +552,7 @@ class Runtime:
                                    meta={"state": turn.session.state, "locale": turn.session.locale})
                     await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
                                          user_id=user_id, outbound=out, now=now)
+                    await self._notify(s, OUTBOX_CHANNEL)
             hid = h.id if h is not None else None
         self._outbox_wake.set()
         log.info("handoff.returned", extra={"conversation": conversation_id, "handoff": hid})
