@@ -269,7 +269,9 @@ class Runtime:
                 if row is None:
                     return False
                 row_id = row.id
-                await lock_conversation(s, row.pseudonym)
+                # PostgreSQL: the NOTIFY rides along with the lock (one round trip); it is only
+                # delivered at commit, when the replies are in the outbox.
+                await lock_conversation(s, row.pseudonym, notify=OUTBOX_CHANNEL)
                 try:
                     event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
                 except DecryptError:
@@ -279,7 +281,6 @@ class Runtime:
                 conv = await sessions.get_by_pseudonym(s, row.pseudonym)
                 cid = await self._handle(s, flow, row.id, row.pseudonym, event, conv, now, later)
                 await inbox.mark_done(s, row.id, now)
-                await self._notify(s, OUTBOX_CHANNEL)
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -337,7 +338,6 @@ class Runtime:
                 context=handoffs.context_packet(flow, turn.session), is_crisis="crisis" in turn.session.risk, now=now)
             conv.in_handoff = True
             conv.user_ref_enc = self.crypto.encrypt(event.user_id)  # a counsellor may need to push
-            await figures.bump(s, figures.local_day(now, self.settings.timezone), "asked_person")
             hid = h.id
             later.append(lambda: self.handoff_hooks.on_queued(hid))
             log.info("handoff.queued", extra={"conversation": conv.id, "handoff": hid, "priority": h.priority})
@@ -356,12 +356,15 @@ class Runtime:
 
     async def _count(self, s, flow: Flow, before: Session | None, turn, new_day: bool, now: float) -> None:
         day = figures.local_day(now, self.settings.timezone)
+        counts = {"turns": 1.0}
         if new_day:
-            await figures.bump(s, day, "conversations")
-        await figures.bump(s, day, "turns")
+            counts["conversations"] = 1.0
         seen = {t for st in (before.path if before else ()) if st in flow.states for t in flow.states[st].tags}
-        for tag in sorted(set(turn.entered_tags) - seen):
-            await figures.bump(s, day, f"reached:{tag}")
+        for tag in set(turn.entered_tags) - seen:
+            counts[f"reached:{tag}"] = 1.0
+        if any(e.type == "handoff" for e in turn.effects):
+            counts["asked_person"] = 1.0
+        await figures.bump_many(s, day, counts)
 
     async def _forget(self, s, conv, pseudonym: str, inbox_id: int, later: list) -> None:
         if conv is None:

@@ -34,7 +34,14 @@ PG_CONNECT_SECONDS = 3.0
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, asyncio.TimeoutError)
 
 
+# SQLite reports a syntax error as OperationalError too: only these mean "not reachable".
+_SQLITE_DOWN = ("unable to open", "database is locked", "disk i/o error", "disk is full", "readonly database",
+                "no such table", "file is not a database")
+
+
 def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError) and type(exc.orig).__module__.startswith("sqlite3"):
+        return any(p in str(exc.orig).lower() for p in _SQLITE_DOWN)
     if isinstance(exc, _UNAVAILABLE):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -152,12 +159,17 @@ class Store:
         await self.engine.dispose()
 
 
-async def lock_conversation(session: AsyncSession, pseudonym: str) -> None:
+async def lock_conversation(session: AsyncSession, pseudonym: str, notify: str | None = None) -> None:
     """Serialise everything that changes one conversation, across processes.
 
     PostgreSQL: a transaction-scoped advisory lock on the pseudonym (the conversation row may not
     exist yet on a first turn, so a row lock is not enough). SQLite: BEGIN IMMEDIATE already
-    serialises every transaction.
+    serialises every transaction. ``notify``: a NOTIFY channel to signal at commit as well.
     """
-    if session.bind.dialect.name == "postgresql":
+    if session.bind.dialect.name != "postgresql":
+        return
+    if notify:  # also NOTIFY (delivered at commit) in the same round trip
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0)), pg_notify(:c, '')"),
+                              {"k": pseudonym, "c": notify})
+    else:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": pseudonym})

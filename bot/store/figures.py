@@ -25,8 +25,15 @@ def local_day(ts: float, tz: str) -> str:
 
 
 async def bump(session: AsyncSession, day: str, name: str, amount: float = 1.0) -> None:
+    await bump_many(session, day, {name: amount})
+
+
+async def bump_many(session: AsyncSession, day: str, amounts: dict[str, float]) -> None:
+    """Add to several counters of one day in one statement."""
+    if not amounts:
+        return
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(DailyFigure).values(day=day, name=name, value=amount)
+    stmt = insert(DailyFigure).values([{"day": day, "name": n, "value": v} for n, v in sorted(amounts.items())])
     stmt = stmt.on_conflict_do_update(index_elements=["day", "name"],
                                       set_={"value": DailyFigure.value + stmt.excluded.value})
     await session.execute(stmt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Iterable
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, delete, exists, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,11 @@ from bot.channels.base import InboundEvent
 
 from .crypto import Crypto
 from .models import DONE, FAILED, PENDING, InboxEvent
+
+
+# Written into the SQL, not bound: a PostgreSQL generic plan for a prepared statement can only
+# use the partial "pending" indexes when the value is in the text.
+IS_PENDING = literal_column("'pending'")
 
 
 def _insert(session: AsyncSession):
@@ -54,9 +59,9 @@ async def claim_next(session: AsyncSession, exclude: frozenset[int] = frozenset(
     earlier = aliased(InboxEvent)
     stmt = (
         select(InboxEvent)
-        .where(InboxEvent.status == PENDING)
+        .where(InboxEvent.status == IS_PENDING)
         .where(~exists().where(and_(earlier.pseudonym == InboxEvent.pseudonym,
-                                    earlier.status == PENDING, earlier.id < InboxEvent.id)))
+                                    earlier.status == IS_PENDING, earlier.id < InboxEvent.id)))
         .order_by(InboxEvent.id)
         .limit(1)
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from bot.channels.base import Outbound
 
 from .crypto import Crypto
+from .inbox import IS_PENDING
 from .models import FAILED, PENDING, SENT, OutboxMessage
 
 LEASE_SECONDS = 60.0
@@ -65,10 +66,10 @@ async def claim_due(session: AsyncSession, crypto: Crypto, channels: tuple[str, 
     earlier = aliased(OutboxMessage)
     stmt = (
         select(OutboxMessage)
-        .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now,
+        .where(OutboxMessage.status == IS_PENDING, OutboxMessage.next_attempt_at <= now,
                OutboxMessage.leased_until <= now, OutboxMessage.channel.in_(channels))
         .where(~exists().where(and_(earlier.conversation_id == OutboxMessage.conversation_id,
-                                    earlier.status == PENDING, earlier.id < OutboxMessage.id)))
+                                    earlier.status == IS_PENDING, earlier.id < OutboxMessage.id)))
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
@@ -132,5 +133,5 @@ async def next_due_at(session: AsyncSession, channels: tuple[str, ...]) -> float
     if not channels:
         return None
     stmt = select(func.min(OutboxMessage.next_attempt_at)).where(
-        OutboxMessage.status == PENDING, OutboxMessage.channel.in_(channels))
+        OutboxMessage.status == IS_PENDING, OutboxMessage.channel.in_(channels))
     return (await session.execute(stmt)).scalar_one_or_none()
