@@ -27,20 +27,19 @@ import time
 import traceback
 from typing import Awaitable, Callable, Iterable, Sequence
 
-from sqlalchemy import text
-
 from bot.channels.base import Channel, DeliveryResult, InboundEvent, Outbound
-from bot.engine import Flow, Reply, Session, new_session, step
+from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
-from bot.store.db import Store, lock_conversation
-from bot.store.models import BOT, FAILED, PERSON
+from bot.store.db import Store, lock_conversation, notify
+from bot.store.models import BOT, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
 
 INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
 OUTBOX_CHANNEL = "bot_outbox"
+RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -133,6 +132,7 @@ class Runtime:
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._running = False
+        self._forget_cache: dict[str, tuple] = {}
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -210,32 +210,12 @@ class Runtime:
     async def _notify(self, s, channel: str) -> None:
         """PostgreSQL: wake workers or senders in other processes when this transaction commits.
         Without it they still poll every ``poll_interval``."""
-        if self.store.is_postgres:
-            await s.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
+        await notify(s, channel)
 
     async def _listen(self, inbox_too: bool, outbox_too: bool) -> None:
-        wakes = ([(INBOX_CHANNEL, self._inbox_wake)] if inbox_too else []) + \
-                ([(OUTBOX_CHANNEL, self._outbox_wake)] if outbox_too else [])
-        while self._running:
-            try:
-                async with self.store.engine.connect() as conn:
-                    pg = (await conn.get_raw_connection()).driver_connection
-                    callbacks = [(name, (lambda ev: lambda *_: ev.set())(ev)) for name, ev in wakes]
-                    for name, cb in callbacks:
-                        await pg.add_listener(name, cb)
-                    try:
-                        while self._running:
-                            await asyncio.sleep(30)
-                            await pg.execute("SELECT 1")  # notice a dead connection
-                    finally:
-                        for name, cb in callbacks:
-                            with contextlib.suppress(Exception):
-                                await pg.remove_listener(name, cb)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("runtime.listen_lost", extra={"code": type(exc).__name__})
-                await asyncio.sleep(5)
+        wakes = ({INBOX_CHANNEL: self._inbox_wake.set} if inbox_too else {}) | \
+                ({OUTBOX_CHANNEL: self._outbox_wake.set} if outbox_too else {})
+        await self.store.listen(wakes)
 
     # ---- the worker ---------------------------------------------------------------------------
 
@@ -309,11 +289,18 @@ class Runtime:
 
         if conv is not None and conv.in_handoff:
             handoff = await handoffs.active_handoff(s, conv.id)
-            if handoff is not None and not self._asks_to_forget(flow, event):
+            route = self._handoff_route(flow, conv, handoff, event) if handoff is not None else LEAVE
+            if route == RELAY:
                 await self._relay_to_handoff(s, flow, conv, handoff, event, now, later, inbox_id)
                 return conv.id
-            if handoff is None:  # repair: the flag outlived its handoff
+            if route == LEAVE:
+                if handoff is not None:  # the person went back to the bot while waiting
+                    handoffs.close(handoff, now, "person_left")
+                    hid = handoff.id
+                    later.append(lambda: self.handoff_hooks.on_closed(hid, "person_left"))
+                    log.info("handoff.person_left", extra={"conversation": conv.id, "handoff": hid})
                 conv.in_handoff, conv.user_ref_enc = False, None
+            # ENGINE: the "forget me" question is answered by the bot; the handoff stays open.
 
         before = sessions.load_session(conv)
         turn = step(flow, before, event.to_input(), _utc(now))
@@ -373,16 +360,50 @@ class Runtime:
         for hid in await sessions.forget_conversation(s, conv, keep_inbox_id=inbox_id):
             later.append(lambda hid=hid: self.handoff_hooks.on_closed(hid, "forgotten"))
 
-    @staticmethod
-    def _asks_to_forget(flow: Flow, event: InboundEvent) -> bool:
-        """During a handoff only two things bypass the counsellor: nothing, and "forget me"."""
-        if event.kind != "text" or not event.text:
-            return False
-        for it in flow.matching_interrupts(event.text):
-            st = flow.states.get(it.target or "")
-            if st is not None and any(e.type == "forget_me" for e in st.effects):
-                return True
-        return False
+    def _handoff_route(self, flow: Flow, conv, handoff, event: InboundEvent) -> str:
+        """While a handoff is open, the engine is skipped (RELAY), except:
+
+        * "forget me" (the flow's interrupt leading to a ``forget_me`` effect) and the answer to
+          its confirmation question: the bot handles those (ENGINE), the handoff stays open;
+        * while still queued, a tap on one of the human state's own choices ("back to the bot",
+          "bye"): the person leaves the queue and the bot answers (LEAVE).
+        """
+        session = sessions.load_session(conv)
+        forget_names, confirm_states = self._forget_paths(flow)
+        if event.kind == "text" and event.text:
+            if any(it.name in forget_names for it in flow.matching_interrupts(event.text)):
+                return ENGINE
+        if event.kind == "tap":
+            state = flow.states.get(session.state) if session else None
+            own = state is not None and event.choice in state.choice_by_id
+            if own and session.state in confirm_states:
+                return ENGINE
+            if (own and handoff.status == QUEUED and session.state == flow.human_state
+                    and event.choice != HUMAN_CHOICE_ID):
+                return LEAVE
+        return RELAY
+
+    def _forget_paths(self, flow: Flow) -> tuple[frozenset[str], frozenset[str]]:
+        """The names of the interrupts that lead to forgetting (directly or through one
+        confirmation state), and those confirmation states; computed once per flow version."""
+        cached = self._forget_cache.get(flow.version)
+        if cached is None:
+            def forgets(name: str | None) -> bool:
+                st = flow.states.get(name or "")
+                return st is not None and any(e.type == "forget_me" for e in st.effects)
+
+            names, confirms = set(), set()
+            for it in flow.interrupts:
+                st = flow.states.get(it.target or "")
+                if st is None:
+                    continue
+                if forgets(st.name):
+                    names.add(it.name)
+                elif any(forgets(c.target) for c in st.choices):
+                    names.add(it.name)
+                    confirms.add(st.name)
+            cached = self._forget_cache[flow.version] = (frozenset(names), frozenset(confirms))
+        return cached
 
     @staticmethod
     def is_crisis_text(flow: Flow, text: str) -> bool:

@@ -304,3 +304,77 @@ async def test_accept_raises_store_unavailable_when_the_database_is_down(setting
     with pytest.raises(StoreUnavailable):
         await rt.accept([ev("U1", "hello")])
     await bad.dispose()
+
+
+def confirm_flow_holder(tmp_path):
+    """The mini flow with "forget me" asking first, like the shipped flow (forget_confirm)."""
+    import shutil
+
+    import yaml
+
+    from bot.reload import BundleHolder
+    from tests.conftest import MINI
+
+    shutil.copytree(MINI, tmp_path / "flow")
+    flows, locales = tmp_path / "flow" / "flows", tmp_path / "flow" / "locales"
+    doc = yaml.safe_load((flows / "mini.yaml").read_text())
+    for it in doc["interrupts"]:
+        if it["name"] == "forget":
+            it["target"] = "forget_confirm"
+    doc["states"]["forget_confirm"] = {
+        "tags": ["goodbye"], "say": ["forget.confirm"],
+        "choices": [{"id": "forget_yes", "label": "choice.done", "target": "forget"},
+                    {"id": "forget_no", "label": "choice.back", "target": "welcome"}]}
+    (flows / "mini.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    for loc, text in (("ja", "本当に消しますか？"), ("en", "Delete everything?")):
+        path = locales / f"{loc}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["texts"]["forget"]["confirm"] = text
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return BundleHolder(flows, locales, "mini")
+
+
+async def test_forget_with_a_confirmation_during_a_handoff(runtime, tmp_path):
+    hooks = RecordingHooks()
+    runtime.handoff_hooks = hooks
+    runtime.bundles = confirm_flow_holder(tmp_path)
+    await runtime.accept([ev("U1", "talk to a person"), ev("U1", "forget me")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["forget.confirm"]  # the bot asks, not the counsellor
+    assert [c[0] for c in hooks.calls] == ["queued"]
+    assert await count(runtime.store, Handoff, Handoff.status == "queued") == 1
+    await runtime.accept([ev("U1", kind="tap", choice="forget_yes")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["forget.done"]
+    assert hooks.calls[-1][0::2] == ("closed", "forgotten")
+    assert await count(runtime.store, Handoff) == 0 and await count(runtime.store, Conversation) == 0
+
+
+async def test_a_tap_on_the_human_states_own_choice_leaves_the_queue(runtime):
+    hooks = RecordingHooks()
+    runtime.handoff_hooks = hooks
+    await runtime.accept([ev("U1", "talk to a person"), ev("U1", kind="tap", choice="back", from_state="person")])
+    await runtime.drain()
+    assert channel(runtime).for_user("U1")[-1].keys == ["welcome.hello"]
+    assert hooks.calls[-1][0::2] == ("closed", "person_left")
+    async with runtime.store.transaction() as s:
+        h = (await s.execute(select(Handoff))).scalar_one()
+        conv = (await s.execute(select(Conversation))).scalar_one()
+    assert h.status == "closed" and h.outcome == "person_left"
+    assert not conv.in_handoff and conv.user_ref_enc is None
+
+
+async def test_a_tap_while_live_goes_to_the_counsellor(runtime):
+    hooks = RecordingHooks()
+    runtime.handoff_hooks = hooks
+    await runtime.accept([ev("U1", "talk to a person")])
+    await runtime.drain()
+    async with runtime.store.transaction() as s:
+        h = (await s.execute(select(Handoff))).scalar_one()
+        h.status = "live"
+    await runtime.accept([ev("U1", kind="tap", choice="back")])
+    await runtime.drain()
+    assert hooks.calls[-1] == ("message", h.id, "", False, "back")
+    async with runtime.store.transaction() as s:
+        lines = (await s.execute(select(TranscriptMessage))).scalars().all()
+    assert [runtime.crypto.decrypt(r.body_enc) for r in lines] == ["[back]"]

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -157,6 +157,38 @@ class Store:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    async def listen(self, callbacks: dict[str, Callable[[], None]]) -> None:
+        """PostgreSQL LISTEN: call ``callbacks[channel]()`` on each NOTIFY, until cancelled.
+        Reconnects after a lost connection. Does nothing (returns) on SQLite."""
+        if not self.is_postgres or not callbacks:
+            return
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    pg = (await conn.get_raw_connection()).driver_connection
+                    handlers = {name: (lambda fn: lambda *_: fn())(fn) for name, fn in callbacks.items()}
+                    for name, handler in handlers.items():
+                        await pg.add_listener(name, handler)
+                    try:
+                        while True:
+                            await asyncio.sleep(30)
+                            await pg.execute("SELECT 1")  # notice a dead connection
+                    finally:
+                        for name, handler in handlers.items():
+                            with contextlib.suppress(Exception):
+                                await pg.remove_listener(name, handler)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("store.listen_lost", extra={"code": type(exc).__name__})
+                await asyncio.sleep(5)
+
+
+async def notify(session: AsyncSession, channel: str) -> None:
+    """PostgreSQL NOTIFY, delivered when the transaction commits; nothing on SQLite."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
 
 
 async def lock_conversation(session: AsyncSession, pseudonym: str, notify: str | None = None) -> None:
