@@ -109,6 +109,11 @@ class Store:
             raise ValueError(f"DATABASE_URL: unsupported database {backend!r}; use postgresql:// or leave it empty for SQLite")
         self.dialect = backend
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Inside a process, writers wait their turn here, in
+        # order, instead of in SQLite's busy handler, which polls with growing sleeps (measured:
+        # p99 accept-to-reply of seconds at 50 events/s without this). Other processes still
+        # meet at BEGIN IMMEDIATE.
+        self._sqlite_turn = asyncio.Lock() if backend == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> "Store":
@@ -125,8 +130,9 @@ class Store:
         A database that cannot be reached raises ``StoreUnavailable``; other errors pass through.
         """
         try:
-            async with self.sessions() as session, session.begin():
-                yield session
+            async with self._writer_turn():
+                async with self.sessions() as session, session.begin():
+                    yield session
         except StoreUnavailable:
             raise
         except BaseException as exc:
@@ -134,6 +140,20 @@ class Store:
                 log.error("store.unavailable", extra={"code": type(exc).__name__})
                 raise StoreUnavailable("the database cannot be reached") from exc
             raise
+
+    @contextlib.asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._sqlite_turn is None:
+            yield
+            return
+        try:
+            await asyncio.wait_for(self._sqlite_turn.acquire(), SQLITE_BUSY_SECONDS)
+        except asyncio.TimeoutError:
+            raise StoreUnavailable("the database stayed busy") from None
+        try:
+            yield
+        finally:
+            self._sqlite_turn.release()
 
     async def ping(self) -> bool:
         try:
