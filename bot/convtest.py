@@ -15,10 +15,13 @@ A file::
             expect: {effects: [handoff]}
 
 Steps: ``start: true``, ``say: text`` (or one text per locale), ``tap: choice_id``,
-``event: media|sticker|location``, optionally ``wait_hours: N`` before the step.
+``event: media|sticker|location``, ``handoff_closed: true`` (a counsellor hands back: the flow
+resumes at its ``handoff_return``), optionally ``wait_hours: N`` or ``at: <ISO time>`` before the step.
 Expectations: ``state``, ``matched``, ``tags`` (each among the tags of the states entered this turn),
 ``said`` (locale keys), ``not_said``, ``text`` (a substring of some bubble), ``effects`` (types),
-``choices`` (the exact set of choice ids offered), ``links`` (resource ids shown), ``locale``.
+``choices`` (the exact set of choice ids offered), ``links`` (resource ids shown), ``open_now`` and
+``closed_now`` (resource ids shown as open or closed at the step's time), ``locale``. Any value can
+be one per locale (``{ja: ..., en: ...}``), also inside a list.
 """
 from __future__ import annotations
 
@@ -29,13 +32,14 @@ from typing import Any
 
 import yaml
 
-from bot.engine import Bundle, Session, Turn, UserInput, step
+from bot.engine import Bundle, Session, Turn, UserInput, enter, step
 from bot.engine.yamlsource import YamlSyntaxError, read_yaml
 
 # Conversations happen at 2am in Tokyo unless a step says otherwise: that is when people write.
 DEFAULT_START = dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
 STEP_SECONDS = 30
-EXPECT_KEYS = {"state", "matched", "tags", "said", "not_said", "text", "effects", "choices", "links", "locale"}
+EXPECT_KEYS = {"state", "matched", "tags", "said", "not_said", "text", "effects", "choices", "links", "locale",
+               "open_now", "closed_now"}
 
 
 @dataclass
@@ -87,6 +91,8 @@ def _input_for(step_doc: dict, locale: str) -> UserInput:
         return UserInput.typed(str(text) if text is not None else "", locale_hint=locale)
     if "tap" in step_doc:
         return UserInput.tapped(str(step_doc["tap"]), step_doc.get("from_state"))
+    if step_doc.get("handoff_closed"):
+        return UserInput("start", text="handoff_closed")
     if "event" in step_doc:
         return UserInput(str(step_doc["event"]), locale_hint=locale)
     raise ValueError("a step needs start, say, tap or event")
@@ -99,8 +105,12 @@ def _check(turn: Turn, expect: dict, locale: str) -> list[tuple[str, Any, Any]]:
     texts = "\n".join(r.text for r in turn.replies)
     offered = {c.id for r in turn.replies for c in r.choices}
     shown = [l.resource for r in turn.replies for l in r.links]
+    open_now = [l.resource for r in turn.replies for l in r.links if l.open_now is True]
+    closed_now = [l.resource for r in turn.replies for l in r.links if l.open_now is False]
     for key, raw in expect.items():
         want = _per_locale(raw, locale)
+        if isinstance(want, list):
+            want = [w for w in (_per_locale(item, locale) for item in want) if w is not None]
         if want is None:
             continue
         if key == "state" and turn.session.state != want:
@@ -133,6 +143,12 @@ def _check(turn: Turn, expect: dict, locale: str) -> list[tuple[str, Any, Any]]:
         elif key == "links":
             if [r for r in _list(want) if r not in shown]:
                 problems.append(("links", _list(want), shown))
+        elif key == "open_now":
+            if [r for r in _list(want) if r not in open_now]:
+                problems.append(("open now", _list(want), open_now))
+        elif key == "closed_now":
+            if [r for r in _list(want) if r not in closed_now]:
+                problems.append(("closed now", _list(want), closed_now))
     return problems
 
 
@@ -171,7 +187,10 @@ def run_file(bundle: Bundle, path: Path, report: Report, update: bool = False) -
                 except ValueError as exc:
                     report.failures.append(Failure(name, line, title, locale, si + 1, str(exc), "", step_doc))
                     break
-                turn = step(flow, session, user_input, now)
+                if step_doc.get("handoff_closed") and session is not None:
+                    turn = enter(flow, session, flow.handoff_return or flow.start, now)
+                else:
+                    turn = step(flow, session, user_input, now)
                 session = turn.session
                 report.steps += 1
                 visited.update(turn.entered)

@@ -8,10 +8,10 @@ from .errors import FlowError, FlowIssue
 from .flow import FALLBACK, HUMAN_CHOICE_ID, START
 from .loader import Bundle, load_bundle, load_or_raise
 from .model import Choice, Effect, Flow, Link, Reply, Session, Turn, UserInput
-from .turn import new_session, step
+from .turn import enter, new_session, step
 
 __all__ = [
     "Bundle", "Choice", "Effect", "FALLBACK", "Flow", "FlowError", "FlowIssue", "HUMAN_CHOICE_ID",
     "Link", "Reply", "START", "Session", "Turn", "UserInput", "load_bundle", "load_or_raise",
-    "new_session", "step",
+    "enter", "new_session", "step",
 ]

@@ -11,6 +11,9 @@ Keyword rules, for staff:
 - English and other ASCII keywords match whole words: "die" matches "i want to die" but not
   "diet". End a keyword with * to match the start of words: "threat*" matches "threatened".
 - Phrases are whole example messages; a message close to one (rapidfuzz) matches.
+- A kanji keyword also matches its kana spelling (死にたい: しにたい). Write "=遺書" to match a
+  keyword only as written (no kana spelling, no conjugations) when those match other words.
+- ``exclude:`` lists phrases in which a keyword does not count (すばらしい for ばらす).
 """
 from __future__ import annotations
 
@@ -39,7 +42,9 @@ def _tokenizer():
     return Dictionary(dict="core").tokenizer()
 
 
-MIN_READING_CHARS = 3  # a kana spelling shorter than this would match too much ("し")
+MIN_READING_CHARS = 4  # shorter kana spellings match inside other words (いしょ in ないしょ)
+MIN_VARIANT_CHARS = 3  # shorter conjugated forms match almost anything (しな, しに from しぬ)
+EXACT = "="            # a keyword written "=遺書" is matched as written: no kana spelling, no conjugation
 
 
 def keyword_variants(keyword: str) -> list[str]:
@@ -47,7 +52,10 @@ def keyword_variants(keyword: str) -> list[str]:
 
     Staff write 死にたい; people type しにたい or シニタイ. 晒す -> 晒さ 晒し ... and さらさ さらし ...
     """
-    forms = set(conjugation_variants(keyword))
+    if keyword.startswith(EXACT):
+        return [keyword[1:]]
+    forms = {f for f in conjugation_variants(keyword)
+             if len(f) >= MIN_VARIANT_CHARS or any(_is_kanji(c) for c in f)} | {keyword}
     for form in list(forms):
         reading = _reading(form)
         if reading and len(reading) >= MIN_READING_CHARS:
@@ -130,41 +138,44 @@ class KeywordIndex:
 
     def __init__(self, specs: dict[str, tuple[list[str], list[str]]]):
         """``specs``: intent name -> (keywords, exclude), over all locales."""
-        packed: dict[str, list[tuple[str, bool]]] = {}   # folded keyword -> [(intent, is_exclude)]
-        words: dict[str, list[tuple[str, bool]]] = {}    # ascii keyword -> [(intent, is_prefix)]
+        # keyword -> [(intent, kind)], kind: "word", "prefix" (ASCII "threat*") or "exclude"
+        packed: dict[str, list[tuple[str, str]]] = {}    # folded, spaces removed (Japanese)
+        words: dict[str, list[tuple[str, str]]] = {}     # ASCII, matched as words on spaced text
         for name, (keywords, exclude) in specs.items():
             for raw in keywords:
                 raw = str(raw)
-                if is_ascii_word(raw):
-                    norm = normalise(raw)
-                    prefix = norm.endswith("*")
+                if is_ascii_word(raw.lstrip(EXACT)):
+                    norm = normalise(raw.lstrip(EXACT))
+                    kind = "prefix" if norm.endswith("*") else "word"
                     norm = norm.rstrip("*").rstrip()
                     if norm:
-                        words.setdefault(norm, []).append((name, prefix))
+                        words.setdefault(norm, []).append((name, kind))
                 else:
                     for variant in keyword_variants(raw.rstrip("*")):
                         folded = compact(normalise(variant))
                         if folded:
-                            packed.setdefault(folded, []).append((name, False))
+                            packed.setdefault(folded, []).append((name, "word"))
             for raw in exclude:
-                folded = compact(normalise(str(raw)))
+                raw = str(raw)
+                if is_ascii_word(raw):
+                    norm = normalise(raw)
+                    if norm:
+                        words.setdefault(norm, []).append((name, "exclude"))
+                folded = compact(normalise(raw))
                 if folded:
-                    packed.setdefault(folded, []).append((name, True))
+                    packed.setdefault(folded, []).append((name, "exclude"))
         self._packed = _automaton(packed)
         self._words = _automaton(words)
 
     def scan(self, spaced: str, packed: str) -> frozenset[str]:
-        hits: set[str] = set()
+        """Names of the intents whose keywords occur; a keyword inside an excluded phrase of
+        the same intent (ばらし inside すばらしい) does not count."""
+        found: list[tuple[int, int, str, bool]] = []     # (start, end, intent, is_packed)
+        excluded: list[tuple[int, int, str, bool]] = []
         if self._packed is not None and packed:
-            found: list[tuple[int, int, str]] = []
-            excluded: list[tuple[int, int, str]] = []
             for end, (length, entries) in self._packed.iter(packed):
-                start = end - length + 1
-                for name, is_exclude in entries:
-                    (excluded if is_exclude else found).append((start, end, name))
-            for start, end, name in found:
-                if not any(n == name and s <= start and end <= e for s, e, n in excluded):
-                    hits.add(name)
+                for name, kind in entries:
+                    (excluded if kind == "exclude" else found).append((end - length + 1, end, name, True))
         if self._words is not None and spaced:
             last = len(spaced) - 1
             for end, (length, entries) in self._words.iter(spaced):
@@ -172,10 +183,17 @@ class KeywordIndex:
                 if start > 0 and _is_word_char(spaced[start - 1]):
                     continue
                 whole = end == last or not _is_word_char(spaced[end + 1])
-                for name, is_prefix in entries:
-                    if whole or is_prefix:
-                        hits.add(name)
-        return frozenset(hits)
+                for name, kind in entries:
+                    if kind == "exclude":
+                        excluded.append((start, end, name, False))
+                    elif whole or kind == "prefix":
+                        found.append((start, end, name, False))
+        if not excluded:
+            return frozenset(name for _, _, name, _ in found)
+        return frozenset(
+            name for start, end, name, in_packed in found
+            if not any(n == name and p == in_packed and s <= start and end <= e for s, e, n, p in excluded)
+        )
 
 
 def _is_word_char(char: str) -> bool:
@@ -183,7 +201,7 @@ def _is_word_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def _automaton(table: dict[str, list[tuple[str, bool]]]):
+def _automaton(table: dict[str, list[tuple[str, str]]]):
     if not table:
         return None
     import ahocorasick

@@ -462,6 +462,10 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
             if not any(x.intent == r.intent for x in states[sname].routes):
                 edges.append((f"intent:{r.intent}", sname, r.target))
     machine = FlowMachine(list(states), edges)
+    owners: dict[str, list[str]] = {}
+    for sname, st in states.items():
+        for c in st.choices:
+            owners.setdefault(c.id, []).append(sname)
 
     flow = Flow(
         name=fd.flow, version=version, file=name, start=fd.start, human_state=fd.human_state,
@@ -472,6 +476,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         interrupts=tuple(CompiledInterrupt(it.name, matchers[it.intent], it.target, it.set_locale) for it in fd.interrupts),
         global_routes=tuple(CompiledRoute(matchers[r.intent], r.target, tuple(r.set.items())) for r in fd.intents),
         catalog=catalog, resources=resources, machine=machine, keywords=keyword_index,
+        unique_choices={cid: names[0] for cid, names in owners.items() if len(names) == 1},
     )
     _check_graph(flow, doc, issues)
     return flow

@@ -225,6 +225,7 @@ class Flow:
     resources: Mapping[str, Resource]
     machine: FlowMachine
     keywords: KeywordIndex
+    unique_choices: Mapping[str, str] = field(default_factory=dict)  # choice id -> its only state
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)

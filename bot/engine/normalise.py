@@ -2,7 +2,7 @@
 
 Order: Unicode NFKC (full/half width, compatibility forms), lower case, zero-width and
 variation characters removed, katakana folded to hiragana (jaconv), runs of the same
-character squeezed to one, white space collapsed.
+character (but digits) squeezed to one, white space collapsed.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ _INVISIBLE = re.compile(
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
 )
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_REPEATS = re.compile(r"(.)\1+", re.DOTALL)
+# Digits are never squeezed: "110" and "10" are different numbers.
+_REPEATS = re.compile(r"([^\d])\1+", re.DOTALL)
 _SPACES = re.compile(r"\s+")
 # Long-vowel marks and wave dashes that people sprinkle ("たすけてーー", "こわい〜").
 _ELONGATION = re.compile("[ー〜~～]+")

@@ -44,7 +44,8 @@ def step(flow: Flow, session: Session | None, user_input: UserInput, now: dt.dat
     ts = utc(now).timestamp()
     kind = user_input.kind
     if session is None:
-        session = new_session(flow, flow.pick_locale(user_input.locale_hint), now)
+        hint = user_input.locale_hint or guess_locale(flow, user_input.text)
+        session = new_session(flow, flow.pick_locale(hint), now)
         # A first message that already tells the story goes straight to its branch, with a
         # one-bubble introduction (this is a bot, anonymous) unless it is a crisis.
         return _restart(flow, session, user_input, ts, lead=(), intro=True)
@@ -58,6 +59,21 @@ def step(flow: Flow, session: Session | None, user_input: UserInput, now: dt.dat
         lead = (flow.texts.welcome_back,) if expired else ()
         return _restart(flow, new_session(flow, session.locale, now), user_input, ts, lead, intro=False)
     return _respond(flow, session, user_input, ts)
+
+
+def guess_locale(flow: Flow, text: str) -> str | None:
+    """A first message in Latin letters only, with no platform hint, is answered in English."""
+    if not text or "en" not in flow.locales:
+        return None
+    letters = sum(1 for c in text if c.isascii() and c.isalpha())
+    if letters >= 3 and not any(ord(c) >= 0x3000 for c in text):
+        return "en"
+    return None
+
+
+def enter(flow: Flow, session: Session, state: str, now: dt.datetime, matched: str = "resume") -> Turn:
+    """Enter ``state`` as if a move led there: used by the shell when a counsellor hands back."""
+    return _enter(flow, session, state if state in flow.states else flow.start, matched, utc(now).timestamp())
 
 
 def _restart(flow: Flow, session: Session, user_input: UserInput, ts: float, lead: tuple[str, ...], intro: bool) -> Turn:
@@ -155,6 +171,8 @@ def _tap(flow: Flow, session: Session, state: CompiledState, user_input: UserInp
         return _take_choice(flow, session, state, cid, ts)
     # A button from an earlier message: honour it if its state still has that choice.
     older = flow.states.get(user_input.from_state or "")
+    if older is None and cid in flow.unique_choices:
+        older = flow.states[flow.unique_choices[cid]]  # the platform lost the state; the id says it
     if older is not None and cid in older.choice_by_id:
         return _take_choice(flow, session, older, cid, ts)
     return _fallback(flow, session, state, ts)

@@ -41,11 +41,33 @@ def _matcher(keywords, exclude=()):
 
 
 def test_verb_keywords_match_their_conjugations_and_kana_spellings():
-    m = _matcher(["晒す", "ばらす", "ネットに上げる"])
-    for text in ["晒される", "晒すって", "晒した", "さらされた", "サラサレル", "バラすぞ", "ﾊﾞﾗｽ", "ネットに上げられた"]:
+    m = _matcher(["晒す", "ばらす", "ネットに上げる", "死にたい", "飛び降りる"])
+    for text in ["晒される", "晒すって", "晒した", "バラすぞ", "ﾊﾞﾗｽ", "ネットに上げられた", "しにたい", "シニタイ", "とびおりたい"]:
         n = normalise(text)
         assert m.matches(n, compact(n)), text
     assert "晒さ" in keyword_variants("晒す")
+
+
+def test_short_kana_forms_and_exact_keywords_do_not_spread():
+    # しぬ's conjugations (しな, しに ...) and 遺書's reading (いしょ, inside ないしょ) match too much.
+    assert keyword_variants("しぬ") == ["しぬ"]
+    assert "イショ" not in keyword_variants("遺書")
+    assert keyword_variants("=死ね") == ["死ね"]
+    m = _matcher(["遺書"])
+    text = normalise("ないしょにしてね")
+    assert not m.matches(text, compact(text))
+
+
+def test_digits_are_not_squeezed():
+    assert normalise("110番") == "110番" and normalise("#9110") == "#9110"
+    m = _matcher(["110番"])
+    assert not m.matches(normalise("10万円"), compact(normalise("10万円")))
+
+
+def test_english_excludes():
+    m = _matcher(["kill"], ["kill time"])
+    assert not m.matches(normalise("just to kill time"), compact(normalise("just to kill time")))
+    assert m.matches(normalise("i want to kill myself"), compact(normalise("i want to kill myself")))
 
 
 def test_ascii_keywords_match_whole_words_or_prefixes_with_star():

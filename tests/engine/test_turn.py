@@ -181,3 +181,22 @@ def test_forget_me_is_an_effect_and_the_session_holds_no_typed_text():
     marker = "UNIQUE-MARKER-4711"
     turn = step(FLOW, at("welcome"), UserInput.typed(marker), NIGHT)
     assert marker not in repr(turn.session.to_dict())
+
+
+def test_an_english_first_message_without_a_hint_is_answered_in_english():
+    assert step(FLOW, None, UserInput.typed("someone threatens to leak my pics"), NIGHT).session.locale == "en"
+    assert step(FLOW, None, UserInput.typed("助けて help"), NIGHT).session.locale == "ja"
+    assert step(FLOW, None, UserInput.typed("ok"), NIGHT).session.locale == "ja"
+
+
+def test_a_tap_whose_state_the_platform_lost_is_honoured_when_its_id_is_unique():
+    turn = step(FLOW, at("goodbye"), UserInput.tapped("threatened"), NIGHT)
+    assert turn.matched == "choice:threatened"
+
+
+def test_enter_resumes_at_a_named_state_after_a_handoff():
+    from bot.engine import enter
+
+    turn = enter(FLOW, at("person"), FLOW.handoff_return, NIGHT)
+    assert turn.session.state == FLOW.handoff_return and turn.replies
+    assert enter(FLOW, at("person"), "no_such_state", NIGHT).session.state == FLOW.start
