@@ -36,6 +36,7 @@ def build_app(settings, runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     _add_routes(app, runtime)
     return app
 
@@ -58,6 +59,15 @@ async def healthz(request: web.Request) -> web.Response:
     db_ok = await runtime.store.ping()
     body = {"status": "ok" if db_ok else "degraded", "db": db_ok, "flow_version": runtime.bundles.version}
     return web.json_response(body, status=200 if db_ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus counters: turns, deliveries, queue; no identities, no text."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from bot.observability import REGISTRY
+
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _start_with_retry(runtime: Runtime, run_worker: bool) -> None:

@@ -27,6 +27,7 @@ import time
 import traceback
 from typing import Awaitable, Callable, Iterable, Sequence
 
+from bot import observability as metrics
 from bot.channels.base import Channel, DeliveryResult, InboundEvent, Outbound
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
@@ -268,8 +269,9 @@ class Runtime:
                 raise
             await self._turn_failed(flow, row_id, exc, now)
             return True
-        log.info("turn.done", extra={"conversation": cid, "inbox": row_id,
-                                     "ms": round((time.perf_counter() - started) * 1000, 2)})
+        seconds = time.perf_counter() - started
+        metrics.TURN_SECONDS.observe(seconds)
+        log.info("turn.done", extra={"conversation": cid, "inbox": row_id, "ms": round(seconds * 1000, 2)})
         self._outbox_wake.set()
         for call in later:
             try:
@@ -305,6 +307,9 @@ class Runtime:
         before = sessions.load_session(conv)
         turn = step(flow, before, event.to_input(), _utc(now))
         effects = {e.type for e in turn.effects}
+        metrics.TURNS.labels(event.channel, turn.matched.split(":")[0]).inc()
+        for name in turn.entered:
+            metrics.STATE_VISITS.labels(flow.name, name).inc()
 
         if "forget_me" in effects:
             await self._forget(s, conv, pseudonym, inbox_id, later)
@@ -501,12 +506,15 @@ class Runtime:
                           "attempts": attempts, "ms": ms}
                 if res.status == "sent":
                     await outbox.mark_sent(s, c.id, now)
+                    metrics.OUTBOX_SENT.labels(c.channel).inc()
                     log.info("outbox.sent", extra=fields)
                 elif res.status == "retry" and attempts < max_attempts:
                     await outbox.schedule_retry(s, c.id, now, attempts, res.retry_after, res.reason)
+                    metrics.OUTBOX_RETRIES.labels(c.channel, res.reason[:40]).inc()
                     log.warning("outbox.retry", extra={**fields, "reason": res.reason})
                 else:
                     await outbox.give_up(s, c.id, now, attempts, res.reason or res.status)
+                    metrics.OUTBOX_FAILED.labels(c.channel).inc()
                     log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
         return len(claimed)
 

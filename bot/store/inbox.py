@@ -7,6 +7,7 @@ redeliveries out until ``purge`` removes it after ``event_id_retention_days``.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Iterable
 
@@ -21,6 +22,8 @@ from bot.channels.base import InboundEvent
 from .crypto import Crypto
 from .models import DONE, FAILED, PENDING, InboxEvent
 
+
+EVENT_ID_MAX = 128
 
 # Written into the SQL, not bound: a PostgreSQL generic plan for a prepared statement can only
 # use the partial "pending" indexes when the value is in the text.
@@ -37,6 +40,8 @@ async def accept_events(session: AsyncSession, crypto: Crypto, events: Iterable[
     added = 0
     for ev in events:
         event_id = ev.event_id or uuid.uuid4().hex  # no platform id: cannot dedupe, but never lose it
+        if len(event_id) > EVENT_ID_MAX:  # still unique, and fits the column
+            event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
         stmt = (
             insert(InboxEvent)
             .values(channel=ev.channel, event_id=event_id, pseudonym=crypto.pseudonym(ev.channel, ev.user_id),
