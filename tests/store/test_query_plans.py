@@ -1,0 +1,85 @@
+"""The per-turn queries use indexes, so a turn costs the same with 1,000 or 100,000 stored
+conversations (bench/store_bench.py measures it; this keeps the plans from regressing).
+SQLite only: its plans do not depend on table statistics, PostgreSQL's do."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from bot.store import inbox, outbox, sessions
+from bot.store.models import Conversation
+
+from ..conftest import SECRET
+
+
+class Capture:
+    """Runs the store function against a fake session that records the SELECT it builds."""
+
+    def __init__(self):
+        self.statements = []
+        self.bind = type("B", (), {"dialect": sqlite_dialect.dialect()})()
+
+    async def execute(self, stmt, *a, **k):
+        self.statements.append(stmt)
+
+        class R:
+            def scalar_one_or_none(self):
+                return None
+
+            def scalars(self):
+                return type("S", (), {"all": lambda self: []})()
+
+        return R()
+
+
+def plan(db_path, stmt) -> str:
+    compiled = stmt.compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True})
+    con = sqlite3.connect(db_path)
+    try:
+        rows = con.execute("EXPLAIN QUERY PLAN " + str(compiled)).fetchall()
+    finally:
+        con.close()
+    return "\n".join(r[-1] for r in rows)
+
+
+@pytest.fixture
+async def db_path(tmp_path):
+    from bot.store import Store
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", SECRET)
+    await store.upgrade()
+    await store.dispose()
+    return tmp_path / "bot.db"
+
+
+def no_full_scan(text: str) -> None:
+    for line in text.splitlines():
+        if line.startswith("SCAN") and "USING" not in line:
+            raise AssertionError(f"full table scan: {line}\n{text}")
+
+
+async def test_claiming_the_next_event_uses_the_pending_index(db_path):
+    cap = Capture()
+    await inbox.claim_next(cap)
+    text = plan(db_path, cap.statements[0])
+    no_full_scan(text)
+    assert "ix_inbox_pending" in text
+
+
+async def test_claiming_due_deliveries_uses_the_pending_index(db_path):
+    cap = Capture()
+    await outbox.claim_due(cap, None, ("line",), 0.0)
+    text = plan(db_path, cap.statements[0])
+    no_full_scan(text)
+    assert "ix_outbox_pending" in text
+
+
+async def test_finding_a_conversation_uses_the_pseudonym_index(db_path):
+    cap = Capture()
+    await sessions.get_by_pseudonym(cap, "p" * 64)
+    text = plan(db_path, cap.statements[0])
+    no_full_scan(text)
+    assert "pseudonym" in text or "uq_conversations" in text
+    assert Conversation.__table__.c.pseudonym.unique
