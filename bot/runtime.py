@@ -33,8 +33,8 @@ from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
-from bot.store.db import Store, lock_conversation, notify
-from bot.store.models import BOT, FAILED, PERSON, QUEUED
+from bot.store.db import Store, notify
+from bot.store.models import BOT, DONE, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class Runtime:
         self._tasks: list[asyncio.Task] = []
         self._running = False
         self._forget_cache: dict[str, tuple] = {}
+        self._local_sender = False
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -150,6 +151,7 @@ class Runtime:
             for n in range(self.workers):
                 self._tasks.append(asyncio.create_task(self._worker_loop(), name=f"worker-{n}"))
         sender = run_worker if run_sender is None else run_sender
+        self._local_sender = sender
         if sender:
             self._tasks.append(asyncio.create_task(self._sender_loop(), name="sender"))
         if self.store.is_postgres and (run_worker or sender):
@@ -250,9 +252,12 @@ class Runtime:
                 if row is None:
                     return False
                 row_id = row.id
-                # PostgreSQL: the NOTIFY rides along with the lock (one round trip); it is only
-                # delivered at commit, when the replies are in the outbox.
-                await lock_conversation(s, row.pseudonym, notify=OUTBOX_CHANNEL)
+                # No other worker can hold an event of this conversation now: claim_next only
+                # offers a conversation's oldest pending event, and that one is locked by us
+                # until commit. The console's writes meet us at the conversation's row lock
+                # (get_by_pseudonym ... FOR UPDATE).
+                if not self._local_sender:
+                    await self._notify(s, OUTBOX_CHANNEL)  # a sender in another process
                 try:
                     event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
                 except DecryptError:
@@ -261,7 +266,8 @@ class Runtime:
                     return True
                 conv = await sessions.get_by_pseudonym(s, row.pseudonym)
                 cid = await self._handle(s, flow, row.id, row.pseudonym, event, conv, now, later)
-                await inbox.mark_done(s, row.id, now)
+                # Erase the payload, keep the tombstone (flushed with the turn's other writes).
+                row.status, row.payload_enc, row.processed_at = DONE, None, now
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -601,8 +607,7 @@ class Runtime:
             conv = await sessions.get(s, conversation_id, for_update=True)
             if conv is None:
                 return False
-            # The row lock is enough: the worker takes it too (after its advisory lock, so
-            # taking the advisory lock here as well could deadlock).
+            # The row lock serialises this with the worker, which takes it too.
             closed = await sessions.forget_conversation(s, conv)
         log.info("conversation.forgotten", extra={"conversation": conversation_id, "reason": "request"})
         for hid in closed:

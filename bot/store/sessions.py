@@ -47,8 +47,7 @@ async def save_session(session: AsyncSession, conv: Conversation | None, *, pseu
     conv.flow_version = engine_session.flow_version
     conv.session_json = data
     conv.last_active_at = now
-    await session.flush()
-    return conv
+    return conv  # written by the transaction's next flush (with the outbox row), not here
 
 
 async def forget_conversation(session: AsyncSession, conv: Conversation, keep_inbox_id: int | None = None) -> list[str]:
