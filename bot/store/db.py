@@ -6,8 +6,11 @@ and emit ``BEGIN IMMEDIATE`` ourselves, so every transaction takes the write loc
 really serialises (SQLAlchemy's SQLite dialect docs, "Serializable isolation"). WAL lets readers
 go on meanwhile. ``synchronous=FULL``: an accepted event survives a power cut, not only a crash.
 
-PostgreSQL: READ COMMITTED, the queue uses ``FOR UPDATE SKIP LOCKED`` and each conversation's
-turns are serialised with ``pg_advisory_xact_lock`` (see ``lock_conversation``).
+PostgreSQL: READ COMMITTED. The inbox queue uses ``FOR UPDATE SKIP LOCKED`` and offers only a
+conversation's oldest pending event, so one conversation never has two turns in flight; the
+conversation row is locked ``FOR UPDATE`` for the turn, which also orders it with the console's
+writes. ``lock_conversation`` (an advisory lock on the pseudonym) is there for writers that may
+have to create a conversation.
 """
 from __future__ import annotations
 
