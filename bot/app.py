@@ -46,12 +46,14 @@ def _add_routes(app: web.Application, runtime: Runtime) -> None:
     ``from bot.channels.line import setup_routes as line_routes; line_routes(app, runtime)``."""
     from bot.channels.web import setup_routes as web_chat_routes; web_chat_routes(app, runtime)  # noqa: E702
     from bot.handoff import setup_routes as console_routes; console_routes(app, runtime)  # noqa: E702
+    from bot.channels.line import setup_routes as line_routes; line_routes(app, runtime)  # noqa: E702
 
 
 def setup_channels(settings, runtime: Runtime) -> None:
     """Register the channels this deployment delivers to, one line each, e.g.
     ``if settings.line_enabled: runtime.register_channel(LineChannel(settings))``."""
     from bot.channels.web import setup_channel as web_channel; web_channel(runtime)  # noqa: E702 (and the handoff hooks)
+    from bot.channels.line import setup_channel as line_channel; line_channel(settings, runtime)  # noqa: E702
 
 
 async def healthz(request: web.Request) -> web.Response:

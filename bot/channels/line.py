@@ -310,18 +310,33 @@ class LineChannel:
         return task
 
 
+def setup_channel(settings: "Settings", runtime: Any) -> LineChannel | None:
+    """Register the LINE channel for delivery when LINE is configured (web and worker processes).
+
+    The loading animation is asked for only where this process also runs the sender
+    (``BOT_WORKER_IN_WEB`` not false), see ``LineChannel.expect_reply``.
+    """
+    existing = runtime.channels.get(CHANNEL)
+    if isinstance(existing, LineChannel):
+        return existing
+    if not settings.line_enabled:
+        return None
+    holder = runtime.bundles
+    channel = LineChannel.from_settings(settings, flow=lambda: holder.flow,  # the current flow, after reloads too
+                                        show_loading=settings.run_worker_in_web is not False)
+    runtime.register_channel(channel)
+    return channel
+
+
 def setup_routes(app: "web.Application", runtime: Any) -> LineChannel | None:
-    """Add ``POST /line/webhook`` and register the LINE channel, when LINE settings are present."""
+    """Add ``POST /line/webhook`` when LINE is configured; without it, say that the webhook is off."""
     from bot.channels.line_webhook import LineWebhook
 
     settings = runtime.settings
-    if not settings.line_enabled:
+    channel = setup_channel(settings, runtime)
+    if channel is None:
         log.warning("line.webhook_off", extra={"reason": "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are not both set"})
         return None
-    holder = runtime.bundles
-    flow = lambda: holder.flow  # noqa: E731  (the current flow, also after a reload)
-    channel = LineChannel.from_settings(settings, flow=flow, show_loading=_sender_in_process(runtime))
-    runtime.register_channel(channel)
     webhook = LineWebhook(settings.line_channel_secret.get_secret_value(), channel, runtime)
     app.router.add_post("/line/webhook", webhook.handle)
 
@@ -335,8 +350,3 @@ def setup_routes(app: "web.Application", runtime: Any) -> LineChannel | None:
     app.on_cleanup.append(_close)
     log.info("line.webhook_on", extra={"path": "/line/webhook"})
     return channel
-
-
-def _sender_in_process(runtime: Any) -> bool:
-    value = getattr(runtime, "runs_sender", None)
-    return True if value is None else bool(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 
 from bot.channels import line as line_module
 from bot.channels import line_webhook
-from bot.channels.line import setup_routes
+from bot.app import build_app, setup_channels
 from bot.reload import BundleHolder
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -104,8 +105,8 @@ async def _bot(tmp_path, holder, store_url: str | None = None):
                         LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=line.url)
     store = Store(store_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", KEY.encode())
     runtime = Runtime(settings, holder, store=store, poll_interval=0.05)
-    app = web.Application()
-    assert setup_routes(app, runtime) is not None
+    setup_channels(settings, runtime)
+    app = build_app(settings, runtime)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     return line, store, runtime, server
@@ -392,7 +393,8 @@ async def test_429_from_line_is_retried_from_the_outbox(bot):
 
 async def test_database_down_the_person_still_gets_the_safety_message(tmp_path, holder, caplog):
     caplog.set_level(logging.DEBUG)
-    dead = "postgresql+asyncpg://nobody@127.0.0.1:1/none"  # nothing listens on port 1
+    (tmp_path / "not-a-folder").write_text("")
+    dead = f"sqlite+aiosqlite:///{tmp_path / 'not-a-folder' / 'bot.db'}"  # cannot be opened
     line, store, runtime, server = await _bot(tmp_path, holder, store_url=dead)
     await runtime.start(run_worker=False, migrate=False)
     user = new_user_id()
@@ -431,18 +433,12 @@ async def test_database_down_the_person_still_gets_the_safety_message(tmp_path, 
 
 
 async def test_database_that_hangs_still_gets_an_answer_within_lines_deadline(tmp_path, holder):
-    """A database that accepts connections and never answers: the webhook does not wait for it."""
-    async def silent(reader, writer):
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            pass
-        writer.close()
-
-    sink = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = sink.sockets[0].getsockname()[1]
-    line, store, runtime, server = await _bot(tmp_path, holder, store_url=f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none")
+    """Another process holds the database's write lock: the webhook does not wait past LINE's deadline."""
+    line, store, runtime, server = await _bot(tmp_path, holder)
+    await store.upgrade()
     await runtime.start(run_worker=False, migrate=False)
+    blocker = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
     event = make_text(new_user_id(), "助けて")
     try:
         async with aiohttp.ClientSession() as http:
@@ -453,10 +449,11 @@ async def test_database_that_hangs_still_gets_an_answer_within_lines_deadline(tm
             [msg] = hung.replies_to(event["replyToken"])
             assert msg["text"] == runtime.safety_text("ja")
     finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
         await runtime.stop()
         await server.close()
         await line.close()
-        sink.close()
     assert line.violations == []
 
 
@@ -483,3 +480,69 @@ async def test_logs_never_hold_text_user_ids_reply_tokens_or_bodies(bot, caplog,
         text = _record_text(record)
         for s in secrets_:
             assert s not in text, (record.getMessage(), s)
+
+
+# ---- wiring --------------------------------------------------------------------------------------
+
+
+async def test_without_line_settings_the_server_starts_and_says_the_webhook_is_off(tmp_path, holder, caplog):
+    caplog.set_level(logging.INFO)
+    settings = Settings(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=KEY, BOT_FLOWS_DIR=MINI / "flows",
+                        BOT_LOCALES_DIR=holder.locales_dir, BOT_FLOW="mini")
+    runtime = Runtime(settings, holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", KEY.encode()))
+    setup_channels(settings, runtime)
+    server = TestServer(build_app(settings, runtime), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(server.make_url("/line/webhook"), data=b"{}") as resp:
+                assert resp.status == 404
+    finally:
+        await server.close()
+        await runtime.store.dispose()
+    assert "line" not in runtime.channels
+    assert any(r.getMessage() == "line.webhook_off" for r in caplog.records)
+
+
+async def test_python_m_bot_serve(tmp_path, holder):
+    """The command LINE's operators run: ``python -m bot serve``, configured from the environment."""
+    import os
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with LineStandIn(TOKEN) as line:
+        env = {**os.environ, "PORT": str(port), "BOT_DATA_DIR": str(tmp_path), "BOT_SECRET_KEY": KEY,
+               "BOT_FLOWS_DIR": str(MINI / "flows"), "BOT_LOCALES_DIR": str(holder.locales_dir), "BOT_FLOW": "mini",
+               "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_API_BASE_URL": line.url,
+               "DATABASE_URL": "", "BOT_LOG_LEVEL": "WARNING"}
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+                                                    env=env, stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(200):
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the server did not start")
+                user = new_user_id()
+                follow = make_follow(user)
+                body = webhook_body([follow])
+                async with http.post(f"http://127.0.0.1:{port}/line/webhook", data=body,
+                                     headers={"X-Line-Signature": sign(SECRET, body)}) as resp:
+                    assert resp.status == 200
+                await line.wait_for(lambda: line.sent(), timeout=10)
+                assert line.sent()[0].body["replyToken"] == follow["replyToken"]
+        finally:
+            proc.terminate()
+            _, err = await proc.communicate()
+        assert line.violations == []
+        assert user.encode() not in err
