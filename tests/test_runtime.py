@@ -378,3 +378,31 @@ async def test_a_tap_while_live_goes_to_the_counsellor(runtime):
     async with runtime.store.transaction() as s:
         lines = (await s.execute(select(TranscriptMessage))).scalars().all()
     assert [runtime.crypto.decrypt(r.body_enc) for r in lines] == ["[back]"]
+
+
+async def test_accept_gives_up_in_time_when_sqlite_is_held_by_another_process(settings, mini_holder, store_target):
+    """LINE wants an answer within 2 s: a database busy for longer must not hold the webhook."""
+    import sqlite3
+    import time as _time
+
+    if store_target.kind != "sqlite":
+        pytest.skip("SQLite's file lock")
+    from bot.runtime import Runtime
+
+    store = store_target.make()
+    await store.upgrade()
+    rt = Runtime(settings, mini_holder, store=store, accept_timeout=0.5)
+    other = sqlite3.connect(store_target.sqlite_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    started = _time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await rt.accept([ev("U1", "hello")])
+    # Bounded by the driver's busy wait, not by how long the other process keeps the lock.
+    from bot.store.db import SQLITE_BUSY_SECONDS
+
+    assert _time.monotonic() - started < SQLITE_BUSY_SECONDS + rt.accept_timeout + 3
+    other.execute("ROLLBACK")
+    other.close()
+    # Once the other writer is gone, the same runtime works again.
+    assert await rt.accept([ev("U1", "hello", event_id="after")]) == 1
+    await store.dispose()

@@ -30,7 +30,12 @@ from .crypto import Crypto
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_SECONDS = 10.0
+# How long a write waits for another *process* holding SQLite's write lock. Short: that wait
+# happens in the driver's thread and cannot be cancelled, so it bounds how late a webhook learns
+# the database is stuck (LINE wants its answer within 2 s). Writers of this process queue on
+# an asyncio lock instead (cancellable, FIFO), for up to SQLITE_QUEUE_SECONDS.
+SQLITE_BUSY_SECONDS = 1.5
+SQLITE_QUEUE_SECONDS = 10.0
 PG_CONNECT_SECONDS = 3.0
 
 # Errors that mean "the database is not there", as opposed to a bug in a query.
@@ -150,7 +155,7 @@ class Store:
             yield
             return
         try:
-            await asyncio.wait_for(self._sqlite_turn.acquire(), SQLITE_BUSY_SECONDS)
+            await asyncio.wait_for(self._sqlite_turn.acquire(), SQLITE_QUEUE_SECONDS)
         except asyncio.TimeoutError:
             raise StoreUnavailable("the database stayed busy") from None
         try:
