@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import DeliveryResult, InboundEvent, Outbound
+from bot.handoff.console import live_stream
 
 log = logging.getLogger(__name__)
 
@@ -261,22 +262,24 @@ class WebChat:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
         _headers(response)
         await response.prepare(request)
-        try:
-            await response.write(b": open\n\n")
-            while True:
-                for seq, message in box.after(after):
-                    after = seq
-                    await response.write(f"data: {json.dumps({'seq': seq, **message}, ensure_ascii=False)}\n\n".encode())
-                box.wake.clear()
-                box.touched = time.monotonic()
-                try:
-                    await asyncio.wait_for(box.wake.wait(), STREAM_PING_SECONDS)
-                except asyncio.TimeoutError:
-                    await response.write(b": ping\n\n")
-                if self.mailboxes.get(key) is not box:  # swept meanwhile
-                    box = self.mailboxes.setdefault(key, box)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        with live_stream(request):
+            try:
+                await response.write(b": open\n\n")
+                while True:
+                    for seq, message in box.after(after):
+                        after = seq
+                        data = json.dumps({"seq": seq, **message}, ensure_ascii=False)
+                        await response.write(f"data: {data}\n\n".encode())
+                    box.wake.clear()
+                    box.touched = time.monotonic()
+                    try:
+                        await asyncio.wait_for(box.wake.wait(), STREAM_PING_SECONDS)
+                    except asyncio.TimeoutError:
+                        await response.write(b": ping\n\n")
+                    if self.mailboxes.get(key) is not box:  # swept meanwhile
+                        box = self.mailboxes.setdefault(key, box)
+            except (ConnectionResetError, asyncio.CancelledError):
+                pass
         return response
 
 
@@ -291,7 +294,7 @@ CHAT = web.AppKey("web_chat", WebChat)
 
 def setup_routes(app: web.Application, runtime) -> WebChat:
     """The page and its API; registers the web channel with the runtime (see ``setup_channel``)."""
-    from bot.handoff.console import add_static, ensure_started, make_templates
+    from bot.handoff.console import add_static, ensure_started, make_templates, track_streams
 
     channel = setup_channel(runtime)
     chat = WebChat(runtime, channel, make_templates())
@@ -301,6 +304,7 @@ def setup_routes(app: web.Application, runtime) -> WebChat:
     app.router.add_post(f"{PAGE}/api/send", chat.send)
     app.router.add_post(f"{PAGE}/api/stream", chat.stream)
     add_static(app)
+    track_streams(app)
     ensure_started(app, runtime.handoff_hooks)
 
     async def lifecycle(app: web.Application):

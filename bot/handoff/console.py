@@ -424,18 +424,47 @@ async def events(request: web.Request) -> web.StreamResponse:
                                            "X-Accel-Buffering": "no"})
     _headers(response)
     await response.prepare(request)
-    with c.bus.subscribe("console") as sub:
-        await response.write(b"retry: 3000\n\n")
-        while True:
-            message = await sub.get(SSE_PING_SECONDS)
-            try:
+    with c.bus.subscribe("console") as sub, live_stream(request):
+        try:
+            await response.write(b"retry: 3000\n\n")
+            while True:
+                message = await sub.get(SSE_PING_SECONDS)
                 if message is None:
                     await response.write(b": ping\n\n")
                 else:
                     await response.write(f"data: {json.dumps(message)}\n\n".encode())
-            except (ConnectionResetError, asyncio.CancelledError):
-                break
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
     return response
+
+
+STREAMS = web.AppKey("live_streams", set)
+
+
+@contextlib.contextmanager
+def live_stream(request: web.Request):
+    """Register a long-lived response so that shutting the server down ends it at once."""
+    tasks = request.app.get(STREAMS)
+    task = asyncio.current_task()
+    if tasks is not None and task is not None:
+        tasks.add(task)
+    try:
+        yield
+    finally:
+        if tasks is not None and task is not None:
+            tasks.discard(task)
+
+
+def track_streams(app: web.Application) -> None:
+    if STREAMS in app:
+        return
+    app[STREAMS] = set()
+
+    async def end_streams(app: web.Application) -> None:
+        for task in list(app[STREAMS]):
+            task.cancel()
+
+    app.on_shutdown.append(end_streams)
 
 
 # ---- wiring -------------------------------------------------------------------------------------
@@ -461,6 +490,7 @@ def add_console(app: web.Application, service: HandoffService, settings) -> Cons
     r.add_post(f"{PREFIX}/hours", set_switch)
     r.add_get(f"{PREFIX}/figures", figures_page)
     add_static(app)
+    track_streams(app)
     return console
 
 

@@ -129,7 +129,8 @@ class HandoffService:
                 await q.audit(s, q.ACKED_MESSAGE, now, None, handoff_id)
         if ack:
             key = "console.person.message_left"
-            await self._send(handoff_id, conversation_id, (Reply(flow.text(locale, key), key),), kind="notice")
+            back = Choice(BACK_TO_BOT, flow.text(locale, "console.person.back_to_bot"))
+            await self._send(handoff_id, conversation_id, (Reply(flow.text(locale, key), key, (back,)),), kind="notice")
         if is_crisis and status == QUEUED and not told:
             # Nobody has the conversation yet: the 24-hour lines now, not after the wait.
             await self._send(handoff_id, conversation_id, self._lines_replies(flow, locale, now), kind="notice")

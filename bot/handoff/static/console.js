@@ -3,7 +3,12 @@
 (function () {
   "use strict";
   var body = document.body;
-  var csrf = body.getAttribute("data-csrf");
+  // Once a form is sent or the page is left, a live update must not reload over the navigation.
+  var navigating = false;
+  window.addEventListener("beforeunload", function () { navigating = true; });
+  document.addEventListener("submit", function (ev) {
+    if (ev.target.id !== "reply-form") { navigating = true; }
+  });
   var labels = {};
 
   function get(url) {
@@ -37,11 +42,9 @@
     var status = section.getAttribute("data-status");
     var mine = section.getAttribute("data-mine");
     var list = document.getElementById("lines");
-    document.querySelectorAll("#lines .line").forEach(function (li) {
-      var author = li.className.replace("line ", "");
-      labels[author] = li.querySelector(".who").textContent;
+    ["person", "counsellor", "bot"].forEach(function (author) {
+      labels[author] = section.getAttribute("data-label-" + author) || author;
     });
-    labels.person = labels.person || section.getAttribute("data-person-label") || "";
     var busy = false;
 
     function pull() {
@@ -57,7 +60,7 @@
           });
           if (data.crisis) { document.getElementById("crisis-alert").classList.remove("hidden"); }
           var nowMine = data.mine ? "yes" : "no";
-          if (data.status !== status || nowMine !== mine) { window.location.reload(); }
+          if ((data.status !== status || nowMine !== mine) && !navigating) { window.location.reload(); }
           list.scrollTop = list.scrollHeight;
         })
         .catch(function () {})
@@ -102,5 +105,4 @@
     };
     source.onopen = function () { onChange({}); };
   }
-  if (csrf === null) { csrf = ""; }
 })();
