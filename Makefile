@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Debian's Chromium for the console's browser tests (Playwright's own download does not work here).
+# fonts-noto-cjk: without it the screenshots show Japanese as empty boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium (Debian package)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
+	  echo "installing chromium and fonts-noto-cjk (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 demo: $(STAMP)
 	$(BIN)/python -m bot serve --demo
