@@ -394,7 +394,13 @@ async def hours_page(request: web.Request) -> web.Response:
         switch_on = await q.switch_is_on(s)
     locale = console_locale(request, c.flow)
     hours = c.service.hours
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    def hhmm(minute: int) -> str:
+        return "24:00" if minute == 1440 else f"{(minute // 60) % 24:02d}:{minute % 60:02d}"
+
+    shifts = [(days[d], hhmm(start), hhmm(end)) for d, start, end in sorted(hours.shifts)]
     return render(request, "hours.html", page="hours", switch_on=switch_on, in_hours=hours.is_open(moment),
+                  shifts=shifts, closed=sorted(hours.closed), timezone=str(hours.tz),
                   next_opening=format_opening(hours.next_opening(moment), locale, moment),
                   available=avail.available, wait_minutes=c.service.wait_minutes)
 

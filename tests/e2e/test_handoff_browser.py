@@ -99,6 +99,18 @@ async def test_person_to_counsellor_and_back_to_the_bot(browser, server, artifac
     await expect(chat.locator(".bubble.bot", has_text="あなたは悪くありません。")).to_be_visible()
     await chat.screenshot(path=str(artifacts / "chat-after-close.png"), full_page=True)
     assert dialogs == []
+    # The office-hours switch and the figures.
+    await console.click("a[href='/console/hours']")
+    await console.click("#switch")
+    await expect(console.locator("p.banner")).to_contain_text("いまはだれも応答できない")
+    await console.screenshot(path=str(artifacts / "console-hours.png"), full_page=True)
+    await console.click("#switch")
+    await console.click("a[href='/console/figures']")
+    today = console.locator("table.figures tbody tr").first
+    await expect(today.locator("td").nth(1)).to_have_text("1")   # one conversation
+    await expect(today.locator("td").nth(4)).to_have_text("1")   # one asked for a person
+    await console.screenshot(path=str(artifacts / "console-figures.png"), full_page=True)
+    assert chat_id not in await console.content()
     await console_ctx.close()
 
     # Quick exit: a neutral page at once, and /chat is gone from this tab's history.
