@@ -32,6 +32,7 @@ from aiohttp import web
 
 from bot.channels.base import DeliveryResult, InboundEvent, Outbound
 from bot.handoff.console import live_stream
+from bot.handoff.security import client_address
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ MAX_TEXT = 2000                 # the same as the strictest platform; longer is 
 MAILBOX_SECONDS = 30 * 60       # a page reloaded within this time gets what it missed
 MAILBOX_SIZE = 100
 STREAM_PING_SECONDS = 15.0
-STARTS_PER_ADDRESS = 30         # new chats per address per STARTS_WINDOW (a flood must not fill the store)
+STARTS_PER_ADDRESS = 60         # new chats per address per STARTS_WINDOW (a flood must not fill the store)
 STARTS_WINDOW = 600.0
 SENDS_PER_CHAT = 60             # messages per chat per minute
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -205,7 +206,8 @@ class WebChat:
 
     async def start(self, request: web.Request) -> web.Response:
         body = await self._json(request)
-        if not self._allow(self._starts, request.remote or "?", STARTS_PER_ADDRESS, STARTS_WINDOW):
+        address = client_address(request.remote, request.headers.get("X-Forwarded-For"))
+        if not self._allow(self._starts, address, STARTS_PER_ADDRESS, STARTS_WINDOW):
             return _headers(web.json_response({"error": "slow down"}, status=429))
         lang = body.get("lang") if isinstance(body.get("lang"), str) else None
         chat_id = secrets.token_urlsafe(24)

@@ -29,7 +29,8 @@ from .accounts import authenticate
 from .bus import LocalBus
 from .hours import format_opening
 from .security import (
-    COOKIE, PRE_COOKIE, ConsoleSession, LoginThrottle, SessionCodec, is_secure_request, password_fingerprint,
+    COOKIE, PRE_COOKIE, ConsoleSession, LoginThrottle, SessionCodec, client_address, is_secure_request,
+    password_fingerprint,
 )
 from .service import OUTCOMES, HandoffService
 
@@ -64,6 +65,10 @@ class Console:
     @property
     def store(self):
         return self.service.store
+
+    @property
+    def tz(self):
+        return self.service.hours.tz  # the NGO's time zone (office_hours.yaml, else BOT_TIMEZONE)
 
     @property
     def bus(self) -> LocalBus:
@@ -137,7 +142,7 @@ def _clear_cookie(request: web.Request, response: web.StreamResponse, base: str)
 
 
 def _client_address(request: web.Request) -> str:
-    return request.remote or "?"
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"))
 
 
 # ---- middleware ---------------------------------------------------------------------------------
@@ -321,14 +326,14 @@ async def handoff_page(request: web.Request) -> web.Response:
         request, "handoff.html", page="handoff", h={
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
             "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message},
-        packet=context_packet(h, now), lines=[_line(line) for line in lines],
+        packet=context_packet(h, now), lines=[_line(line, c.tz) for line in lines],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
         notice=request.query.get("notice"))
 
 
-def _line(line: q.Line) -> dict[str, Any]:
+def _line(line: q.Line, tz) -> dict[str, Any]:
     return {"id": line.id, "author": line.author, "text": line.text,
-            "at": dt.datetime.fromtimestamp(line.at).strftime("%H:%M")}
+            "at": dt.datetime.fromtimestamp(line.at, tz).strftime("%H:%M")}
 
 
 async def handoff_messages(request: web.Request) -> web.Response:
@@ -346,7 +351,7 @@ async def handoff_messages(request: web.Request) -> web.Response:
         lines = await q.transcript(s, c.store.crypto, hid, after)
     return web.json_response({"status": h.status, "crisis": h.is_crisis,
                               "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
-                              "lines": [_line(x) for x in lines]})
+                              "lines": [_line(x, c.tz) for x in lines]})
 
 
 def _wants_json(request: web.Request) -> bool:

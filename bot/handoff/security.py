@@ -190,3 +190,22 @@ def is_secure_request(scheme: str, forwarded_proto: str | None) -> bool:
     if scheme == "https":
         return True
     return (forwarded_proto or "").split(",")[0].strip().lower() == "https"
+
+
+def client_address(peer: str | None, forwarded_for: str | None) -> str:
+    """The address to count attempts by. Behind a reverse proxy on a private or loopback
+    address, every request comes from the proxy: count by the address the proxy saw (the
+    rightmost X-Forwarded-For entry), so one person cannot lock everyone out."""
+    import ipaddress
+
+    peer = peer or "?"
+    if forwarded_for:
+        try:
+            ip = ipaddress.ip_address(peer)
+        except ValueError:
+            return peer
+        if ip.is_private or ip.is_loopback:
+            last = forwarded_for.split(",")[-1].strip()
+            if last:
+                return last[:64]
+    return peer

@@ -2,7 +2,7 @@
 import time
 
 from bot.handoff.security import (
-    LoginThrottle, SessionCodec, hash_password, is_secure_request, needs_rehash, verify_password,
+    LoginThrottle, SessionCodec, client_address, hash_password, is_secure_request, needs_rehash, verify_password,
 )
 
 
@@ -69,3 +69,10 @@ def test_secure_behind_proxy():
     assert is_secure_request("http", "https")
     assert is_secure_request("http", "https, http")
     assert not is_secure_request("http", None)
+
+
+def test_client_address_behind_a_local_proxy_only():
+    assert client_address("127.0.0.1", "203.0.113.9") == "203.0.113.9"
+    assert client_address("10.0.0.2", "198.51.100.1, 203.0.113.9") == "203.0.113.9"
+    assert client_address("8.8.8.8", "1.2.3.4") == "8.8.8.8"   # not from a proxy: ignored
+    assert client_address("8.8.8.8", None) == "8.8.8.8"
