@@ -165,6 +165,45 @@ def load_office_hours(path: Path | str, default_tz: str = "Asia/Tokyo") -> Offic
     return parse_office_hours(path.read_text(encoding="utf-8"), path.name, default_tz)
 
 
+class HoursFile:
+    """``office_hours.yaml``, read again when it changes: an edit counts without a restart, and
+    a broken edit is logged and ignored (the last good hours stay)."""
+
+    CHECK_SECONDS = 5.0
+
+    def __init__(self, path: Path | str, default_tz: str = "Asia/Tokyo"):
+        import time
+
+        self.path, self.default_tz = Path(path), default_tz
+        self._hours = load_office_hours(self.path, default_tz)
+        self._stamp = self._stat()
+        self._checked = time.monotonic()
+
+    def _stat(self):
+        try:
+            st = self.path.stat()
+            return (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return None
+
+    @property
+    def current(self) -> OfficeHours:
+        import logging
+        import time
+
+        if time.monotonic() - self._checked >= self.CHECK_SECONDS:
+            self._checked = time.monotonic()
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._hours = load_office_hours(self.path, self.default_tz)
+                    logging.getLogger(__name__).info("office_hours.reloaded")
+                except OfficeHoursError as exc:
+                    logging.getLogger(__name__).error("office_hours.rejected", extra={"problem": str(exc)[:300]})
+        return self._hours
+
+
 _JA_DAYS = "月火水木金土日"
 _EN_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

@@ -25,7 +25,7 @@ from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
 
 from . import queries as q
 from .bus import LocalBus
-from .hours import OfficeHours, format_opening
+from .hours import HoursFile, OfficeHours, format_opening
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ class Availability:
 
 
 class HandoffService:
-    def __init__(self, store, person: PersonPort, flow: Callable[[], Flow], hours: OfficeHours,
+    def __init__(self, store, person: PersonPort, flow: Callable[[], Flow], hours: "OfficeHours | HoursFile",
                  wait_minutes: int, bus: LocalBus | None = None, clock: Callable[[], float] = time.time):
-        self.store, self.person, self._flow, self.hours = store, person, flow, hours
+        self.store, self.person, self._flow, self._hours = store, person, flow, hours
         self.wait_seconds = wait_minutes * 60
         self.wait_minutes = wait_minutes
         self.bus = bus or LocalBus()
@@ -64,6 +64,10 @@ class HandoffService:
     @property
     def flow(self) -> Flow:
         return self._flow()
+
+    @property
+    def hours(self) -> OfficeHours:
+        return self._hours.current if isinstance(self._hours, HoursFile) else self._hours
 
     # ---- availability ---------------------------------------------------------------------------
 
@@ -336,12 +340,10 @@ def lines_now(flow: Flow, locale: str, now: float) -> tuple[Link, ...]:
 
 def attach_to_runtime(runtime) -> HandoffService:
     from .bus import make_bus
-    from .hours import load_office_hours
-
     if isinstance(runtime.handoff_hooks, HandoffService):
         return runtime.handoff_hooks
     settings = runtime.settings
-    hours = load_office_hours(settings.office_hours_file, settings.timezone)
+    hours = HoursFile(settings.office_hours_file, settings.timezone)
     service = HandoffService(runtime.store, runtime, lambda: runtime.bundles.flow, hours,
                              settings.handoff_wait_minutes, make_bus(runtime.store.url), clock=runtime.clock)
     runtime.handoff_hooks = service

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff.hours import OfficeHoursError, format_opening, load_office_hours, parse_office_hours
+from bot.handoff.hours import HoursFile, OfficeHoursError, format_opening, load_office_hours, parse_office_hours
 
 JST = dt.timezone(dt.timedelta(hours=9))
 DOC = """
@@ -86,3 +86,15 @@ def test_the_project_file_loads():
     assert str(hours.tz) == "Asia/Tokyo"
     assert hours.is_open(at(2026, 11, 25, 12, 0))
     assert not hours.is_open(at(2027, 1, 1, 12, 0))
+
+
+def test_an_edited_file_counts_without_a_restart_and_a_broken_one_is_ignored(tmp_path):
+    path = tmp_path / "office_hours.yaml"
+    path.write_text("weekly: []\n")
+    f = HoursFile(path)
+    f.CHECK_SECONDS = 0
+    assert not f.current.is_open(at(2026, 11, 25, 12, 0))
+    path.write_text("weekly: [{days: daily, from: '00:00', to: '24:00'}]\n")
+    assert f.current.is_open(at(2026, 11, 25, 12, 0))
+    path.write_text("weekly: [{days: funday}]\n")
+    assert f.current.is_open(at(2026, 11, 25, 12, 0))  # the last good hours stay
