@@ -59,6 +59,7 @@ MAX_BODY_BYTES = 1 << 20            # 1 MiB
 MAX_TEXT_CHARS = 10_000             # kept of one message (the engine reads the first 2,000)
 MAX_CHOICE_CHARS = 300              # postback data is at most 300 characters
 ACCEPT_BUDGET = 1.4                 # seconds for the inbox commit (LINE gives up after 2)
+MAX_BATCH_EVENTS = 200              # events per group commit
 SAFETY_BUDGET = 0.45                # seconds for the safety replies when the inbox is down
 SAFETY_MEMORY = 10_000              # event ids already answered with the safety message
 GROUP_MEMORY = 1_000                # groups and rooms recently left
@@ -162,13 +163,63 @@ def read_event(event: Any, now: float) -> InboundEvent | GroupVisit | None:
                         received_at=received_at)
 
 
+class GroupCommit:
+    """Deliveries that arrive while the inbox is committing share the next commit.
+
+    Under load LINE sends many deliveries at once; one transaction each would queue them all
+    on the database's write lock (SQLite has one writer), ahead of the worker that answers
+    people. Here at most ``in_flight`` commits run at a time and each takes every delivery
+    that arrived meanwhile (up to ``MAX_BATCH_EVENTS`` events): one delivery alone is committed
+    at once, a burst in a few transactions. Each delivery is answered only after the commit that
+    holds its events; if that commit fails, every delivery in it takes the safety path.
+    """
+
+    def __init__(self, inbox: Inbox, in_flight: int = 1):
+        self.inbox = inbox
+        self.in_flight = in_flight
+        self._running = 0
+        self._waiting: list[tuple[list[InboundEvent], asyncio.Future]] = []
+
+    def accept(self, events: list[InboundEvent]) -> asyncio.Future:
+        """A future that is done when ``events`` are committed (or failed with the commit's error)."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((events, done))
+        if self._running < self.in_flight:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._commit_waiting())
+        return done
+
+    async def _commit_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, size = [], 0
+                while self._waiting and (not batch or size + len(self._waiting[0][0]) <= MAX_BATCH_EVENTS):
+                    events, done = self._waiting.pop(0)
+                    batch.append((events, done))
+                    size += len(events)
+                try:
+                    await self.inbox.accept([e for events, _ in batch for e in events])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                            done.add_done_callback(_quiet)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._running -= 1
+
+
 class LineWebhook:
     """The aiohttp handler for ``POST /line/webhook``."""
 
-    def __init__(self, channel_secret: str, channel: LineChannel, inbox: Inbox):
+    def __init__(self, channel_secret: str, channel: LineChannel, inbox: Inbox, commits_in_flight: int = 1):
         self._secret = channel_secret.encode("utf-8")
         self.channel = channel
         self.inbox = inbox
+        self._commits = GroupCommit(inbox, commits_in_flight)
         self._safety_sent: OrderedDict[str, None] = OrderedDict()
         self._groups_left: OrderedDict[str, None] = OrderedDict()
 
@@ -207,7 +258,7 @@ class LineWebhook:
             elif isinstance(item, GroupVisit):
                 self._leave(item)
         if inbound:
-            accepting = asyncio.ensure_future(self.inbox.accept(inbound))
+            accepting = self._commits.accept(inbound)
             try:
                 # Shielded: a commit still running when LINE's deadline nears is left to finish.
                 await asyncio.wait_for(asyncio.shield(accepting), ACCEPT_BUDGET)
@@ -264,9 +315,9 @@ class LineWebhook:
         return web.Response(status=503, text="inbox unavailable", headers={"Retry-After": "30"})
 
 
-def _quiet(task: asyncio.Future) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved: already logged as line.inbox_unavailable
+def _quiet(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: already logged as line.inbox_unavailable
 
 
 def _remember(memory: OrderedDict, key: str, limit: int) -> None:

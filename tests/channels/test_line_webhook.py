@@ -546,3 +546,22 @@ async def test_python_m_bot_serve(tmp_path, holder):
             _, err = await proc.communicate()
         assert line.violations == []
         assert user.encode() not in err
+
+
+async def test_a_burst_of_deliveries_shares_commits(bot, monkeypatch):
+    """Group commit: deliveries that arrive while a commit runs go into the next one."""
+    batches: list[int] = []
+    accept = bot.runtime.accept
+
+    async def counting(events):
+        batches.append(len(events))
+        return await accept(events)
+
+    monkeypatch.setattr(bot.runtime, "accept", counting)
+    users = [new_user_id() for _ in range(40)]
+    events = [make_text(u, "晒すと言われた") for u in users]
+    statuses = await asyncio.gather(*(bot.post([e]) for e in events))
+    assert [r.status for r in statuses] == [200] * 40
+    assert sum(batches) == 40 and len(batches) < 40
+    await bot.settle(40, timeout=20)
+    assert {r.body["replyToken"] for r in bot.line.sent()} == {e["replyToken"] for e in events}
