@@ -46,6 +46,11 @@ async def console_login(browser, base, name="aiko", live=True):
 
 async def test_person_to_counsellor_and_back_to_the_bot(browser, server, artifacts):
     base = server.base
+    # Someone else asked for a person first.
+    other_ctx, other = await open_chat(browser, base)
+    await person_says(other, "人と話したい")
+    await expect(other.locator(".bubble.bot").last).to_contain_text("相談員につなぎます。")
+
     chat_ctx, chat = await open_chat(browser, base)
     dialogs = []
     chat.on("dialog", lambda d: dialogs.append(d))
@@ -57,13 +62,18 @@ async def test_person_to_counsellor_and_back_to_the_bot(browser, server, artifac
     chat_id = await chat.evaluate("sessionStorage.getItem('chat.id')")
     assert chat_id and await chat_ctx.cookies() == []
 
-    # Someone else asked earlier, but not in crisis... and this person's conversation is first
-    # once they write a crisis word.
+    # The console lists the earlier one first, until this person writes a crisis word: then
+    # this conversation is at the top, marked, without reloading the page.
     console_ctx, console = await console_login(browser, base)
-    first = console.locator("ol.queue > li.item").first
-    await expect(first).to_be_visible()
+    items = console.locator("ol.queue > li.item")
+    await expect(items).to_have_count(2)
+    earlier = await items.first.get_attribute("data-handoff")
+    await expect(items.first).not_to_have_class(re.compile("crisis"))
     await person_says(chat, "もう死にたい")
-    await expect(console.locator("ol.queue > li.item.crisis").first).to_be_visible()
+    await expect(items.first).to_have_class(re.compile("crisis"))
+    first = items.first
+    assert await first.get_attribute("data-handoff") != earlier
+    await console.screenshot(path=str(artifacts / "console-queue.png"), full_page=True)
     await first.locator("button").click()
     await expect(console).to_have_url(re.compile(r"/console/handoff/[0-9a-f]+$"))
     await expect(console.locator(".context")).to_contain_text("law_general")
@@ -107,8 +117,9 @@ async def test_person_to_counsellor_and_back_to_the_bot(browser, server, artifac
     await console.click("#switch")
     await console.click("a[href='/console/figures']")
     today = console.locator("table.figures tbody tr").first
-    await expect(today.locator("td").nth(1)).to_have_text("1")   # one conversation
-    await expect(today.locator("td").nth(4)).to_have_text("1")   # one asked for a person
+    await expect(today.locator("td").nth(1)).to_have_text("2")   # two conversations
+    await expect(today.locator("td").nth(4)).to_have_text("2")   # both asked for a person
+    await expect(today.locator("td").nth(6)).to_have_text("1")   # one was answered
     await console.screenshot(path=str(artifacts / "console-figures.png"), full_page=True)
     assert chat_id not in await console.content()
     await console_ctx.close()
@@ -119,6 +130,7 @@ async def test_person_to_counsellor_and_back_to_the_bot(browser, server, artifac
     await chat.go_back()
     assert "/chat" not in chat.url
     await chat_ctx.close()
+    await other_ctx.close()
 
 
 async def test_two_counsellors_take_the_same_conversation_one_wins(browser, server):
