@@ -42,8 +42,9 @@ def _free_port() -> int:
 @pytest.fixture
 async def browser():
     _require_chromium()
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=10_000)  # CI runs everything on two cores: be patient, not flaky
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
