@@ -95,7 +95,7 @@ def make_templates() -> jinja2.Environment:
 
 
 def console_locale(request: web.Request, flow: Flow) -> str:
-    wanted = request.query.get("lang") or request.cookies.get("console_lang") or ""
+    wanted = request.query.get("lang") or ""
     if wanted in flow.locales:
         return wanted
     for part in request.headers.get("Accept-Language", "").split(","):
