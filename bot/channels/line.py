@@ -58,7 +58,9 @@ REQUEST_TIMEOUT = 10.0          # seconds per API call (the SDK's default is 300
 CONNECTIONS = 32                # concurrent connections to the API
 LOADING_DELAY = 1.0             # show the loading animation only when a turn takes longer
 LOADING_SECONDS = 5             # LINE accepts 5..60, multiples of 5
-MAX_PENDING_LOADING = 500       # past this many people waiting, stop asking for animations
+MAX_PENDING_LOADING = 100       # people whose animation timer runs at once
+LOADING_PER_SECOND = 10         # animations asked for per second at most: under a backlog they would
+                                # take the API calls and the CPU the replies themselves need
 AUTH_RETRY_AFTER = 60.0         # seconds, after a 401/403 (a bad or expired access token)
 RETRY_KEY_NAMESPACE = uuid.UUID("5d0c3a4e-2f5b-4d7b-9a51-7c6f3f1a0b11")
 
@@ -132,6 +134,7 @@ class LineChannel:
         self._client: AsyncApiClient | None = None
         self._start_lock = asyncio.Lock()
         self._loading: dict[str, asyncio.TimerHandle] = {}
+        self._loading_second = (0, 0)   # (second, animations asked for in it)
         self._tasks: set[asyncio.Task] = set()
 
     @classmethod
@@ -291,6 +294,13 @@ class LineChannel:
 
     def _start_loading(self, user_id: str) -> None:
         self._loading.pop(user_id, None)
+        second, count = self._loading_second
+        now = int(time.monotonic())
+        if now != second:
+            second, count = now, 0
+        if count >= LOADING_PER_SECOND:
+            return
+        self._loading_second = (second, count + 1)
         self.spawn(self._show_loading(user_id))
 
     async def _show_loading(self, user_id: str) -> None:
