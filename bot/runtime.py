@@ -33,7 +33,7 @@ from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
-from bot.store.db import Store, notify
+from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS, Store, notify, sqlite_busy_timeout
 from bot.store.models import BOT, DONE, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
@@ -183,10 +183,11 @@ class Runtime:
         now = self.clock()
         try:
             async with asyncio.timeout(self.accept_timeout):
-                async with self.store.transaction() as s:
-                    added = await inbox.accept_events(s, self.crypto, events, now)
-                    if added:
-                        await self._notify(s, INBOX_CHANNEL)
+                with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
+                    async with self.store.transaction() as s:
+                        added = await inbox.accept_events(s, self.crypto, events, now)
+                        if added:
+                            await self._notify(s, INBOX_CHANNEL)
         except TimeoutError:
             log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
             raise StoreUnavailable("the database did not answer in time") from None
@@ -354,7 +355,9 @@ class Runtime:
 
     async def _count(self, s, flow: Flow, before: Session | None, turn, new_day: bool, now: float) -> None:
         day = figures.local_day(now, self.settings.timezone)
-        counts = {"turns": 1.0}
+        # Only what the figures page shows (turns are counted by Prometheus): most turns write
+        # no figure at all.
+        counts = {}
         if new_day:
             counts["conversations"] = 1.0
         seen = {t for st in (before.path if before else ()) if st in flow.states for t in flow.states[st].tags}

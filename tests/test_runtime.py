@@ -2,6 +2,7 @@
 effects (forget me, handoff), delivery retries."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -264,7 +265,7 @@ async def test_figures_count_days_tags_and_requests_without_identity(runtime):
     async with runtime.store.transaction() as s:
         rows = (await s.execute(select(DailyFigure))).scalars().all()
     figures = {r.name: r.value for r in rows}
-    assert figures["conversations"] == 2 and figures["turns"] == 4
+    assert figures["conversations"] == 2 and "turns" not in figures
     assert figures["reached:law"] == 1 and figures["asked_person"] == 1
 
 
@@ -304,6 +305,7 @@ async def test_accept_raises_store_unavailable_when_the_database_is_down(setting
     with pytest.raises(StoreUnavailable):
         await rt.accept([ev("U1", "hello")])
     await bad.dispose()
+    await asyncio.sleep(0.2)  # let the driver's thread finish before the test's loop closes
 
 
 def confirm_flow_holder(tmp_path):
@@ -398,9 +400,9 @@ async def test_accept_gives_up_in_time_when_sqlite_is_held_by_another_process(se
     with pytest.raises(StoreUnavailable):
         await rt.accept([ev("U1", "hello")])
     # Bounded by the driver's busy wait, not by how long the other process keeps the lock.
-    from bot.store.db import SQLITE_BUSY_SECONDS
+    from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS
 
-    assert _time.monotonic() - started < SQLITE_BUSY_SECONDS + rt.accept_timeout + 3
+    assert _time.monotonic() - started < SQLITE_WEBHOOK_BUSY_SECONDS + rt.accept_timeout + 3
     other.execute("ROLLBACK")
     other.close()
     # Once the other writer is gone, the same runtime works again.

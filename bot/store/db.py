@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from pathlib import Path
 from typing import AsyncIterator, Callable
@@ -30,12 +31,25 @@ from .crypto import Crypto
 
 log = logging.getLogger(__name__)
 
-# How long a write waits for another *process* holding SQLite's write lock. Short: that wait
-# happens in the driver's thread and cannot be cancelled, so it bounds how late a webhook learns
-# the database is stuck (LINE wants its answer within 2 s). Writers of this process queue on
-# an asyncio lock instead (cancellable, FIFO), for up to SQLITE_QUEUE_SECONDS.
-SQLITE_BUSY_SECONDS = 1.5
+# How long a write waits for another *process* holding SQLite's write lock. That wait happens
+# in the driver's thread and cannot be cancelled, so the webhook path (``Runtime.accept``) asks
+# for a short one with ``sqlite_busy_timeout``: it bounds how late a webhook learns the database
+# is stuck (LINE wants its answer within 2 s). Writers of this process queue on an asyncio lock
+# instead (cancellable, FIFO), for up to SQLITE_QUEUE_SECONDS.
+SQLITE_BUSY_SECONDS = 10.0
+SQLITE_WEBHOOK_BUSY_SECONDS = 1.5
 SQLITE_QUEUE_SECONDS = 10.0
+_busy_ms: contextvars.ContextVar[int] = contextvars.ContextVar("sqlite_busy_ms", default=int(SQLITE_BUSY_SECONDS * 1000))
+
+
+@contextlib.contextmanager
+def sqlite_busy_timeout(seconds: float):
+    """Transactions begun inside this block wait at most ``seconds`` for another process."""
+    token = _busy_ms.set(int(seconds * 1000))
+    try:
+        yield
+    finally:
+        _busy_ms.reset(token)
 PG_CONNECT_SECONDS = 3.0
 
 # Errors that mean "the database is not there", as opposed to a bug in a query.
@@ -83,6 +97,11 @@ def _sqlite_engine(url: str, **kwargs) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):
+        want = _busy_ms.get()
+        info = conn.connection.info  # lives as long as the driver connection
+        if info.get("busy_ms") != want:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={want}")
+            info["busy_ms"] = want
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -1,7 +1,7 @@
 """Daily figures with no identity, and the run-time switches staff flip.
 
 Figures are counters per local day (``BOT_TIMEZONE``): ``conversations`` (people active that
-day), ``turns``, ``reached:<tag>`` (conversations that reached a state tagged evidence, law,
+day), ``reached:<tag>`` (conversations that reached a state tagged evidence, law,
 crisis... for the first time), ``asked_person``, ``handoff_waits`` and ``handoff_wait_seconds``
 (the handoff part adds a wait when a counsellor takes one). Nothing here can be traced back.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,15 +28,22 @@ async def bump(session: AsyncSession, day: str, name: str, amount: float = 1.0) 
     await bump_many(session, day, {name: amount})
 
 
+def _upsert(insert):
+    stmt = insert(DailyFigure).values(day=bindparam("d"), name=bindparam("n"), value=bindparam("v"))
+    return stmt.on_conflict_do_update(index_elements=["day", "name"],
+                                      set_={"value": DailyFigure.value + stmt.excluded.value})
+
+
+# One prepared statement, run for several counters at once (executemany).
+_UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
 async def bump_many(session: AsyncSession, day: str, amounts: dict[str, float]) -> None:
-    """Add to several counters of one day in one statement."""
+    """Add to several counters of one day."""
     if not amounts:
         return
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(DailyFigure).values([{"day": day, "name": n, "value": v} for n, v in sorted(amounts.items())])
-    stmt = stmt.on_conflict_do_update(index_elements=["day", "name"],
-                                      set_={"value": DailyFigure.value + stmt.excluded.value})
-    await session.execute(stmt)
+    rows = [{"d": day, "n": n, "v": v} for n, v in sorted(amounts.items())]
+    await session.execute(_UPSERT[session.bind.dialect.name], rows)
 
 
 async def read(session: AsyncSession, first_day: str, last_day: str) -> dict[str, dict[str, float]]:

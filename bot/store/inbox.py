@@ -53,14 +53,7 @@ async def accept_events(session: AsyncSession, crypto: Crypto, events: Iterable[
     return added
 
 
-async def claim_next(session: AsyncSession, exclude: frozenset[int] = frozenset()) -> InboxEvent | None:
-    """The oldest pending event whose conversation has no earlier pending event.
-
-    PostgreSQL: the row is locked ``FOR UPDATE SKIP LOCKED``, so other workers skip it; a later
-    event of the same conversation is not eligible while this one is pending, so turns of one
-    conversation never run out of order or side by side. SQLite: BEGIN IMMEDIATE has already
-    serialised the whole transaction.
-    """
+def _claim_statement(postgres: bool):
     earlier = aliased(InboxEvent)
     stmt = (
         select(InboxEvent)
@@ -70,10 +63,22 @@ async def claim_next(session: AsyncSession, exclude: frozenset[int] = frozenset(
         .order_by(InboxEvent.id)
         .limit(1)
     )
-    if exclude:
-        stmt = stmt.where(InboxEvent.id.not_in(exclude))
-    if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=InboxEvent)
+    return stmt.with_for_update(skip_locked=True, of=InboxEvent) if postgres else stmt
+
+
+# Built once: constructing this select costs more than running it.
+_CLAIM = {True: _claim_statement(True), False: _claim_statement(False)}
+
+
+async def claim_next(session: AsyncSession) -> InboxEvent | None:
+    """The oldest pending event whose conversation has no earlier pending event.
+
+    PostgreSQL: the row is locked ``FOR UPDATE SKIP LOCKED``, so other workers skip it; a later
+    event of the same conversation is not eligible while this one is pending, so turns of one
+    conversation never run out of order or side by side. SQLite: BEGIN IMMEDIATE has already
+    serialised the whole transaction.
+    """
+    stmt = _CLAIM[session.bind.dialect.name == "postgresql"]
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

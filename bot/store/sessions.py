@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Session
@@ -21,11 +21,14 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+_BY_PSEUDONYM = select(Conversation).where(Conversation.pseudonym == bindparam("p"))
+_BY_PSEUDONYM_LOCKED = _BY_PSEUDONYM.with_for_update()
+
+
 async def get_by_pseudonym(session: AsyncSession, pseudonym: str) -> Conversation | None:
-    stmt = select(Conversation).where(Conversation.pseudonym == pseudonym)
-    if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    """The conversation, locked for this transaction on PostgreSQL (SQLite: already serialised)."""
+    stmt = _BY_PSEUDONYM_LOCKED if session.bind.dialect.name == "postgresql" else _BY_PSEUDONYM
+    return (await session.execute(stmt, {"p": pseudonym})).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, conversation_id: str, for_update: bool = False) -> Conversation | None:

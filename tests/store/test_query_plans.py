@@ -21,8 +21,8 @@ class Capture:
         self.statements = []
         self.bind = type("B", (), {"dialect": sqlite_dialect.dialect()})()
 
-    async def execute(self, stmt, *a, **k):
-        self.statements.append(stmt)
+    async def execute(self, stmt, params=None, **k):
+        self.statements.append(stmt.params(**params) if isinstance(params, dict) else stmt)
 
         class R:
             def scalar_one_or_none(self):
