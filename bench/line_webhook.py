@@ -394,7 +394,7 @@ def main() -> None:
     ap.add_argument("--flows", default=str(MINI / "flows"))
     ap.add_argument("--locales", help="default: the mini fixture's locales plus locales/*.line.yaml")
     ap.add_argument("--flow", default="mini")
-    ap.add_argument("--database-url", default="", help="default: SQLite in a temporary folder")
+    ap.add_argument("--database-url", default="", help="a throwaway PostgreSQL database (the bot writes its tables there); default: SQLite in a temporary folder")
     ap.add_argument("--only", choices=["bot", "echo", "layer"], help="run one target")
     ap.add_argument("--no-layer", action="store_true", help="skip the LINE-layer-only run")
     ap.add_argument("--rounds", type=int, default=1, help="run the targets in turn this many times (noisy machines)")

@@ -110,14 +110,12 @@ def _is_invalid_reply_token(exc: ApiException) -> bool:
     return exc.status == 400 and "reply token" in body.lower()
 
 
-def push_retry_key(retry_key: str, part: str = "") -> str:
+def push_retry_key(retry_key: str) -> str:
     """A UUID for ``X-Line-Retry-Key``: the outbox row's key when it is one, else derived from it."""
-    if not part:
-        try:
-            return str(uuid.UUID(retry_key))
-        except (ValueError, AttributeError, TypeError):
-            pass
-    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{retry_key}/{part}"))
+    try:
+        return str(uuid.UUID(retry_key))
+    except (ValueError, AttributeError, TypeError):
+        return str(uuid.uuid5(RETRY_KEY_NAMESPACE, str(retry_key)))
 
 
 class LineChannel:
@@ -183,11 +181,12 @@ class LineChannel:
     # ---- texts -------------------------------------------------------------------------------
 
     def text(self, locale: str | None, key: str) -> str:
-        """A locale text (``shell.*`` or the flow's), in ``locale`` or the flow's default."""
+        """A locale text (``shell.*`` or the flow's), in ``locale`` or the flow's default; "" if missing."""
         if self._flow is None:
             return ""
         flow = self._flow()
-        return flow.text(locale or flow.default_locale, key)
+        text = flow.text(locale or flow.default_locale, key)
+        return "" if text == key else text
 
     def _render(self, outbound: Outbound) -> list[dict]:
         meta = outbound.meta or {}
@@ -209,21 +208,26 @@ class LineChannel:
         api = await self._messaging()
         token = outbound.reply_token
         if token and time.time() - outbound.received_at < REPLY_TOKEN_TTL:
-            try:
-                await api.reply_message(
-                    _ReplyJSON.construct(reply_token=token, messages=messages),
-                    _request_timeout=REQUEST_TIMEOUT)
-                log.debug("line.replied", extra={"messages": len(messages)})
-                return DeliveryResult("sent", None, "reply")
-            except ApiException as exc:
-                if not _is_invalid_reply_token(exc):
-                    log.warning("line.reply_failed", extra={"status": exc.status})
-                    return _status_result(exc)
-                log.info("line.reply_token_refused", extra={"status": exc.status})
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                log.warning("line.reply_failed", extra={"error": type(exc).__name__})
-                return DeliveryResult("retry", None, "network")
+            result = await self._reply(api, token, messages)
+            if result is not None:
+                return result
         return await self._push(api, user_id, messages, push_retry_key(outbound.retry_key))
+
+    async def _reply(self, api: AsyncMessagingApi, token: str, messages: list[dict]) -> DeliveryResult | None:
+        """The result of a reply; None when LINE refused the token (used, or expired): push instead."""
+        try:
+            await api.reply_message(_ReplyJSON.construct(reply_token=token, messages=messages),
+                                    _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if _is_invalid_reply_token(exc):
+                log.info("line.reply_token_refused", extra={"status": exc.status})
+                return None
+            log.warning("line.reply_failed", extra={"status": exc.status})
+            return _status_result(exc)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("line.reply_failed", extra={"error": type(exc).__name__})
+            return DeliveryResult("retry", None, "network")
+        return DeliveryResult("sent", None, "reply")
 
     async def _push(self, api: AsyncMessagingApi, user_id: str, messages: list[dict], retry_key: str) -> DeliveryResult:
         try:
@@ -237,26 +241,19 @@ class LineChannel:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             log.warning("line.push_failed", extra={"error": type(exc).__name__})
             return DeliveryResult("retry", None, "network")
-        log.debug("line.pushed", extra={"messages": len(messages)})
         return DeliveryResult("sent", None, "push")
 
     async def send_now(self, user_id: str | None, reply_token: str | None, received_at: float,
                        replies: tuple[Reply, ...], retry_key: str, locale: str | None = None) -> DeliveryResult:
-        """Deliver outside the outbox (the database is down, or a group to leave)."""
+        """Deliver outside the outbox: the safety message when the inbox is down, or to a group
+        (``user_id`` None: by reply only, a group is never pushed to)."""
         outbound = Outbound(replies, reply_token, received_at, retry_key, "notice", {"locale": locale})
-        if user_id is None:  # a group or room: reply only, never push
-            if not reply_token:
-                return DeliveryResult("failed", None, "no_reply_token")
-            api = await self._messaging()
-            try:
-                await api.reply_message(_ReplyJSON.construct(reply_token=reply_token, messages=self._render(outbound)),
-                                        _request_timeout=REQUEST_TIMEOUT)
-            except ApiException as exc:
-                return _status_result(exc)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                return DeliveryResult("retry", None, "network")
-            return DeliveryResult("sent", None, "reply")
-        return await self.deliver(user_id, outbound)
+        if user_id is not None:
+            return await self.deliver(user_id, outbound)
+        if not reply_token:
+            return DeliveryResult("failed", None, "no_reply_token")
+        result = await self._reply(await self._messaging(), reply_token, self._render(outbound))
+        return result or DeliveryResult("failed", None, "reply_token_refused")
 
     async def leave(self, kind: str, chat_id: str) -> bool:
         """Leave a group (``kind`` "group") or a room (``kind`` "room")."""

@@ -284,7 +284,7 @@ class LineWebhook:
     async def _say_and_leave(self, visit: GroupVisit) -> None:
         if visit.reply_token:
             text = self.channel.text(None, GROUP_ONLY_KEY)
-            if text and text != GROUP_ONLY_KEY:
+            if text:
                 await self.channel.send_now(None, visit.reply_token, time.time(), (Reply(text, GROUP_ONLY_KEY),),
                                             retry_key="")
         await self.channel.leave(visit.kind, visit.chat_id)
