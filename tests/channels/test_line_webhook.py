@@ -565,3 +565,40 @@ async def test_a_burst_of_deliveries_shares_commits(bot, monkeypatch):
     assert sum(batches) == 40 and len(batches) < 40
     await bot.settle(40, timeout=20)
     assert {r.body["replyToken"] for r in bot.line.sent()} == {e["replyToken"] for e in events}
+
+
+def test_events_are_read_as_line_bot_sdk_reads_them():
+    """The webhook reads plain JSON (the SDK's models cost 60 µs an event on the ack path); it must
+    agree with the SDK's own parser on what each event is."""
+    from linebot.v3 import WebhookParser
+    from linebot.v3.webhooks import (FollowEvent, JoinEvent, MessageEvent, PostbackEvent, UnfollowEvent,
+                                     UnsendEvent)
+
+    from bot.channels.line_webhook import GroupVisit, read_event
+
+    user = new_user_id()
+    cases = [
+        (make_text(user, "こんにちは"), MessageEvent, "text"), (make_media(user, "image"), MessageEvent, "media"),
+        (make_media(user, "video"), MessageEvent, "media"), (make_media(user, "audio"), MessageEvent, "media"),
+        (make_media(user, "file"), MessageEvent, "media"), (make_sticker(user), MessageEvent, "sticker"),
+        (make_location(user), MessageEvent, "location"), (make_postback(user, "welcome:person"), PostbackEvent, "tap"),
+        (make_follow(user), FollowEvent, "start"), (make_unfollow(user), UnfollowEvent, "forget"),
+        (make_join("group"), JoinEvent, "group"), (make_unsend(user), UnsendEvent, None),
+    ]
+    body = webhook_body([c[0] for c in cases])
+    assert validate_webhook_body(body) == []
+    parsed = WebhookParser(SECRET).parse(body.decode(), sign(SECRET, body))
+    now = time.time()
+    for (event, sdk_class, kind), sdk_event in zip(cases, parsed):
+        assert isinstance(sdk_event, sdk_class)
+        ours = read_event(event, now)
+        if kind == "group":
+            assert isinstance(ours, GroupVisit) and ours.chat_id == sdk_event.source.group_id
+        elif kind is None:
+            assert ours is None
+        else:
+            assert ours.kind == kind and ours.event_id == sdk_event.webhook_event_id
+            assert ours.user_id == sdk_event.source.user_id
+            assert ours.reply_token == getattr(sdk_event, "reply_token", None)
+    tap = read_event(cases[7][0], now)
+    assert (tap.from_state, tap.choice) == ("welcome", "person")
