@@ -620,6 +620,13 @@ class Runtime:
 
     # ---- for tests and tools ------------------------------------------------------------------
 
+    async def queue_depths(self) -> dict[str, int]:
+        """Events waiting for a turn and deliveries waiting to be sent (for /healthz)."""
+        async with self.store.transaction() as s:
+            depths = {"inbox_pending": await inbox.count_pending(s), "outbox_pending": await outbox.count_pending(s)}
+        metrics.INBOX_DEPTH.set(depths["inbox_pending"])
+        return depths
+
     async def drain(self, max_turns: int = 100_000) -> int:
         """Run every ready turn and deliver every due outbox row, in this task. Returns turns run."""
         turns = 0

@@ -52,3 +52,17 @@ async def test_the_app_runs_the_worker_and_sender(settings, mini_holder, store_t
         await rt.accept([InboundEvent("memory", "e1", "U1", "start", locale_hint="en")])
         [d] = await ch.wait_for(1)
     assert d.keys == ["welcome.hello"]
+
+
+async def test_healthz_shows_the_queues(runtime, settings):
+    from aiohttp import web
+
+    from bot.app import healthz
+
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    await runtime.accept([InboundEvent("memory", "q1", "U1", "start", locale_hint="en")])
+    async with TestClient(TestServer(app)) as client:
+        body = await (await client.get("/healthz")).json()
+    assert body["inbox_pending"] == 1 and body["outbox_pending"] == 0

@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from typing import Iterable
 
-from sqlalchemy import and_, delete, exists, literal_column, select, update
+from sqlalchemy import and_, exists, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,15 +99,6 @@ async def note_failure(session: AsyncSession, row_id: int) -> int:
     return row.attempts
 
 
-async def delete_for(session: AsyncSession, pseudonym: str) -> int:
-    result = await session.execute(delete(InboxEvent).where(InboxEvent.pseudonym == pseudonym))
-    return result.rowcount or 0
-
-
 async def count_pending(session: AsyncSession) -> int:
-    from sqlalchemy import func
+    return (await session.execute(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == IS_PENDING))).scalar_one()
 
-    return (await session.execute(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == PENDING))).scalar_one()
-
-
-__all__ = ["accept_events", "claim_next", "mark_done", "note_failure", "delete_for", "count_pending", "FAILED"]

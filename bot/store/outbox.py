@@ -13,7 +13,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -118,20 +118,6 @@ async def give_up(session: AsyncSession, row_id: int, now: float, attempts: int,
     )
 
 
-async def delete_for(session: AsyncSession, conversation_id: str) -> int:
-    result = await session.execute(delete(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id))
-    return result.rowcount or 0
-
-
 async def count_pending(session: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == PENDING)
+    stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == IS_PENDING)
     return (await session.execute(stmt)).scalar_one()
-
-
-async def next_due_at(session: AsyncSession, channels: tuple[str, ...]) -> float | None:
-    """When the next pending row (for these channels) becomes due; the sender sleeps until then."""
-    if not channels:
-        return None
-    stmt = select(func.min(OutboxMessage.next_attempt_at)).where(
-        OutboxMessage.status == IS_PENDING, OutboxMessage.channel.in_(channels))
-    return (await session.execute(stmt)).scalar_one_or_none()
