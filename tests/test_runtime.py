@@ -408,3 +408,18 @@ async def test_accept_gives_up_in_time_when_sqlite_is_held_by_another_process(se
     # Once the other writer is gone, the same runtime works again.
     assert await rt.accept([ev("U1", "hello", event_id="after")]) == 1
     await store.dispose()
+
+
+async def test_rows_written_under_another_key_are_given_up_not_retried_forever(runtime, store_target, settings,
+                                                                               mini_holder):
+    from bot.runtime import Runtime
+
+    await runtime.accept([ev("U1", kind="start"), ev("U2", kind="start")])
+    await runtime.process_next()  # one turn done, one event still pending; one reply waiting
+    other = Runtime(settings, mini_holder, store=store_target.make(secret=b"another-key" * 4))
+    other.register_channel(runtime.channels["memory"])
+    await other.drain()
+    assert runtime.channels["memory"].deliveries == []
+    assert await count(runtime.store, OutboxMessage, OutboxMessage.status == "failed") == 1
+    assert await count(runtime.store, InboxEvent, InboxEvent.status == "failed") == 1
+    await other.store.dispose()

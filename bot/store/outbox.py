@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from bot.channels.base import Outbound
 
-from .crypto import Crypto
+from .crypto import Crypto, DecryptError
 from .inbox import IS_PENDING
 from .models import FAILED, PENDING, SENT, OutboxMessage
 
@@ -78,9 +78,15 @@ async def claim_due(session: AsyncSession, crypto: Crypto, channels: tuple[str, 
     rows = (await session.execute(stmt)).scalars().all()
     claimed = []
     for row in rows:
+        try:
+            user_id, payload = crypto.decrypt(row.user_ref_enc), crypto.decrypt(row.payload_enc)
+        except DecryptError:  # written under another BOT_SECRET_KEY: can never be sent
+            row.status, row.payload_enc, row.user_ref_enc = FAILED, None, None
+            row.settled_at, row.reason = now, "undecryptable"
+            continue
         row.leased_until = now + lease
         claimed.append(Claimed(row.id, row.conversation_id, row.channel, row.kind, row.attempts,
-                               crypto.decrypt(row.user_ref_enc), Outbound.from_json(crypto.decrypt(row.payload_enc))))
+                               user_id, Outbound.from_json(payload)))
     return claimed
 
 
