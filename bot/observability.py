@@ -17,8 +17,10 @@ SAFE_FIELDS = frozenset({
     "channel", "state", "flow", "version", "code", "file", "line", "ms", "count", "status", "reason",
     "attempt", "attempts", "conversation", "session", "handoff", "outbox", "kind", "errors", "priority",
     "counsellor", "action", "port", "host", "url_path", "method", "http_status", "events", "worker",
-    "retry_after", "deleted", "mode", "locale", "queue", "seconds",
+    "retry_after", "deleted", "mode", "locale", "queue", "seconds", "inbox", "type", "error", "chat",
+    "join", "people", "sent", "path", "outcome", "available", "nobody_available", "bytes", "problem",
 })
+# Deliberately absent: text, message, body, user, user_id, reply_token, name, display_name.
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
