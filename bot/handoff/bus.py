@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PG_CHANNEL = "bot_live"
 CHUNK = 7000  # bytes of one NOTIFY payload (the server's limit is 8,000)
+RECONNECT_SECONDS = 5.0
 QUEUE_LIMIT = 200  # messages kept for a slow subscriber before the oldest are dropped
 
 
@@ -79,6 +80,9 @@ class LocalBus:
     async def start(self) -> None:
         pass
 
+    async def keep_connected(self) -> None:
+        """Runs for the life of the process; nothing to connect in process."""
+
     async def stop(self) -> None:
         pass
 
@@ -101,6 +105,19 @@ class PostgresBus(LocalBus):
         self._listener = await asyncpg.connect(self.dsn)
         await self._listener.add_listener(PG_CHANNEL, self._on_notify)
         self._sender = await asyncpg.connect(self.dsn)
+
+    async def keep_connected(self, every: float = RECONNECT_SECONDS) -> None:
+        """Listen, and listen again after the database went away. A server started while the
+        database is down still starts: the screens catch up once it is back."""
+        while True:
+            if self._listener is None or self._listener.is_closed():
+                try:
+                    await self.stop()
+                    await self.start()
+                    log.info("bus.listening")
+                except Exception as exc:
+                    log.warning("bus.unavailable", extra={"error": type(exc).__name__})
+            await asyncio.sleep(every)
 
     async def stop(self) -> None:
         for conn in (self._listener, self._sender):
@@ -147,9 +164,16 @@ class PostgresBus(LocalBus):
         room = CHUNK - len(topic.encode()) - 40
         # Split by characters so that no chunk goes over the limit in bytes (JSON here is ASCII).
         chunks = [text[i:i + room] for i in range(0, len(text), room)] or [""]
-        async with self._lock:
-            for i, chunk in enumerate(chunks):
-                await self._sender.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, f"{mid} {i} {len(chunks)} {topic}|{chunk}")
+        try:
+            async with self._lock:
+                for i, chunk in enumerate(chunks):
+                    await self._sender.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, f"{mid} {i} {len(chunks)} {topic}|{chunk}")
+        except Exception as exc:  # connection lost: reconnect on the next publish, deliver here now
+            log.warning("bus.publish_failed", extra={"error": type(exc).__name__})
+            with contextlib.suppress(Exception):
+                await self._sender.close()
+            self._sender = None
+            self._dispatch(topic, message)
 
 
 def make_bus(db_url: str) -> LocalBus:

@@ -520,12 +520,15 @@ def ensure_started(app: web.Application, service: HandoffService) -> None:
     app[STARTED] = True
 
     async def lifecycle(app: web.Application):
-        await service.bus.start()
+        # Not awaited: a server started while the database is down must still start (and answer
+        # people with the safety message); the bus connects when the database is back.
+        bus = asyncio.create_task(service.bus.keep_connected(), name="handoff-bus")
         watch = asyncio.create_task(service.watch(), name="handoff-watch")
         yield
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watch
+        for task in (watch, bus):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await service.bus.stop()
 
     app.cleanup_ctx.append(lifecycle)
