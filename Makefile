@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check chat bench setup browser
+.PHONY: demo test check chat bench setup browser run scale
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Every process of the Procfile at once (honcho); discord only when DISCORD_TOKEN is set.
+run: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start web worker $${DISCORD_TOKEN:+discord}
+
+# PostgreSQL: 1 process against 2 web + 2 workers, then one worker killed halfway.
+scale: $(STAMP)
+	$(BIN)/python bench/scale_test.py
 
 check: $(STAMP)
 	$(BIN)/python -m bot check

@@ -117,7 +117,7 @@ async def wait_healthy(ports: list[int], timeout: float = 60) -> None:
         for port in ports:
             while True:
                 try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
                         if r.status == 200:
                             break
                 except aiohttp.ClientError:

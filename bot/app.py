@@ -36,6 +36,7 @@ def build_app(settings, runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     _add_routes(app, runtime)
     return app
@@ -57,21 +58,50 @@ def setup_channels(settings, runtime: Runtime) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers. Always 200, so a platform does not restart a server that is
+    waiting for its database (it still answers people with the safety message meanwhile)."""
     runtime = request.app[RUNTIME]
-    body = {"status": "ok", "db": True, "flow_version": runtime.bundles.version}
+    return web.json_response({"status": "alive", "flow_version": runtime.bundles.version})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers and the flows are loaded. 503 otherwise."""
+    runtime = request.app[RUNTIME]
+    body = {"status": "ready", "db": True, "flows": bool(runtime.bundles.bundle.flows),
+            "flow_version": runtime.bundles.version}
     try:
         body.update(await runtime.queue_depths())
+        body["handoff_queue"] = await _handoff_queue_length(runtime)
     except Exception:  # StoreUnavailable, or anything else: the database is not usable
-        body.update(status="degraded", db=False)
-    return web.json_response(body, status=200 if body["db"] else 503)
+        body.update(status="not ready", db=False)
+    ready = body["db"] and body["flows"]
+    if not ready:
+        body["status"] = "not ready"
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def _handoff_queue_length(runtime: Runtime) -> int:
+    from bot.handoff.queries import count_queued
+    from bot.observability import HANDOFF_QUEUE
+
+    async with runtime.store.transaction() as s:
+        n = await count_queued(s)
+    HANDOFF_QUEUE.set(n)
+    return n
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus counters: turns, deliveries, queue; no identities, no text."""
+    """Prometheus: turns, turn time, deliveries, queues, state visits; no identities, no text."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from bot.observability import REGISTRY
 
+    runtime = request.app[RUNTIME]
+    try:  # the gauges are read from the store at scrape time
+        await runtime.queue_depths()
+        await _handoff_queue_length(runtime)
+    except Exception:
+        pass
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -127,7 +157,8 @@ def _make_runtime(settings) -> Runtime | None:
 
 def run_serve(settings, host: str | None = None, port: int | None = None, demo: bool = False) -> int:
     """``python -m bot serve``."""
-    configure_logging(settings.log_format, settings.log_level)
+    # A person trying the demo reads the terminal: plain lines there, JSON for log collectors.
+    configure_logging("text" if demo else settings.log_format, settings.log_level)
     runtime = _make_runtime(settings)
     if runtime is None:
         return 2

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
                 raise ValueError("BOT_SECRET_KEY must be set to at least 32 random characters in production")
             if not self.database_url:
                 raise ValueError("DATABASE_URL must be set in production")
+            demo_key = self.bot_data_dir / DEMO_KEY_FILE
+            if demo_key.exists() and demo_key.read_text().strip() == key:
+                raise ValueError("BOT_SECRET_KEY is the demo key made for trying the bot; make a new one for production")
         return self
 
     @classmethod

@@ -9,30 +9,39 @@ from bot.channels.memory import MemoryChannel
 from bot.runtime import Runtime
 
 
-async def test_healthz_reports_the_database_and_the_flow_version(runtime, settings):
+async def test_readyz_reports_the_database_and_the_flow_version(runtime, settings):
     app = build_app(settings, runtime)
     assert app[RUNTIME] is runtime
     async with TestClient(TestServer(app)) as client:
-        resp = await client.get("/healthz")
+        resp = await client.get("/readyz")
         assert resp.status == 200
         body = await resp.json()
-    assert body["db"] is True and body["flow_version"] == runtime.bundles.version
+        alive = await client.get("/healthz")
+        assert alive.status == 200
+        metrics = await (await client.get("/metrics")).text()
+    assert body["db"] is True and body["flows"] is True and body["flow_version"] == runtime.bundles.version
+    assert body["handoff_queue"] == 0
+    for name in ("bot_turns_total", "bot_turn_seconds", "bot_inbox_depth", "bot_outbox_retries_total",
+                 "bot_handoff_queue_length", "bot_handoff_wait_seconds", "bot_state_visits_total"):
+        assert name in metrics
 
 
-async def test_healthz_is_503_when_the_database_is_down(settings, mini_holder):
+async def test_readyz_is_503_and_healthz_200_when_the_database_is_down(settings, mini_holder):
     from bot.store import Store
 
     from aiohttp import web
 
-    from bot.app import healthz
+    from bot.app import healthz, readyz
 
     rt = Runtime(settings, mini_holder, store=Store("postgresql+asyncpg://postgres@127.0.0.1:1/x", b"k" * 40))
-    app = web.Application()  # the handler alone: features' start-up needs no database here
+    app = web.Application()  # the handlers alone: features' start-up needs no database here
     app[RUNTIME] = rt
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     async with TestClient(TestServer(app)) as client:
-        resp = await client.get("/healthz")
+        resp = await client.get("/readyz")
         assert resp.status == 503 and (await resp.json())["db"] is False
+        assert (await client.get("/healthz")).status == 200
     await rt.store.dispose()
 
 
@@ -54,15 +63,15 @@ async def test_the_app_runs_the_worker_and_sender(settings, mini_holder, store_t
     assert d.keys == ["welcome.hello"]
 
 
-async def test_healthz_shows_the_queues(runtime, settings):
+async def test_readyz_shows_the_queues(runtime, settings):
     from aiohttp import web
 
-    from bot.app import healthz
+    from bot.app import readyz
 
     app = web.Application()
     app[RUNTIME] = runtime
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     await runtime.accept([InboundEvent("memory", "q1", "U1", "start", locale_hint="en")])
     async with TestClient(TestServer(app)) as client:
-        body = await (await client.get("/healthz")).json()
+        body = await (await client.get("/readyz")).json()
     assert body["inbox_pending"] == 1 and body["outbox_pending"] == 0

@@ -30,7 +30,7 @@ def test_serve_starts_and_reports_degraded_when_postgresql_is_down(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
                     status, body = r.status, r.read()
             except urllib.error.HTTPError as err:
                 status, body = err.code, err.read()

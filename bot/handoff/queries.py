@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.crypto import Crypto, DecryptError
@@ -62,6 +62,10 @@ async def counsellor_names(s: AsyncSession, ids: set[int]) -> dict[int, str]:
 def queue_order():
     """Crisis first, then higher priority, then the longest waiting."""
     return (case((Handoff.is_crisis, 0), else_=1), Handoff.priority.desc(), Handoff.queued_at.asc(), Handoff.id)
+
+
+async def count_queued(s: AsyncSession) -> int:
+    return (await s.execute(select(func.count()).select_from(Handoff).where(Handoff.status == QUEUED))).scalar_one()
 
 
 async def open_handoffs(s: AsyncSession) -> list[Handoff]:

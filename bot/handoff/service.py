@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from bot.engine.model import Choice, Flow, Link, Reply
+from bot.observability import HANDOFF_WAIT
 from bot.engine.normalise import normalise
 from bot.errors import BotError
 from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
@@ -160,7 +161,9 @@ class HandoffService:
                 return "taken" if h.status == LIVE else "closed"
             await q.audit(s, q.TOOK, now, counsellor_id, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
-        log.info("handoff.taken", extra={"handoff": handoff_id, "counsellor": counsellor_id})
+            waited = max(0.0, now - (h.queued_at or now))
+        HANDOFF_WAIT.observe(waited)
+        log.info("handoff.taken", extra={"handoff": handoff_id, "counsellor": counsellor_id, "seconds": round(waited)})
         key = "console.person.joined"
         await self._send(handoff_id, conversation_id, (Reply(self.flow.text(locale, key), key),), kind="notice")
         await self._changed(handoff_id)
