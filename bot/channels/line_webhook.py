@@ -51,6 +51,7 @@ from aiohttp import web
 from bot.channels.base import InboundEvent
 from bot.channels.line import CHANNEL, LineChannel
 from bot.engine.model import Reply
+from bot.observability import WEBHOOKS
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def read_event(event: Any, now: float) -> InboundEvent | GroupVisit | None:
         message = event.get("message") if isinstance(event.get("message"), dict) else {}
         kind = MESSAGE_KINDS.get(message.get("type"))
         if kind is None:
-            log.info("line.event_ignored", extra={"type": "message", "message": _type_name(message.get("type"))})
+            log.info("line.event_ignored", extra={"type": "message", "kind": _type_name(message.get("type"))})
             return None
         if kind == "text":
             text = clean_text(message.get("text"))
@@ -224,30 +225,25 @@ class LineWebhook:
         self._groups_left: OrderedDict[str, None] = OrderedDict()
 
     async def handle(self, request: web.Request) -> web.Response:
+        """LINE's delivery: 200 once stored, 400/413 when refused, 503 when the inbox is down."""
         started = time.perf_counter()
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            log.warning("line.webhook_rejected", extra={"status": 413, "bytes": request.content_length})
-            return web.Response(status=413, text="too large")
+            return _refuse(413, "too_large", request.content_length)
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
-            log.warning("line.webhook_rejected", extra={"status": 400, "reason": "no_signature"})
-            return web.Response(status=400, text="missing signature")
+            return _refuse(400, "no_signature")
         body = await _read_limited(request)
         if body is None:
-            log.warning("line.webhook_rejected", extra={"status": 413, "reason": "too_large"})
-            return web.Response(status=413, text="too large")
+            return _refuse(413, "too_large")
         if not is_signed(self._secret, body, signature):
-            log.warning("line.webhook_rejected", extra={"status": 400, "reason": "bad_signature"})
-            return web.Response(status=400, text="bad signature")
+            return _refuse(400, "bad_signature")
         try:
             payload = json.loads(body)
         except ValueError:
-            log.warning("line.webhook_rejected", extra={"status": 400, "reason": "not_json"})
-            return web.Response(status=400, text="malformed JSON")
+            return _refuse(400, "not_json")
         events = payload.get("events") if isinstance(payload, dict) else None
         if not isinstance(events, list):
-            log.warning("line.webhook_rejected", extra={"status": 400, "reason": "no_events"})
-            return web.Response(status=400, text="no events")
+            return _refuse(400, "no_events")
 
         now = time.time()
         inbound: list[InboundEvent] = []
@@ -268,7 +264,8 @@ class LineWebhook:
             for ev in inbound:
                 if ev.kind in EXPECTS_REPLY:
                     self.channel.expect_reply(ev.user_id)
-        log.debug("line.webhook_ok", extra={"events": len(events), "stored": len(inbound),
+        WEBHOOKS.labels(CHANNEL, "200").inc()
+        log.debug("line.webhook_ok", extra={"events": len(events), "count": len(inbound),
                                             "ms": round((time.perf_counter() - started) * 1000, 2)})
         return web.Response(text="OK")
 
@@ -312,7 +309,14 @@ class LineWebhook:
             done, _ = await asyncio.wait(sends, timeout=SAFETY_BUDGET)
             sent = sum(1 for t in done if not t.cancelled() and t.exception() is None and t.result().status == "sent")
             log.warning("line.safety_sent", extra={"people": len(sends), "sent": sent})
+        WEBHOOKS.labels(CHANNEL, "503").inc()
         return web.Response(status=503, text="inbox unavailable", headers={"Retry-After": "30"})
+
+
+def _refuse(status: int, reason: str, size: int | None = None) -> web.Response:
+    WEBHOOKS.labels(CHANNEL, str(status)).inc()
+    log.warning("line.webhook_rejected", extra={"status": status, "reason": reason, "bytes": size})
+    return web.Response(status=status, text=reason.replace("_", " "))
 
 
 def _quiet(future: asyncio.Future) -> None:

@@ -327,6 +327,29 @@ async def test_unknown_events_are_ignored_and_logged_without_content(bot, caplog
     assert all(user not in _record_text(r) and "ひみつ" not in _record_text(r) for r in caplog.records)
 
 
+async def test_a_message_type_line_adds_later_is_ignored(bot, caplog):
+    caplog.set_level(logging.DEBUG)
+    event = make_text(new_user_id(), "x")
+    event["message"] = {"type": "hologram", "id": "1", "secret": "ひみつ"}
+    # not in webhook.yml (that is the point): a future type must not break the webhook
+    assert (await bot.post([event], check=False)).status == 200
+    await _nothing_happened(bot)
+    [ignored] = [r for r in caplog.records if r.getMessage() == "line.event_ignored"]
+    assert (ignored.type, ignored.kind) == ("message", "hologram")
+
+
+async def test_webhook_figures_count_each_answer(bot):
+    from bot.observability import WEBHOOKS
+
+    def seen(status: str) -> float:
+        return WEBHOOKS.labels("line", status)._value.get()
+
+    before = {s: seen(s) for s in ("200", "400")}
+    await bot.post([make_follow(new_user_id())])
+    await bot.post([make_follow(new_user_id())], signature="forged")
+    assert seen("200") == before["200"] + 1 and seen("400") == before["400"] + 1
+
+
 async def test_ten_thousand_characters(bot):
     user = new_user_id()
     event = make_text(user, "晒すと言われた。" + "あ" * 9992)
