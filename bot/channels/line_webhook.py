@@ -42,7 +42,7 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
@@ -179,7 +179,7 @@ class GroupCommit:
         self.inbox = inbox
         self.in_flight = in_flight
         self._running = 0
-        self._waiting: list[tuple[list[InboundEvent], asyncio.Future]] = []
+        self._waiting: deque[tuple[list[InboundEvent], asyncio.Future]] = deque()
 
     def accept(self, events: list[InboundEvent]) -> asyncio.Future:
         """A future that is done when ``events`` are committed (or failed with the commit's error)."""
@@ -195,7 +195,7 @@ class GroupCommit:
             while self._waiting:
                 batch, size = [], 0
                 while self._waiting and (not batch or size + len(self._waiting[0][0]) <= MAX_BATCH_EVENTS):
-                    events, done = self._waiting.pop(0)
+                    events, done = self._waiting.popleft()
                     batch.append((events, done))
                     size += len(events)
                 try:
