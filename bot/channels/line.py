@@ -27,7 +27,7 @@ import logging
 import ssl
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import aiohttp
 from linebot.v3.messaging import (
@@ -215,33 +215,32 @@ class LineChannel:
 
     async def _reply(self, api: AsyncMessagingApi, token: str, messages: list[dict]) -> DeliveryResult | None:
         """The result of a reply; None when LINE refused the token (used, or expired): push instead."""
-        try:
-            await api.reply_message(_ReplyJSON.construct(reply_token=token, messages=messages),
-                                    _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as exc:
-            if _is_invalid_reply_token(exc):
-                log.info("line.reply_token_refused", extra={"status": exc.status})
-                return None
-            log.warning("line.reply_failed", extra={"status": exc.status})
-            return _status_result(exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            log.warning("line.reply_failed", extra={"error": type(exc).__name__})
-            return DeliveryResult("retry", None, "network")
-        return DeliveryResult("sent", None, "reply")
+        return await self._send("reply", api.reply_message(
+            _ReplyJSON.construct(reply_token=token, messages=messages), _request_timeout=REQUEST_TIMEOUT))
 
     async def _push(self, api: AsyncMessagingApi, user_id: str, messages: list[dict], retry_key: str) -> DeliveryResult:
+        result = await self._send("push", api.push_message(
+            _PushJSON.construct(to=user_id, messages=messages), x_line_retry_key=retry_key,
+            _request_timeout=REQUEST_TIMEOUT))
+        assert result is not None  # only a reply can be refused
+        return result
+
+    @staticmethod
+    async def _send(kind: str, call: Awaitable[Any]) -> DeliveryResult | None:
         try:
-            await api.push_message(_PushJSON.construct(to=user_id, messages=messages),
-                                   x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT)
+            await call
         except ApiException as exc:
-            if exc.status == 409:  # LINE already accepted a push with this retry key
+            if kind == "reply" and _is_invalid_reply_token(exc):
+                log.info("line.reply_token_refused", extra={"status": exc.status})
+                return None
+            if kind == "push" and exc.status == 409:  # LINE already accepted a push with this retry key
                 return DeliveryResult("sent", None, "push_duplicate")
-            log.warning("line.push_failed", extra={"status": exc.status})
+            log.warning(f"line.{kind}_failed", extra={"status": exc.status})
             return _status_result(exc)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            log.warning("line.push_failed", extra={"error": type(exc).__name__})
+            log.warning(f"line.{kind}_failed", extra={"error": type(exc).__name__})
             return DeliveryResult("retry", None, "network")
-        return DeliveryResult("sent", None, "push")
+        return DeliveryResult("sent", None, kind)
 
     async def send_now(self, user_id: str | None, reply_token: str | None, received_at: float,
                        replies: tuple[Reply, ...], retry_key: str, locale: str | None = None) -> DeliveryResult:
