@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import DeliveryResult, InboundEvent, Outbound
-from bot.handoff.console import live_stream
+from bot.handoff.console import console_locale, live_stream
 from bot.handoff.security import client_address
 
 log = logging.getLogger(__name__)
@@ -164,15 +164,7 @@ class WebChat:
     # ---- routes ---------------------------------------------------------------------------------
 
     def _locale(self, request: web.Request) -> str:
-        flow = self.runtime.bundles.flow
-        wanted = request.query.get("lang", "")
-        if wanted in flow.locales:
-            return wanted
-        for part in request.headers.get("Accept-Language", "").split(","):
-            code = part.split(";")[0].strip().split("-")[0].lower()
-            if code in flow.locales:
-                return code
-        return flow.default_locale
+        return console_locale(request, self.runtime.bundles.flow)
 
     async def page(self, request: web.Request) -> web.Response:
         flow = self.runtime.bundles.flow

@@ -29,6 +29,21 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_GROUPS = {"daily": DAY_NAMES, "weekdays": DAY_NAMES[:5], "weekends": DAY_NAMES[5:]}
 
 
+def expand_days(value) -> list[str]:
+    """``daily``, ``weekdays``, ``weekends`` or day names (one or a list) -> day names."""
+    items = [value] if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        item = str(item).lower()
+        if item in DAY_GROUPS:
+            out.extend(DAY_GROUPS[item])
+        elif item in DAY_NAMES:
+            out.append(item)
+        else:
+            raise ValueError(f'"{item}" is not a day: use mon..sun, daily, weekdays or weekends')
+    return out
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,17 +56,7 @@ class WeeklyHours(_Model):
     @field_validator("days", mode="before")
     @classmethod
     def _expand(cls, value):
-        items = [value] if isinstance(value, str) else list(value)
-        out: list[str] = []
-        for item in items:
-            item = str(item).lower()
-            if item in DAY_GROUPS:
-                out.extend(DAY_GROUPS[item])
-            elif item in DAY_NAMES:
-                out.append(item)
-            else:
-                raise ValueError(f'"{item}" is not a day: use mon..sun, daily, weekdays or weekends')
-        return out
+        return expand_days(value)
 
 
 class MonthlyHours(_Model):

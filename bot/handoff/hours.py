@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.engine.resources import DAY_GROUPS, DAY_NAMES
+from bot.engine.resources import DAY_NAMES, expand_days
 from bot.errors import BotError
 
 LOOKAHEAD_DAYS = 400  # how far ahead "when are counsellors back" looks before giving up
@@ -40,17 +40,7 @@ class _Shift(BaseModel):
     @field_validator("days", mode="before")
     @classmethod
     def _expand(cls, value):
-        items = [value] if isinstance(value, str) else list(value)
-        out: list[str] = []
-        for item in items:
-            item = str(item).lower()
-            if item in DAY_GROUPS:
-                out.extend(DAY_GROUPS[item])
-            elif item in DAY_NAMES:
-                out.append(item)
-            else:
-                raise ValueError(f'"{item}" is not a day: use mon..sun, daily, weekdays or weekends')
-        return out
+        return expand_days(value)
 
 
 class _HoursDoc(BaseModel):
