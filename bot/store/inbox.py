@@ -35,22 +35,27 @@ def _insert(session: AsyncSession):
 
 
 async def accept_events(session: AsyncSession, crypto: Crypto, events: Iterable[InboundEvent], now: float) -> int:
-    """Store each event once (unique channel + event id); returns how many were new."""
-    insert = _insert(session)
-    added = 0
+    """Store each event once (unique channel + event id); returns how many were new.
+
+    One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING for the whole batch: a webhook's
+    group commit carries a dozen events, and a statement each cost most of the acknowledgement.
+    """
+    rows = []
     for ev in events:
         event_id = ev.event_id or uuid.uuid4().hex  # no platform id: cannot dedupe, but never lose it
         if len(event_id) > EVENT_ID_MAX:  # still unique, and fits the column
             event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
-        stmt = (
-            insert(InboxEvent)
-            .values(channel=ev.channel, event_id=event_id, pseudonym=crypto.pseudonym(ev.channel, ev.user_id),
-                    status=PENDING, payload_enc=crypto.encrypt(ev.to_json()), attempts=0, accepted_at=now)
-            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        )
-        result = await session.execute(stmt)
-        added += max(result.rowcount or 0, 0)
-    return added
+        rows.append(dict(channel=ev.channel, event_id=event_id, pseudonym=crypto.pseudonym(ev.channel, ev.user_id),
+                         status=PENDING, payload_enc=crypto.encrypt(ev.to_json()), attempts=0, accepted_at=now))
+    if not rows:
+        return 0
+    stmt = (
+        _insert(session)(InboxEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        .returning(InboxEvent.id)
+    )
+    return len((await session.execute(stmt)).all())
 
 
 def _claim_statement(postgres: bool):
@@ -78,8 +83,17 @@ async def claim_next(session: AsyncSession) -> InboxEvent | None:
     conversation never run out of order or side by side. SQLite: BEGIN IMMEDIATE has already
     serialised the whole transaction.
     """
+    rows = await claim_batch(session, 1)
+    return rows[0] if rows else None
+
+
+async def claim_batch(session: AsyncSession, limit: int) -> list[InboxEvent]:
+    """Up to ``limit`` events, each the oldest pending one of its conversation (so never two of
+    one conversation), oldest first, locked as ``claim_next`` locks one."""
     stmt = _CLAIM[session.bind.dialect.name == "postgresql"]
-    return (await session.execute(stmt)).scalar_one_or_none()
+    if limit != 1:
+        stmt = stmt.limit(limit)
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def mark_done(session: AsyncSession, row_id: int, now: float, status: str = DONE) -> None:
