@@ -33,7 +33,7 @@ from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
-from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS, Store, notify, sqlite_busy_timeout
+from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS, Store, is_unavailable, notify, sqlite_busy_timeout
 from bot.store.models import BOT, DONE, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
 OUTBOX_CHANNEL = "bot_outbox"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
+TURN_BATCH = 16             # turns per transaction (one commit): see process_batch
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -127,6 +128,7 @@ class Runtime:
         self.accept_timeout = accept_timeout
         self.poll_interval = poll_interval
         self.send_batch = 32
+        self.turn_batch = TURN_BATCH
         # A sender that dies mid-delivery leaves its rows leased this long; then another retries.
         self.lease_seconds = outbox.LEASE_SECONDS
         self._inbox_wake = asyncio.Event()
@@ -228,7 +230,7 @@ class Runtime:
         while self._running:
             self._inbox_wake.clear()
             try:
-                did = await self.process_next()
+                did = await self.process_batch(self.turn_batch)
                 pause = self.poll_interval
             except StoreUnavailable:
                 pause = min(pause * 2, 30.0)
@@ -242,50 +244,67 @@ class Runtime:
 
     async def process_next(self) -> bool:
         """Run the turn of the oldest ready event; False when there is nothing to do."""
-        flow = self.bundles.flow  # one version for the whole turn, even if a reload happens now
+        return await self.process_batch(1) > 0
+
+    async def process_batch(self, limit: int) -> int:
+        """Run the turns of up to ``limit`` ready events (each of another conversation) in one
+        transaction, each inside its own savepoint. One commit, so one fsync on SQLite, for the
+        batch: commits, not the engine, were most of a turn's time. A turn that fails rolls back
+        to its savepoint alone and is retried as before. Returns how many events were taken."""
+        flow = self.bundles.flow  # one version for the whole batch, even if a reload happens now
         now = self.clock()
         later: list[Callable[[], Awaitable[None]]] = []
-        row_id = None
+        done: list[tuple[int, str | None]] = []
+        failed: list[tuple[int, Exception]] = []
         started = time.perf_counter()
-        try:
-            async with self.store.transaction() as s:
-                row = await inbox.claim_next(s)
-                if row is None:
-                    return False
-                row_id = row.id
-                # No other worker can hold an event of this conversation now: claim_next only
-                # offers a conversation's oldest pending event, and that one is locked by us
-                # until commit. The console's writes meet us at the conversation's row lock
-                # (get_by_pseudonym ... FOR UPDATE).
-                if not self._local_sender:
-                    await self._notify(s, OUTBOX_CHANNEL)  # a sender in another process
+        async with self.store.transaction() as s:
+            rows = await inbox.claim_batch(s, limit)
+            if not rows:
+                return 0
+            # No other worker can hold an event of these conversations now: claim_batch only
+            # offers a conversation's oldest pending event, and those are locked by us until
+            # commit. The console's writes meet us at the conversation's row lock
+            # (get_by_pseudonym ... FOR UPDATE).
+            if not self._local_sender:
+                await self._notify(s, OUTBOX_CHANNEL)  # a sender in another process
+            for row in rows:
+                row_id, pseudonym, payload = row.id, row.pseudonym, row.payload_enc
+                turn_later: list[Callable[[], Awaitable[None]]] = []
                 try:
-                    event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
-                except DecryptError:
-                    log.error("turn.undecryptable", extra={"inbox": row.id})
-                    await inbox.mark_done(s, row.id, now, status=FAILED)
-                    return True
-                conv = await sessions.get_by_pseudonym(s, row.pseudonym)
-                cid = await self._handle(s, flow, row.id, row.pseudonym, event, conv, now, later)
-                # Erase the payload, keep the tombstone (flushed with the turn's other writes).
-                row.status, row.payload_enc, row.processed_at = DONE, None, now
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            if row_id is None:
-                raise
+                    async with s.begin_nested():
+                        try:
+                            event = InboundEvent.from_json(self.crypto.decrypt(payload))
+                        except DecryptError:
+                            log.error("turn.undecryptable", extra={"inbox": row_id})
+                            await inbox.mark_done(s, row_id, now, status=FAILED)
+                            continue
+                        conv = await sessions.get_by_pseudonym(s, pseudonym)
+                        cid = await self._handle(s, flow, row_id, pseudonym, event, conv, now, turn_later)
+                        # Erase the payload, keep the tombstone (flushed with the turn's other writes).
+                        row.status, row.payload_enc, row.processed_at = DONE, None, now
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise
+                    failed.append((row_id, exc))
+                    continue
+                later.extend(turn_later)
+                done.append((row_id, cid))
+        per_turn = (time.perf_counter() - started) / len(rows)
+        for row_id, cid in done:
+            metrics.TURN_SECONDS.observe(per_turn)
+            log.info("turn.done", extra={"conversation": cid, "inbox": row_id, "ms": round(per_turn * 1000, 2),
+                                         "count": len(rows)})
+        for row_id, exc in failed:
             await self._turn_failed(flow, row_id, exc, now)
-            return True
-        seconds = time.perf_counter() - started
-        metrics.TURN_SECONDS.observe(seconds)
-        log.info("turn.done", extra={"conversation": cid, "inbox": row_id, "ms": round(seconds * 1000, 2)})
         self._outbox_wake.set()
         for call in later:
             try:
                 await call()
             except Exception as exc:
                 log.error("handoff.hook_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
-        return True
+        return len(rows)
 
     async def _handle(self, s, flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, conv,
                       now: float, later: list) -> str | None:
