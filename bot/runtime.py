@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
 OUTBOX_CHANNEL = "bot_outbox"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
-TURN_BATCH = 16             # turns per transaction (one commit): see process_batch
+TURN_BATCH = 4              # turns per transaction (one commit): see process_batch
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -186,7 +186,7 @@ class Runtime:
         try:
             async with asyncio.timeout(self.accept_timeout):
                 with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
-                    async with self.store.transaction() as s:
+                    async with self.store.transaction(urgent=True) as s:
                         added = await inbox.accept_events(s, self.crypto, events, now)
                         if added:
                             await self._notify(s, INBOX_CHANNEL)
