@@ -125,18 +125,22 @@ def _background(settings, runtime: Runtime, run_worker: bool) -> list[asyncio.Ta
     ]
 
 
+async def _stop(tasks: list[asyncio.Task], runtime: Runtime) -> None:
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
+    await runtime.stop()
+
+
 def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True) -> None:
     """Start the runtime, the flow watcher and retention with the app; stop them with it."""
 
     async def lifecycle(app: web.Application):
         tasks = _background(app[SETTINGS], runtime, run_worker)
         yield
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        await runtime.stop()
+        await _stop(tasks, runtime)
 
     app.cleanup_ctx.append(lifecycle)
 
@@ -189,12 +193,7 @@ def run_worker(settings) -> int:
                 loop.add_signal_handler(sig, stop.set)
         tasks = _background(settings, runtime, run_worker=True)
         await stop.wait()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        await runtime.stop()
+        await _stop(tasks, runtime)
 
     asyncio.run(main())
     return 0

@@ -3,6 +3,8 @@ tests/conftest.py), the mini flow with the console's texts, a memory channel, an
 service wired in as the runtime's hooks."""
 from __future__ import annotations
 
+from tests.conftest import FakeClock
+
 import datetime as dt
 import itertools
 
@@ -24,20 +26,9 @@ weekly: [{days: weekdays, from: "10:00", to: "22:00"}]
 _ids = itertools.count(1)
 
 
-class Clock:
-    def __init__(self, now: float = NOON):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(NOON)
 
 
 @pytest.fixture
