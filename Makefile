@@ -21,7 +21,8 @@ setup: $(STAMP)
 browser:
 	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
 	  echo "installing chromium and fonts-noto-cjk (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } \
+	  || { [ -z "$$CI" ] && echo "could not install chromium (not root?): the browser tests will be skipped here, CI runs them"; }; }
 
 demo: $(STAMP)
 	$(BIN)/python -m bot serve --demo
