@@ -257,6 +257,11 @@ def button_interaction(user_id: int, message: dict, custom_id: str, *, locale: s
         "message": message, "locale": locale, "attachment_size_limit": 10_485_760, "app_permissions": "0",
         "entitlements": [], "authorizing_integration_owners": {"0": str(GUILD_ID) if guild else "0"},
     }
+    return _placed(data, user_id, guild)
+
+
+def _placed(data: dict, user_id: int, guild: bool) -> dict:
+    """Where an interaction happened: a server channel (with the member) or the person's DM."""
     if guild:
         data.update(guild_id=str(GUILD_ID), channel_id=str(GUILD_CHANNEL_ID), guild_locale="ja", context=0,
                     channel={"id": str(GUILD_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general",
@@ -278,17 +283,7 @@ def slash_help(user_id: int, *, locale: str = "ja", guild: bool = True) -> dict:
         "locale": locale, "attachment_size_limit": 10_485_760, "app_permissions": "0", "entitlements": [],
         "authorizing_integration_owners": {"0": str(GUILD_ID) if guild else "0"},
     }
-    if guild:
-        data.update(guild_id=str(GUILD_ID), channel_id=str(GUILD_CHANNEL_ID), guild_locale="ja", context=0,
-                    channel={"id": str(GUILD_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general",
-                             "position": 0, "permission_overwrites": []},
-                    member={"user": user_payload(user_id), "roles": [], "permissions": "1024", "deaf": False,
-                            "mute": False, "flags": 0,
-                            "joined_at": dt.datetime.now(dt.timezone.utc).isoformat()})
-    else:
-        data.update(channel_id=str(dm_channel_id(user_id)), context=1, user=user_payload(user_id),
-                    channel={"id": str(dm_channel_id(user_id)), "type": 1, "recipients": [user_payload(user_id)]})
-    return data
+    return _placed(data, user_id, guild)
 
 
 def feed_message(client: discord.Client, payload: dict) -> None:
