@@ -108,7 +108,7 @@ class WebChannel:
         return self.crypto.pseudonym("web-chat-mailbox", chat_id)[:32]
 
     async def deliver(self, user_id: str, outbound: Outbound) -> DeliveryResult:
-        token = self.crypto.encrypt(outbound.to_json()).decode()
+        token = self.crypto.encrypt_to_text(outbound.to_json())
         await self.bus.publish(TOPIC, {"k": self.mailbox_key(user_id), "d": token})
         return DeliveryResult("sent")
 
@@ -133,7 +133,7 @@ class WebChat:
                 if message is None:
                     continue
                 try:
-                    outbound = Outbound.from_json(self.channel.crypto.decrypt(str(message["d"]).encode()))
+                    outbound = Outbound.from_json(self.channel.crypto.decrypt_text(str(message["d"])))
                 except Exception as exc:  # a message for another key or damaged: drop it
                     log.warning("web.undecryptable", extra={"code": type(exc).__name__})
                     continue

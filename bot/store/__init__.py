@@ -5,7 +5,7 @@ pseudonym and the encryption of anything a person typed or any platform id, rete
 This is the only package that imports SQLAlchemy. Must not import aiohttp, linebot or discord.
 
 Nothing a person typed and no platform user id is ever written in clear: inbox payloads,
-outbox payloads, transcripts and raw ids are Fernet tokens (``crypto``); a conversation is
+outbox payloads, transcripts and raw ids are AES-GCM tokens (``crypto``); a conversation is
 found by its pseudonym, an HMAC of channel and user id.
 """
 from bot.errors import BotError

@@ -2,7 +2,7 @@
 no time-zone surprises, and cheap to compare.
 
 Anything a person typed, any bot text sent to them and any platform user id is stored only as a
-Fernet token (``LargeBinary`` columns named ``*_enc``). Schema changes go through a new Alembic
+AES-GCM token (``LargeBinary`` columns named ``*_enc``). Schema changes go through a new Alembic
 revision in ``migrations/versions``; ``tests/store/test_migrate.py`` checks they agree.
 """
 from __future__ import annotations
