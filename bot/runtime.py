@@ -41,7 +41,12 @@ log = logging.getLogger(__name__)
 INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
 OUTBOX_CHANNEL = "bot_outbox"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
-TURN_BATCH = 4              # turns per transaction (one commit): see process_batch
+TURN_BATCH = 32             # turns per transaction (one commit): see process_batch
+# Platform deliveries first. LINE counts a webhook as failed after 2 s; a reply token lasts about a
+# minute. So while deliveries are arriving (one being accepted, or the last one less than
+# DELIVERIES_QUIET ago), the worker and the sender wait, but never longer than DELIVERIES_MAX_DEFER.
+DELIVERIES_QUIET = 0.02
+DELIVERIES_MAX_DEFER = 0.25
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -111,6 +116,32 @@ def enter_state(flow: Flow, session: Session, state: str, now: float):
     return engine_turn._enter(flow, session, state, "handoff_return", now)
 
 
+class _Careful:
+    """A turn that needs the careful path (see ``Runtime.process_batch``)."""
+
+
+CAREFUL = _Careful()
+
+
+class _BatchWrites:
+    """What the quick turns of one batch write, one statement per table, at the end."""
+
+    def __init__(self) -> None:
+        self.sessions = sessions.SessionWrites()
+        self.outbox: list[dict] = []
+        self.figures: dict[tuple[str, str], float] = {}
+        self.done_ids: list[int] = []
+        self.failed_ids: list[int] = []
+
+    async def write(self, conn, now: float) -> None:
+        await sessions.write_many(conn, self.sessions)
+        await outbox.enqueue_many(conn, self.outbox)
+        await figures.bump_days(conn, self.figures)
+        # Erase the payloads, keep the tombstones (redeliveries stay no-ops).
+        await inbox.mark_done_many(conn, self.done_ids, now)
+        await inbox.mark_done_many(conn, self.failed_ids, now, status=FAILED)
+
+
 class Runtime:
     """One per process. ``start()`` runs the migrations, then the worker and sender loops."""
 
@@ -137,6 +168,8 @@ class Runtime:
         self._running = False
         self._forget_cache: dict[str, tuple] = {}
         self._local_sender = False
+        self._accepting = 0             # accept() calls running now
+        self._last_accept = 0.0         # time.monotonic() when the last one ended
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -183,16 +216,18 @@ class Runtime:
         if not events:
             return 0
         now = self.clock()
+        self._accepting += 1
         try:
             async with asyncio.timeout(self.accept_timeout):
                 with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
-                    async with self.store.transaction(urgent=True) as s:
-                        added = await inbox.accept_events(s, self.crypto, events, now)
-                        if added:
-                            await self._notify(s, INBOX_CHANNEL)
+                    added = await self.store.run(inbox.insert_events, inbox.event_rows(self.crypto, events, now),
+                                                 INBOX_CHANNEL, urgent=True)
         except TimeoutError:
             log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
             raise StoreUnavailable("the database did not answer in time") from None
+        finally:
+            self._accepting -= 1
+            self._last_accept = time.monotonic()
         if added:
             self._inbox_wake.set()
         log.info("inbox.accepted", extra={"channel": events[0].channel, "events": len(events), "count": added})
@@ -230,6 +265,7 @@ class Runtime:
         while self._running:
             self._inbox_wake.clear()
             try:
+                await self._after_deliveries()
                 did = await self.process_batch(self.turn_batch)
                 pause = self.poll_interval
             except StoreUnavailable:
@@ -242,55 +278,101 @@ class Runtime:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._inbox_wake.wait(), timeout=pause)
 
+    async def _after_deliveries(self) -> None:
+        """Wait while platform deliveries are arriving, at most ``DELIVERIES_MAX_DEFER``: one
+        process serves the webhooks and runs the turns, and the webhooks have the deadline."""
+        deadline = time.monotonic() + DELIVERIES_MAX_DEFER
+        while True:
+            now = time.monotonic()
+            if now >= deadline or (not self._accepting and now - self._last_accept >= DELIVERIES_QUIET):
+                return
+            await asyncio.sleep(min(DELIVERIES_QUIET, deadline - now))
+
     async def process_next(self) -> bool:
         """Run the turn of the oldest ready event; False when there is nothing to do."""
         return await self.process_batch(1) > 0
 
     async def process_batch(self, limit: int) -> int:
         """Run the turns of up to ``limit`` ready events (each of another conversation) in one
-        transaction, each inside its own savepoint. One commit, so one fsync on SQLite, for the
-        batch: commits, not the engine, were most of a turn's time. A turn that fails rolls back
-        to its savepoint alone and is retried as before. Returns how many events were taken."""
+        transaction: one commit, so one fsync on SQLite, for the batch. Returns how many events
+        were taken.
+
+        Most turns take the quick path: the engine runs, and the batch's conversations, outbox
+        rows, figures and inbox tombstones are written with one statement each at the end
+        (per-turn ORM work was most of a turn's time). A turn that touches a handoff or forgets
+        someone takes the careful path (the ORM, in its own savepoint). A turn that raises is
+        left out and retried as before. If the batch's writes fail, the batch is rolled back and
+        the oldest event is run alone on the careful path, so one bad event cannot stop the rest.
+        """
+        try:
+            return await self._run_batch(limit, careful=False)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            log.error("worker.batch_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
+            return await self._run_batch(1, careful=True)
+
+    async def _run_batch(self, limit: int, careful: bool) -> int:
         flow = self.bundles.flow  # one version for the whole batch, even if a reload happens now
         now = self.clock()
         later: list[Callable[[], Awaitable[None]]] = []
         done: list[tuple[int, str | None]] = []
         failed: list[tuple[int, Exception]] = []
+        writes = _BatchWrites()
         started = time.perf_counter()
-        async with self.store.transaction() as s:
-            rows = await inbox.claim_batch(s, limit)
+        async with self.store.connection() as conn:
+            rows = await inbox.claim_rows(conn, limit)
             if not rows:
                 return 0
-            # No other worker can hold an event of these conversations now: claim_batch only
+            # No other worker can hold an event of these conversations now: claim_rows only
             # offers a conversation's oldest pending event, and those are locked by us until
-            # commit. The console's writes meet us at the conversation's row lock
-            # (get_by_pseudonym ... FOR UPDATE).
+            # commit. The console's writes meet us at the conversation's row lock (load_many
+            # and get_by_pseudonym lock FOR UPDATE on PostgreSQL).
             if not self._local_sender:
-                await self._notify(s, OUTBOX_CHANNEL)  # a sender in another process
-            for row in rows:
-                row_id, pseudonym, payload = row.id, row.pseudonym, row.payload_enc
-                turn_later: list[Callable[[], Awaitable[None]]] = []
-                try:
-                    async with s.begin_nested():
+                await self._notify(conn, OUTBOX_CHANNEL)  # a sender in another process
+            convs = {} if careful else await sessions.load_many(conn, [r.pseudonym for r in rows])
+            orm = None  # an ORM session on this transaction, for the first turn that needs one
+            try:
+                for row in rows:
+                    try:
+                        event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+                    except DecryptError:
+                        log.error("turn.undecryptable", extra={"inbox": row.id})
+                        writes.failed_ids.append(row.id)
+                        continue
+                    cid: str | None | _Careful = CAREFUL
+                    if not careful:
                         try:
-                            event = InboundEvent.from_json(self.crypto.decrypt(payload))
-                        except DecryptError:
-                            log.error("turn.undecryptable", extra={"inbox": row_id})
-                            await inbox.mark_done(s, row_id, now, status=FAILED)
+                            cid = self._quick_turn(flow, row.id, row.pseudonym, event, convs.get(row.pseudonym),
+                                                   now, writes)
+                        except Exception as exc:
+                            failed.append((row.id, exc))
                             continue
-                        conv = await sessions.get_by_pseudonym(s, pseudonym)
-                        cid = await self._handle(s, flow, row_id, pseudonym, event, conv, now, turn_later)
-                        # Erase the payload, keep the tombstone (flushed with the turn's other writes).
-                        row.status, row.payload_enc, row.processed_at = DONE, None, now
-                except StoreUnavailable:
-                    raise
-                except Exception as exc:
-                    if is_unavailable(exc):
-                        raise
-                    failed.append((row_id, exc))
-                    continue
-                later.extend(turn_later)
-                done.append((row_id, cid))
+                    if cid is CAREFUL:
+                        orm = orm or self.store.session_on(conn)
+                        turn_later: list[Callable[[], Awaitable[None]]] = []
+                        try:
+                            async with orm.begin_nested():
+                                conv = await sessions.get_by_pseudonym(orm, row.pseudonym)
+                                cid = await self._handle(orm, flow, row.id, row.pseudonym, event, conv, now,
+                                                         turn_later)
+                                # Erase the payload, keep the tombstone.
+                                await inbox.mark_done(orm, row.id, now)
+                        except StoreUnavailable:
+                            raise
+                        except Exception as exc:
+                            if is_unavailable(exc):
+                                raise
+                            failed.append((row.id, exc))
+                            continue
+                        later.extend(turn_later)
+                    done.append((row.id, cid))
+            finally:
+                if orm is not None:
+                    await orm.close()  # leaves the connection's transaction alone
+            await writes.write(conn, now)
         per_turn = (time.perf_counter() - started) / len(rows)
         for row_id, cid in done:
             metrics.TURN_SECONDS.observe(per_turn)
@@ -305,6 +387,36 @@ class Runtime:
             except Exception as exc:
                 log.error("handoff.hook_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
         return len(rows)
+
+    def _quick_turn(self, flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, conv, now: float,
+                    writes: "_BatchWrites") -> "str | _Careful":
+        """The common turn, with its writes added to ``writes``: returns the conversation id, or
+        ``CAREFUL`` when the event needs the careful path (forgetting, a handoff)."""
+        if event.kind == "forget" or (conv is not None and conv.in_handoff):
+            return CAREFUL
+        before = sessions.load_session(conv)
+        turn = step(flow, before, event.to_input(), _utc(now))
+        if any(e.type in ("forget_me", "handoff") for e in turn.effects):
+            return CAREFUL  # the careful path runs the (pure) turn again
+        self._turn_metrics(flow, event, turn)
+        new_day = conv is None or figures.local_day(conv.last_active_at, self.settings.timezone) != \
+            figures.local_day(now, self.settings.timezone)
+        cid = writes.sessions.save(conv, pseudonym=pseudonym, channel=event.channel, engine_session=turn.session,
+                                   now=now)
+        for key, amount in self._figures(flow, before, turn, new_day, now).items():
+            writes.figures[key] = writes.figures.get(key, 0.0) + amount
+        if turn.replies:
+            out = self._outbound(event, turn.replies, turn.session, now, inbox_id)
+            writes.outbox.append(outbox.outbox_row(self.crypto, conversation_id=cid, channel=event.channel,
+                                                   user_id=event.user_id, outbound=out, now=now, inbox_id=inbox_id))
+        writes.done_ids.append(inbox_id)
+        return cid
+
+    @staticmethod
+    def _turn_metrics(flow: Flow, event: InboundEvent, turn) -> None:
+        metrics.TURNS.labels(event.channel, turn.matched.split(":")[0]).inc()
+        for name in turn.entered:
+            metrics.STATE_VISITS.labels(flow.name, name).inc()
 
     async def _handle(self, s, flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, conv,
                       now: float, later: list) -> str | None:
@@ -333,9 +445,7 @@ class Runtime:
         before = sessions.load_session(conv)
         turn = step(flow, before, event.to_input(), _utc(now))
         effects = {e.type for e in turn.effects}
-        metrics.TURNS.labels(event.channel, turn.matched.split(":")[0]).inc()
-        for name in turn.entered:
-            metrics.STATE_VISITS.labels(flow.name, name).inc()
+        self._turn_metrics(flow, event, turn)
 
         if "forget_me" in effects:
             await self._forget(s, conv, pseudonym, inbox_id, later)
@@ -364,27 +474,35 @@ class Runtime:
             await self._enqueue_turn(s, conv.id, event, turn.replies, turn.session, now, inbox_id)
         return conv.id
 
+    @staticmethod
+    def _outbound(event: InboundEvent, replies: Sequence[Reply], session: Session, now: float,
+                  inbox_id: int | None) -> Outbound:
+        return Outbound(tuple(replies), reply_token=event.reply_token, received_at=event.received_at or now,
+                        retry_key=outbox.new_retry_key(), kind="turn",
+                        meta={"state": session.state, "locale": session.locale, "inbox_id": inbox_id})
+
     async def _enqueue_turn(self, s, conversation_id: str, event: InboundEvent, replies: Sequence[Reply],
                             session: Session, now: float, inbox_id: int | None) -> None:
-        out = Outbound(tuple(replies), reply_token=event.reply_token, received_at=event.received_at or now,
-                       retry_key=outbox.new_retry_key(), kind="turn",
-                       meta={"state": session.state, "locale": session.locale, "inbox_id": inbox_id})
         await outbox.enqueue(s, self.crypto, conversation_id=conversation_id, channel=event.channel,
-                             user_id=event.user_id, outbound=out, now=now, inbox_id=inbox_id)
+                             user_id=event.user_id, outbound=self._outbound(event, replies, session, now, inbox_id),
+                             now=now, inbox_id=inbox_id)
 
     async def _count(self, s, flow: Flow, before: Session | None, turn, new_day: bool, now: float) -> None:
+        await figures.bump_days(s, self._figures(flow, before, turn, new_day, now))
+
+    def _figures(self, flow: Flow, before: Session | None, turn, new_day: bool, now: float) -> dict:
+        """The daily figures this turn adds, ``{(day, name): amount}``. Only what the figures page
+        shows (turns are counted by Prometheus): most turns add none."""
         day = figures.local_day(now, self.settings.timezone)
-        # Only what the figures page shows (turns are counted by Prometheus): most turns write
-        # no figure at all.
         counts = {}
         if new_day:
-            counts["conversations"] = 1.0
+            counts[(day, "conversations")] = 1.0
         seen = {t for st in (before.path if before else ()) if st in flow.states for t in flow.states[st].tags}
         for tag in set(turn.entered_tags) - seen:
-            counts[f"reached:{tag}"] = 1.0
+            counts[(day, f"reached:{tag}")] = 1.0
         if any(e.type == "handoff" for e in turn.effects):
-            counts["asked_person"] = 1.0
-        await figures.bump_many(s, day, counts)
+            counts[(day, "asked_person")] = 1.0
+        return counts
 
     async def _forget(self, s, conv, pseudonym: str, inbox_id: int, later: list) -> None:
         if conv is None:
@@ -502,6 +620,7 @@ class Runtime:
         while self._running:
             self._outbox_wake.clear()
             try:
+                await self._after_deliveries()
                 sent = await self.deliver_due()
                 pause = self.poll_interval
             except StoreUnavailable:
@@ -520,30 +639,30 @@ class Runtime:
         if not names:
             return 0
         now = self.clock()
-        async with self.store.transaction() as s:
-            claimed = await outbox.claim_due(s, self.crypto, names, now, limit=self.send_batch, lease=self.lease_seconds)
+        claimed = await self.store.run(outbox.claim_due, self.crypto, names, now, self.send_batch, self.lease_seconds)
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
         now = self.clock()
         max_attempts = self.settings.outbox_max_attempts
-        async with self.store.transaction() as s:
-            for c, (res, ms) in zip(claimed, results):
-                attempts = c.attempts + 1
-                fields = {"outbox": c.id, "conversation": c.conversation_id, "channel": c.channel,
-                          "attempts": attempts, "ms": ms}
-                if res.status == "sent":
-                    await outbox.mark_sent(s, c.id, now)
-                    metrics.OUTBOX_SENT.labels(c.channel).inc()
-                    log.info("outbox.sent", extra=fields)
-                elif res.status == "retry" and attempts < max_attempts:
-                    await outbox.schedule_retry(s, c.id, now, attempts, res.retry_after, res.reason)
-                    metrics.OUTBOX_RETRIES.labels(c.channel, res.reason[:40]).inc()
-                    log.warning("outbox.retry", extra={**fields, "reason": res.reason})
-                else:
-                    await outbox.give_up(s, c.id, now, attempts, res.reason or res.status)
-                    metrics.OUTBOX_FAILED.labels(c.channel).inc()
-                    log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
+        sent, retries, failed = [], [], []
+        for c, (res, ms) in zip(claimed, results):
+            attempts = c.attempts + 1
+            fields = {"outbox": c.id, "conversation": c.conversation_id, "channel": c.channel,
+                      "attempts": attempts, "ms": ms}
+            if res.status == "sent":
+                sent.append(c.id)
+                metrics.OUTBOX_SENT.labels(c.channel).inc()
+                log.info("outbox.sent", extra=fields)
+            elif res.status == "retry" and attempts < max_attempts:
+                retries.append(outbox.Retry(c.id, attempts, res.retry_after, res.reason))
+                metrics.OUTBOX_RETRIES.labels(c.channel, res.reason[:40]).inc()
+                log.warning("outbox.retry", extra={**fields, "reason": res.reason})
+            else:
+                failed.append(outbox.GiveUp(c.id, attempts, res.reason or res.status))
+                metrics.OUTBOX_FAILED.labels(c.channel).inc()
+                log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
+        await self.store.run(outbox.settle, now, sent, retries, failed)
         return len(claimed)
 
     async def _deliver_one(self, c: outbox.Claimed) -> tuple[DeliveryResult, float]:

@@ -1,6 +1,12 @@
-"""Turns run in batches (one transaction, a savepoint each): order per conversation holds, and a
-turn that fails is rolled back alone."""
+"""Turns run in batches (one transaction): order per conversation holds, quick and careful turns
+share a batch, a turn that fails is rolled back alone, and a batch whose writes fail falls back to
+one event at a time."""
 from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
 
 from bot.store.models import InboxEvent
 
@@ -44,3 +50,80 @@ async def test_a_failing_turn_rolls_back_alone_and_the_rest_of_the_batch_commits
     errors = [d for d in channel(runtime).for_user("B") if d.outbound.replies[0].key == "system.error"]
     assert len(errors) == 1
     assert await count(runtime.store, InboxEvent, InboxEvent.status == "pending") == 0
+
+
+async def test_one_batch_mixes_quick_turns_with_a_handoff_and_a_forgetting(runtime):
+    """Most turns take the quick path (one statement per table for the batch); a handoff and a
+    forgetting take the careful path inside the same transaction. Each comes out as alone."""
+    from sqlalchemy import select
+
+    from bot.store.models import Conversation, Handoff
+
+    from .test_runtime import RecordingHooks
+
+    hooks = RecordingHooks()
+    runtime.handoff_hooks = hooks
+    for user in ("Q1", "H1", "F1", "Q2"):
+        await runtime.accept([ev(user, kind="start")])
+    await runtime.drain()
+    await runtime.accept([ev("Q1", kind="tap", choice="threatened"), ev("H1", "talk to a person"),
+                          ev("F1", "forget me"), ev("Q2", kind="tap", choice="threatened")])
+    assert await runtime.process_batch(16) == 4
+    assert await count(runtime.store, InboxEvent, InboxEvent.status == "pending") == 0
+    await runtime.drain()
+    assert channel(runtime).for_user("Q1")[-1].keys[0] == "reassure.not_your_fault"
+    assert channel(runtime).for_user("Q2")[-1].keys[0] == "reassure.not_your_fault"
+    assert channel(runtime).for_user("H1")[-1].keys == ["person.connecting"]
+    assert channel(runtime).for_user("F1")[-1].keys == ["forget.done"]
+    async with runtime.store.transaction() as s:
+        convs = (await s.execute(select(Conversation))).scalars().all()
+        handoff = (await s.execute(select(Handoff))).scalar_one()
+    assert len(convs) == 3  # F1 is gone
+    [waiting] = [c for c in convs if c.state == "person"]
+    assert waiting.in_handoff and handoff.conversation_id == waiting.id
+    assert [c.in_handoff for c in convs].count(True) == 1
+    assert hooks.calls == [("queued", handoff.id)]
+
+
+async def test_when_a_batchs_writes_fail_the_events_go_one_by_one_and_none_is_lost(runtime, monkeypatch):
+    from bot.store import sessions
+
+    real = sessions.write_many
+    failures = []
+
+    async def write_many(conn, writes):
+        if len(writes.new) + len(writes.changed) > 1:  # a whole batch: fail it, as a bug would
+            failures.append(len(writes.new))
+            raise RuntimeError("a bug in the batch's writes")
+        await real(conn, writes)
+
+    monkeypatch.setattr(sessions, "write_many", write_many)
+    await runtime.accept([ev(u, kind="start") for u in ("A", "B", "C")])
+    assert await runtime.process_batch(16) == 1  # rolled back, then the oldest alone, carefully
+    assert failures == [3]
+    assert await count(runtime.store, InboxEvent, InboxEvent.status == "pending") == 2
+    while await runtime.process_batch(16):
+        pass
+    await runtime.drain()
+    for user in ("A", "B", "C"):
+        assert [d.keys for d in channel(runtime).for_user(user)] == [["welcome.hello"]]
+
+
+async def test_the_worker_waits_while_deliveries_arrive_but_not_for_ever(runtime, monkeypatch):
+    """Platform deliveries first (LINE gives a webhook 2 s; a reply token lasts a minute), but a
+    steady stream of them must not starve the turns."""
+    from bot import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "DELIVERIES_MAX_DEFER", 0.3)
+    runtime._last_accept = 0.0
+    await asyncio.wait_for(runtime._after_deliveries(), 0.1)  # quiet: no wait
+    runtime._accepting = 1  # a webhook is being stored
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(runtime._after_deliveries(), 0.1)
+    await asyncio.wait_for(runtime._after_deliveries(), 2.0)  # ... but returns after the longest wait
+    runtime._accepting = 0
+    runtime._last_accept = time.monotonic()  # one just ended: wait for the quiet
+    waited = asyncio.create_task(runtime._after_deliveries())
+    await asyncio.sleep(0)
+    assert not waited.done()
+    await asyncio.wait_for(waited, 1.0)

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from .db import dialect_name
 from .models import DailyFigure, Switch
 
 NOBODY_AVAILABLE = "nobody_available"  # switch: "nobody can answer now"
@@ -29,21 +30,27 @@ async def bump(session: AsyncSession, day: str, name: str, amount: float = 1.0) 
 
 
 def _upsert(insert):
-    stmt = insert(DailyFigure).values(day=bindparam("d"), name=bindparam("n"), value=bindparam("v"))
+    table = DailyFigure.__table__  # Core, not the ORM: the ORM's bulk path costs more than the statement
+    stmt = insert(table).values(day=bindparam("d"), name=bindparam("n"), value=bindparam("v"))
     return stmt.on_conflict_do_update(index_elements=["day", "name"],
-                                      set_={"value": DailyFigure.value + stmt.excluded.value})
+                                      set_={"value": table.c.value + stmt.excluded.value})
 
 
 # One prepared statement, run for several counters at once (executemany).
 _UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
-async def bump_many(session: AsyncSession, day: str, amounts: dict[str, float]) -> None:
+async def bump_many(session: AsyncSession | AsyncConnection, day: str, amounts: dict[str, float]) -> None:
     """Add to several counters of one day."""
+    await bump_days(session, {(day, n): v for n, v in amounts.items()})
+
+
+async def bump_days(conn: AsyncSession | AsyncConnection, amounts: dict[tuple[str, str], float]) -> None:
+    """Add to counters of any days, ``{(day, name): amount}``, in one statement (executemany)."""
     if not amounts:
         return
-    rows = [{"d": day, "n": n, "v": v} for n, v in sorted(amounts.items())]
-    await session.execute(_UPSERT[session.bind.dialect.name], rows)
+    rows = [{"d": d, "n": n, "v": v} for (d, n), v in sorted(amounts.items())]
+    await conn.execute(_UPSERT[dialect_name(conn)], rows)
 
 
 async def read(session: AsyncSession, first_day: str, last_day: str) -> dict[str, dict[str, float]]:

@@ -11,16 +11,20 @@ import hashlib
 import uuid
 from typing import Iterable
 
-from sqlalchemy import and_, exists, func, literal_column, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.channels.base import InboundEvent
 
 from .crypto import Crypto
+from .db import dialect_name, notify_sync
 from .models import DONE, FAILED, PENDING, InboxEvent
+
+_T = InboxEvent.__table__
 
 
 EVENT_ID_MAX = 128
@@ -30,16 +34,15 @@ EVENT_ID_MAX = 128
 IS_PENDING = literal_column("'pending'")
 
 
-def _insert(session: AsyncSession):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+def _accept_statement(insert):
+    return insert(_T).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_T.c.id)
 
 
-async def accept_events(session: AsyncSession, crypto: Crypto, events: Iterable[InboundEvent], now: float) -> int:
-    """Store each event once (unique channel + event id); returns how many were new.
+_ACCEPT = {"postgresql": _accept_statement(pg_insert), "sqlite": _accept_statement(sqlite_insert)}
 
-    One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING for the whole batch: a webhook's
-    group commit carries a dozen events, and a statement each cost most of the acknowledgement.
-    """
+
+def event_rows(crypto: Crypto, events: Iterable[InboundEvent], now: float) -> list[dict]:
+    """The inbox rows of these events (encrypted payload, pseudonym), for ``insert_events``."""
     rows = []
     for ev in events:
         event_id = ev.event_id or uuid.uuid4().hex  # no platform id: cannot dedupe, but never lose it
@@ -47,15 +50,21 @@ async def accept_events(session: AsyncSession, crypto: Crypto, events: Iterable[
             event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
         rows.append(dict(channel=ev.channel, event_id=event_id, pseudonym=crypto.pseudonym(ev.channel, ev.user_id),
                          status=PENDING, payload_enc=crypto.encrypt(ev.to_json()), attempts=0, accepted_at=now))
+    return rows
+
+
+def insert_events(conn: Connection, rows: list[dict], notify_channel: str | None = None) -> int:
+    """Store each row once (unique channel + event id); returns how many were new. For ``Store.run``.
+
+    One statement for the whole group commit: executemany with RETURNING, which SQLAlchemy sends
+    as one multi-row INSERT ... ON CONFLICT DO NOTHING from a cached statement.
+    """
     if not rows:
         return 0
-    stmt = (
-        _insert(session)(InboxEvent)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(InboxEvent.id)
-    )
-    return len((await session.execute(stmt)).all())
+    added = len(conn.execute(_ACCEPT[conn.dialect.name], rows).all())
+    if added and notify_channel:
+        notify_sync(conn, notify_channel)
+    return added
 
 
 def _claim_statement(postgres: bool):
@@ -94,6 +103,38 @@ async def claim_batch(session: AsyncSession, limit: int) -> list[InboxEvent]:
     if limit != 1:
         stmt = stmt.limit(limit)
     return list((await session.execute(stmt)).scalars().all())
+
+
+def _claim_rows_statement(postgres: bool):
+    earlier = _T.alias("earlier")
+    stmt = (
+        select(_T.c.id, _T.c.pseudonym, _T.c.payload_enc)
+        .where(_T.c.status == IS_PENDING)
+        .where(~exists().where(and_(earlier.c.pseudonym == _T.c.pseudonym,
+                                    earlier.c.status == IS_PENDING, earlier.c.id < _T.c.id)))
+        .order_by(_T.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return stmt.with_for_update(skip_locked=True, of=_T) if postgres else stmt
+
+
+CLAIM_ROWS = {True: _claim_rows_statement(True), False: _claim_rows_statement(False)}
+
+
+async def claim_rows(conn: AsyncConnection, limit: int) -> list:
+    """``claim_batch`` as plain rows (id, pseudonym, payload_enc), for the worker's batch path."""
+    stmt = CLAIM_ROWS[dialect_name(conn) == "postgresql"]
+    return list((await conn.execute(stmt, {"limit": limit})).all())
+
+
+_MARK_DONE = (update(_T).where(_T.c.id == bindparam("rid"))
+              .values(status=bindparam("st"), payload_enc=None, processed_at=bindparam("at")))
+
+
+async def mark_done_many(conn: AsyncConnection, row_ids: list[int], now: float, status: str = DONE) -> None:
+    """``mark_done`` for many rows in one statement (executemany)."""
+    if row_ids:
+        await conn.execute(_MARK_DONE, [{"rid": r, "st": status, "at": now} for r in row_ids])
 
 
 async def mark_done(session: AsyncSession, row_id: int, now: float, status: str = DONE) -> None:

@@ -2,7 +2,7 @@
 
 Delivery happens outside any transaction (a network call must never hold the SQLite write lock
 or a PostgreSQL row lock): ``claim_due`` leases the head row of each conversation for
-``LEASE_SECONDS``, the sender delivers, then ``mark_sent`` / ``schedule_retry`` / ``give_up``.
+``LEASE_SECONDS``, the sender delivers, then ``settle`` marks them sent, schedules retries or gives up.
 A sender that dies mid-delivery leaves a lease that runs out; the row is delivered again with the
 same ``Outbound.retry_key``, which the platform uses to drop the repeat (LINE's
 ``X-Line-Retry-Key``, Discord's message ``nonce`` with ``enforce_nonce``).
@@ -13,15 +13,16 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, Double, Integer, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.channels.base import Outbound
 
 from .crypto import Crypto, DecryptError
 from .inbox import IS_PENDING
 from .models import FAILED, PENDING, SENT, OutboxMessage
+
+_O = OutboxMessage.__table__
 
 LEASE_SECONDS = 60.0
 BACKOFF_BASE = 1.0
@@ -58,45 +59,107 @@ async def enqueue(session: AsyncSession, crypto: Crypto, *, conversation_id: str
     return row
 
 
-async def claim_due(session: AsyncSession, crypto: Crypto, channels: tuple[str, ...], now: float,
-                    limit: int = 32, lease: float = LEASE_SECONDS) -> list[Claimed]:
-    """Lease the oldest due row of each conversation (only channels this process can deliver)."""
+def outbox_row(crypto: Crypto, *, conversation_id: str, channel: str, user_id: str, outbound: Outbound,
+               now: float, inbox_id: int | None = None) -> dict:
+    """The values of one ``enqueue`` row, for ``enqueue_many``."""
+    return dict(conversation_id=conversation_id, channel=channel, kind=outbound.kind, status=PENDING,
+                payload_enc=crypto.encrypt(outbound.to_json()), user_ref_enc=crypto.encrypt(user_id),
+                inbox_id=inbox_id, attempts=0, next_attempt_at=now, leased_until=0.0, created_at=now)
+
+
+_ENQUEUE = insert(_O)
+
+
+async def enqueue_many(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Add many deliveries in one statement (executemany); nobody needs their ids."""
+    if rows:
+        await conn.execute(_ENQUEUE, rows)
+
+
+def _due_statement(postgres: bool):
+    earlier = _O.alias("earlier")
+    stmt = (
+        select(_O.c.id, _O.c.conversation_id, _O.c.channel, _O.c.kind, _O.c.attempts, _O.c.payload_enc,
+               _O.c.user_ref_enc)
+        .where(_O.c.status == IS_PENDING, _O.c.next_attempt_at <= bindparam("now", type_=Double),
+               _O.c.leased_until <= bindparam("now", type_=Double), _O.c.channel.in_(bindparam("channels", expanding=True)))
+        .where(~exists().where(and_(earlier.c.conversation_id == _O.c.conversation_id,
+                                    earlier.c.status == IS_PENDING, earlier.c.id < _O.c.id)))
+        .order_by(_O.c.next_attempt_at, _O.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return stmt.with_for_update(skip_locked=True, of=_O) if postgres else stmt
+
+
+DUE = {True: _due_statement(True), False: _due_statement(False)}
+_LEASE = update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True))).values(leased_until=bindparam("until"))
+_UNDECRYPTABLE = (update(_O).where(_O.c.id == bindparam("rid"))
+                  .values(status=FAILED, payload_enc=None, user_ref_enc=None, settled_at=bindparam("at"),
+                          reason="undecryptable"))
+
+
+def claim_due(conn: Connection, crypto: Crypto, channels: tuple[str, ...], now: float,
+              limit: int = 32, lease: float = LEASE_SECONDS) -> list[Claimed]:
+    """Lease the oldest due row of each conversation (only channels this process can deliver).
+    For ``Store.run``: three statements whatever the batch size (select, lease, and rarely fail
+    the rows that cannot be decrypted)."""
     if not channels:
         return []
-    earlier = aliased(OutboxMessage)
-    stmt = (
-        select(OutboxMessage)
-        .where(OutboxMessage.status == IS_PENDING, OutboxMessage.next_attempt_at <= now,
-               OutboxMessage.leased_until <= now, OutboxMessage.channel.in_(channels))
-        .where(~exists().where(and_(earlier.conversation_id == OutboxMessage.conversation_id,
-                                    earlier.status == IS_PENDING, earlier.id < OutboxMessage.id)))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-    )
-    if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
-    rows = (await session.execute(stmt)).scalars().all()
-    claimed = []
+    rows = conn.execute(DUE[conn.dialect.name == "postgresql"],
+                        {"now": now, "channels": list(channels), "limit": limit}).all()
+    claimed, leased, broken = [], [], []
     for row in rows:
         try:
             user_id, payload = crypto.decrypt(row.user_ref_enc), crypto.decrypt(row.payload_enc)
         except DecryptError:  # written under another BOT_SECRET_KEY: can never be sent
-            row.status, row.payload_enc, row.user_ref_enc = FAILED, None, None
-            row.settled_at, row.reason = now, "undecryptable"
+            broken.append({"rid": row.id, "at": now})
             continue
-        row.leased_until = now + lease
+        leased.append(row.id)
         claimed.append(Claimed(row.id, row.conversation_id, row.channel, row.kind, row.attempts,
                                user_id, Outbound.from_json(payload)))
+    if leased:
+        conn.execute(_LEASE, {"ids": leased, "until": now + lease})
+    if broken:
+        conn.execute(_UNDECRYPTABLE, broken)
     return claimed
 
 
-async def mark_sent(session: AsyncSession, row_id: int, now: float) -> None:
-    """Settled: erase the content and the raw id, keep the row (no content) until purge."""
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.status == PENDING)
-        .values(status=SENT, payload_enc=None, user_ref_enc=None, settled_at=now, leased_until=0.0,
-                attempts=OutboxMessage.attempts + 1)
-    )
+@dataclass(frozen=True)
+class Retry:
+    row_id: int
+    attempts: int
+    retry_after: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    row_id: int
+    attempts: int
+    reason: str
+
+
+_SENT = (update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True)), _O.c.status == PENDING)
+         .values(status=SENT, payload_enc=None, user_ref_enc=None, settled_at=bindparam("at"), leased_until=0.0,
+                 attempts=_O.c.attempts + 1))
+_RETRY = (update(_O).where(_O.c.id == bindparam("rid"), _O.c.status == PENDING)
+          .values(attempts=bindparam("n"), next_attempt_at=bindparam("due"), leased_until=0.0,
+                  reason=bindparam("why")))
+_GIVE_UP = (update(_O).where(_O.c.id == bindparam("rid"), _O.c.status == PENDING)
+            .values(status=FAILED, payload_enc=None, user_ref_enc=None, settled_at=bindparam("at"),
+                    attempts=bindparam("n"), leased_until=0.0, reason=bindparam("why")))
+
+
+def settle(conn: Connection, now: float, sent: list[int], retries: list[Retry] = (), failed: list[GiveUp] = ()) -> None:
+    """After a delivery round, for ``Store.run``: sent rows lose their content and raw id (kept
+    without content until purge); retries wait with backoff; given-up rows lose their content."""
+    if sent:
+        conn.execute(_SENT, {"ids": sent, "at": now})
+    if retries:
+        conn.execute(_RETRY, [{"rid": r.row_id, "n": r.attempts, "why": r.reason[:60],
+                               "due": now + backoff_seconds(r.attempts, r.retry_after)} for r in retries])
+    if failed:
+        conn.execute(_GIVE_UP, [{"rid": f.row_id, "n": f.attempts, "why": f.reason[:60], "at": now} for f in failed])
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
@@ -105,23 +168,6 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempts - 1, 0)))
     delay *= random.uniform(0.8, 1.2)
     return max(delay, retry_after or 0.0)
-
-
-async def schedule_retry(session: AsyncSession, row_id: int, now: float, attempts: int,
-                         retry_after: float | None, reason: str) -> None:
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.status == PENDING)
-        .values(attempts=attempts, next_attempt_at=now + backoff_seconds(attempts, retry_after),
-                leased_until=0.0, reason=reason[:60])
-    )
-
-
-async def give_up(session: AsyncSession, row_id: int, now: float, attempts: int, reason: str) -> None:
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.status == PENDING)
-        .values(status=FAILED, payload_enc=None, user_ref_enc=None, settled_at=now, attempts=attempts,
-                leased_until=0.0, reason=reason[:60])
-    )
 
 
 async def count_pending(session: AsyncSession) -> int:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.engine import Session
 
+from .db import dialect_name
 from .models import OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 
 
@@ -51,6 +52,58 @@ async def save_session(session: AsyncSession, conv: Conversation | None, *, pseu
     conv.session_json = data
     conv.last_active_at = now
     return conv  # written by the transaction's next flush (with the outbox row), not here
+
+
+# ---- the worker's batch path: plain rows, one statement per batch ---------------------------
+
+_C = Conversation.__table__
+_MANY = select(_C).where(_C.c.pseudonym.in_(bindparam("ps", expanding=True)))
+LOAD_MANY = {True: _MANY.with_for_update(), False: _MANY}
+
+
+async def load_many(conn: AsyncConnection, pseudonyms: list[str]) -> dict:
+    """The conversations of these pseudonyms (rows with the same attributes as ``Conversation``),
+    locked for this transaction on PostgreSQL. Sorted, so two transactions lock in one order."""
+    if not pseudonyms:
+        return {}
+    rows = await conn.execute(LOAD_MANY[dialect_name(conn) == "postgresql"], {"ps": sorted(set(pseudonyms))})
+    return {r.pseudonym: r for r in rows}
+
+
+class SessionWrites:
+    """New and changed conversations of one batch of turns, written by ``write_many``."""
+
+    def __init__(self) -> None:
+        self.new: list[dict] = []
+        self.changed: list[dict] = []
+
+    def save(self, conv, *, pseudonym: str, channel: str, engine_session: Session, now: float) -> str:
+        """``save_session`` for a row from ``load_many`` (or None); returns the conversation id."""
+        data = json.dumps(engine_session.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        fields = {"st": engine_session.state, "loc": engine_session.locale, "fv": engine_session.flow_version,
+                  "sj": data, "at": now}
+        if conv is None:
+            cid = new_id()
+            self.new.append({"cid": cid, "ps": pseudonym, "ch": channel, "created": now, **fields})
+            return cid
+        self.changed.append({"cid": conv.id, **fields})
+        return conv.id
+
+
+_INSERT_NEW = insert(_C).values(
+    id=bindparam("cid"), pseudonym=bindparam("ps"), channel=bindparam("ch"), created_at=bindparam("created"),
+    in_handoff=False, state=bindparam("st"), locale=bindparam("loc"), flow_version=bindparam("fv"),
+    session_json=bindparam("sj"), last_active_at=bindparam("at"))
+_UPDATE = update(_C).where(_C.c.id == bindparam("cid")).values(
+    state=bindparam("st"), locale=bindparam("loc"), flow_version=bindparam("fv"), session_json=bindparam("sj"),
+    last_active_at=bindparam("at"))
+
+
+async def write_many(conn: AsyncConnection, writes: SessionWrites) -> None:
+    if writes.new:
+        await conn.execute(_INSERT_NEW, writes.new)
+    if writes.changed:
+        await conn.execute(_UPDATE, writes.changed)
 
 
 async def forget_conversation(session: AsyncSession, conv: Conversation, keep_inbox_id: int | None = None) -> list[str]:

@@ -548,7 +548,8 @@ async def test_python_m_bot_serve(tmp_path, holder):
             async with aiohttp.ClientSession() as http:
                 for _ in range(200):
                     try:
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        # Ready, not only alive: the tables exist (the migrations run after start).
+                        async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                             if resp.status == 200:
                                 break
                     except aiohttp.ClientConnectionError:

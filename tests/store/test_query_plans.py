@@ -34,8 +34,11 @@ class Capture:
         return R()
 
 
-def plan(db_path, stmt) -> str:
-    compiled = stmt.compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True})
+def plan(db_path, stmt, **params) -> str:
+    if params:
+        stmt = stmt.params(**params)
+    compiled = stmt.compile(dialect=sqlite_dialect.dialect(),
+                            compile_kwargs={"literal_binds": True, "render_postcompile": True})
     con = sqlite3.connect(db_path)
     try:
         rows = con.execute("EXPLAIN QUERY PLAN " + str(compiled)).fetchall()
@@ -68,12 +71,22 @@ async def test_claiming_the_next_event_uses_the_pending_index(db_path):
     assert "ix_inbox_pending" in text
 
 
+async def test_claiming_a_batch_of_events_uses_the_pending_index(db_path):
+    text = plan(db_path, inbox.CLAIM_ROWS[False], limit=16)
+    no_full_scan(text)
+    assert "ix_inbox_pending" in text
+
+
 async def test_claiming_due_deliveries_uses_the_pending_index(db_path):
-    cap = Capture()
-    await outbox.claim_due(cap, None, ("line",), 0.0)
-    text = plan(db_path, cap.statements[0])
+    text = plan(db_path, outbox.DUE[False], now=0.0, channels=["line"], limit=32)
     no_full_scan(text)
     assert "ix_outbox_pending" in text
+
+
+async def test_loading_a_batch_of_conversations_uses_the_pseudonym_index(db_path):
+    text = plan(db_path, sessions.LOAD_MANY[False], ps=["p" * 64, "q" * 64])
+    no_full_scan(text)
+    assert "pseudonym" in text or "uq_conversations" in text
 
 
 async def test_finding_a_conversation_uses_the_pseudonym_index(db_path):

@@ -35,3 +35,31 @@ async def test_a_waiter_that_gives_up_does_not_block_the_queue():
     q.release()
     await asyncio.wait_for(q.acquire(), 1)  # free again
     q.release()
+
+
+async def test_a_cancelled_run_keeps_the_writer_turn_until_its_thread_has_committed(tmp_path):
+    """``Store.run`` on SQLite runs the transaction in a thread that cannot be interrupted: a
+    caller that gives up must not let the next writer start before that transaction ends."""
+    import time
+
+    from bot.store import Store
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", b"k" * 40)
+    await store.upgrade()
+    order = []
+
+    def slow(conn):
+        order.append("slow begins")
+        time.sleep(0.3)
+        order.append("slow commits")
+
+    first = asyncio.create_task(store.run(slow))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # The caller is released only once the thread's transaction is over: the writer turn it
+    # held was not handed to another writer meanwhile (who would wait in SQLite's busy loop).
+    assert order == ["slow begins", "slow commits"]
+    assert not store._sqlite_turn._busy
+    await store.dispose()
