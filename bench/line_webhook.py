@@ -13,6 +13,8 @@ server answers (LINE sends in parallel too). Printed for both targets, in the sa
 - replies/s: replies LINE accepted (reply or push), per second from the first delivery to the last reply;
 - median and 99th-percentile acknowledgement time, and how many took over LINE's 2 seconds;
 - whether every acknowledged delivery was answered;
+- the server's CPU time per delivery (all its threads, from /proc), which says where the time goes
+  when the rates are close;
 
 and the bot's figures as ratios to the echo's. Only a ratio from one run means anything: the
 absolute figures move with the machine.
@@ -185,6 +187,7 @@ class Result:
     answered: int
     reply_seconds: float
     ack_times: list[float]
+    cpu_ms: float = 0.0   # the server's CPU time per delivery, acknowledgement to reply
 
     @property
     def acks_per_s(self) -> float:
@@ -363,8 +366,11 @@ async def run_target(name: str, cmd: list[str], env: dict, url_path: str, health
                 await wait_http(f"http://127.0.0.1:{port}{health}", expect=200)
             else:
                 await wait_http(f"http://127.0.0.1:{port}{url_path}")
-            return await measure(name, f"http://127.0.0.1:{port}{url_path}", standin_url, warmup, deliveries,
-                                 args.concurrency, args.reply_timeout)
+            cpu_before = cpu_seconds(server.pid)
+            result = await measure(name, f"http://127.0.0.1:{port}{url_path}", standin_url, warmup, deliveries,
+                                   args.concurrency, args.reply_timeout)
+            result.cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / len(deliveries)
+            return result
     finally:
         for proc in (server, standin):
             if proc is not None:
@@ -375,11 +381,21 @@ async def run_target(name: str, cmd: list[str], env: dict, url_path: str, health
                     proc.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux), all its threads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def show(r: Result) -> None:
     every = "yes" if r.answered >= r.acked else f"NO ({r.answered} of {r.acked})"
     print(f"  {r.name:<6} acks/s {r.acks_per_s:8.0f}   replies/s {r.replies_per_s:8.0f}   "
           f"ack p50 {r.p50_ms:7.1f} ms   p99 {r.p99_ms:7.1f} ms   max {max(r.ack_times) * 1000:7.1f} ms   "
-          f"over 2 s: {r.late}   acked {r.acked}/{r.sent}   every acked answered: {every}")
+          f"over 2 s: {r.late}   acked {r.acked}/{r.sent}   every acked answered: {every}   "
+          f"server CPU {r.cpu_ms:.2f} ms/delivery")
 
 
 def main() -> None:
@@ -432,7 +448,7 @@ def main() -> None:
             if name == "bot":  # a fresh database each time: the same event ids would all be redeliveries
                 env = {**bot_env, "BOT_DATA_DIR": str(folder / f"data{n}")}
                 cmd = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", "{port}"]
-                results[name] = asyncio.run(run_target(name, cmd, env, "/line/webhook", "/healthz", args, warmup,
+                results[name] = asyncio.run(run_target(name, cmd, env, "/line/webhook", "/readyz", args, warmup,
                                                        deliveries, folder / f"bot{n}.log"))
             elif name == "echo":
                 cmd = [sys.executable, str(wrapper), str(echo_app), "{port}"]
@@ -456,10 +472,12 @@ def main() -> None:
             if name in targets:
                 print(f"  {name + '/echo':<11} acks/s {ratio(name, lambda r: r.acks_per_s):.2f}x   "
                       f"replies/s {ratio(name, lambda r: r.replies_per_s):.2f}x   "
-                      f"ack p50 {ratio(name, lambda r: r.p50_ms):.2f}x   p99 {ratio(name, lambda r: r.p99_ms):.2f}x")
+                      f"ack p50 {ratio(name, lambda r: r.p50_ms):.2f}x   p99 {ratio(name, lambda r: r.p99_ms):.2f}x   "
+                      f"server CPU per delivery {ratio(name, lambda r: r.cpu_ms or float('nan')):.2f}x")
     print(json.dumps([{k: {"acks_per_s": round(v.acks_per_s), "replies_per_s": round(v.replies_per_s),
                            "p50_ms": round(v.p50_ms, 2), "p99_ms": round(v.p99_ms, 2), "late": v.late,
-                           "acked": v.acked, "answered": v.answered} for k, v in r.items()} for r in rounds]))
+                           "acked": v.acked, "answered": v.answered, "cpu_ms": round(v.cpu_ms, 3)}
+                       for k, v in r.items()} for r in rounds]))
 
 
 if __name__ == "__main__":
