@@ -33,8 +33,8 @@ from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
-from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS, Store, is_unavailable, notify, sqlite_busy_timeout
-from bot.store.models import BOT, DONE, FAILED, PERSON, QUEUED
+from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS, Store, is_unavailable, notify, notify_sync, sqlite_busy_timeout
+from bot.store.models import BOT, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +133,23 @@ class _BatchWrites:
         self.done_ids: list[int] = []
         self.failed_ids: list[int] = []
 
-    async def write(self, conn, now: float) -> None:
-        await sessions.write_many(conn, self.sessions)
-        await outbox.enqueue_many(conn, self.outbox)
-        await figures.bump_days(conn, self.figures)
+    def write(self, conn, now: float) -> None:
+        sessions.write_many(conn, self.sessions)
+        outbox.enqueue_many(conn, self.outbox)
+        figures.bump_days_sync(conn, self.figures)
         # Erase the payloads, keep the tombstones (redeliveries stay no-ops).
-        await inbox.mark_done_many(conn, self.done_ids, now)
-        await inbox.mark_done_many(conn, self.failed_ids, now, status=FAILED)
+        inbox.mark_done_many(conn, self.done_ids, now)
+        inbox.mark_done_many(conn, self.failed_ids, now, status=FAILED)
+
+
+class _QuickBatch:
+    """What a quick batch did, handed back from its transaction."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.done: list[tuple[int, str]] = []
+        self.failed: list[tuple[int, Exception]] = []
+        self.careful = False   # some events were left for the careful path
 
 
 class Runtime:
@@ -293,91 +303,127 @@ class Runtime:
         return await self.process_batch(1) > 0
 
     async def process_batch(self, limit: int) -> int:
-        """Run the turns of up to ``limit`` ready events (each of another conversation) in one
-        transaction: one commit, so one fsync on SQLite, for the batch. Returns how many events
-        were taken.
+        """Run the turns of up to ``limit`` ready events (each of another conversation); returns
+        how many events were taken.
 
-        Most turns take the quick path: the engine runs, and the batch's conversations, outbox
-        rows, figures and inbox tombstones are written with one statement each at the end
-        (per-turn ORM work was most of a turn's time). A turn that touches a handoff or forgets
-        someone takes the careful path (the ORM, in its own savepoint). A turn that raises is
-        left out and retried as before. If the batch's writes fail, the batch is rolled back and
-        the oldest event is run alone on the careful path, so one bad event cannot stop the rest.
+        Quick path (most turns): one transaction, as one ``Store.run`` call, claims the events,
+        loads their conversations, runs the engine and writes the batch's conversations, outbox
+        rows, figures and inbox tombstones with one statement each: one commit, so one fsync on
+        SQLite, for the batch. A turn that touches a handoff or forgets someone is left pending
+        there and runs right after on the careful path (the ORM, a savepoint per turn, handoff
+        hooks). A turn that raises is left out and retried. If the batch's writes fail, the
+        batch is rolled back and the oldest event runs alone on the careful path, so one bad
+        event cannot stop the rest.
         """
         try:
-            return await self._run_batch(limit, careful=False)
+            return await self._quick_batch(limit)
         except StoreUnavailable:
             raise
         except Exception as exc:
             if is_unavailable(exc):
                 raise
             log.error("worker.batch_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
-            return await self._run_batch(1, careful=True)
+            return await self._careful_batch(1)
 
-    async def _run_batch(self, limit: int, careful: bool) -> int:
+    async def _quick_batch(self, limit: int) -> int:
         flow = self.bundles.flow  # one version for the whole batch, even if a reload happens now
+        now = self.clock()
+        started = time.perf_counter()
+        batch = await self.store.run(self._quick_batch_in_transaction, flow, now, limit)
+        taken = batch.taken
+        if taken:
+            await self._after_batch(flow, now, started, taken, batch.done, batch.failed, [])
+        if batch.careful:
+            taken += await self._careful_batch(limit)
+        return taken
+
+    def _quick_batch_in_transaction(self, conn, flow: Flow, now: float, limit: int) -> "_QuickBatch":
+        """Inside ``Store.run``: plain statements and the pure engine, nothing that awaits."""
+        batch = _QuickBatch()
+        rows = inbox.claim_rows(conn, limit)
+        if not rows:
+            return batch
+        batch.taken = len(rows)
+        # No other worker can hold an event of these conversations now: claim_rows only offers a
+        # conversation's oldest pending event, and those are locked by us until commit. The
+        # console's writes meet us at the conversation's row lock (load_many locks FOR UPDATE on
+        # PostgreSQL).
+        if not self._local_sender:
+            notify_sync(conn, OUTBOX_CHANNEL)  # a sender in another process
+        convs = sessions.load_many(conn, [r.pseudonym for r in rows])
+        writes = _BatchWrites()
+        for row in rows:
+            try:
+                event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+            except DecryptError:
+                log.error("turn.undecryptable", extra={"inbox": row.id})
+                writes.failed_ids.append(row.id)
+                continue
+            try:
+                cid = self._quick_turn(flow, row.id, row.pseudonym, event, convs.get(row.pseudonym), now, writes)
+            except Exception as exc:
+                batch.failed.append((row.id, exc))
+                continue
+            if cid is CAREFUL:
+                batch.careful = True  # stays pending: the careful path takes it next
+                batch.taken -= 1
+                continue
+            batch.done.append((row.id, cid))
+        writes.write(conn, now)
+        return batch
+
+    async def _careful_batch(self, limit: int) -> int:
+        """Up to ``limit`` turns through the ORM, each in its own savepoint, in one transaction."""
+        flow = self.bundles.flow
         now = self.clock()
         later: list[Callable[[], Awaitable[None]]] = []
         done: list[tuple[int, str | None]] = []
         failed: list[tuple[int, Exception]] = []
-        writes = _BatchWrites()
         started = time.perf_counter()
         async with self.store.connection() as conn:
-            rows = await inbox.claim_rows(conn, limit)
+            rows = await conn.run_sync(inbox.claim_rows, limit)
             if not rows:
                 return 0
-            # No other worker can hold an event of these conversations now: claim_rows only
-            # offers a conversation's oldest pending event, and those are locked by us until
-            # commit. The console's writes meet us at the conversation's row lock (load_many
-            # and get_by_pseudonym lock FOR UPDATE on PostgreSQL).
             if not self._local_sender:
-                await self._notify(conn, OUTBOX_CHANNEL)  # a sender in another process
-            convs = {} if careful else await sessions.load_many(conn, [r.pseudonym for r in rows])
-            orm = None  # an ORM session on this transaction, for the first turn that needs one
+                await self._notify(conn, OUTBOX_CHANNEL)
+            orm = self.store.session_on(conn)
             try:
                 for row in rows:
+                    turn_later: list[Callable[[], Awaitable[None]]] = []
                     try:
-                        event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
-                    except DecryptError:
-                        log.error("turn.undecryptable", extra={"inbox": row.id})
-                        writes.failed_ids.append(row.id)
-                        continue
-                    cid: str | None | _Careful = CAREFUL
-                    if not careful:
-                        try:
-                            cid = self._quick_turn(flow, row.id, row.pseudonym, event, convs.get(row.pseudonym),
-                                                   now, writes)
-                        except Exception as exc:
-                            failed.append((row.id, exc))
-                            continue
-                    if cid is CAREFUL:
-                        orm = orm or self.store.session_on(conn)
-                        turn_later: list[Callable[[], Awaitable[None]]] = []
-                        try:
-                            async with orm.begin_nested():
-                                conv = await sessions.get_by_pseudonym(orm, row.pseudonym)
-                                cid = await self._handle(orm, flow, row.id, row.pseudonym, event, conv, now,
-                                                         turn_later)
-                                # Erase the payload, keep the tombstone.
-                                await inbox.mark_done(orm, row.id, now)
-                        except StoreUnavailable:
+                        async with orm.begin_nested():
+                            try:
+                                event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+                            except DecryptError:
+                                log.error("turn.undecryptable", extra={"inbox": row.id})
+                                await inbox.mark_done(orm, row.id, now, status=FAILED)
+                                continue
+                            conv = await sessions.get_by_pseudonym(orm, row.pseudonym)
+                            cid = await self._handle(orm, flow, row.id, row.pseudonym, event, conv, now, turn_later)
+                            await inbox.mark_done(orm, row.id, now)  # erase the payload, keep the tombstone
+                    except StoreUnavailable:
+                        raise
+                    except Exception as exc:
+                        if is_unavailable(exc):
                             raise
-                        except Exception as exc:
-                            if is_unavailable(exc):
-                                raise
-                            failed.append((row.id, exc))
-                            continue
-                        later.extend(turn_later)
+                        failed.append((row.id, exc))
+                        continue
+                    later.extend(turn_later)
                     done.append((row.id, cid))
             finally:
-                if orm is not None:
-                    await orm.close()  # leaves the connection's transaction alone
-            await writes.write(conn, now)
-        per_turn = (time.perf_counter() - started) / len(rows)
+                await orm.close()  # leaves the connection's transaction alone
+        await self._after_batch(flow, now, started, len(rows), done, failed, later)
+        return len(rows)
+
+    async def _after_batch(self, flow: Flow, now: float, started: float, taken: int,
+                           done: list[tuple[int, str | None]], failed: list[tuple[int, Exception]],
+                           later: list[Callable[[], Awaitable[None]]]) -> None:
+        """After the commit: logs, metrics, failed turns, handoff hooks, and wake the sender."""
+        per_turn = (time.perf_counter() - started) / max(taken, 1)
         for row_id, cid in done:
             metrics.TURN_SECONDS.observe(per_turn)
             log.info("turn.done", extra={"conversation": cid, "inbox": row_id, "ms": round(per_turn * 1000, 2),
-                                         "count": len(rows)})
+                                         "count": taken})
         for row_id, exc in failed:
             await self._turn_failed(flow, row_id, exc, now)
         self._outbox_wake.set()
@@ -386,7 +432,6 @@ class Runtime:
                 await call()
             except Exception as exc:
                 log.error("handoff.hook_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
-        return len(rows)
 
     def _quick_turn(self, flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, conv, now: float,
                     writes: "_BatchWrites") -> "str | _Careful":

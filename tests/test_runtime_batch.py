@@ -91,11 +91,11 @@ async def test_when_a_batchs_writes_fail_the_events_go_one_by_one_and_none_is_lo
     real = sessions.write_many
     failures = []
 
-    async def write_many(conn, writes):
+    def write_many(conn, writes):
         if len(writes.new) + len(writes.changed) > 1:  # a whole batch: fail it, as a bug would
             failures.append(len(writes.new))
             raise RuntimeError("a bug in the batch's writes")
-        await real(conn, writes)
+        real(conn, writes)
 
     monkeypatch.setattr(sessions, "write_many", write_many)
     await runtime.accept([ev(u, kind="start") for u in ("A", "B", "C")])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -45,12 +45,20 @@ async def bump_many(session: AsyncSession | AsyncConnection, day: str, amounts: 
     await bump_days(session, {(day, n): v for n, v in amounts.items()})
 
 
-async def bump_days(conn: AsyncSession | AsyncConnection, amounts: dict[tuple[str, str], float]) -> None:
+def _rows(amounts: dict[tuple[str, str], float]) -> list[dict]:
+    return [{"d": d, "n": n, "v": v} for (d, n), v in sorted(amounts.items())]
+
+
+async def bump_days(session: AsyncSession | AsyncConnection, amounts: dict[tuple[str, str], float]) -> None:
     """Add to counters of any days, ``{(day, name): amount}``, in one statement (executemany)."""
-    if not amounts:
-        return
-    rows = [{"d": d, "n": n, "v": v} for (d, n), v in sorted(amounts.items())]
-    await conn.execute(_UPSERT[dialect_name(conn)], rows)
+    if amounts:
+        await session.execute(_UPSERT[dialect_name(session)], _rows(amounts))
+
+
+def bump_days_sync(conn: Connection, amounts: dict[tuple[str, str], float]) -> None:
+    """``bump_days`` inside ``Store.run``."""
+    if amounts:
+        conn.execute(_UPSERT[conn.dialect.name], _rows(amounts))
 
 
 async def read(session: AsyncSession, first_day: str, last_day: str) -> dict[str, dict[str, float]]:

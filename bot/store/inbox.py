@@ -11,18 +11,17 @@ import hashlib
 import uuid
 from typing import Iterable
 
-from sqlalchemy import Integer, and_, bindparam, exists, func, literal_column, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, exists, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.channels.base import InboundEvent
 
 from .crypto import Crypto
-from .db import dialect_name, notify_sync
-from .models import DONE, FAILED, PENDING, InboxEvent
+from .db import notify_sync
+from .models import DONE, PENDING, InboxEvent
 
 _T = InboxEvent.__table__
 
@@ -121,20 +120,20 @@ def _claim_rows_statement(postgres: bool):
 CLAIM_ROWS = {True: _claim_rows_statement(True), False: _claim_rows_statement(False)}
 
 
-async def claim_rows(conn: AsyncConnection, limit: int) -> list:
-    """``claim_batch`` as plain rows (id, pseudonym, payload_enc), for the worker's batch path."""
-    stmt = CLAIM_ROWS[dialect_name(conn) == "postgresql"]
-    return list((await conn.execute(stmt, {"limit": limit})).all())
+def claim_rows(conn: Connection, limit: int) -> list:
+    """``claim_batch`` as plain rows (id, pseudonym, payload_enc), for the worker's batches
+    (inside ``Store.run``, or ``AsyncConnection.run_sync``)."""
+    return conn.execute(CLAIM_ROWS[conn.dialect.name == "postgresql"], {"limit": limit}).all()
 
 
 _MARK_DONE = (update(_T).where(_T.c.id == bindparam("rid"))
               .values(status=bindparam("st"), payload_enc=None, processed_at=bindparam("at")))
 
 
-async def mark_done_many(conn: AsyncConnection, row_ids: list[int], now: float, status: str = DONE) -> None:
-    """``mark_done`` for many rows in one statement (executemany)."""
+def mark_done_many(conn: Connection, row_ids: list[int], now: float, status: str = DONE) -> None:
+    """``mark_done`` for many rows in one statement (executemany), inside ``Store.run``."""
     if row_ids:
-        await conn.execute(_MARK_DONE, [{"rid": r, "st": status, "at": now} for r in row_ids])
+        conn.execute(_MARK_DONE, [{"rid": r, "st": status, "at": now} for r in row_ids])
 
 
 async def mark_done(session: AsyncSession, row_id: int, now: float, status: str = DONE) -> None:

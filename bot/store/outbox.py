@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Double, Integer, and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Outbound
 
@@ -70,10 +70,10 @@ def outbox_row(crypto: Crypto, *, conversation_id: str, channel: str, user_id: s
 _ENQUEUE = insert(_O)
 
 
-async def enqueue_many(conn: AsyncConnection, rows: list[dict]) -> None:
-    """Add many deliveries in one statement (executemany); nobody needs their ids."""
+def enqueue_many(conn: Connection, rows: list[dict]) -> None:
+    """Add many deliveries in one statement (executemany), inside ``Store.run``; nobody needs their ids."""
     if rows:
-        await conn.execute(_ENQUEUE, rows)
+        conn.execute(_ENQUEUE, rows)
 
 
 def _due_statement(postgres: bool):

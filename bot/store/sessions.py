@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Session
 
-from .db import dialect_name
 from .models import OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 
 
@@ -61,12 +60,13 @@ _MANY = select(_C).where(_C.c.pseudonym.in_(bindparam("ps", expanding=True)))
 LOAD_MANY = {True: _MANY.with_for_update(), False: _MANY}
 
 
-async def load_many(conn: AsyncConnection, pseudonyms: list[str]) -> dict:
+def load_many(conn: Connection, pseudonyms: list[str]) -> dict:
     """The conversations of these pseudonyms (rows with the same attributes as ``Conversation``),
-    locked for this transaction on PostgreSQL. Sorted, so two transactions lock in one order."""
+    locked for this transaction on PostgreSQL. Sorted, so two transactions lock in one order.
+    Inside ``Store.run``."""
     if not pseudonyms:
         return {}
-    rows = await conn.execute(LOAD_MANY[dialect_name(conn) == "postgresql"], {"ps": sorted(set(pseudonyms))})
+    rows = conn.execute(LOAD_MANY[conn.dialect.name == "postgresql"], {"ps": sorted(set(pseudonyms))})
     return {r.pseudonym: r for r in rows}
 
 
@@ -99,11 +99,11 @@ _UPDATE = update(_C).where(_C.c.id == bindparam("cid")).values(
     last_active_at=bindparam("at"))
 
 
-async def write_many(conn: AsyncConnection, writes: SessionWrites) -> None:
+def write_many(conn: Connection, writes: SessionWrites) -> None:
     if writes.new:
-        await conn.execute(_INSERT_NEW, writes.new)
+        conn.execute(_INSERT_NEW, writes.new)
     if writes.changed:
-        await conn.execute(_UPDATE, writes.changed)
+        conn.execute(_UPDATE, writes.changed)
 
 
 async def forget_conversation(session: AsyncSession, conv: Conversation, keep_inbox_id: int | None = None) -> list[str]:
