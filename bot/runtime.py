@@ -44,9 +44,13 @@ RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a ha
 TURN_BATCH = 32             # turns per transaction (one commit): see process_batch
 # Platform deliveries first. LINE counts a webhook as failed after 2 s; a reply token lasts about a
 # minute. So while deliveries are arriving (one being accepted, or the last one less than
-# DELIVERIES_QUIET ago), the worker and the sender wait, but never longer than DELIVERIES_MAX_DEFER.
+# DELIVERIES_QUIET ago), the worker and the sender wait before their next batch, at most
+# DELIVERIES_MAX_DEFER at a time, and not at all once the people in their last batch had waited
+# DELIVERIES_PATIENCE: a burst of webhooks is acknowledged first, a steady stream cannot starve
+# the turns (the wait stops as soon as a backlog ages).
 DELIVERIES_QUIET = 0.02
 DELIVERIES_MAX_DEFER = 0.25
+DELIVERIES_PATIENCE = 5.0
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -150,6 +154,7 @@ class _QuickBatch:
         self.done: list[tuple[int, str]] = []
         self.failed: list[tuple[int, Exception]] = []
         self.careful = False   # some events were left for the careful path
+        self.oldest: float | None = None  # when the oldest event taken was accepted
 
 
 class Runtime:
@@ -180,6 +185,8 @@ class Runtime:
         self._local_sender = False
         self._accepting = 0             # accept() calls running now
         self._last_accept = 0.0         # time.monotonic() when the last one ended
+        self._inbox_lag = 0.0           # how long the events of the last turn batch had waited
+        self._outbox_lag = 0.0          # how long the people of the last delivery round had waited
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -275,7 +282,7 @@ class Runtime:
         while self._running:
             self._inbox_wake.clear()
             try:
-                await self._after_deliveries()
+                await self._after_deliveries(self._inbox_lag)
                 did = await self.process_batch(self.turn_batch)
                 pause = self.poll_interval
             except StoreUnavailable:
@@ -288,9 +295,13 @@ class Runtime:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._inbox_wake.wait(), timeout=pause)
 
-    async def _after_deliveries(self) -> None:
-        """Wait while platform deliveries are arriving, at most ``DELIVERIES_MAX_DEFER``: one
-        process serves the webhooks and runs the turns, and the webhooks have the deadline."""
+    async def _after_deliveries(self, lag: float) -> None:
+        """Wait while platform deliveries are arriving: one process serves the webhooks and runs
+        the turns, and the webhooks have the deadline. At most ``DELIVERIES_MAX_DEFER``; not at
+        all when ``lag`` (how long the people of the caller's last batch had waited) reached
+        ``DELIVERIES_PATIENCE``."""
+        if lag >= DELIVERIES_PATIENCE:
+            return
         deadline = time.monotonic() + DELIVERIES_MAX_DEFER
         while True:
             now = time.monotonic()
@@ -330,6 +341,7 @@ class Runtime:
         now = self.clock()
         started = time.perf_counter()
         batch = await self.store.run(self._quick_batch_in_transaction, flow, now, limit)
+        self._inbox_lag = now - batch.oldest if batch.oldest is not None else 0.0
         taken = batch.taken
         if taken:
             await self._after_batch(flow, now, started, taken, batch.done, batch.failed, [])
@@ -344,6 +356,7 @@ class Runtime:
         if not rows:
             return batch
         batch.taken = len(rows)
+        batch.oldest = min(r.accepted_at for r in rows)
         # No other worker can hold an event of these conversations now: claim_rows only offers a
         # conversation's oldest pending event, and those are locked by us until commit. The
         # console's writes meet us at the conversation's row lock (load_many locks FOR UPDATE on
@@ -665,7 +678,7 @@ class Runtime:
         while self._running:
             self._outbox_wake.clear()
             try:
-                await self._after_deliveries()
+                await self._after_deliveries(self._outbox_lag)
                 sent = await self.deliver_due()
                 pause = self.poll_interval
             except StoreUnavailable:
@@ -687,6 +700,7 @@ class Runtime:
         claimed = await self.store.run(outbox.claim_due, self.crypto, names, now, self.send_batch, self.lease_seconds)
         if not claimed:
             return 0
+        self._outbox_lag = now - min(c.outbound.received_at or now for c in claimed)
         results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
         now = self.clock()
         max_attempts = self.settings.outbox_max_attempts

@@ -116,14 +116,27 @@ async def test_the_worker_waits_while_deliveries_arrive_but_not_for_ever(runtime
 
     monkeypatch.setattr(runtime_module, "DELIVERIES_MAX_DEFER", 0.3)
     runtime._last_accept = 0.0
-    await asyncio.wait_for(runtime._after_deliveries(), 0.1)  # quiet: no wait
+    await asyncio.wait_for(runtime._after_deliveries(0.0), 0.1)  # quiet: no wait
     runtime._accepting = 1  # a webhook is being stored
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(runtime._after_deliveries(), 0.1)
-    await asyncio.wait_for(runtime._after_deliveries(), 2.0)  # ... but returns after the longest wait
+        await asyncio.wait_for(runtime._after_deliveries(0.0), 0.1)
+    await asyncio.wait_for(runtime._after_deliveries(0.0), 2.0)  # ... but returns after the longest wait
+    # Once people have waited long, the turns go first again: a steady stream cannot starve them.
+    await asyncio.wait_for(runtime._after_deliveries(runtime_module.DELIVERIES_PATIENCE), 0.1)
     runtime._accepting = 0
     runtime._last_accept = time.monotonic()  # one just ended: wait for the quiet
-    waited = asyncio.create_task(runtime._after_deliveries())
+    waited = asyncio.create_task(runtime._after_deliveries(0.0))
     await asyncio.sleep(0)
     assert not waited.done()
     await asyncio.wait_for(waited, 1.0)
+
+
+async def test_the_worker_and_sender_know_how_long_people_have_waited(runtime, clock):
+    """What ends the waiting above: the age of the events and replies they last took."""
+    await runtime.accept([ev("A", kind="start")])
+    clock.advance(7.0)
+    assert await runtime.process_batch(16) == 1
+    assert runtime._inbox_lag == 7.0
+    clock.advance(2.0)
+    assert await runtime.deliver_due() == 1
+    assert runtime._outbox_lag == 2.0  # the reply was queued by the turn, 2 s ago

@@ -107,7 +107,7 @@ async def claim_batch(session: AsyncSession, limit: int) -> list[InboxEvent]:
 def _claim_rows_statement(postgres: bool):
     earlier = _T.alias("earlier")
     stmt = (
-        select(_T.c.id, _T.c.pseudonym, _T.c.payload_enc)
+        select(_T.c.id, _T.c.pseudonym, _T.c.payload_enc, _T.c.accepted_at)
         .where(_T.c.status == IS_PENDING)
         .where(~exists().where(and_(earlier.c.pseudonym == _T.c.pseudonym,
                                     earlier.c.status == IS_PENDING, earlier.c.id < _T.c.id)))
@@ -121,7 +121,7 @@ CLAIM_ROWS = {True: _claim_rows_statement(True), False: _claim_rows_statement(Fa
 
 
 def claim_rows(conn: Connection, limit: int) -> list:
-    """``claim_batch`` as plain rows (id, pseudonym, payload_enc), for the worker's batches
+    """``claim_batch`` as plain rows (id, pseudonym, payload_enc, accepted_at), for the worker's batches
     (inside ``Store.run``, or ``AsyncConnection.run_sync``)."""
     return conn.execute(CLAIM_ROWS[conn.dialect.name == "postgresql"], {"limit": limit}).all()
 
