@@ -33,9 +33,8 @@ class JsonFormatter(logging.Formatter):
             "event": record.msg if isinstance(record.msg, str) else str(record.msg),
         }
         for key, value in vars(record).items():
-            if key in _STANDARD or key not in SAFE_FIELDS:
-                continue
-            out[key] = value if isinstance(value, (int, float, bool)) or value is None else str(value)
+            if key in SAFE_FIELDS:  # never a standard attribute (a test checks), so one look-up
+                out[key] = value if isinstance(value, (int, float, bool)) or value is None else str(value)
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type only: messages and tracebacks can quote user text.
             out["exception"] = record.exc_info[0].__name__

@@ -31,3 +31,11 @@ def test_exceptions_are_logged_by_type_only():
     line = JsonFormatter().format(record)
     assert "ValueError" in line and "secret text" not in line
     assert "secret text" not in TextFormatter().format(record)
+
+
+def test_no_safe_field_shadows_a_standard_log_record_attribute():
+    """The formatter looks a record's attributes up in SAFE_FIELDS only: a safe field named like
+    a standard attribute (``msg``, ``args``, ``pathname``...) would write that attribute out."""
+    from bot.observability import _STANDARD, SAFE_FIELDS
+
+    assert not SAFE_FIELDS & _STANDARD

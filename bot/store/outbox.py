@@ -10,7 +10,7 @@ same ``Outbound.retry_key``, which the platform uses to drop the repeat (LINE's
 from __future__ import annotations
 
 import random
-import uuid
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Double, Integer, and_, bindparam, exists, func, insert, select, update
@@ -43,7 +43,8 @@ class Claimed:
 
 
 def new_retry_key() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (as ``uuid4().hex``, without building a UUID each turn)."""
+    return secrets.token_hex(16)
 
 
 async def enqueue(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, user_id: str,
