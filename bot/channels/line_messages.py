@@ -40,7 +40,10 @@ ELLIPSIS = "…"
 
 def utf16_len(text: str) -> int:
     """Length as LINE counts it: UTF-16 code units."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    if text.isascii():
+        return len(text)
+    # surrogatepass: a lone surrogate counts as the one unit it is, instead of raising
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def cut(text: str, units: int) -> str:
