@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -174,8 +175,17 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
 
         setup_demo(app, runtime, host, port)
     log.info("web.starting", extra={"host": host, "port": port, "mode": "demo" if demo else settings.bot_env})
+    _freeze_startup_objects()
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """What startup built (modules, flows, SQLAlchemy's and the SDK's caches) lives as long as the
+    process: take it out of the cyclic collector's scans, which otherwise walk it again and again
+    under load (gc.freeze, as the Python docs suggest for long-running servers)."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_worker(settings) -> int:
@@ -192,6 +202,7 @@ def run_worker(settings) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         tasks = _background(settings, runtime, run_worker=True)
+        _freeze_startup_objects()
         await stop.wait()
         await _stop(tasks, runtime)
 

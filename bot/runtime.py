@@ -49,7 +49,7 @@ TURN_BATCH = 32             # turns per transaction (one commit): see process_ba
 # DELIVERIES_PATIENCE: a burst of webhooks is acknowledged first, a steady stream cannot starve
 # the turns (the wait stops as soon as a backlog ages).
 DELIVERIES_QUIET = 0.02
-DELIVERIES_MAX_DEFER = 0.25
+DELIVERIES_MAX_DEFER = 1.0
 DELIVERIES_PATIENCE = 5.0
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
