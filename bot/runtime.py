@@ -7,7 +7,7 @@
 
 * ``accept`` commits events to the inbox before the adapter answers the platform.
 * The worker takes events in order per conversation, one turn at a time per conversation (see
-  ``bot.store.inbox.claim_next``), and commits the new session, the outbox rows and the effects in
+  ``bot.store.inbox.claim_rows``), and commits the new session, the outbox rows and the effects in
   one transaction, together with erasing the event's payload. A crash anywhere before that commit
   leaves the event pending; after it, the replies are in the outbox.
 * The sender leases due outbox rows, delivers outside any transaction, then marks them sent,

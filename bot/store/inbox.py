@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Integer, and_, bindparam, exists, func, liter
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.channels.base import InboundEvent
 
@@ -66,44 +65,6 @@ def insert_events(conn: Connection, rows: list[dict], notify_channel: str | None
     return added
 
 
-def _claim_statement(postgres: bool):
-    earlier = aliased(InboxEvent)
-    stmt = (
-        select(InboxEvent)
-        .where(InboxEvent.status == IS_PENDING)
-        .where(~exists().where(and_(earlier.pseudonym == InboxEvent.pseudonym,
-                                    earlier.status == IS_PENDING, earlier.id < InboxEvent.id)))
-        .order_by(InboxEvent.id)
-        .limit(1)
-    )
-    return stmt.with_for_update(skip_locked=True, of=InboxEvent) if postgres else stmt
-
-
-# Built once: constructing this select costs more than running it.
-_CLAIM = {True: _claim_statement(True), False: _claim_statement(False)}
-
-
-async def claim_next(session: AsyncSession) -> InboxEvent | None:
-    """The oldest pending event whose conversation has no earlier pending event.
-
-    PostgreSQL: the row is locked ``FOR UPDATE SKIP LOCKED``, so other workers skip it; a later
-    event of the same conversation is not eligible while this one is pending, so turns of one
-    conversation never run out of order or side by side. SQLite: BEGIN IMMEDIATE has already
-    serialised the whole transaction.
-    """
-    rows = await claim_batch(session, 1)
-    return rows[0] if rows else None
-
-
-async def claim_batch(session: AsyncSession, limit: int) -> list[InboxEvent]:
-    """Up to ``limit`` events, each the oldest pending one of its conversation (so never two of
-    one conversation), oldest first, locked as ``claim_next`` locks one."""
-    stmt = _CLAIM[session.bind.dialect.name == "postgresql"]
-    if limit != 1:
-        stmt = stmt.limit(limit)
-    return list((await session.execute(stmt)).scalars().all())
-
-
 def _claim_rows_statement(postgres: bool):
     earlier = _T.alias("earlier")
     stmt = (
@@ -121,8 +82,15 @@ CLAIM_ROWS = {True: _claim_rows_statement(True), False: _claim_rows_statement(Fa
 
 
 def claim_rows(conn: Connection, limit: int) -> list:
-    """``claim_batch`` as plain rows (id, pseudonym, payload_enc, accepted_at), for the worker's batches
-    (inside ``Store.run``, or ``AsyncConnection.run_sync``)."""
+    """Up to ``limit`` events (id, pseudonym, payload_enc, accepted_at), each the oldest pending
+    one of its conversation (so never two of one conversation), oldest first. Inside
+    ``Store.run`` or ``AsyncConnection.run_sync``.
+
+    PostgreSQL: the rows are locked ``FOR UPDATE SKIP LOCKED``, so other workers skip them; a
+    later event of the same conversation is not eligible while an earlier one is pending, so
+    turns of one conversation never run out of order or side by side. SQLite: BEGIN IMMEDIATE
+    has already serialised the whole transaction.
+    """
     return conn.execute(CLAIM_ROWS[conn.dialect.name == "postgresql"], {"limit": limit}).all()
 
 

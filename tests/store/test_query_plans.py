@@ -63,14 +63,6 @@ def no_full_scan(text: str) -> None:
             raise AssertionError(f"full table scan: {line}\n{text}")
 
 
-async def test_claiming_the_next_event_uses_the_pending_index(db_path):
-    cap = Capture()
-    await inbox.claim_next(cap)
-    text = plan(db_path, cap.statements[0])
-    no_full_scan(text)
-    assert "ix_inbox_pending" in text
-
-
 async def test_claiming_a_batch_of_events_uses_the_pending_index(db_path):
     text = plan(db_path, inbox.CLAIM_ROWS[False], limit=16)
     no_full_scan(text)
