@@ -42,12 +42,13 @@ INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
 OUTBOX_CHANNEL = "bot_outbox"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
 TURN_BATCH = 32             # turns per transaction (one commit): see process_batch
-# Platform deliveries first. LINE counts a webhook as failed after 2 s; a reply token lasts about a
-# minute. So while deliveries are arriving (one being accepted, or the last one less than
-# DELIVERIES_QUIET ago), the worker and the sender wait before their next batch, at most
-# DELIVERIES_MAX_DEFER at a time, and not at all once the people in their last batch had waited
-# DELIVERIES_PATIENCE: a burst of webhooks is acknowledged first, a steady stream cannot starve
-# the turns (the wait stops as soon as a backlog ages).
+# Platform deliveries first, in a burst. LINE counts a webhook as failed after 2 s; a reply token
+# lasts about a minute. While a burst is being stored (commits of DELIVERIES_BURST events or more
+# running, or ended less than DELIVERIES_QUIET ago), the worker and the sender wait before their
+# next batch, at most DELIVERIES_MAX_DEFER at a time, and not at all once the people in their
+# last batch had waited DELIVERIES_PATIENCE. Steady traffic (small commits) is never held back; a
+# burst is acknowledged first; a long one cannot starve the turns (the wait stops as a backlog ages).
+DELIVERIES_BURST = 8
 DELIVERIES_QUIET = 0.02
 DELIVERIES_MAX_DEFER = 1.0
 DELIVERIES_PATIENCE = 5.0
@@ -183,8 +184,8 @@ class Runtime:
         self._running = False
         self._forget_cache: dict[str, tuple] = {}
         self._local_sender = False
-        self._accepting = 0             # accept() calls running now
-        self._last_accept = 0.0         # time.monotonic() when the last one ended
+        self._accepting = 0             # events in the accept() calls running now
+        self._last_burst = 0.0          # time.monotonic() when the last accept() of a burst ended
         self._inbox_lag = 0.0           # how long the events of the last turn batch had waited
         self._outbox_lag = 0.0          # how long the people of the last delivery round had waited
 
@@ -233,7 +234,7 @@ class Runtime:
         if not events:
             return 0
         now = self.clock()
-        self._accepting += 1
+        self._accepting += len(events)
         try:
             async with asyncio.timeout(self.accept_timeout):
                 with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
@@ -243,8 +244,9 @@ class Runtime:
             log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
             raise StoreUnavailable("the database did not answer in time") from None
         finally:
-            self._accepting -= 1
-            self._last_accept = time.monotonic()
+            if self._accepting >= DELIVERIES_BURST:  # with the commits running beside this one
+                self._last_burst = time.monotonic()
+            self._accepting -= len(events)
         if added:
             self._inbox_wake.set()
         log.info("inbox.accepted", extra={"channel": events[0].channel, "events": len(events), "count": added})
@@ -296,16 +298,16 @@ class Runtime:
                     await asyncio.wait_for(self._inbox_wake.wait(), timeout=pause)
 
     async def _after_deliveries(self, lag: float) -> None:
-        """Wait while platform deliveries are arriving: one process serves the webhooks and runs
-        the turns, and the webhooks have the deadline. At most ``DELIVERIES_MAX_DEFER``; not at
-        all when ``lag`` (how long the people of the caller's last batch had waited) reached
-        ``DELIVERIES_PATIENCE``."""
+        """Wait while a burst of platform deliveries is being stored: one process serves the
+        webhooks and runs the turns, and the webhooks have the deadline. At most
+        ``DELIVERIES_MAX_DEFER``; not at all when ``lag`` (how long the people of the caller's
+        last batch had waited) reached ``DELIVERIES_PATIENCE``."""
         if lag >= DELIVERIES_PATIENCE:
             return
         deadline = time.monotonic() + DELIVERIES_MAX_DEFER
         while True:
             now = time.monotonic()
-            if now >= deadline or (not self._accepting and now - self._last_accept >= DELIVERIES_QUIET):
+            if now >= deadline or (self._accepting < DELIVERIES_BURST and now - self._last_burst >= DELIVERIES_QUIET):
                 return
             await asyncio.sleep(min(DELIVERIES_QUIET, deadline - now))
 

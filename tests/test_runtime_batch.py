@@ -109,26 +109,39 @@ async def test_when_a_batchs_writes_fail_the_events_go_one_by_one_and_none_is_lo
         assert [d.keys for d in channel(runtime).for_user(user)] == [["welcome.hello"]]
 
 
-async def test_the_worker_waits_while_deliveries_arrive_but_not_for_ever(runtime, monkeypatch):
-    """Platform deliveries first (LINE gives a webhook 2 s; a reply token lasts a minute), but a
-    steady stream of them must not starve the turns."""
+async def test_the_worker_waits_while_a_burst_of_deliveries_is_stored_but_not_for_ever(runtime, monkeypatch):
+    """Platform deliveries first in a burst (LINE gives a webhook 2 s; a reply token lasts a
+    minute), but steady traffic is never held back and a long burst cannot starve the turns."""
     from bot import runtime as runtime_module
 
     monkeypatch.setattr(runtime_module, "DELIVERIES_MAX_DEFER", 0.3)
-    runtime._last_accept = 0.0
+    burst = runtime_module.DELIVERIES_BURST
+    runtime._last_burst = 0.0
     await asyncio.wait_for(runtime._after_deliveries(0.0), 0.1)  # quiet: no wait
-    runtime._accepting = 1  # a webhook is being stored
+    runtime._accepting = burst - 1  # steady traffic: a small commit is running
+    await asyncio.wait_for(runtime._after_deliveries(0.0), 0.1)
+    runtime._accepting = burst  # a burst is being stored
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(runtime._after_deliveries(0.0), 0.1)
     await asyncio.wait_for(runtime._after_deliveries(0.0), 2.0)  # ... but returns after the longest wait
-    # Once people have waited long, the turns go first again: a steady stream cannot starve them.
+    # Once people have waited long, the turns go first again.
     await asyncio.wait_for(runtime._after_deliveries(runtime_module.DELIVERIES_PATIENCE), 0.1)
     runtime._accepting = 0
-    runtime._last_accept = time.monotonic()  # one just ended: wait for the quiet
+    runtime._last_burst = time.monotonic()  # a burst's commit just ended: wait for the quiet
     waited = asyncio.create_task(runtime._after_deliveries(0.0))
     await asyncio.sleep(0)
     assert not waited.done()
     await asyncio.wait_for(waited, 1.0)
+
+
+async def test_accept_counts_the_events_being_stored_and_marks_bursts(runtime):
+    from bot import runtime as runtime_module
+
+    assert runtime._accepting == 0 and runtime._last_burst == 0.0
+    await runtime.accept([ev("S", kind="start")])
+    assert runtime._last_burst == 0.0  # one event: steady traffic
+    await runtime.accept([ev(f"B{i}", kind="start") for i in range(runtime_module.DELIVERIES_BURST)])
+    assert runtime._last_burst > 0.0 and runtime._accepting == 0
 
 
 async def test_the_worker_and_sender_know_how_long_people_have_waited(runtime, clock):

@@ -96,12 +96,17 @@ async def _unreachable_as_store_unavailable() -> AsyncIterator[None]:
 
 class WriterQueue:
     """One SQLite writer at a time in this process, first come first served, except that urgent
-    waiters (a webhook that LINE times out after 2 s) go before the worker's and sender's."""
+    waiters (a webhook that LINE times out after 2 s) go before the worker's and sender's, but
+    not more than ``URGENT_STREAK`` times in a row while one of those waits: a long burst of
+    webhooks (their commits follow each other without a gap) must not starve the turns."""
+
+    URGENT_STREAK = 4
 
     def __init__(self) -> None:
         self._busy = False
         self._urgent: collections.deque[asyncio.Future] = collections.deque()
         self._normal: collections.deque[asyncio.Future] = collections.deque()
+        self._streak = 0  # urgent turns given in a row while a normal waiter waited
 
     async def acquire(self, urgent: bool = False) -> None:
         if not self._busy and not self._urgent and not self._normal:
@@ -121,13 +126,18 @@ class WriterQueue:
             raise
 
     def release(self) -> None:
-        for queue in (self._urgent, self._normal):
+        order = (self._urgent, self._normal)
+        if self._streak >= self.URGENT_STREAK and any(not w.done() for w in self._normal):
+            order = (self._normal, self._urgent)
+        for queue in order:
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():
                     waiter.set_result(None)  # the turn passes on; we stay busy
+                    self._streak = self._streak + 1 if queue is self._urgent and self._normal else 0
                     return
         self._busy = False
+        self._streak = 0
 
 
 def _sqlite_engine(url: str, **kwargs) -> AsyncEngine:

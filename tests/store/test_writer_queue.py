@@ -63,3 +63,25 @@ async def test_a_cancelled_run_keeps_the_writer_turn_until_its_thread_has_commit
     assert order == ["slow begins", "slow commits"]
     assert not store._sqlite_turn._busy
     await store.dispose()
+
+
+async def test_a_long_burst_of_urgent_writers_lets_a_waiting_worker_in_now_and_then():
+    """Webhook commits can follow each other without a gap for as long as a burst lasts: the
+    worker still gets a turn after URGENT_STREAK of them."""
+    q = WriterQueue()
+    await q.acquire()
+    order = []
+
+    async def writer(name, urgent):
+        await q.acquire(urgent)
+        order.append(name)
+        await asyncio.sleep(0)
+        q.release()
+
+    tasks = [asyncio.create_task(writer("worker", False))]
+    tasks += [asyncio.create_task(writer(f"webhook-{i}", True)) for i in range(10)]
+    await asyncio.sleep(0.01)
+    q.release()
+    await asyncio.gather(*tasks)
+    assert order.index("worker") == WriterQueue.URGENT_STREAK
+    assert [n for n in order if n != "worker"] == [f"webhook-{i}" for i in range(10)]
