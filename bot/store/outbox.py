@@ -50,11 +50,8 @@ def new_retry_key() -> str:
 async def enqueue(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, user_id: str,
                   outbound: Outbound, now: float, inbox_id: int | None = None) -> OutboxMessage:
     """Add one delivery. ``outbound.retry_key`` should be set (``new_retry_key()``)."""
-    row = OutboxMessage(
-        conversation_id=conversation_id, channel=channel, kind=outbound.kind, status=PENDING,
-        payload_enc=crypto.encrypt(outbound.to_json()), user_ref_enc=crypto.encrypt(user_id),
-        inbox_id=inbox_id, attempts=0, next_attempt_at=now, leased_until=0.0, created_at=now,
-    )
+    row = OutboxMessage(**outbox_row(crypto, conversation_id=conversation_id, channel=channel, user_id=user_id,
+                                     outbound=outbound, now=now, inbox_id=inbox_id))
     session.add(row)
     await session.flush()
     return row

@@ -8,7 +8,9 @@ import pytest
 from bot.store.db import WriterQueue
 
 
-async def test_urgent_waiters_go_before_the_others_and_order_holds_within_each():
+async def _turns_taken(writers: list[tuple[str, bool]]) -> list[str]:
+    """The order in which ``writers`` (name, urgent) get the queue, all waiting behind a writer
+    that holds it when they arrive."""
     q = WriterQueue()
     await q.acquire()  # the worker's transaction is running
     order = []
@@ -19,11 +21,15 @@ async def test_urgent_waiters_go_before_the_others_and_order_holds_within_each()
         await asyncio.sleep(0)
         q.release()
 
-    tasks = [asyncio.create_task(writer(n, u)) for n, u in
-             [("worker-1", False), ("sender", False), ("webhook-1", True), ("webhook-2", True)]]
+    tasks = [asyncio.create_task(writer(n, u)) for n, u in writers]
     await asyncio.sleep(0.01)
     q.release()
     await asyncio.gather(*tasks)
+    return order
+
+
+async def test_urgent_waiters_go_before_the_others_and_order_holds_within_each():
+    order = await _turns_taken([("worker-1", False), ("sender", False), ("webhook-1", True), ("webhook-2", True)])
     assert order == ["webhook-1", "webhook-2", "worker-1", "sender"]
 
 
@@ -68,20 +74,6 @@ async def test_a_cancelled_run_keeps_the_writer_turn_until_its_thread_has_commit
 async def test_a_long_burst_of_urgent_writers_lets_a_waiting_worker_in_now_and_then():
     """Webhook commits can follow each other without a gap for as long as a burst lasts: the
     worker still gets a turn after URGENT_STREAK of them."""
-    q = WriterQueue()
-    await q.acquire()
-    order = []
-
-    async def writer(name, urgent):
-        await q.acquire(urgent)
-        order.append(name)
-        await asyncio.sleep(0)
-        q.release()
-
-    tasks = [asyncio.create_task(writer("worker", False))]
-    tasks += [asyncio.create_task(writer(f"webhook-{i}", True)) for i in range(10)]
-    await asyncio.sleep(0.01)
-    q.release()
-    await asyncio.gather(*tasks)
+    order = await _turns_taken([("worker", False)] + [(f"webhook-{i}", True) for i in range(10)])
     assert order.index("worker") == WriterQueue.URGENT_STREAK
     assert [n for n in order if n != "worker"] == [f"webhook-{i}" for i in range(10)]
