@@ -6,7 +6,6 @@ the addresses of the web chat and of the console.
 """
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 
@@ -24,15 +23,9 @@ async def prepare_demo(runtime, wait_seconds: float = 60.0) -> tuple[str, str]:
     rather than run a second migration beside it.
     """
     password = secrets.token_urlsafe(12)
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while True:
-        try:
-            await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
-            return DEMO_NAME, password
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.25)
+    await runtime.store.wait_for_schema(wait_seconds)
+    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
+    return DEMO_NAME, password
 
 
 def demo_banner(base_url: str, name: str, password: str) -> str:

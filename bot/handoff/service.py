@@ -223,6 +223,7 @@ class HandoffService:
 
     async def watch(self, interval: float = WATCH_SECONDS) -> None:
         """Runs until cancelled (started by ``setup_routes`` in the web process)."""
+        await self.store.wait_for_schema()  # started with the server, before the migrations have run
         while True:
             try:
                 await self.check_waiting()

@@ -222,6 +222,9 @@ class Store:
             raise ValueError(f"DATABASE_URL: unsupported database {backend!r}; use postgresql:// or leave it empty for SQLite")
         self.dialect = backend
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Set once ``upgrade`` has brought the schema up to date in this process: background jobs
+        # that start with the server wait for it instead of failing on missing tables.
+        self.schema_ready = asyncio.Event()
         # SQLite has one writer at a time. Inside a process, writers wait their turn here, in
         # order, instead of in SQLite's busy handler, which polls with growing sleeps (measured:
         # p99 accept-to-reply of seconds at 50 events/s without this). Other processes still
@@ -321,6 +324,13 @@ class Store:
             if is_unavailable(exc):
                 raise StoreUnavailable("the database cannot be reached") from exc
             raise
+        self.schema_ready.set()
+
+    async def wait_for_schema(self, timeout: float = 60.0) -> None:
+        """Until ``upgrade`` has run in this process, at most ``timeout`` seconds (another
+        process may own the migrations: then go on and let the database answer)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.schema_ready.wait(), timeout)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

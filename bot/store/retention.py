@@ -75,6 +75,7 @@ async def purge_forever(store, settings, interval: float = PURGE_INTERVAL) -> No
     """Run ``purge`` now and then every ``interval`` seconds, until cancelled."""
     from . import StoreUnavailable
 
+    await store.wait_for_schema()  # started with the server, before the migrations have run
     while True:
         try:
             await purge(store, settings)

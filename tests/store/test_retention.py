@@ -50,3 +50,30 @@ async def test_purge_erases_a_kept_id_without_an_open_handoff(runtime, clock):
         conv.in_handoff = False  # as if a crash left the id behind
     counts = await purge(runtime.store, runtime.settings, now=clock.now)
     assert counts["kept_ids_erased"] == 1
+
+
+async def test_the_hourly_purge_waits_for_the_migrations_of_a_new_database(tmp_path, monkeypatch):
+    """Started with the server, it would otherwise query tables that do not exist yet (and log
+    the database as unavailable on every first start)."""
+    import asyncio
+
+    from bot.store import Store, retention
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}", b"k" * 40)
+    runs = []
+
+    async def purge(store_, settings):
+        runs.append(await store_.ping())
+
+    monkeypatch.setattr(retention, "purge", purge)
+    task = asyncio.create_task(retention.purge_forever(store, None, interval=3600))
+    await asyncio.sleep(0.05)
+    assert runs == []
+    await store.upgrade()
+    for _ in range(100):
+        if runs:
+            break
+        await asyncio.sleep(0.01)
+    assert runs == [True]
+    task.cancel()
+    await store.dispose()
