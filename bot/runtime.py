@@ -239,7 +239,7 @@ class Runtime:
             async with asyncio.timeout(self.accept_timeout):
                 with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
                     added = await self.store.run(inbox.insert_events, inbox.event_rows(self.crypto, events, now),
-                                                 INBOX_CHANNEL, urgent=True)
+                                                 INBOX_CHANNEL, urgent=True, on_sqlite3=inbox.insert_events_sqlite3)
         except TimeoutError:
             log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
             raise StoreUnavailable("the database did not answer in time") from None

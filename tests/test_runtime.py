@@ -65,6 +65,17 @@ async def test_accept_stores_once_and_a_redelivery_is_a_no_op(runtime):
     assert await runtime.drain() == 0
 
 
+async def test_one_commit_counts_only_its_new_events(runtime):
+    """A group commit holds deliveries of several webhooks: new events, events stored before,
+    and the same event twice (LINE redelivered it while the first was still waiting)."""
+    stored = ev("U1", "one", event_id="stored")
+    assert await runtime.accept([stored]) == 1
+    new = ev("U2", "two", event_id="new")
+    assert await runtime.accept([new, stored, ev("U3", "three", event_id="other"), new]) == 2
+    assert await count(runtime.store, InboxEvent) == 3
+    assert await runtime.drain() == 3
+
+
 async def test_a_turn_commits_session_and_reply_and_the_sender_delivers_it(runtime):
     await runtime.accept([ev("U1", kind="start")])
     await runtime.drain()

@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
@@ -182,12 +183,17 @@ def _sqlite_discipline(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        want = _busy_ms.get()
-        info = conn.connection.info  # lives as long as the driver connection
-        if info.get("busy_ms") != want:
-            conn.exec_driver_sql(f"PRAGMA busy_timeout={want}")
-            info["busy_ms"] = want
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate(conn.connection.info, conn.exec_driver_sql)
+
+
+def _begin_immediate(info: dict, execute: Callable[[str], object]) -> None:
+    """BEGIN IMMEDIATE under this context's busy timeout (``sqlite_busy_timeout``); ``info``
+    lives as long as the driver connection and remembers the timeout it has."""
+    want = _busy_ms.get()
+    if info.get("busy_ms") != want:
+        execute(f"PRAGMA busy_timeout={want}")
+        info["busy_ms"] = want
+    execute("BEGIN IMMEDIATE")
 
 
 def _postgres_engine(url: str, schema: str | None, **kwargs) -> AsyncEngine:
@@ -258,7 +264,8 @@ class Store:
             async with self.engine.begin() as conn:
                 yield conn
 
-    async def run(self, fn: Callable[..., T], *args, urgent: bool = False) -> T:
+    async def run(self, fn: Callable[..., T], *args, urgent: bool = False,
+                  on_sqlite3: Callable[..., T] | None = None) -> T:
         """``fn(connection, *args)`` inside one transaction (committed if it returns), as one call.
 
         For the hot paths whose statements are few and plain (the webhook's inbox commit, the
@@ -267,12 +274,18 @@ class Store:
         where the async driver makes one per statement, cursor and commit (under load each waits
         for the busy event loop: that was most of an acknowledgement's time). On PostgreSQL it
         runs through the async engine (``run_sync``): the same SQL, the same code.
+
+        ``on_sqlite3``: the same work written for the ``sqlite3`` connection itself, which the
+        writer thread then runs instead of ``fn``, between a BEGIN IMMEDIATE and a COMMIT of its
+        own. For the webhook's commit: SQLAlchemy's own work around one small transaction cost
+        more CPU than the statement, and the webhook waits for it (see ``inbox.insert_events``).
         """
         async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
             if self._thread_engine is None:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args)
-            call = functools.partial(contextvars.copy_context().run, self._run_in_thread, fn, args)
+            work = (self._run_on_sqlite3, on_sqlite3) if on_sqlite3 is not None else (self._run_in_thread, fn)
+            call = functools.partial(contextvars.copy_context().run, *work, args)
             done = asyncio.get_running_loop().run_in_executor(self._thread, call)
             try:
                 return await asyncio.shield(done)
@@ -284,6 +297,28 @@ class Store:
     def _run_in_thread(self, fn: Callable[..., T], args: tuple) -> T:
         with self._thread_engine.begin() as conn:
             return fn(conn, *args)
+
+    def _run_on_sqlite3(self, fn: Callable[..., T], args: tuple) -> T:
+        """In the writer thread: ``fn(sqlite3_connection, *args)`` in a transaction of our own.
+        The driver's errors come out as SQLAlchemy's, as from ``fn`` on the engine, so that a
+        locked or broken database still reads as unavailable."""
+        try:
+            pooled = self._thread_engine.raw_connection()  # the thread's one connection, pragmas set
+            try:
+                driver = pooled.driver_connection
+                _begin_immediate(pooled.info, driver.execute)
+                try:
+                    result = fn(driver, *args)
+                    driver.execute("COMMIT")
+                except BaseException:
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                    raise
+                return result
+            finally:
+                pooled.close()
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(None, None, exc, sqlite3.Error, hide_parameters=True) from exc
 
     @staticmethod
     def session_on(conn: AsyncConnection) -> AsyncSession:

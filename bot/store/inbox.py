@@ -8,6 +8,7 @@ redeliveries out until ``purge`` removes it after ``event_id_retention_days``.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import uuid
 from typing import Iterable
 
@@ -37,6 +38,13 @@ def _accept_statement(insert):
 
 
 _ACCEPT = {"postgresql": _accept_statement(pg_insert), "sqlite": _accept_statement(sqlite_insert)}
+# SQLite: the same INSERT as plain SQL for the driver's own executemany (insert_events_sqlite3).
+# With SQLAlchemy's transaction and multi-row INSERT ... RETURNING around it, one webhook commit of
+# 10 events cost three times the CPU (measured: 0.6-0.9 ms of user time against 0.2-0.27 ms), all
+# of it holding the GIL in the writer thread while the event loop had webhooks to answer.
+_ROW_COLUMNS = ("channel", "event_id", "pseudonym", "status", "payload_enc", "attempts", "accepted_at")
+_SQLITE_ACCEPT = (f"INSERT INTO {_T.name} ({', '.join(_T.c[c].name for c in _ROW_COLUMNS)}) "
+                  f"VALUES ({', '.join(':' + c for c in _ROW_COLUMNS)}) ON CONFLICT (channel, event_id) DO NOTHING")
 
 
 def event_rows(crypto: Crypto, events: Iterable[InboundEvent], now: float) -> list[dict]:
@@ -46,8 +54,8 @@ def event_rows(crypto: Crypto, events: Iterable[InboundEvent], now: float) -> li
         event_id = ev.event_id or uuid.uuid4().hex  # no platform id: cannot dedupe, but never lose it
         if len(event_id) > EVENT_ID_MAX:  # still unique, and fits the column
             event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
-        rows.append(dict(channel=ev.channel, event_id=event_id, pseudonym=crypto.pseudonym(ev.channel, ev.user_id),
-                         status=PENDING, payload_enc=crypto.encrypt(ev.to_json()), attempts=0, accepted_at=now))
+        rows.append(dict(zip(_ROW_COLUMNS, (ev.channel, event_id, crypto.pseudonym(ev.channel, ev.user_id), PENDING,
+                                            crypto.encrypt(ev.to_json()), 0, now))))
     return rows
 
 
@@ -55,7 +63,8 @@ def insert_events(conn: Connection, rows: list[dict], notify_channel: str | None
     """Store each row once (unique channel + event id); returns how many were new. For ``Store.run``.
 
     One statement for the whole group commit: executemany with RETURNING, which SQLAlchemy sends
-    as one multi-row INSERT ... ON CONFLICT DO NOTHING from a cached statement.
+    as one multi-row INSERT ... ON CONFLICT DO NOTHING from a cached statement. On SQLite the
+    store runs ``insert_events_sqlite3`` instead.
     """
     if not rows:
         return 0
@@ -63,6 +72,15 @@ def insert_events(conn: Connection, rows: list[dict], notify_channel: str | None
     if added and notify_channel:
         notify_sync(conn, notify_channel)
     return added
+
+
+def insert_events_sqlite3(driver: sqlite3.Connection, rows: list[dict], _notify_channel: str | None = None) -> int:
+    """``insert_events`` on the ``sqlite3`` connection (``Store.run(..., on_sqlite3=)``): the
+    driver's executemany, counted by the connection's changes (a row already there changes
+    nothing). SQLite has no NOTIFY: the worker in this process is woken by ``Runtime.accept``."""
+    before = driver.total_changes
+    driver.executemany(_SQLITE_ACCEPT, rows)
+    return driver.total_changes - before
 
 
 def _claim_rows_statement(postgres: bool):

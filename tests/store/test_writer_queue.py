@@ -77,3 +77,62 @@ async def test_a_long_burst_of_urgent_writers_lets_a_waiting_worker_in_now_and_t
     order = await _turns_taken([("worker", False)] + [(f"webhook-{i}", True) for i in range(10)])
     assert order.index("worker") == WriterQueue.URGENT_STREAK
     assert [n for n in order if n != "worker"] == [f"webhook-{i}" for i in range(10)]
+
+
+async def test_work_on_the_sqlite3_connection_commits_whole_or_not_at_all(tmp_path):
+    """``Store.run(..., on_sqlite3=)``: the webhook's commit on the driver's own connection, in a
+    transaction the store begins and ends itself."""
+    import sqlite3
+
+    from bot.store import Store
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", b"k" * 40)
+    await store.upgrade()
+
+    def on_engine(conn):
+        raise AssertionError("the store ran the SQLAlchemy version on SQLite")
+
+    def insert_then_fail(driver: sqlite3.Connection):
+        assert driver.in_transaction  # BEGIN IMMEDIATE came first
+        driver.execute("CREATE TABLE scratch (n INTEGER)")
+        driver.execute("INSERT INTO scratch VALUES (1)")
+        raise ValueError("a bug halfway")
+
+    with pytest.raises(ValueError):
+        await store.run(on_engine, on_sqlite3=insert_then_fail)
+
+    def insert(driver: sqlite3.Connection, n: int) -> int:
+        assert driver.in_transaction
+        driver.execute("CREATE TABLE IF NOT EXISTS scratch (n INTEGER)")
+        driver.execute("INSERT INTO scratch VALUES (?)", (n,))
+        return n
+
+    # rolled back as a whole (the table too), and the connection is usable again
+    assert await store.run(on_engine, 2, on_sqlite3=insert) == 2
+    check = sqlite3.connect(tmp_path / "bot.db")
+    assert check.execute("SELECT n FROM scratch").fetchall() == [(2,)]
+    check.close()
+    await store.dispose()
+
+
+async def test_work_on_the_sqlite3_connection_gives_up_on_a_lock_as_unavailable(tmp_path):
+    """Another process holding the write lock: the webhook's short busy timeout applies on the
+    driver's connection too, and the driver's error reads as the store being unavailable."""
+    import sqlite3
+    import time
+
+    from bot.store import Store, StoreUnavailable
+    from bot.store.db import sqlite_busy_timeout
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", b"k" * 40)
+    await store.upgrade()
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with sqlite_busy_timeout(0.2), pytest.raises(StoreUnavailable):
+        await store.run(lambda conn: None, on_sqlite3=lambda driver: None, urgent=True)
+    assert time.monotonic() - started < 3  # 0.2 s of busy wait, not the default 10 s
+    other.execute("ROLLBACK")
+    other.close()
+    assert await store.run(lambda conn: None, on_sqlite3=lambda driver: "free again") == "free again"
+    await store.dispose()
