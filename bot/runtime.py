@@ -33,7 +33,7 @@ from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
 from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
 from bot.store.crypto import DecryptError
-from bot.store.db import SQLITE_WEBHOOK_BUSY_SECONDS, Store, is_unavailable, notify, notify_sync, sqlite_busy_timeout
+from bot.store.db import Store, is_unavailable, notify, notify_sync
 from bot.store.models import BOT, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,12 @@ def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    """Mark a commit's outcome as seen once nobody waits for it (its caller gave up)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _where(exc: BaseException) -> str:
     """file:line of the innermost frame, for a log line that must not carry the message."""
     tb = traceback.extract_tb(exc.__traceback__)
@@ -166,7 +172,7 @@ class Runtime:
                  accept_timeout: float = 5.0, poll_interval: float = 0.5):
         self.settings = settings
         self.bundles = bundle_holder
-        self.store = store or Store.from_settings(settings)
+        self._store = store or Store.from_settings(settings)
         self.crypto = self.store.crypto
         self.clock = clock
         self.channels: dict[str, Channel] = {}
@@ -188,6 +194,8 @@ class Runtime:
         self._last_burst = 0.0          # time.monotonic() when the last accept() of a burst ended
         self._inbox_lag = 0.0           # how long the events of the last turn batch had waited
         self._outbox_lag = 0.0          # how long the people of the last delivery round had waited
+        self.inbox_commits = inbox.GroupCommit(self.store, self.crypto, notify_channel=INBOX_CHANNEL,
+                                               on_commit=self._committed)
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -195,6 +203,14 @@ class Runtime:
         """Deliver this channel's outbox rows from this process."""
         self.channels[channel.name] = channel
         self._outbox_wake.set()
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:  # another database (tests: "the database is back")
+        self._store = self.inbox_commits.store = store
 
     async def start(self, run_worker: bool = True, run_sender: bool | None = None, migrate: bool = True) -> None:
         if migrate:
@@ -220,37 +236,44 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        await self.inbox_commits.idle()
         await self.store.dispose()
         log.info("runtime.stopped")
 
     # ---- the inbox ----------------------------------------------------------------------------
 
-    async def accept(self, events: Sequence[InboundEvent]) -> int:
+    async def accept(self, events: Sequence[InboundEvent], timeout: float | None = None) -> int:
         """Store the events durably; returns how many were new (a redelivery counts 0).
 
-        Returns only after the commit. Raises ``StoreUnavailable`` when the database cannot be
-        reached within ``accept_timeout``: answer with ``safety_text`` and let the platform retry.
+        Returns only after the commit, which deliveries arriving together share (``inbox.GroupCommit``).
+        Raises ``StoreUnavailable`` when the database cannot be reached within ``timeout``
+        (default ``accept_timeout``): answer with ``safety_text`` and let the platform retry.
+        A commit still running then, or when the caller is cancelled, goes on.
         """
         if not events:
             return 0
-        now = self.clock()
+        limit = self.accept_timeout if timeout is None else timeout
         self._accepting += len(events)
+        committed = self.inbox_commits.add(events, self.clock())
         try:
-            async with asyncio.timeout(self.accept_timeout):
-                with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
-                    added = await self.store.run(inbox.insert_events, inbox.event_rows(self.crypto, events, now),
-                                                 INBOX_CHANNEL, urgent=True, on_sqlite3=inbox.insert_events_sqlite3)
+            async with asyncio.timeout(limit):
+                return await asyncio.shield(committed)
         except TimeoutError:
-            log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": self.accept_timeout})
+            committed.add_done_callback(_retrieve)
+            log.error("inbox.accept_timeout", extra={"events": len(events), "seconds": limit})
             raise StoreUnavailable("the database did not answer in time") from None
+        except asyncio.CancelledError:
+            committed.add_done_callback(_retrieve)
+            raise
         finally:
-            if self._accepting >= DELIVERIES_BURST:  # with the commits running beside this one
+            if self._accepting >= DELIVERIES_BURST:  # with the deliveries being stored beside these
                 self._last_burst = time.monotonic()
             self._accepting -= len(events)
+
+    def _committed(self, events: int, added: int) -> None:
         if added:
             self._inbox_wake.set()
-        log.info("inbox.accepted", extra={"channel": events[0].channel, "events": len(events), "count": added})
-        return added
+        log.info("inbox.accepted", extra={"events": events, "count": added})
 
     def safety_text(self, locale: str | None = None) -> str:
         """The fixed message with the 24-hour numbers, for when the store is down. Never raises."""

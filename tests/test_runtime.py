@@ -299,6 +299,81 @@ async def test_safety_text_falls_back_to_the_24_hour_numbers(runtime):
     assert "0120-279-338" in runtime.safety_text("en")
 
 
+async def test_deliveries_arriving_together_share_one_commit_and_each_hears_its_own_count(runtime, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.runtime")
+    a, b = ev("U1", "one", event_id="a"), ev("U2", "two", event_id="b")
+    # The same event twice (redelivered while the first was waiting) counts once, for the first.
+    assert await asyncio.gather(runtime.accept([a]), runtime.accept([ev("U1", "one", event_id="a")]),
+                                runtime.accept([b])) == [1, 0, 1]
+    commits = [(r.events, r.count) for r in caplog.records if r.getMessage() == "inbox.accepted"]
+    assert commits == [(3, 2)]
+    assert await count(runtime.store, InboxEvent) == 2
+
+
+async def test_a_failed_commit_fails_each_of_its_deliveries_and_the_next_commit_works(runtime, monkeypatch):
+    from bot.store import inbox
+
+    rows = inbox.event_rows
+
+    def broken_for_b(crypto, events, now):
+        if any(e.event_id == "b" for e in events):
+            raise ValueError("a bug")
+        return rows(crypto, events, now)
+
+    monkeypatch.setattr(inbox, "event_rows", broken_for_b)
+    results = await asyncio.gather(runtime.accept([ev("U1", "one", event_id="a")]),
+                                   runtime.accept([ev("U2", "two", event_id="b")]), return_exceptions=True)
+    assert [type(r) for r in results] == [ValueError, ValueError]  # one transaction: neither is stored
+    assert await count(runtime.store, InboxEvent) == 0
+    assert await runtime.accept([ev("U1", "one", event_id="a")]) == 1
+
+
+async def test_a_delivery_whose_caller_gives_up_is_still_committed(runtime, store_target, settings, mini_holder):
+    from bot.runtime import Runtime
+
+    task = asyncio.create_task(runtime.accept([ev("U1", "one", event_id="a")]))
+    await asyncio.sleep(0)  # it is waiting for its commit
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await runtime.inbox_commits.idle()
+    assert await count(runtime.store, InboxEvent) == 1
+    # and stop() lets a commit under way end before it closes the store
+    other = Runtime(settings, mini_holder, store=store_target.make())
+    pending = asyncio.ensure_future(other.accept([ev("U2", "two", event_id="b")]))
+    await asyncio.sleep(0)
+    await other.stop()
+    assert await pending == 1
+    assert await count(runtime.store, InboxEvent) == 2
+
+
+async def test_a_delivery_arriving_just_as_the_committer_ends_gets_a_committer(runtime):
+    """The committer checks for waiting deliveries and ends in one step: a delivery added right
+    after that check (the next callback of the event loop) must start a new committer, not be
+    left waiting for one that has finished."""
+    import collections
+    import threading
+
+    loop = asyncio.get_running_loop()
+    late: list[asyncio.Future] = []
+
+    class Waiting(collections.deque):
+        def __bool__(self):
+            empty = len(self) == 0
+            if empty and not late and threading.current_thread() is threading.main_thread():
+                loop.call_soon(lambda: late.append(runtime.inbox_commits.add([ev("U2", "two", event_id="late")],
+                                                                              runtime.clock())))
+            return not empty
+
+    runtime.inbox_commits._waiting = Waiting()
+    assert await runtime.accept([ev("U1", "one", event_id="first")]) == 1
+    while not late:
+        await asyncio.sleep(0)
+    assert await asyncio.wait_for(late[0], 2) == 1
+
+
 async def test_accept_raises_store_unavailable_when_the_database_is_down(settings, mini_holder, tmp_path):
     from bot.runtime import Runtime
     from bot.store import Store

@@ -42,7 +42,7 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
@@ -60,7 +60,6 @@ MAX_BODY_BYTES = 1 << 20            # 1 MiB
 MAX_TEXT_CHARS = 10_000             # kept of one message (the engine reads the first 2,000)
 MAX_CHOICE_CHARS = 300              # postback data is at most 300 characters
 ACCEPT_BUDGET = 1.2                 # seconds for the inbox commit (LINE gives up after 2)
-MAX_BATCH_EVENTS = 200              # events per group commit
 SAFETY_BUDGET = 0.4                 # seconds for the safety replies when the inbox is down
 SAFETY_MEMORY = 10_000              # event ids already answered with the safety message
 GROUP_MEMORY = 1_000                # groups and rooms recently left
@@ -81,7 +80,7 @@ _OK = WEBHOOKS.labels(CHANNEL, "200")  # looked up once: every delivery counts h
 class Inbox(Protocol):
     """What the webhook needs of the runtime."""
 
-    async def accept(self, events: Sequence[InboundEvent]) -> int: ...
+    async def accept(self, events: Sequence[InboundEvent], timeout: float | None = None) -> int: ...
 
     def safety_text(self, locale: str | None = None) -> str: ...
 
@@ -167,63 +166,13 @@ def read_event(event: Any, now: float) -> InboundEvent | GroupVisit | None:
                         received_at=received_at)
 
 
-class GroupCommit:
-    """Deliveries that arrive while the inbox is committing share the next commit.
-
-    Under load LINE sends many deliveries at once; one transaction each would queue them all
-    on the database's write lock (SQLite has one writer), ahead of the worker that answers
-    people. Here at most ``in_flight`` commits run at a time and each takes every delivery
-    that arrived meanwhile (up to ``MAX_BATCH_EVENTS`` events): one delivery alone is committed
-    at once, a burst in a few transactions. Each delivery is answered only after the commit that
-    holds its events; if that commit fails, every delivery in it takes the safety path.
-    """
-
-    def __init__(self, inbox: Inbox, in_flight: int = 1):
-        self.inbox = inbox
-        self.in_flight = in_flight
-        self._running = 0
-        self._waiting: deque[tuple[list[InboundEvent], asyncio.Future]] = deque()
-
-    def accept(self, events: list[InboundEvent]) -> asyncio.Future:
-        """A future that is done when ``events`` are committed (or failed with the commit's error)."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((events, done))
-        if self._running < self.in_flight:
-            self._running += 1
-            asyncio.get_running_loop().create_task(self._commit_waiting())
-        return done
-
-    async def _commit_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch, size = [], 0
-                while self._waiting and (not batch or size + len(self._waiting[0][0]) <= MAX_BATCH_EVENTS):
-                    events, done = self._waiting.popleft()
-                    batch.append((events, done))
-                    size += len(events)
-                try:
-                    await self.inbox.accept([e for events, _ in batch for e in events])
-                except Exception as exc:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                            done.add_done_callback(_quiet)
-                else:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
-        finally:
-            self._running -= 1
-
-
 class LineWebhook:
     """The aiohttp handler for ``POST /line/webhook``."""
 
-    def __init__(self, channel_secret: str, channel: LineChannel, inbox: Inbox, commits_in_flight: int = 1):
+    def __init__(self, channel_secret: str, channel: LineChannel, inbox: Inbox):
         self._secret = channel_secret.encode("utf-8")
         self.channel = channel
         self.inbox = inbox
-        self._commits = GroupCommit(inbox, commits_in_flight)
         self._safety_sent: OrderedDict[str, None] = OrderedDict()
         self._groups_left: OrderedDict[str, None] = OrderedDict()
 
@@ -257,13 +206,11 @@ class LineWebhook:
             elif isinstance(item, GroupVisit):
                 self._leave(item)
         if inbound:
-            accepting = self._commits.accept(inbound)
             try:
-                # Shielded: a commit still running when LINE's deadline nears is left to finish.
-                async with asyncio.timeout(ACCEPT_BUDGET):
-                    await asyncio.shield(accepting)
+                # Deliveries arriving together share a commit; one still running when LINE's
+                # deadline nears is left to finish.
+                await self.inbox.accept(inbound, timeout=ACCEPT_BUDGET)
             except Exception as exc:  # StoreUnavailable, a timeout, or a bug: the person still hears from us
-                accepting.add_done_callback(_quiet)
                 return await self._answer_without_inbox(inbound, exc)
             for ev in inbound:
                 if ev.kind in EXPECTS_REPLY:
@@ -322,11 +269,6 @@ def _refuse(status: int, reason: str, size: int | None = None) -> web.Response:
     WEBHOOKS.labels(CHANNEL, str(status)).inc()
     log.warning("line.webhook_rejected", extra={"status": status, "reason": reason, "bytes": size})
     return web.Response(status=status, text=reason.replace("_", " "))
-
-
-def _quiet(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: already logged as line.inbox_unavailable
 
 
 def _remember(memory: OrderedDict, key: str, limit: int) -> None:

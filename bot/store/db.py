@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
 
 T = TypeVar("T")
+B = TypeVar("B")
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_SECONDS = 10.0
 SQLITE_WEBHOOK_BUSY_SECONDS = 1.5
 SQLITE_QUEUE_SECONDS = 10.0
+BATCHES_PER_TURN = 8  # commits in one writer turn of ``Store.run_batches`` before others get theirs
 _busy_ms: contextvars.ContextVar[int] = contextvars.ContextVar("sqlite_busy_ms", default=int(SQLITE_BUSY_SECONDS * 1000))
 
 
@@ -81,18 +83,27 @@ def is_unavailable(exc: BaseException) -> bool:
                     "TooManyConnectionsError", "ConnectionFailureError")
 
 
+def store_error(exc: Exception) -> Exception:
+    """``StoreUnavailable`` (from ``exc``) when ``exc`` means the database cannot be reached;
+    otherwise ``exc`` itself."""
+    if isinstance(exc, StoreUnavailable) or not is_unavailable(exc):
+        return exc
+    log.error("store.unavailable", extra={"code": type(exc).__name__})
+    error = StoreUnavailable("the database cannot be reached")
+    error.__cause__ = exc
+    return error
+
+
 @contextlib.asynccontextmanager
 async def _unreachable_as_store_unavailable() -> AsyncIterator[None]:
     """A database that cannot be reached raises ``StoreUnavailable``; other errors pass through."""
     try:
         yield
-    except StoreUnavailable:
-        raise
     except Exception as exc:
-        if is_unavailable(exc):
-            log.error("store.unavailable", extra={"code": type(exc).__name__})
-            raise StoreUnavailable("the database cannot be reached") from exc
-        raise
+        error = store_error(exc)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 class WriterQueue:
@@ -264,8 +275,7 @@ class Store:
             async with self.engine.begin() as conn:
                 yield conn
 
-    async def run(self, fn: Callable[..., T], *args, urgent: bool = False,
-                  on_sqlite3: Callable[..., T] | None = None) -> T:
+    async def run(self, fn: Callable[..., T], *args, urgent: bool = False) -> T:
         """``fn(connection, *args)`` inside one transaction (committed if it returns), as one call.
 
         For the hot paths whose statements are few and plain (the webhook's inbox commit, the
@@ -274,24 +284,73 @@ class Store:
         where the async driver makes one per statement, cursor and commit (under load each waits
         for the busy event loop: that was most of an acknowledgement's time). On PostgreSQL it
         runs through the async engine (``run_sync``): the same SQL, the same code.
-
-        ``on_sqlite3``: the same work written for the ``sqlite3`` connection itself, which the
-        writer thread then runs instead of ``fn``, between a BEGIN IMMEDIATE and a COMMIT of its
-        own. For the webhook's commit: SQLAlchemy's own work around one small transaction cost
-        more CPU than the statement, and the webhook waits for it (see ``inbox.insert_events``).
         """
         async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
             if self._thread_engine is None:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args)
-            work = (self._run_on_sqlite3, on_sqlite3) if on_sqlite3 is not None else (self._run_in_thread, fn)
-            call = functools.partial(contextvars.copy_context().run, *work, args)
+            call = functools.partial(contextvars.copy_context().run, self._run_in_thread, fn, args)
             done = asyncio.get_running_loop().run_in_executor(self._thread, call)
             try:
                 return await asyncio.shield(done)
             except asyncio.CancelledError:
                 # The transaction goes on in its thread: keep the writer turn until it ends.
                 await asyncio.wait([done])
+                raise
+
+    async def run_batches(self, take: Callable[[], B | None], write: Callable[[Connection, B], T],
+                          settle: Callable[[B, T | None, BaseException | None], None], *,
+                          on_sqlite3: Callable[[sqlite3.Connection, B], T] | None = None,
+                          urgent: bool = False, limit: int = BATCHES_PER_TURN) -> None:
+        """Transactions one after another while ``take()`` finds a batch, at most ``limit``:
+        each runs ``write(connection, batch)`` and is then settled on the event loop, ``settle(batch, result, None)`` after its
+        commit or ``settle(batch, None, error)`` after its rollback (``StoreUnavailable`` when
+        the database cannot be reached). A failed batch ends the series.
+
+        For the inbox's group commit. On SQLite, with ``on_sqlite3`` (the same work written for
+        the ``sqlite3`` connection itself), the series runs in the writer thread within one writer
+        turn, from one commit straight to the next, each between a BEGIN IMMEDIATE and a COMMIT of
+        the store's own. Measured under a burst of webhooks: coming back to the busy event loop
+        between commits cost 1-1.5 ms each, longer than the commit, and SQLAlchemy's work around
+        one small transaction cost more CPU than its statement. ``take`` then runs in that thread,
+        so it may only pop from a queue that is safe across threads (``collections.deque``).
+        """
+        loop = asyncio.get_running_loop()
+        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+            if self._thread_engine is None or on_sqlite3 is None:
+                for _ in range(limit):
+                    batch = take()
+                    if batch is None:
+                        return
+                    try:
+                        async with self.engine.begin() as conn:
+                            result = await conn.run_sync(write, batch)
+                    except Exception as exc:
+                        settle(batch, None, store_error(exc))
+                        return
+                    settle(batch, result, None)
+                return
+
+            def settle_on_loop(batch, result, error):
+                settle(batch, result, None if error is None else store_error(error))
+
+            def series() -> None:  # in the writer thread
+                for _ in range(limit):
+                    batch = take()
+                    if batch is None:
+                        return
+                    try:
+                        result = self._run_on_sqlite3(on_sqlite3, (batch,))
+                    except Exception as exc:
+                        loop.call_soon_threadsafe(settle_on_loop, batch, None, exc)
+                        return
+                    loop.call_soon_threadsafe(settle_on_loop, batch, result, None)
+
+            done = loop.run_in_executor(self._thread, functools.partial(contextvars.copy_context().run, series))
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                await asyncio.wait([done])  # keep the writer turn until the thread is done, as in run()
                 raise
 
     def _run_in_thread(self, fn: Callable[..., T], args: tuple) -> T:

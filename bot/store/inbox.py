@@ -7,10 +7,12 @@ redeliveries out until ``purge`` removes it after ``event_id_retention_days``.
 """
 from __future__ import annotations
 
+import asyncio
+import collections
 import hashlib
 import sqlite3
 import uuid
-from typing import Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from sqlalchemy import Connection, Integer, and_, bindparam, exists, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,13 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import InboundEvent
 
 from .crypto import Crypto
-from .db import notify_sync
+from .db import SQLITE_WEBHOOK_BUSY_SECONDS, notify_sync, sqlite_busy_timeout
 from .models import DONE, PENDING, InboxEvent
 
+if TYPE_CHECKING:
+    from .db import Store
+
 _T = InboxEvent.__table__
+# One delivery waiting for its commit: its events, when they arrived, how many were new (a future).
+_Delivery = tuple[Sequence[InboundEvent], float, asyncio.Future]
 
 
 EVENT_ID_MAX = 128
+MAX_COMMIT_EVENTS = 200   # events in one group commit
 
 # Written into the SQL, not bound: a PostgreSQL generic plan for a prepared statement can only
 # use the partial "pending" indexes when the value is in the text.
@@ -34,12 +42,13 @@ IS_PENDING = literal_column("'pending'")
 
 
 def _accept_statement(insert):
-    return insert(_T).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(_T.c.id)
+    return (insert(_T).on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(_T.c.channel, _T.c.event_id))
 
 
 _ACCEPT = {"postgresql": _accept_statement(pg_insert), "sqlite": _accept_statement(sqlite_insert)}
 # SQLite: the same INSERT as plain SQL for the driver's own executemany (insert_events_sqlite3).
-# With SQLAlchemy's transaction and multi-row INSERT ... RETURNING around it, one webhook commit of
+# With SQLAlchemy's transaction and multi-row INSERT ... RETURNING around it, one group commit of
 # 10 events cost three times the CPU (measured: 0.6-0.9 ms of user time against 0.2-0.27 ms), all
 # of it holding the GIL in the writer thread while the event loop had webhooks to answer.
 _ROW_COLUMNS = ("channel", "event_id", "pseudonym", "status", "payload_enc", "attempts", "accepted_at")
@@ -59,28 +68,129 @@ def event_rows(crypto: Crypto, events: Iterable[InboundEvent], now: float) -> li
     return rows
 
 
-def insert_events(conn: Connection, rows: list[dict], notify_channel: str | None = None) -> int:
-    """Store each row once (unique channel + event id); returns how many were new. For ``Store.run``.
+def insert_events(conn: Connection, calls: list[list[dict]], notify_channel: str | None = None) -> list[int]:
+    """Store each row once (unique channel + event id); returns how many rows of each list were
+    new. The lists are the deliveries of one group commit (``GroupCommit``).
 
-    One statement for the whole group commit: executemany with RETURNING, which SQLAlchemy sends
-    as one multi-row INSERT ... ON CONFLICT DO NOTHING from a cached statement. On SQLite the
-    store runs ``insert_events_sqlite3`` instead.
+    One statement for the whole commit: executemany with RETURNING, which SQLAlchemy sends as one
+    multi-row INSERT ... ON CONFLICT DO NOTHING from a cached statement. An event in two lists
+    (redelivered while the first was waiting) counts for the first. On SQLite the store runs
+    ``insert_events_sqlite3`` instead.
     """
+    rows = [row for call in calls for row in call]
     if not rows:
-        return 0
-    added = len(conn.execute(_ACCEPT[conn.dialect.name], rows).all())
-    if added and notify_channel:
+        return [0] * len(calls)
+    new = {tuple(row) for row in conn.execute(_ACCEPT[conn.dialect.name], rows)}
+    counts = []
+    for call in calls:
+        count = 0
+        for row in call:
+            key = (row["channel"], row["event_id"])
+            if key in new:
+                new.discard(key)
+                count += 1
+        counts.append(count)
+    if sum(counts) and notify_channel:
         notify_sync(conn, notify_channel)
-    return added
+    return counts
 
 
-def insert_events_sqlite3(driver: sqlite3.Connection, rows: list[dict], _notify_channel: str | None = None) -> int:
-    """``insert_events`` on the ``sqlite3`` connection (``Store.run(..., on_sqlite3=)``): the
-    driver's executemany, counted by the connection's changes (a row already there changes
-    nothing). SQLite has no NOTIFY: the worker in this process is woken by ``Runtime.accept``."""
-    before = driver.total_changes
-    driver.executemany(_SQLITE_ACCEPT, rows)
-    return driver.total_changes - before
+def insert_events_sqlite3(driver: sqlite3.Connection, calls: list[list[dict]]) -> list[int]:
+    """``insert_events`` on the ``sqlite3`` connection (``Store.run_batches(..., on_sqlite3=)``):
+    the driver's executemany, each list counted by the connection's changes (a row already there
+    changes nothing). SQLite has no NOTIFY: the worker in this process is woken by the runtime."""
+    counts = []
+    for rows in calls:
+        before = driver.total_changes
+        driver.executemany(_SQLITE_ACCEPT, rows)
+        counts.append(driver.total_changes - before)
+    return counts
+
+
+class GroupCommit:
+    """The inbox commits of concurrent ``add`` calls (deliveries, from any channel).
+
+    Under load the platforms send many deliveries at once; a transaction each would queue them
+    all on the database's write lock (SQLite has one writer), each with its own fsync. Here each
+    commit takes every delivery that arrived while the one before ran (up to
+    ``MAX_COMMIT_EVENTS`` events): one delivery alone is committed at once, a burst in a few
+    transactions. On SQLite one committer runs them back to back in the writer thread
+    (``Store.run_batches``); on PostgreSQL up to ``in_flight`` run side by side. Each ``add`` is
+    answered after the commit that holds its events, or with that commit's error.
+    """
+
+    def __init__(self, store: "Store", crypto: Crypto, *, notify_channel: str | None = None,
+                 on_commit: Callable[[int, int], None] | None = None, in_flight: int | None = None):
+        self.store = store
+        self.crypto = crypto
+        self.notify_channel = notify_channel
+        self.on_commit = on_commit            # (events, how many were new) after each commit
+        self.in_flight = in_flight or (4 if store.is_postgres else 1)
+        # Appended on the event loop, taken in the writer thread: a deque is safe for that.
+        self._waiting: collections.deque[_Delivery] = collections.deque()
+        self._committers: set[asyncio.Task] = set()
+
+    def add(self, events: Sequence[InboundEvent], now: float) -> asyncio.Future:
+        """A future of how many of ``events`` were new, done when they are committed."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._waiting.append((events, now, done))
+        if len(self._committers) < self.in_flight:
+            self._committers.add(loop.create_task(self._commit_waiting()))
+        return done
+
+    async def idle(self) -> None:
+        """Until the commits under way have ended (before the store is closed)."""
+        while self._committers:
+            await asyncio.wait(list(self._committers))
+
+    async def _commit_waiting(self) -> None:
+        try:
+            with sqlite_busy_timeout(SQLITE_WEBHOOK_BUSY_SECONDS):
+                while self._waiting:
+                    try:
+                        await self.store.run_batches(self._take, self._write, self._settle,
+                                                     on_sqlite3=self._write_sqlite3, urgent=True)
+                    except Exception as exc:  # no writer turn: what waits now fails with it
+                        while (batch := self._take()) is not None:
+                            self._settle(batch, None, exc)
+        finally:
+            # In the same step as the last look at the queue: a delivery added from the next
+            # callback on must see this committer gone and start another (a done-callback
+            # would run after that callback, and the delivery would wait for nobody).
+            self._committers.discard(asyncio.current_task())
+
+    def _take(self) -> "list[_Delivery] | None":
+        batch, size = [], 0
+        waiting = self._waiting
+        while waiting and (not batch or size + len(waiting[0][0]) <= MAX_COMMIT_EVENTS):
+            try:
+                delivery = waiting.popleft()
+            except IndexError:
+                break
+            batch.append(delivery)
+            size += len(delivery[0])
+        return batch or None
+
+    def _rows(self, batch: "list[_Delivery]") -> list[list[dict]]:
+        return [event_rows(self.crypto, events, now) for events, now, _ in batch]
+
+    def _write(self, conn: Connection, batch: "list[_Delivery]") -> list[int]:
+        return insert_events(conn, self._rows(batch), self.notify_channel)
+
+    def _write_sqlite3(self, driver: sqlite3.Connection, batch: "list[_Delivery]") -> list[int]:
+        return insert_events_sqlite3(driver, self._rows(batch))
+
+    def _settle(self, batch: "list[_Delivery]", counts: list[int] | None, error: BaseException | None) -> None:
+        for n, (_, _, done) in enumerate(batch):
+            if done.done():  # the caller was cancelled
+                continue
+            if error is None:
+                done.set_result(counts[n])
+            else:
+                done.set_exception(error)
+        if error is None and self.on_commit is not None:
+            self.on_commit(sum(len(events) for events, _, _ in batch), sum(counts))
 
 
 def _claim_rows_statement(postgres: bool):

@@ -572,21 +572,16 @@ async def test_python_m_bot_serve(tmp_path, holder):
         assert user.encode() not in err
 
 
-async def test_a_burst_of_deliveries_shares_commits(bot, monkeypatch):
+async def test_a_burst_of_deliveries_shares_commits(bot, caplog):
     """Group commit: deliveries that arrive while a commit runs go into the next one."""
-    batches: list[int] = []
-    accept = bot.runtime.accept
-
-    async def counting(events):
-        batches.append(len(events))
-        return await accept(events)
-
-    monkeypatch.setattr(bot.runtime, "accept", counting)
+    caplog.set_level(logging.INFO, logger="bot.runtime")
     users = [new_user_id() for _ in range(40)]
     events = [make_text(u, "晒すと言われた") for u in users]
     statuses = await asyncio.gather(*(bot.post([e]) for e in events))
     assert [r.status for r in statuses] == [200] * 40
-    assert sum(batches) == 40 and len(batches) < 40
+    commits = [r for r in caplog.records if r.getMessage() == "inbox.accepted"]
+    assert sum(r.events for r in commits) == 40 and sum(r.count for r in commits) == 40
+    assert len(commits) < 40
     await bot.settle(40, timeout=20)
     assert {r.body["replyToken"] for r in bot.line.sent()} == {e["replyToken"] for e in events}
 

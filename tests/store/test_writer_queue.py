@@ -79,43 +79,54 @@ async def test_a_long_burst_of_urgent_writers_lets_a_waiting_worker_in_now_and_t
     assert [n for n in order if n != "worker"] == [f"webhook-{i}" for i in range(10)]
 
 
-async def test_work_on_the_sqlite3_connection_commits_whole_or_not_at_all(tmp_path):
-    """``Store.run(..., on_sqlite3=)``: the webhook's commit on the driver's own connection, in a
-    transaction the store begins and ends itself."""
+async def _series(store, batches: list, on_sqlite3, urgent: bool = False) -> list:
+    """``Store.run_batches`` over ``batches``; what each was settled with, in order."""
+    waiting = list(batches)
+    settled = []
+
+    def on_engine(conn, batch):
+        raise AssertionError("the store ran the SQLAlchemy version on SQLite")
+
+    await store.run_batches(lambda: waiting.pop(0) if waiting else None, on_engine,
+                            lambda batch, result, error: settled.append((batch, result, error)),
+                            on_sqlite3=on_sqlite3, urgent=urgent)
+    return settled
+
+
+async def test_a_series_of_commits_on_the_sqlite3_connection_each_whole_or_not_at_all(tmp_path):
+    """``Store.run_batches(..., on_sqlite3=)``: the inbox's group commits, one transaction per
+    batch on the driver's own connection, begun and ended by the store; a failed batch is rolled
+    back, settled with its error, and ends the series."""
     import sqlite3
 
     from bot.store import Store
 
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", b"k" * 40)
     await store.upgrade()
-
-    def on_engine(conn):
-        raise AssertionError("the store ran the SQLAlchemy version on SQLite")
-
-    def insert_then_fail(driver: sqlite3.Connection):
-        assert driver.in_transaction  # BEGIN IMMEDIATE came first
-        driver.execute("CREATE TABLE scratch (n INTEGER)")
-        driver.execute("INSERT INTO scratch VALUES (1)")
-        raise ValueError("a bug halfway")
-
-    with pytest.raises(ValueError):
-        await store.run(on_engine, on_sqlite3=insert_then_fail)
+    await store.run(lambda conn: conn.exec_driver_sql("CREATE TABLE scratch (n INTEGER)"))
 
     def insert(driver: sqlite3.Connection, n: int) -> int:
-        assert driver.in_transaction
-        driver.execute("CREATE TABLE IF NOT EXISTS scratch (n INTEGER)")
+        assert driver.in_transaction  # BEGIN IMMEDIATE came first
         driver.execute("INSERT INTO scratch VALUES (?)", (n,))
-        return n
+        if n == 3:
+            raise ValueError("a bug halfway")
+        return n * 10
 
-    # rolled back as a whole (the table too), and the connection is usable again
-    assert await store.run(on_engine, 2, on_sqlite3=insert) == 2
+    settled = await _series(store, [1, 2, 3, 4], insert)
+    assert [(b, r) for b, r, _ in settled] == [(1, 10), (2, 20), (3, None)]
+    assert isinstance(settled[2][2], ValueError) and settled[0][2] is None
     check = sqlite3.connect(tmp_path / "bot.db")
-    assert check.execute("SELECT n FROM scratch").fetchall() == [(2,)]
+    assert check.execute("SELECT n FROM scratch ORDER BY n").fetchall() == [(1,), (2,)]  # 3 rolled back
     check.close()
+    # the connection is usable again, and the series stops at its limit
+    settled = await _series(store, list(range(100, 120)), insert)
+    from bot.store.db import BATCHES_PER_TURN
+
+    assert [b for b, _, _ in settled] == list(range(100, 100 + BATCHES_PER_TURN))
     await store.dispose()
 
 
-async def test_work_on_the_sqlite3_connection_gives_up_on_a_lock_as_unavailable(tmp_path):
+async def test_a_series_on_the_sqlite3_connection_gives_up_on_a_lock_as_unavailable(tmp_path):
     """Another process holding the write lock: the webhook's short busy timeout applies on the
     driver's connection too, and the driver's error reads as the store being unavailable."""
     import sqlite3
@@ -129,10 +140,11 @@ async def test_work_on_the_sqlite3_connection_gives_up_on_a_lock_as_unavailable(
     other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     started = time.monotonic()
-    with sqlite_busy_timeout(0.2), pytest.raises(StoreUnavailable):
-        await store.run(lambda conn: None, on_sqlite3=lambda driver: None, urgent=True)
+    with sqlite_busy_timeout(0.2):
+        [(_, _, error)] = await _series(store, ["first"], lambda driver, batch: batch, urgent=True)
+    assert isinstance(error, StoreUnavailable)
     assert time.monotonic() - started < 3  # 0.2 s of busy wait, not the default 10 s
     other.execute("ROLLBACK")
     other.close()
-    assert await store.run(lambda conn: None, on_sqlite3=lambda driver: "free again") == "free again"
+    assert await _series(store, ["again"], lambda driver, batch: batch.upper()) == [("again", "AGAIN", None)]
     await store.dispose()
