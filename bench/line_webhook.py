@@ -152,7 +152,7 @@ def serve_layer(port: int, reply: bool = True) -> None:
     channel = LineChannel(os.environ["LINE_CHANNEL_ACCESS_TOKEN"], os.environ["LINE_API_BASE_URL"])
 
     class Instant:
-        async def accept(self, events) -> int:
+        async def accept(self, events, timeout=None) -> int:
             for ev in events if reply else ():
                 out = Outbound(turn, ev.reply_token, ev.received_at, uuid.uuid4().hex, "turn", {"state": "welcome"})
                 channel.spawn(channel.deliver(ev.user_id, out))

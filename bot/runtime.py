@@ -43,10 +43,10 @@ OUTBOX_CHANNEL = "bot_outbox"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
 TURN_BATCH = 32             # turns per transaction (one commit): see process_batch
 # Platform deliveries first, in a burst. LINE counts a webhook as failed after 2 s; a reply token
-# lasts about a minute. While a burst is being stored (commits of DELIVERIES_BURST events or more
-# running, or ended less than DELIVERIES_QUIET ago), the worker and the sender wait before their
-# next batch, at most DELIVERIES_MAX_DEFER at a time, and not at all once the people in their
-# last batch had waited DELIVERIES_PATIENCE. Steady traffic (small commits) is never held back; a
+# lasts about a minute. While a burst is being stored (DELIVERIES_BURST events or more waiting for
+# their commit, or that was so less than DELIVERIES_QUIET ago), the worker and the sender wait
+# before their next batch, at most DELIVERIES_MAX_DEFER at a time, and not at all once the people
+# in their last batch had waited DELIVERIES_PATIENCE. Steady traffic is never held back; a
 # burst is acknowledged first; a long one cannot starve the turns (the wait stops as a backlog ages).
 DELIVERIES_BURST = 8
 DELIVERIES_QUIET = 0.02
