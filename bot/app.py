@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
+import time
 
 from aiohttp import web
 
@@ -175,9 +177,47 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
 
         setup_demo(app, runtime, host, port)
     log.info("web.starting", extra={"host": host, "port": port, "mode": "demo" if demo else settings.bot_env})
+    app.on_startup.append(_stop_on_signals)
     _freeze_startup_objects()
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, handle_signals=False)
+    # Stopped and closed: a signal repeated while the interpreter exits (which puts back the
+    # default handlers) must not turn a clean stop into a kill.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     return 0
+
+
+SIGNAL_REPEAT_SECONDS = 1.0
+
+
+async def _stop_on_signals(_app: web.Application) -> None:
+    """SIGTERM and SIGINT stop the server gracefully, as aiohttp's own handlers do, except that
+    the same stop asked again within ``SIGNAL_REPEAT_SECONDS`` is ignored: GNU ``timeout`` (and
+    some process managers) signal the process and then its group, and that second signal cut
+    the shutdown short while the database was being closed, or killed the process once the
+    event loop (and its handlers) were gone. A signal after that second still stops at once.
+
+    Plain ``signal.signal`` handlers, not the loop's: those are removed with the loop, before
+    the process has exited."""
+    loop = asyncio.get_running_loop()
+    first: list[float] = []
+
+    def stop() -> None:  # on the event loop
+        raise web.GracefulExit()
+
+    def on_signal(signum: int, _frame) -> None:
+        now = time.monotonic()
+        if first and now - first[0] < SIGNAL_REPEAT_SECONDS:
+            return
+        if first or loop.is_closed():  # asked again, later: stop now, as without this handler
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        first.append(now)
+        loop.call_soon_threadsafe(stop)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
 
 
 def _freeze_startup_objects() -> None:
