@@ -59,7 +59,8 @@ SIGNATURE_HEADER = "X-Line-Signature"
 MAX_BODY_BYTES = 1 << 20            # 1 MiB
 MAX_TEXT_CHARS = 10_000             # kept of one message (the engine reads the first 2,000)
 MAX_CHOICE_CHARS = 300              # postback data is at most 300 characters
-ACCEPT_BUDGET = 1.2                 # seconds for the inbox commit (LINE gives up after 2)
+ACCEPT_BUDGET = 1.0                 # seconds for the inbox commit (LINE gives up after 2; the
+                                    # safety replies get SAFETY_BUDGET, and a busy loop needs room)
 SAFETY_BUDGET = 0.4                 # seconds for the safety replies when the inbox is down
 SAFETY_MEMORY = 10_000              # event ids already answered with the safety message
 GROUP_MEMORY = 1_000                # groups and rooms recently left
