@@ -65,6 +65,9 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 TURNS = Counter("bot_turns_total", "Turns processed", ["channel", "matched"], registry=REGISTRY)
 TURN_SECONDS = Histogram("bot_turn_seconds", "Time to run one turn (engine and store)", registry=REGISTRY,
                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+INBOX_COMMITS = Counter("bot_inbox_commits_total", "Group commits of the inbox", registry=REGISTRY)
+INBOX_EVENTS = Counter("bot_inbox_events_total", "Events committed to the inbox (new: not a redelivery)", ["new"],
+                       registry=REGISTRY)
 INBOX_DEPTH = Gauge("bot_inbox_depth", "Accepted events not yet processed", registry=REGISTRY)
 OUTBOX_RETRIES = Counter("bot_outbox_retries_total", "Deliveries retried", ["channel", "reason"], registry=REGISTRY)
 OUTBOX_FAILED = Counter("bot_outbox_failed_total", "Deliveries given up", ["channel"], registry=REGISTRY)

@@ -302,13 +302,23 @@ async def test_safety_text_falls_back_to_the_24_hour_numbers(runtime):
 async def test_deliveries_arriving_together_share_one_commit_and_each_hears_its_own_count(runtime, caplog):
     import logging
 
-    caplog.set_level(logging.INFO, logger="bot.runtime")
+    from bot.observability import REGISTRY
+
+    def figure(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    caplog.set_level(logging.DEBUG, logger="bot.runtime")
+    before = (figure("bot_inbox_commits_total"), figure("bot_inbox_events_total", new="true"),
+              figure("bot_inbox_events_total", new="false"))
     a, b = ev("U1", "one", event_id="a"), ev("U2", "two", event_id="b")
     # The same event twice (redelivered while the first was waiting) counts once, for the first.
     assert await asyncio.gather(runtime.accept([a]), runtime.accept([ev("U1", "one", event_id="a")]),
                                 runtime.accept([b])) == [1, 0, 1]
     commits = [(r.events, r.count) for r in caplog.records if r.getMessage() == "inbox.accepted"]
     assert commits == [(3, 2)]
+    after = (figure("bot_inbox_commits_total"), figure("bot_inbox_events_total", new="true"),
+             figure("bot_inbox_events_total", new="false"))
+    assert [y - x for x, y in zip(before, after)] == [1, 2, 1]  # on /metrics
     assert await count(runtime.store, InboxEvent) == 2
 
 

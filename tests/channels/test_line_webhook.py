@@ -574,7 +574,7 @@ async def test_python_m_bot_serve(tmp_path, holder):
 
 async def test_a_burst_of_deliveries_shares_commits(bot, caplog):
     """Group commit: deliveries that arrive while a commit runs go into the next one."""
-    caplog.set_level(logging.INFO, logger="bot.runtime")
+    caplog.set_level(logging.DEBUG, logger="bot.runtime")
     users = [new_user_id() for _ in range(40)]
     events = [make_text(u, "晒すと言われた") for u in users]
     statuses = await asyncio.gather(*(bot.post([e]) for e in events))
