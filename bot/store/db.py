@@ -303,9 +303,10 @@ class Store:
                           on_sqlite3: Callable[[sqlite3.Connection, B], T] | None = None,
                           urgent: bool = False, limit: int = BATCHES_PER_TURN) -> None:
         """Transactions one after another while ``take()`` finds a batch, at most ``limit``:
-        each runs ``write(connection, batch)`` and is then settled on the event loop, ``settle(batch, result, None)`` after its
-        commit or ``settle(batch, None, error)`` after its rollback (``StoreUnavailable`` when
-        the database cannot be reached). A failed batch ends the series.
+        each runs ``write(connection, batch)`` and is then settled on the event loop,
+        ``settle(batch, result, None)`` after its commit or ``settle(batch, None, error)`` after
+        its rollback (``StoreUnavailable`` when the database cannot be reached). A failed batch
+        ends the series.
 
         For the inbox's group commit. On SQLite, with ``on_sqlite3`` (the same work written for
         the ``sqlite3`` connection itself), the series runs in the writer thread within one writer

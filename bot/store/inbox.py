@@ -183,7 +183,7 @@ class GroupCommit:
 
     def _settle(self, batch: "list[_Delivery]", counts: list[int] | None, error: BaseException | None) -> None:
         for n, (_, _, done) in enumerate(batch):
-            if done.done():  # the caller was cancelled
+            if done.done():  # settled already (Runtime.accept shields it from its callers)
                 continue
             if error is None:
                 done.set_result(counts[n])
