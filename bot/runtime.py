@@ -240,7 +240,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        await self.inbox_commits.idle()
+        if not await self.inbox_commits.idle():
+            log.warning("inbox.commits_still_running")  # their callers already had an error or a timeout
         await self.store.dispose()
         log.info("runtime.stopped")
 

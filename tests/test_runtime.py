@@ -384,6 +384,32 @@ async def test_a_delivery_arriving_just_as_the_committer_ends_gets_a_committer(r
     assert await asyncio.wait_for(late[0], 2) == 1
 
 
+async def test_a_committer_cancelled_before_it_ran_blocks_neither_deliveries_nor_stop(runtime, monkeypatch):
+    commits = runtime.inbox_commits
+    first = commits.add([ev("U1", "one", event_id="x")], runtime.clock())
+    [task] = commits._committers
+    task.cancel()  # before its first step (as when the event loop is torn down)
+    await asyncio.sleep(0)
+    assert task.cancelled()
+    # the next delivery starts a committer, which commits the one left waiting too
+    assert await runtime.accept([ev("U2", "two", event_id="y")], timeout=2) == 1
+    assert await asyncio.wait_for(first, 2) == 1
+    assert await commits.idle(timeout=2)
+
+    # a commit that never ends does not hold a stopping runtime forever
+    async def forever(*args, **kwargs):
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(runtime.store, "run_batches", forever)
+    stuck = commits.add([ev("U3", "three", event_id="z")], runtime.clock())
+    assert await commits.idle(timeout=0.1) is False
+    commits._waiting.clear()
+    for t in list(commits._committers):
+        t.cancel()
+    stuck.cancel()
+    assert await commits.idle(timeout=2)
+
+
 async def test_accept_raises_store_unavailable_when_the_database_is_down(settings, mini_holder, tmp_path):
     from bot.runtime import Runtime
     from bot.store import Store

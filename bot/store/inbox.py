@@ -35,6 +35,7 @@ _Delivery = tuple[Sequence[InboundEvent], float, asyncio.Future]
 
 EVENT_ID_MAX = 128
 MAX_COMMIT_EVENTS = 200   # events in one group commit
+IDLE_TIMEOUT = 15.0       # seconds a stopping runtime waits for the commits under way
 
 # Written into the SQL, not bound: a PostgreSQL generic plan for a prepared statement can only
 # use the partial "pending" indexes when the value is in the text.
@@ -136,13 +137,31 @@ class GroupCommit:
         done = loop.create_future()
         self._waiting.append((events, now, done))
         if len(self._committers) < self.in_flight:
-            self._committers.add(loop.create_task(self._commit_waiting()))
+            self._start_committer()
         return done
 
-    async def idle(self) -> None:
-        """Until the commits under way have ended (before the store is closed)."""
-        while self._committers:
-            await asyncio.wait(list(self._committers))
+    def _start_committer(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._commit_waiting())
+        self._committers.add(task)
+        task.add_done_callback(self._committer_ended)
+
+    def _committer_ended(self, task: asyncio.Task) -> None:
+        # Its finally (below) has left the set already, unless it was cancelled before it ever
+        # ran; a committer that was cancelled may leave deliveries that nobody else will take.
+        self._committers.discard(task)
+        if self._waiting and len(self._committers) < self.in_flight and not task.get_loop().is_closed():
+            self._start_committer()
+
+    async def idle(self, timeout: float = IDLE_TIMEOUT) -> bool:
+        """Until the commits under way have ended (before the store is closed), at most
+        ``timeout`` seconds; False if some were still running then."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while running := [task for task in self._committers if not task.done()]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.wait(running, timeout=left)
+        return True
 
     async def _commit_waiting(self) -> None:
         try:
