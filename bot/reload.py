@@ -6,6 +6,7 @@ problems are logged (codes and places, never content typed by people).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -83,10 +84,9 @@ class BundleHolder:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
         while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=interval)
-            except asyncio.TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):  # not wait_for (see handoff.bus.Subscription.get)
+                    await wake.wait()
             forced = wake.is_set()
             wake.clear()
             if forced or self.changed_on_disk():

@@ -328,8 +328,9 @@ class Runtime:
                 log.error("worker.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
                 did = False
             if not did:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._inbox_wake.wait(), timeout=pause)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
+                        await self._inbox_wake.wait()
 
     async def _after_deliveries(self, lag: float) -> None:
         """Wait while a burst of platform deliveries is being stored: one process serves the
@@ -724,8 +725,9 @@ class Runtime:
                 log.error("sender.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
                 sent = 0
             if not sent:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._outbox_wake.wait(), timeout=pause)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
+                        await self._outbox_wake.wait()
 
     async def deliver_due(self) -> int:
         """Lease, deliver and settle one batch of due outbox rows; returns how many were tried."""

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
+import io
 import os
 import secrets
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,35 @@ PG_URL = os.environ.get("BOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.
 SECRET = b"test-secret-key-that-is-long-enough-0123456789"
 
 _pg_state: dict[str, str | None] = {}
+
+
+# A test still running after this long (pytest-timeout fails it at 300 s) gets the stack of every
+# task of the running event loop printed: a hung await shows where it waits, also in CI's log.
+TASK_DUMP_AFTER = 240.0
+
+
+def _dump_asyncio_tasks() -> None:
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.BaseEventLoop) and obj.is_running():
+            def dump(loop=obj):
+                out = io.StringIO()
+                for task in asyncio.all_tasks(loop):
+                    print(task, file=out)
+                    task.print_stack(file=out)
+                sys.__stderr__.write(f"\n--- asyncio tasks of a test running for {TASK_DUMP_AFTER:.0f} s ---\n"
+                                     f"{out.getvalue()}--- end ---\n")
+            obj.call_soon_threadsafe(dump)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    timer = threading.Timer(TASK_DUMP_AFTER, _dump_asyncio_tasks)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _pg_problem() -> str | None:

@@ -267,8 +267,9 @@ class WebChat:
                     box.wake.clear()
                     box.touched = time.monotonic()
                     try:
-                        await asyncio.wait_for(box.wake.wait(), STREAM_PING_SECONDS)
-                    except asyncio.TimeoutError:
+                        async with asyncio.timeout(STREAM_PING_SECONDS):  # not wait_for (see bus.get)
+                            await box.wake.wait()
+                    except TimeoutError:
                         await response.write(b": ping\n\n")
                     if self.mailboxes.get(key) is not box:  # swept meanwhile
                         box = self.mailboxes.setdefault(key, box)

@@ -40,8 +40,11 @@ class Subscription:
 
     async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that lands as the message arrives, and the loop reading here would never end.
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
+        except TimeoutError:
             return None
 
     def close(self) -> None:

@@ -392,8 +392,12 @@ class Store:
             yield
             return
         try:
-            await asyncio.wait_for(self._sqlite_turn.acquire(urgent), SQLITE_QUEUE_SECONDS)
-        except asyncio.TimeoutError:
+            # Not wait_for: on Python 3.11 it returns the turn to a caller cancelled just as it was
+            # granted, swallowing the cancellation; a loop that runs until cancelled (the
+            # handoff watch) then never ended, and a server's shutdown waited for it forever.
+            async with asyncio.timeout(SQLITE_QUEUE_SECONDS):
+                await self._sqlite_turn.acquire(urgent)
+        except TimeoutError:
             raise StoreUnavailable("the database stayed busy") from None
         try:
             yield
@@ -424,8 +428,9 @@ class Store:
     async def wait_for_schema(self, timeout: float = 60.0) -> None:
         """Until ``upgrade`` has run in this process, at most ``timeout`` seconds (another
         process may own the migrations: then go on and let the database answer)."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.schema_ready.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):  # not wait_for (see _writer_turn)
+                await self.schema_ready.wait()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

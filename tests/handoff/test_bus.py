@@ -46,3 +46,26 @@ async def test_postgres_bus_between_two_processes_worth_of_connections():
     finally:
         await one.stop()
         await two.stop()
+
+
+async def test_a_reading_loop_cancelled_as_a_message_arrives_ends():
+    """The web chat reads the bus in a loop until cancelled. Python 3.11's asyncio.wait_for gave
+    a message to a reader cancelled just as it came, swallowing the cancellation: the loop read
+    on for ever and the server's shutdown waited for it."""
+    import asyncio
+
+    bus = LocalBus()
+    got = []
+    loop = asyncio.get_running_loop()
+    with bus.subscribe("t") as sub:
+        async def reader():
+            while True:
+                got.append(await sub.get(60))
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0.01)
+        loop.call_soon(lambda: loop.call_soon(task.cancel))  # lands as the message is handed over
+        await bus.publish("t", {"n": 1})
+        done, _ = await asyncio.wait([task], timeout=1)
+        assert task in done and task.cancelled()
+        assert got in ([], [{"n": 1}])

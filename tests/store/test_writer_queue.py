@@ -148,3 +148,32 @@ async def test_a_series_on_the_sqlite3_connection_gives_up_on_a_lock_as_unavaila
     other.close()
     assert await _series(store, ["again"], lambda driver, batch: batch.upper()) == [("again", "AGAIN", None)]
     await store.dispose()
+
+
+async def test_a_writer_cancelled_as_it_is_given_the_turn_is_cancelled(tmp_path):
+    """Python 3.11's asyncio.wait_for returns the result to a task cancelled just as the result
+    came, swallowing the cancellation: a loop that runs until cancelled (the handoff watch) then
+    went on for ever, and the server's shutdown waited for it."""
+    from bot.store import Store
+
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", b"k" * 40)
+    queue = store._sqlite_turn
+    loop = asyncio.get_running_loop()
+    finished = []
+
+    async def writer():
+        async with store._writer_turn():
+            await asyncio.sleep(0.05)
+            finished.append(True)
+
+    await queue.acquire()  # someone else's transaction
+    task = asyncio.create_task(writer())
+    await asyncio.sleep(0.01)  # waiting for the turn
+    loop.call_soon(lambda: loop.call_soon(task.cancel))  # lands as the turn is handed over
+    queue.release()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished == []
+    await asyncio.wait_for(queue.acquire(), 1)  # and the turn is free again
+    queue.release()
+    await store.dispose()
