@@ -278,8 +278,8 @@ class Store:
     async def run(self, fn: Callable[..., T], *args, urgent: bool = False) -> T:
         """``fn(connection, *args)`` inside one transaction (committed if it returns), as one call.
 
-        For the hot paths whose statements are few and plain (the webhook's inbox commit, the
-        sender's lease and settle). On SQLite the whole transaction runs in the store's writer
+        For the hot paths whose statements are few and plain (the turn batches, the sender's
+        lease and settle; the inbox's group commits use ``run_batches``). On SQLite the whole transaction runs in the store's writer
         thread through the standard driver: one hand-over between the event loop and the thread,
         where the async driver makes one per statement, cursor and commit (under load each waits
         for the busy event loop: that was most of an acknowledgement's time). On PostgreSQL it
