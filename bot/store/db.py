@@ -289,14 +289,19 @@ class Store:
             if self._thread_engine is None:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args)
-            call = functools.partial(contextvars.copy_context().run, self._run_in_thread, fn, args)
-            done = asyncio.get_running_loop().run_in_executor(self._thread, call)
-            try:
-                return await asyncio.shield(done)
-            except asyncio.CancelledError:
-                # The transaction goes on in its thread: keep the writer turn until it ends.
-                await asyncio.wait([done])
-                raise
+            return await self._in_writer_thread(self._run_in_thread, fn, args)
+
+    async def _in_writer_thread(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` in the writer thread, in this context (the busy timeout). A caller that
+        is cancelled still waits for it: the transaction goes on in its thread, and the writer
+        turn the caller holds must stay taken until it ends."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        done = asyncio.get_running_loop().run_in_executor(self._thread, call)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            await asyncio.wait([done])
+            raise
 
     async def run_batches(self, take: Callable[[], B | None], write: Callable[[Connection, B], T],
                           settle: Callable[[B, T | None, BaseException | None], None], *,
@@ -347,12 +352,7 @@ class Store:
                         return
                     loop.call_soon_threadsafe(settle_on_loop, batch, result, None)
 
-            done = loop.run_in_executor(self._thread, functools.partial(contextvars.copy_context().run, series))
-            try:
-                await asyncio.shield(done)
-            except asyncio.CancelledError:
-                await asyncio.wait([done])  # keep the writer turn until the thread is done, as in run()
-                raise
+            await self._in_writer_thread(series)
 
     def _run_in_thread(self, fn: Callable[..., T], args: tuple) -> T:
         with self._thread_engine.begin() as conn:
