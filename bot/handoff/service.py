@@ -197,8 +197,8 @@ class HandoffService:
             h = await q.get_handoff(s, handoff_id)
             await q.audit(s, q.CLOSED_BY, now, counsellor_id, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
-        flow = self.flow
-        bye = tuple(Reply(flow.text(locale, k), k) for k in ("console.person.left", "console.person.closing"))
+        # Only the goodbye: the flow's handoff_return state says that the bot is back (issue 14).
+        bye = (Reply(self.flow.text(locale, "console.person.left"), "console.person.left"),)
         await self._send(handoff_id, conversation_id, bye, kind="notice", keep=False)
         await self._return(conversation_id)
         log.info("handoff.closed", extra={"handoff": handoff_id, "counsellor": counsellor_id, "outcome": outcome})

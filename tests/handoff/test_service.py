@@ -65,7 +65,7 @@ async def test_relay_both_ways_and_close_returns_to_the_bot(hruntime, service, s
     deliveries = channel.for_user("u1")
     assert [d.outbound.kind for d in deliveries][-4:] == ["notice", "counsellor", "notice", "turn"]
     assert deliveries[-3].texts == ["I am here."]
-    assert deliveries[-2].keys == ["console.person.left", "console.person.closing"]
+    assert deliveries[-2].keys == ["console.person.left"]
     assert deliveries[-1].keys[0] == "welcome.hello"       # the flow's handoff_return
     # The bot goes on: the next message runs the engine again.
     await say(hruntime, "u1", "1")
