@@ -14,8 +14,13 @@ from bot.engine import HUMAN_CHOICE_ID, UserInput, step
 
 from .helpers import NIGHT, bundle, flow, walk
 
-VOCABULARY = {"welcome", "triage", "reassure", "law", "evidence", "dont", "removal", "resources",
-              "handoff", "crisis", "friend", "goodbye"}
+# The tag vocabulary of the flow's header (issues 13 and 14). Tags of the issue 13 states that
+# the understanding work adds (feelings, other_language) are allowed before they are used.
+VOCABULARY = {"welcome", "triage", "reassure", "threat", "asked", "spread", "paid", "law", "evidence",
+              "dont", "removal", "resources", "police", "parents", "handoff", "crisis", "emergency",
+              "feelings", "friend", "school", "meeting", "abuse", "deepfake", "hacked", "outing", "adult",
+              "contact", "forget", "other_language", "goodbye"}
+NOT_YET_USED = {"feelings", "other_language"}
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
@@ -24,13 +29,16 @@ def resting(f):
     return [s for s in f.states.values() if not s.moves_on]
 
 
-def test_the_content_loads_with_no_errors_and_no_warnings():
+def test_the_content_loads_with_no_errors_and_no_warnings_but_unchecked_services():
     b = bundle()
     assert not b.errors, "\n".join(str(i) for i in b.errors)
-    # No warning is accepted: no unused text, no bubble over 250 characters, no old resource
-    # (the `verified` dates are checked against the day the content was written; `bot check`
-    # compares them with the real date and warns 180 days later, as it should).
-    assert not b.warnings, "\n".join(str(i) for i in b.warnings)
+    # No unused text and no bubble over 250 characters. The only warnings are the services
+    # whose `verified` date is old: every one of them, because those dates are the dates of the
+    # sources in FACTS.md, not checks on the live sites (an NGO checks them before going live).
+    others = [i for i in b.warnings if i.code != "W203"]
+    assert not others, "\n".join(str(i) for i in others)
+    warned = {i.message.split('"')[1] for i in b.warnings if i.code == "W203"}
+    assert warned == set(b.resources)
     assert "first_contact" in b.flows
     assert set(b.locales) >= {"ja", "en"}
 
@@ -41,7 +49,7 @@ def test_every_state_has_tags_from_the_vocabulary():
         assert state.tags, f"{state.name} has no tags"
         assert set(state.tags) <= VOCABULARY, f"{state.name}: {set(state.tags) - VOCABULARY}"
     used = {t for s in f.states.values() for t in s.tags}
-    assert used == VOCABULARY, f"tags never used: {VOCABULARY - used}"
+    assert used >= VOCABULARY - NOT_YET_USED, f"tags never used: {VOCABULARY - NOT_YET_USED - used}"
 
 
 def test_every_resting_state_offers_a_way_on_and_a_way_to_a_person():
@@ -89,21 +97,26 @@ def test_the_special_states_do_what_they_say():
 
 def test_the_age_band_is_optional_and_fits_the_law_explanation():
     f = flow()
-    law = f.states["law"]
-    assert law.branch_var == "age_band"
-    assert law.branch_default == "age_ask"
+    # `law` first says a word fitted to what happened, then `law_age` picks the age band.
+    by_age = f.states["law_age"]
+    assert by_age.branch_var == "age_band"
+    assert by_age.branch_default == "age_ask"
+    assert f.states["law"].branch_var == "situation" and f.states["law"].branch_default == "law_age"
     bands = {c.sets[0][1] for c in f.states["age_ask"].choices if c.sets}
-    assert bands == {"u16", "16_17", "adult", "unsaid"}
-    assert set(law.branch_cases) == bands
+    assert bands == {"u16", "16_17", "minor", "adult", "unsaid"}
+    assert set(by_age.branch_cases) == bands
     # Each band's explanation is its own; "rather not say" gets the one that covers every age.
-    said = {band: f.states[target].say for band, target in law.branch_cases.items()}
+    said = {band: f.states[target].say for band, target in by_age.branch_cases.items()}
     assert "law.u16" in said["u16"] and "law.ordinance" in said["16_17"]
-    assert "law.adult" in said["adult"] and "law.general" in said["unsaid"]
+    assert "law.minor_ages" in said["minor"] and "law.u16" not in said["minor"]
+    assert "law.adult" in said["adult"] and "law.minor" not in said["adult"]
+    assert "law.general" in said["unsaid"]
 
 
 def test_the_evidence_walkthrough_is_one_step_per_state_with_done_how_skip():
     f = flow()
-    steps = ["ev_keep", "ev_screens", "ev_when", "ev_money", "ev_safe", "ev_noimage", "ev_block"]
+    # Issue 14, fix 2: never copying the image itself is the first step; blocking is the last.
+    steps = ["ev_noimage", "ev_keep", "ev_screens", "ev_when", "ev_money", "ev_safe", "ev_block"]
     for i, name in enumerate(steps):
         state = f.states[name]
         assert {c.id for c in state.choices} == {"done", "how", "skip", HUMAN_CHOICE_ID}, name
@@ -117,19 +130,25 @@ def test_the_evidence_walkthrough_is_one_step_per_state_with_done_how_skip():
             assert f"{i + 1}/7" in f.text(locale, state.say[0]), (name, locale)
 
 
-def test_the_crisis_state_gives_24_hour_lines_first_and_no_lecture():
+def test_the_crisis_state_gives_119_and_110_first_then_24_hour_lines_and_no_lecture():
     f = flow()
     crisis = f.states["crisis"]
-    assert crisis.links[:2] == ("yorisoi", "sos_dial")
-    assert {"jido189", "police110"} <= set(crisis.links)
-    for rid in ("yorisoi", "sos_dial", "jido189", "police110"):
+    # Issue 14, fix 1: the emergency numbers before the helplines, as links and in the text.
+    assert crisis.links[:2] == ("ambulance119", "police110")
+    assert {"yorisoi", "ibasho", "jido189"} <= set(crisis.links)
+    for rid in crisis.links:
         assert f.resources[rid].is_open(NIGHT) is True, rid
     assert not any(k.startswith(("ev.", "law.", "dont.")) for k in crisis.say)
     assert {c.id for c in crisis.choices} >= {HUMAN_CHOICE_ID, "back"}
     for locale in ("ja", "en"):
         text = " ".join(f.text(locale, k) for k in crisis.say)
-        for number in ("0120-279-338", "0120-0-78310", "189", "110"):
+        for number in ("119", "110", "0120-279-338", "189"):
             assert number in text, (locale, number)
+        assert text.index("119") < text.index("0120-279-338") and text.index("110") < text.index("0120-279-338")
+    # The first crisis reply also says that this is a bot and that a person can join.
+    first = {"ja": f.text("ja", crisis.say[0]), "en": f.text("en", crisis.say[0])}
+    assert "ボット" in first["ja"] and "相談員" in first["ja"]
+    assert "bot" in first["en"] and "counsellor" in first["en"]
 
 
 def test_opening_hours_are_shown_only_where_they_are_known():
@@ -149,17 +168,22 @@ def test_opening_hours_are_shown_only_where_they_are_known():
     assert res["jinken110"].is_open(dt.datetime(2026, 11, 25, 9, 0, tzinfo=JST)) is True
     assert res["inochi"].is_open(night) is False and res["inochi"].is_open(tenth_night) is True
     # Hours that vary or are unconfirmed in FACTS.md: the bot never claims "open now".
-    for rid in ("police9110", "onestop", "curetime", "paps", "takeitdown", "stopncii", "safeline"):
+    for rid in ("police9110", "onestop", "curetime", "paps", "takeitdown", "stopncii", "safeline", "kokoro",
+                "minna_jinken", "ihaho", "yorisoi_sexuality"):
         assert res[rid].is_open(night) is None, rid
+    # 法テラス: weekdays 9–21, Saturdays 9–17.
+    assert res["houterasu_victim"].is_open(afternoon) is True and res["houterasu_victim"].is_open(night) is False
+    assert res["houterasu_victim"].is_open(saturday) is True
+    assert res["houterasu_victim"].is_open(saturday.replace(hour=18)) is False
 
 
 def test_links_carry_tel_and_open_now_at_2am():
-    _, turn = walk(["start", "tap:other", "tap:resources"])
+    _, turn = walk(["start", "tap:threat", "tap:resources"])
     links = {l.resource: l for r in turn.replies for l in r.links}
     assert links["sos_dial"].url == "tel:0120078310" and links["sos_dial"].open_now is True
     assert links["childline"].open_now is False
     assert links["paps"].open_now is None and links["paps"].url.startswith("https://")
-    _, turn = walk(["start", "tap:other", "tap:police"])
+    _, turn = walk(["start", "tap:threat", "tap:menu", "tap:police"])
     links = {l.resource: l for r in turn.replies for l in r.links}
     assert links["police9110"].url == "tel:%239110"
 
