@@ -108,7 +108,7 @@ def test_the_age_band_is_optional_and_fits_the_law_explanation():
     # Each band's explanation is its own; "rather not say" gets the one that covers every age.
     said = {band: f.states[target].say for band, target in by_age.branch_cases.items()}
     assert "law.u16" in said["u16"] and "law.ordinance" in said["16_17"]
-    assert "law.minor_ages" in said["minor"] and "law.u16" not in said["minor"]
+    assert "law.minor_age" in said["minor"] and "law.u16" not in said["minor"]
     assert "law.adult" in said["adult"] and "law.minor" not in said["adult"]
     assert "law.general" in said["unsaid"]
 
