@@ -14,8 +14,10 @@ from bot.engine import HUMAN_CHOICE_ID, UserInput, step
 
 from .helpers import NIGHT, bundle, flow, walk
 
-VOCABULARY = {"welcome", "triage", "reassure", "law", "evidence", "dont", "removal", "resources",
-              "handoff", "crisis", "friend", "goodbye"}
+VOCABULARY = {"welcome", "triage", "reassure", "threat", "asked", "spread", "paid", "law", "evidence",
+              "dont", "removal", "resources", "police", "parents", "handoff", "crisis", "emergency",
+              "feelings", "friend", "school", "meeting", "abuse", "deepfake", "hacked", "outing", "adult",
+              "contact", "forget", "other_language", "goodbye"}
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
@@ -66,13 +68,17 @@ def test_choice_labels_fit_line_in_every_locale():
                 assert len(label.encode("utf-16-le")) // 2 <= 20, (state.name, locale, label)
 
 
-def test_interrupts_come_in_the_promised_order_with_crisis_first():
+def test_interrupts_come_in_the_promised_order_with_harm_now_and_crisis_first():
     f = flow()
-    assert [i.name for i in f.interrupts] == ["crisis", "human", "forget_me", "restart", "english", "japanese"]
-    crisis = f.interrupts[0]
-    assert "crisis" in f.states[crisis.target].tags
-    assert f.interrupts[1].target == f.human_state
-    assert [(i.set_locale, i.target) for i in f.interrupts[4:]] == [("en", None), ("ja", None)]
+    names = [i.name for i in f.interrupts]
+    assert names[-6:] == ["crisis", "crisis_check", "human", "forget_me", "restart", "english", "japanese"][-6:]
+    assert names.index("emergency") < names.index("crisis") < names.index("crisis_check") < names.index("human")
+    by_name = {i.name: i for i in f.interrupts}
+    assert {"crisis", "emergency"} <= set(f.states[by_name["emergency"].target].tags)
+    assert "crisis" in f.states[by_name["crisis"].target].tags
+    assert "crisis" in f.states[by_name["crisis_check"].target].tags
+    assert by_name["human"].target == f.human_state
+    assert [(i.set_locale, i.target) for i in f.interrupts[-2:]] == [("en", None), ("ja", None)]
 
 
 def test_the_special_states_do_what_they_say():
@@ -80,7 +86,7 @@ def test_the_special_states_do_what_they_say():
     human = f.states[f.human_state]
     assert "handoff" in human.tags and [e.type for e in human.effects] == ["handoff"]
     assert f.handoff_return in f.states and not f.states[f.handoff_return].effects
-    confirm = f.states[f.interrupts[2].target]
+    confirm = f.states[{i.name: i for i in f.interrupts}["forget_me"].target]
     yes = f.states[confirm.choice_by_id["forget_yes"].target]
     assert [e.type for e in yes.effects] == ["forget_me"]
     assert confirm.choice_by_id["forget_no"].target != yes.name
@@ -94,7 +100,8 @@ def test_the_age_band_is_optional_and_fits_the_law_explanation():
     assert law.branch_default == "age_ask"
     bands = {c.sets[0][1] for c in f.states["age_ask"].choices if c.sets}
     assert bands == {"u16", "16_17", "adult", "unsaid"}
-    assert set(law.branch_cases) == bands
+    # "minor" is read from what people type (高1, 未成年): under 18, not known whether under 16.
+    assert set(law.branch_cases) == bands | {"minor"}
     # Each band's explanation is its own; "rather not say" gets the one that covers every age.
     said = {band: f.states[target].say for band, target in law.branch_cases.items()}
     assert "law.u16" in said["u16"] and "law.ordinance" in said["16_17"]

@@ -40,12 +40,12 @@ def facts_numbers() -> frozenset[str]:
         pytest.skip(f"{FACTS} not found (CI checks out shared/ beside the repository)")
     text = FACTS.read_text(encoding="utf-8")
     numbers = {re.sub(r"[^\d#]", "", m.group(0)) for p in (_HASH, _HYPHENATED, _PLAIN) for m in p.finditer(text)}
-    # Three-digit numbers only from the "how" column of the "Help in Japan" table, so that
-    # years, counts and article numbers elsewhere in FACTS.md never count as phone numbers.
-    section = text.split("## Help in Japan", 1)[1].split("\n## ", 1)[0]
-    for line in section.splitlines():
+    # Three-digit numbers only when a table row gives one alone in its second column (the "how"
+    # of "Help in Japan", the "fact" of the second round: 119), so that years, counts and article
+    # numbers elsewhere in FACTS.md never count as phone numbers.
+    for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 2 and re.fullmatch(r"1\d\d", cells[1]):
+        if line.lstrip().startswith("|") and len(cells) >= 2 and re.fullmatch(r"1\d\d", cells[1]):
             numbers.add(cells[1])
     return frozenset(numbers)
 
@@ -62,8 +62,8 @@ def test_the_facts_parser_finds_the_numbers_we_know_are_there():
     facts = facts_numbers()
     for number in ("110", "189", "#9110", "#8103", "#8891", "0120279338", "0120078310"):
         assert number in facts, number
-    assert "119" not in facts  # not listed in FACTS.md: the content must not give it
-    assert "2023" not in facts and "182" not in facts
+    assert "119" in facts  # the second round added the ambulance (emergency first)
+    assert "2023" not in facts and "182" not in facts and "249" not in facts
 
 
 def test_the_number_finder_sees_the_usual_ways_of_writing_a_number():
@@ -94,7 +94,8 @@ def test_every_resource_names_its_source_and_the_day_it_was_checked():
         assert entry.get("verified"), rid
 
 
-@pytest.mark.parametrize("path", sorted(LOCALES.glob("*.yaml")), ids=lambda p: p.name)
+# Texts, not keywords: a keyword (10錠, "15") is what people type, never what the bot says.
+@pytest.mark.parametrize("path", sorted(p for p in LOCALES.glob("*.yaml") if ".intents." not in p.name), ids=lambda p: p.name)
 def test_every_number_written_in_a_locale_file_is_in_facts(path):
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     unknown = {}
