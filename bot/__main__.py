@@ -43,6 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flows")
     g.add_argument("--locales")
 
+    x = sub.add_parser("explain", help="show how the bot reads a message: words, intents, where it leads")
+    x.add_argument("texts", nargs="*", help="messages (read from standard input, one per line, when none)")
+    x.add_argument("--state", help="the state the person is in (default: a first message)")
+    x.add_argument("--json", action="store_true")
+    x.add_argument("--flow")
+    x.add_argument("--flows")
+    x.add_argument("--locales")
+
+    e = sub.add_parser("eval", help="measure understanding on the evaluation set (tests/data/understanding.tsv)")
+    e.add_argument("--set", help="a TSV file: split, locale, where, message, expected")
+    e.add_argument("--split", choices=["dev", "test", "all"], default="all")
+    e.add_argument("--summary", action="store_true", help="figures only, no example messages")
+    e.add_argument("--json", action="store_true", help="one line of figures per split")
+    e.add_argument("--flow")
+    e.add_argument("--flows")
+    e.add_argument("--locales")
+
     t = sub.add_parser("test", help="run conversation tests written in YAML")
     t.add_argument("files", nargs="*")
     t.add_argument("--min-coverage", type=float, default=0.0, help="fail when fewer than this %% of states are visited")
@@ -55,10 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cmd = args.command
-    if cmd in ("check", "chat", "graph", "test"):
+    if cmd in ("check", "chat", "graph", "test", "explain"):
         from bot import commands
 
         return getattr(commands, f"run_{cmd}")(args)
+    if cmd == "eval":
+        from bot.evaluation import run_eval
+
+        return run_eval(args)
     from bot.settings import Settings, SettingsError
 
     try:

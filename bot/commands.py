@@ -158,3 +158,61 @@ def run_test(args) -> int:
     if low:
         print(f"coverage below {args.min_coverage:.0f}% for: {', '.join(low)}")
     return 1 if report.failures or low else 0
+
+
+def explain(flow, text: str, state: str | None = None) -> dict:
+    """What the bot reads in ``text``: its words, the intents and keywords found (and those found
+    but negated), an age, the language, and where the message leads from ``state`` (or as a
+    first message). For staff trying a sentence, and for the evaluation report."""
+    from bot.engine import Session
+    from bot.engine.ages import find_age_band
+    from bot.engine.language import detect_language
+    from bot.engine.turn import read_message
+
+    reading = read_message(flow, text)
+    session = None
+    if state:
+        session = Session(state, flow.default_locale, flow.version, last_active_at=NIGHT_TS, started_at=NIGHT_TS)
+    turn = step(flow, session, UserInput.typed(text), dt.datetime.fromtimestamp(NIGHT_TS + 30, dt.timezone.utc))
+    return {
+        "text": text,
+        "words": [t.surface if t.lemma == t.surface else f"{t.surface}({t.lemma})" for t in reading.tokens],
+        "intents": {name: list(found) for name, found in sorted(reading.scan.found.items())},
+        "negated": sorted(reading.scan.negated),
+        "age_band": find_age_band(text, asked=bool(state) and "age_band" in flow.states[state].asks),
+        "language": detect_language(text),
+        "matched": turn.matched,
+        "state": turn.session.state,
+        "tags": sorted(turn.entered_tags | set(turn.tags)),
+        "because": list(turn.because),
+    }
+
+
+NIGHT_TS = dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()
+
+
+def run_explain(args) -> int:
+    bundle = _bundle(args)
+    if bundle.errors:
+        _print_issues(bundle)
+        return 1
+    flow = bundle.flow(getattr(args, "flow", None))
+    if args.state and args.state not in flow.states:
+        print(f"--state: no state named {args.state!r}", file=sys.stderr)
+        return 2
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    for text in texts:
+        info = explain(flow, text, args.state)
+        if args.json:
+            print(json.dumps(info, ensure_ascii=False))
+            continue
+        print(f"> {text}")
+        print(f"  words:   {' '.join(info['words'])}")
+        for name, found in info["intents"].items():
+            print(f"  intent:  {name}  ({', '.join(found)})")
+        if info["negated"]:
+            print(f"  negated: {', '.join(info['negated'])}")
+        if info["age_band"]:
+            print(f"  age:     {info['age_band']}")
+        print(f"  goes to: {info['state']}  [{info['matched']}]  tags: {', '.join(info['tags'])}")
+    return 0

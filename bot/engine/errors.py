@@ -29,6 +29,7 @@ CODES = {
     "F112": "DuplicateChoice",
     "F113": "BadPlaceholder",
     "F114": "MissingFile",
+    "F115": "UnknownWordList",
     "W201": "UnusedLocaleKey",
     "W202": "LongBubble",
     "W203": "ResourceVerifiedLongAgo",

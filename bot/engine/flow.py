@@ -19,6 +19,7 @@ A flow file, in short::
         links: [yorisoi]          # entries of resources.yaml shown as tel:/https: links
         choices:
           - {id: threatened, label: choice.threatened, target: reassure, set: {situation: threat}}
+        ack: threatened           # what "うん" / "ok" means here (optional)
         routes:
           - {intent: threat_spread, target: reassure}
         fallback: welcome.fallback   # optional; else the flow's texts.fallback
@@ -27,6 +28,11 @@ A flow file, in short::
         next: law                 # says its text, then moves on by itself
       law:
         branch: {var: age_band, cases: {u16: law_u16}, default: law_general}
+      feeling_scared:
+        say: [feelings.scared]
+        say_again: [feelings.scared_short]   # when entered a second time
+        choices:
+          - {id: continue, label: choice.continue, target: "@resume"}   # back to where they were
       goodbye:
         end: true                 # a deliberate end: the next message starts again
         effects: [end]
@@ -41,6 +47,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 START = "start"                  # `matched` value of a first-contact turn
 FALLBACK = "fallback"            # `matched` value when nothing was understood
 HUMAN_CHOICE_ID = "talk_to_person"  # choice the fallback adds; resolves to human_state anywhere
+RESUME = "@resume"               # a choice target: back to what the person was doing before a detour
+ACK = "ack"                      # `matched` value of an acknowledgement answered with the state's buttons
+OTHER_LANGUAGE = "other_language"  # `matched` value of a message in a language the bot does not speak
 EFFECT_TYPES = ("handoff", "forget_me", "set_locale", "end")
 
 NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
@@ -85,6 +94,8 @@ class EffectDoc(_Model):
 
 class StateDoc(_Model):
     say: list[str] = Field(default_factory=list)
+    say_again: list[str] = Field(default_factory=list)  # instead of `say` when entered before
+    ack: str | None = None  # the choice "うん" / "ok" takes in this state
     tags: list[str] = Field(default_factory=list)
     links: list[str] = Field(default_factory=list)
     choices: list[ChoiceDoc] = Field(default_factory=list)
@@ -103,7 +114,7 @@ class StateDoc(_Model):
             return [{"type": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("say", "tags", "links", mode="before")
+    @field_validator("say", "say_again", "tags", "links", mode="before")
     @classmethod
     def _single_to_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -126,6 +137,8 @@ class FlowTexts(_Model):
     open_now: str = "system.open_now"
     closed_now: str = "system.closed_now"
     error: str = "system.error"
+    fallback_again: str = "system.fallback_again"
+    ack: str = "system.ack"
 
 
 class FlowDoc(_Model):
@@ -134,6 +147,9 @@ class FlowDoc(_Model):
     start: str
     human_state: str
     handoff_return: str | None = None
+    resume_default: str | None = None   # where "@resume" leads when there is nothing to resume
+    other_language: str | None = None   # the state for a language the bot does not speak
+    ack_intent: str = "ack"             # the intent of acknowledgements ("うん", "ok", "👍")
     expiry_hours: float = Field(default=24, gt=0)
     max_auto_moves: int = Field(default=8, ge=1, le=50)
     texts: FlowTexts = Field(default_factory=FlowTexts)

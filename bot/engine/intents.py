@@ -1,33 +1,176 @@
-"""Intent matching: keywords (substring or word), Japanese conjugations, fuzzy phrases.
+"""Intent matching on tokens: keywords, idioms, negation, phrases.
 
-Matchers are compiled once when flows load; matching a message is a handful of regex
-searches on short strings. Keywords of every locale are merged, so a crisis word is
-recognised whatever language the session is in.
+Keywords are matched on the message's tokens (``tokens.py``), never inside a word: 薬 matches
+the word 薬 or くすり, not 薬局 or 目薬; "die" matches "died" and "dying", not "diet". A keyword
+matches when its tokens appear in the message's tokens in any of four spellings (as written, in
+dictionary form, as read, dictionary form as read), so 死にたい matches 死にたかった, しにたい
+and ｼﾆﾀｲ, and 晒す matches 晒された. Readings count only from three kana on (ち alone is not 血).
 
-Keyword rules, for staff:
-- Japanese (any non-ASCII keyword) matches anywhere in the message, spaces ignored. A keyword
-  that ends in a verb or adjective also matches its conjugations: 晒す matches 晒される,
-  晒した, 晒すって (SudachiPy finds the conjugation type when the flow loads).
-- English and other ASCII keywords match whole words: "die" matches "i want to die" but not
-  "diet". End a keyword with * to match the start of words: "threat*" matches "threatened".
-- Phrases are whole example messages; a message close to one (rapidfuzz) matches.
-- A kanji keyword also matches its kana spelling (死にたい: しにたい). Write "=遺書" to match a
-  keyword only as written (no kana spelling, no conjugations) when those match other words.
-- ``exclude:`` lists phrases in which a keyword does not count (すばらしい for ばらす).
+The keyword language, for staff (the README has it in Japanese and English):
+- ``死にたい``, ``kill myself``: these words, in this order, as whole words.
+- ``=遺書``: only as written (no dictionary form, no reading).
+- ``threat*``: a word that starts with it (threatened, threatening).
+- ``*薬``: a word that ends with it (睡眠薬, 風邪薬 - and 目薬, so use it with care).
+- ``先輩 … 広める`` (or ``...``): the parts in this order in one sentence, a few words apart.
+- ``薬 & 全部飲んだ``: every part somewhere in the message, in any order.
+- ``{amount}``: any word of the list ``amount`` (``words:`` in the intents file), so
+  ``薬 & {amount}`` stands for ``薬 & 全部``, ``薬 & 大量``, ...
+- ``idioms:`` (or ``exclude:``): phrases in which the intent's keywords do not count
+  (死ぬほど, "killing me" in "my feet are killing me").
+- Negation is seen by itself: 死にたくない, 死ぬつもりはない, "not suicidal", "i dont want to
+  die" do not count as 死にたい / "suicidal" / "want to die". An intent with ``negation: false``
+  keeps its keywords even when negated. Keywords that carry their own negation (生きたくない,
+  "cant go on") match as written.
+- ``suicidal~``: one English word, also with one letter wrong, missing, added or swapped.
+- ``unless:``: words that cancel the intent in their sentence ("来週" for a meeting that is not
+  happening now; "lmao" for "im dead").
+- ``quoted: false``: keywords inside 「」 or "" (what someone else said: 「人生終わりだね」って
+  言われた) do not count for this intent.
+- ``phrases:``: whole example messages; a message close to one (rapidfuzz) matches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import re
+from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from .normalise import compact, is_ascii_word, normalise
+from .tokens import EN, JA, Token, tokenize
 
 PHRASE_THRESHOLD = 88
+MIN_READING_CHARS = 3   # shorter readings meet too many other words (ち, し, くび)
+MAX_GAP = 12            # tokens allowed between the parts of "A … B"
+EXACT = "="
+GAP_MARKS = ("…", "...")
+ALL_OF = "&"
+
+LAYERS = ("surface", "lemma", "reading", "lemma_reading", "skeleton")
+FUZZY = "~"              # "suicidal~": also with one letter wrong, missing, added or swapped
+MIN_FUZZY_LETTERS = 6
+_READING_LAYERS = frozenset({"reading", "lemma_reading"})
+
+# Negation: Japanese negates after the word (死な-ない, 死ぬつもりは-ありません), English before it.
+_NEGATORS_JA = frozenset({"ない", "無い", "ず", "へん", "ひん"})
+# What may stand between a word and the negation that still negates it (て, は, たい, わけ, じゃ,
+# つもり ...). しか (死ぬしかない: "nothing but to die") and だけ are not among them.
+_BRIDGE_JA = frozenset({
+    "て", "で", "は", "も", "たい", "だ", "です", "ます", "訳", "積もり", "気", "事", "こと", "はず", "筈",
+    "なんか", "なんて", "とか", "と", "思う", "考える", "為る", "する", "居る", "いる", "てる", "有る",
+    "ある", "たり", "ちゃう", "れる", "られる", "せる", "させる", "そう", "よう", "か", "の", "ん",
+})
+_NEGATORS_EN = frozenset({"not", "never", "no", "nobody", "nothing", "neither", "nor"})
+_BRIDGE_EN = frozenset({
+    "i", "am", "is", "are", "be", "was", "were", "been", "being", "really", "even", "ever", "going", "to",
+    "want", "feel", "feeling", "that", "so", "too", "do", "does", "did", "will", "would", "could", "can",
+    "should", "have", "has", "had", "planning", "plan", "trying", "try", "thinking", "think", "about",
+    "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
+})
+MAX_BRIDGE = 4
+
+
+# ---- compiling keywords ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Part:
+    """One run of words of a keyword, with the spellings it may take in each layer."""
+
+    strings: tuple[tuple[str, str], ...]   # (layer, string)
+    needs_start: bool = True               # False for "*薬": may start inside a word
+    needs_end: bool = True                 # False for "threat*": may end inside a word
+    min_reading: int = MIN_READING_CHARS   # a part after "…" has its context: two kana will do
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A keyword or idiom: groups that must all occur ("A & B"), each a run of parts in order in
+    one sentence ("A … B"), each part a run of words."""
+
+    intent: str
+    text: str                  # as staff wrote it, for explanations
+    kind: str                  # "keyword" or "idiom"
+    groups: tuple[tuple[Part, ...], ...]
+
+
+def compile_pattern(intent: str, raw: str, kind: str = "keyword") -> Pattern | None:
+    """Turn what staff wrote into a pattern; None when it has no words at all."""
+    text = str(raw).strip()
+    groups = []
+    for group_text in text.split(ALL_OF):
+        chunks = [group_text.strip()]
+        for mark in GAP_MARKS:
+            if mark in group_text:
+                chunks = [c.strip() for c in group_text.split(mark)]
+                break
+        parts = []
+        for n, chunk in enumerate(chunks):
+            part = _compile_part(chunk, min_reading=MIN_READING_CHARS if n == 0 else 2)
+            if part is None:
+                return None
+            parts.append(part)
+        groups.append(tuple(parts))
+    return Pattern(intent, text, kind, tuple(groups)) if groups else None
+
+
+_WORD_LIST = re.compile(r"\{([A-Za-z0-9_]+)\}")
+
+
+def expand_word_lists(text: str, words: dict[str, list[str]]) -> list[str]:
+    """"薬 & {amount}" with amount: [全部, 大量] -> ["薬 & 全部", "薬 & 大量"]. Raises KeyError
+    naming an unknown list."""
+    match = _WORD_LIST.search(text)
+    if match is None:
+        return [text]
+    name = match.group(1)
+    if name not in words:
+        raise KeyError(name)
+    out = []
+    for word in words[name]:
+        out.extend(expand_word_lists(text[: match.start()] + str(word) + text[match.end():], words))
+    return out
+
+
+def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> Part | None:
+    exact = chunk.startswith(EXACT)
+    chunk = chunk.lstrip(EXACT)
+    fuzzy = chunk.endswith(FUZZY)
+    chunk = chunk.rstrip(FUZZY)
+    needs_end = not chunk.endswith("*")
+    needs_start = not chunk.startswith("*")
+    tokens = tokenize(chunk.strip("*"))
+    if not tokens:
+        return None
+    strings = {("surface", "".join(t.surface for t in tokens))}
+    if any(t.kind == EN for t in tokens):
+        skeleton = "".join(t.skeleton or t.surface for t in tokens)
+        strings.add(("skeleton", skeleton))
+        if fuzzy and len(tokens) == 1 and len(skeleton) >= MIN_FUZZY_LETTERS:
+            strings.update(("skeleton", v) for v in _one_edit(skeleton))
+    # A keyword written in an inflected form means that form: "done", "sent" (not "do", "send");
+    # 払え (pay!) is not 払った (paid). Japanese verb stems before an ending (死に-たい) still
+    # take every form of the ending (死にたかった).
+    last = tokens[-1]
+    inflected = (any(t.kind == EN and t.surface != t.lemma for t in tokens)
+                 or (last.kind == JA and last.form and last.form != "*" and not last.form.startswith("終止形"))
+                 # Alone, a word in kana is often taken for another word (しのう for 昨日):
+                 # written in kana, a keyword matches as written and as read, not by its lemma.
+                 or all(t.is_kana for t in tokens))
+    if not exact and not inflected:
+        strings.add(("lemma", "".join(t.lemma for t in tokens)))
+    if not exact and needs_end:  # a prefix ("threat*") is matched as written: its reading means nothing
+        for layer in ("reading", "lemma_reading") if not inflected else ("reading",):
+            value = "".join(getattr(t, layer) for t in tokens)
+            if len(value) >= min_reading:
+                strings.add((layer, value))
+        if not inflected:
+            # 切る written in kana is often not recognised as 切る (きり, きっ): its stems, as read.
+            head = "".join(t.reading for t in tokens[:-1])
+            strings.update(("reading", head + v) for v in conjugated_readings(tokens[-1])
+                           if len(head + v) >= min_reading)
+    return Part(tuple(sorted(strings)), needs_start, needs_end, min_reading)
+
 
 # Godan verbs change their last kana by row; these are the kana each row can take
-# (including the euphonic forms っ/ん/い before た/て).
+# (with the euphonic forms っ/ん/い before た/て).
 _GODAN_ROWS = {
     "カ": "かきくけこい", "ガ": "がぎぐげごい", "サ": "さしすせそ", "タ": "たちつてとっ",
     "ナ": "なにぬねのん", "バ": "ばびぶべぼん", "マ": "まみむめもん", "ラ": "らりるれろっ",
@@ -35,173 +178,231 @@ _GODAN_ROWS = {
 }
 
 
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from sudachipy import Dictionary  # loaded once per process, ~50 ms
-
-    return Dictionary(dict="core").tokenizer()
-
-
-MIN_READING_CHARS = 4  # shorter kana spellings match inside other words (いしょ in ないしょ)
-MIN_VARIANT_CHARS = 3  # shorter conjugated forms match almost anything (しな, しに from しぬ)
-EXACT = "="            # a keyword written "=遺書" is matched as written: no kana spelling, no conjugation
-
-
-def keyword_variants(keyword: str) -> list[str]:
-    """Every spelling a keyword stands for: its conjugations, and the same in kana.
-
-    Staff write 死にたい; people type しにたい or シニタイ. 晒す -> 晒さ 晒し ... and さらさ さらし ...
-    """
-    if keyword.startswith(EXACT):
-        return [keyword[1:]]
-    forms = {f for f in conjugation_variants(keyword)
-             if len(f) >= MIN_VARIANT_CHARS or any(_is_kanji(c) for c in f)} | {keyword}
-    for form in list(forms):
-        reading = _reading(form)
-        if reading and len(reading) >= MIN_READING_CHARS:
-            forms.add(reading)
-    return sorted(forms)
-
-
-def _reading(text: str) -> str:
-    if is_ascii_word(text) or not any(_is_kanji(c) for c in text):
-        return ""
-    try:
-        from sudachipy import SplitMode
-
-        return "".join(m.reading_form() for m in _tokenizer().tokenize(text, SplitMode.C))
-    except Exception:
-        return ""
-
-
-def _is_kanji(char: str) -> bool:
-    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
-
-
-def conjugation_variants(keyword: str) -> list[str]:
-    """Forms of ``keyword`` that conjugated text contains, e.g. 晒す -> 晒さ 晒し 晒す 晒せ 晒そ."""
-    if is_ascii_word(keyword):
-        return [keyword]
-    try:
-        from sudachipy import SplitMode
-
-        tokens = _tokenizer().tokenize(keyword, SplitMode.C)
-    except Exception:  # a missing dictionary must not stop loading: plain substring still works
-        return [keyword]
-    if not tokens:
-        return [keyword]
-    last = tokens[-1]
-    pos = last.part_of_speech()
-    if pos[5] != "終止形-一般" or pos[0] not in ("動詞", "形容詞"):
-        return [keyword]
-    head = keyword[: len(keyword) - len(last.surface())]
-    surface = last.surface()
-    stem = surface[:-1]
-    ctype = pos[4]
-    if pos[0] == "形容詞":
-        endings = ["い", "く", "か", "け", "さ", "そ"]
-    elif ctype.startswith("五段-"):
+def conjugated_readings(token: Token) -> set[str]:
+    """The readings of a verb's stems: 切る -> きら きり きる きれ きろ きっ; 消える -> きえ."""
+    if token.kind != JA or not token.pos.startswith("動詞") or not token.form.startswith("終止形"):
+        return set()
+    ctype = _conjugation_type(token.surface)
+    reading = token.reading
+    if not reading:
+        return set()
+    if ctype.startswith("五段-"):
         row = ctype.split("-")[1][0]
-        endings = list(_GODAN_ROWS.get(row, surface[-1]))
-    elif ctype.startswith(("上一段", "下一段", "カ行変格")):
-        # Ichidan verbs keep their stem: 上げる -> 上げ (上げた, 上げられる, 上げて).
-        endings = [""]
-    else:
-        return [keyword]
-    if not stem and endings == [""]:
-        return [keyword]
-    return sorted({head + stem + e for e in endings} | {keyword})
+        return {reading[:-1] + e for e in _GODAN_ROWS.get(row, "")}
+    if ctype.startswith(("上一段", "下一段")):
+        return {reading[:-1]}  # 消える -> きえ (消えた, 消えたい)
+    return set()
 
 
-@dataclass(frozen=True)
-class IntentMatcher:
-    """One intent: its name and its example phrases. Keywords live in the shared ``KeywordIndex``."""
+def _conjugation_type(word: str) -> str:
+    from .tokens import conjugation_type
 
-    name: str
-    phrases: tuple[str, ...] = ()
+    return conjugation_type(word)
 
-    def matches(self, hits: frozenset[str], spaced: str) -> bool:
-        if self.name in hits:
-            return True
-        for phrase in self.phrases:
-            if fuzz.ratio(spaced, phrase) >= PHRASE_THRESHOLD:
-                return True
-        return False
+
+# ---- one message, as layers --------------------------------------------------------------------------
+
+class Layer:
+    """One spelling of the whole message: the tokens' strings joined, and which token each
+    character belongs to, so a hit can be checked to start and end on word boundaries."""
+
+    __slots__ = ("text", "owner", "starts", "ends")
+
+    def __init__(self, tokens: tuple[Token, ...], layer: str):
+        if layer == "skeleton":
+            pieces = [t.skeleton or t.surface for t in tokens]
+        else:
+            pieces = [getattr(t, layer) for t in tokens]
+        self.text = "".join(pieces)
+        owner: list[int] = []
+        starts: set[int] = set()
+        ends: set[int] = set()
+        pos = 0
+        for i, piece in enumerate(pieces):
+            starts.add(pos)
+            owner.extend([i] * len(piece))
+            pos += len(piece)
+            ends.add(pos)
+        self.owner = owner
+        self.starts = starts
+        self.ends = ends
+
+
+@dataclass
+class Scan:
+    """What one message matched: intent names, and for each the keywords that made it match."""
+
+    intents: frozenset[str]
+    found: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    negated: frozenset[str] = frozenset()   # intents whose only keywords were negated
+
+
+EMPTY_SCAN = Scan(frozenset())
 
 
 class KeywordIndex:
-    """Every intent's keywords in two Aho-Corasick automatons (pyahocorasick).
+    """Every intent's keywords and idioms in one Aho-Corasick automaton per layer (pyahocorasick).
 
-    One pass over a message finds every intent whose keywords occur in it, however many
-    keywords there are; a regex alternation of a thousand keywords costs far more per message.
+    One pass per layer over a message finds every intent whose keywords occur in it, however
+    many keywords there are.
     """
 
-    def __init__(self, specs: dict[str, tuple[list[str], list[str]]]):
-        """``specs``: intent name -> (keywords, exclude), over all locales."""
-        # keyword -> [(intent, kind)], kind: "word", "prefix" (ASCII "threat*") or "exclude"
-        packed: dict[str, list[tuple[str, str]]] = {}    # folded, spaces removed (Japanese)
-        words: dict[str, list[tuple[str, str]]] = {}     # ASCII, matched as words on spaced text
-        for name, (keywords, exclude) in specs.items():
-            for raw in keywords:
-                raw = str(raw)
-                if is_ascii_word(raw.lstrip(EXACT)):
-                    norm = normalise(raw.lstrip(EXACT))
-                    kind = "prefix" if norm.endswith("*") else "word"
-                    norm = norm.rstrip("*").rstrip()
-                    if norm:
-                        words.setdefault(norm, []).append((name, kind))
-                else:
-                    for variant in keyword_variants(raw.rstrip("*")):
-                        folded = compact(normalise(variant))
-                        if folded:
-                            packed.setdefault(folded, []).append((name, "word"))
-            for raw in exclude:
-                raw = str(raw)
-                if is_ascii_word(raw):
-                    norm = normalise(raw)
-                    if norm:
-                        words.setdefault(norm, []).append((name, "exclude"))
-                folded = compact(normalise(raw))
-                if folded:
-                    packed.setdefault(folded, []).append((name, "exclude"))
-        self._packed = _automaton(packed)
-        self._words = _automaton(words)
-
-    def scan(self, spaced: str, packed: str) -> frozenset[str]:
-        """Names of the intents whose keywords occur; a keyword inside an excluded phrase of
-        the same intent (ばらし inside すばらしい) does not count."""
-        found: list[tuple[int, int, str, bool]] = []     # (start, end, intent, is_packed)
-        excluded: list[tuple[int, int, str, bool]] = []
-        if self._packed is not None and packed:
-            for end, (length, entries) in self._packed.iter(packed):
-                for name, kind in entries:
-                    (excluded if kind == "exclude" else found).append((end - length + 1, end, name, True))
-        if self._words is not None and spaced:
-            last = len(spaced) - 1
-            for end, (length, entries) in self._words.iter(spaced):
-                start = end - length + 1
-                if start > 0 and _is_word_char(spaced[start - 1]):
+    def __init__(self, specs: dict[str, "IntentSpec"]):
+        self.patterns: list[Pattern] = []
+        self.negatable: dict[str, bool] = {}
+        self.ignores_quotes: set[str] = set()
+        table: dict[str, dict[str, list[tuple[int, int, int]]]] = {layer: {} for layer in LAYERS}
+        for name, spec in specs.items():
+            self.negatable[name] = spec.negation
+            if not spec.quoted:
+                self.ignores_quotes.add(name)
+            for raw, kind in ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
+                              + [(u, "unless") for u in spec.unless]):
+                pattern = compile_pattern(name, raw, kind)
+                if pattern is None:
                     continue
-                whole = end == last or not _is_word_char(spaced[end + 1])
-                for name, kind in entries:
-                    if kind == "exclude":
-                        excluded.append((start, end, name, False))
-                    elif whole or kind == "prefix":
-                        found.append((start, end, name, False))
-        if not excluded:
-            return frozenset(name for _, _, name, _ in found)
-        return frozenset(
-            name for start, end, name, in_packed in found
-            if not any(n == name and p == in_packed and s <= start and end <= e for s, e, n, p in excluded)
-        )
+                pid = len(self.patterns)
+                self.patterns.append(pattern)
+                for group_no, parts in enumerate(pattern.groups):
+                    for part_no, part in enumerate(parts):
+                        for layer, string in part.strings:
+                            table[layer].setdefault(string, []).append((pid, group_no, part_no))
+        self._automata = {layer: _automaton(entries) for layer, entries in table.items()}
+
+    def scan(self, tokens: tuple[Token, ...]) -> Scan:
+        if not tokens:
+            return EMPTY_SCAN
+        # part hits: (pattern, group, part) -> {(first token, last token)}
+        hits: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
+        patterns = self.patterns
+        for layer, automaton in self._automata.items():
+            if automaton is None:
+                continue
+            lay = Layer(tokens, layer)
+            if not lay.text:
+                continue
+            reading_layer = layer in _READING_LAYERS
+            for end, (length, entries) in automaton.iter(lay.text):
+                start = end - length + 1
+                at_start = start in lay.starts
+                at_end = (end + 1) in lay.ends
+                first, last = lay.owner[start], lay.owner[end]
+                for key in entries:
+                    part = patterns[key[0]].groups[key[1]][key[2]]
+                    if reading_layer and length < part.min_reading:
+                        continue
+                    if (part.needs_start and not at_start) or (part.needs_end and not at_end):
+                        continue
+                    hits.setdefault(key, set()).add((first, last))
+        if not hits:
+            return EMPTY_SCAN
+        # Spans of every group of every pattern that had a hit.
+        spans: dict[int, list[list[tuple[int, int]]]] = {}
+        for pid in {key[0] for key in hits}:
+            pattern = patterns[pid]
+            found = [_group_spans(parts, pid, g, hits, tokens) for g, parts in enumerate(pattern.groups)]
+            if all(found):
+                spans[pid] = found
+        idioms: dict[str, list[tuple[int, int]]] = {}
+        cancelled: dict[str, set[int]] = {}   # intent -> sentences where an "unless" word stands
+        for pid, groups in spans.items():
+            if patterns[pid].kind == "idiom":
+                for group in groups:
+                    idioms.setdefault(patterns[pid].intent, []).extend(group)
+            elif patterns[pid].kind == "unless":
+                for group in groups:
+                    cancelled.setdefault(patterns[pid].intent, set()).update(tokens[a].sentence for a, _ in group)
+        matched: dict[str, list[str]] = {}
+        negated: set[str] = set()
+        for pid, groups in spans.items():
+            pattern = patterns[pid]
+            if pattern.kind != "keyword":
+                continue
+            name = pattern.intent
+            covered = idioms.get(name, ())
+            negatable = self.negatable.get(name, True)
+            skip_quoted = name in self.ignores_quotes
+            off = cancelled.get(name, ())
+            ok = True
+            for group in groups:
+                free = [(a, b) for a, b in group if not any(x <= a and b <= y for x, y in covered)
+                        and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
+                        and tokens[a].sentence not in off]
+                if not free:
+                    ok = False
+                    break
+                if negatable and all(is_negated(tokens, a, b) for a, b in free):
+                    negated.add(name)
+                    ok = False
+                    break
+            if ok:
+                matched.setdefault(name, []).append(pattern.text)
+        names = frozenset(matched)
+        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
 
 
-def _is_word_char(char: str) -> bool:
-    # Only ASCII letters and digits bind English words: "take it downって" still has "take it down".
-    return char.isascii() and char.isalnum()
+def _group_spans(parts: tuple[Part, ...], pid: int, group: int, hits, tokens) -> list[tuple[int, int]]:
+    """Token spans where every part of a group occurs, in order, in one sentence."""
+    first_hits = hits.get((pid, group, 0))
+    if not first_hits:
+        return []
+    if len(parts) == 1:
+        return sorted(first_hits)
+    out = []
+    for first, last in sorted(first_hits):
+        end = last
+        ok = True
+        for part_no in range(1, len(parts)):
+            nxt = [(a, b) for a, b in hits.get((pid, group, part_no), ())
+                   if a > end and a - end - 1 <= MAX_GAP and tokens[a].sentence == tokens[first].sentence]
+            if not nxt:
+                ok = False
+                break
+            end = min(b for _, b in nxt)
+        if ok:
+            out.append((first, end))
+    return out
 
 
-def _automaton(table: dict[str, list[tuple[str, str]]]):
+def _one_edit(word: str) -> set[str]:
+    """Every spelling one letter away: missing, added, changed, or two swapped (Norvig)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    out |= {a + c + b for a, b in splits for c in letters}
+    return {w for w in out if len(w) >= MIN_FUZZY_LETTERS - 1}
+
+
+def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
+    """Is the word run tokens[first..last] negated (死にたく-ない, "not" suicidal)?"""
+    if tokens[last].kind == JA:
+        bridged = 0
+        for t in tokens[last + 1:]:
+            if t.sentence != tokens[last].sentence:
+                break
+            if t.lemma in _NEGATORS_JA or t.surface in _NEGATORS_JA:
+                return True
+            if (t.lemma in _BRIDGE_JA or t.surface in _BRIDGE_JA) and bridged < MAX_BRIDGE:
+                bridged += 1
+                continue
+            break
+    if tokens[first].kind == EN:
+        bridged = 0
+        for t in reversed(tokens[:first]):
+            if t.sentence != tokens[first].sentence:
+                break
+            if t.surface in _NEGATORS_EN:
+                return True
+            if t.surface in _BRIDGE_EN and bridged < MAX_BRIDGE:
+                bridged += 1
+                continue
+            break
+    return False
+
+
+def _automaton(table: dict[str, list[tuple[int, int]]]):
     if not table:
         return None
     import ahocorasick
@@ -213,5 +414,37 @@ def _automaton(table: dict[str, list[tuple[str, str]]]):
     return automaton
 
 
-def compile_intent(name: str, phrases: list[str]) -> IntentMatcher:
+# ---- intents -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """An intent as the locale files give it, merged over every locale."""
+
+    keywords: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    idioms: tuple[str, ...] = ()
+    negation: bool = True
+    quoted: bool = True   # False: words inside 「」 or "" (what someone else said) do not count
+    unless: tuple[str, ...] = ()  # words that, in the same sentence, cancel the intent (来週, "lmao")
+
+
+@dataclass(frozen=True)
+class IntentMatcher:
+    """One intent: its name and its example phrases. Keywords live in the shared ``KeywordIndex``."""
+
+    name: str
+    phrases: tuple[str, ...] = ()
+
+    def matches(self, scan: Scan, spaced: str) -> bool:
+        if self.name in scan.intents:
+            return True
+        for phrase in self.phrases:
+            if fuzz.ratio(spaced, phrase) >= PHRASE_THRESHOLD:
+                return True
+        return False
+
+
+def compile_intent(name: str, phrases) -> IntentMatcher:
+    from .normalise import normalise
+
     return IntentMatcher(name, tuple(normalise(p) for p in phrases if str(p).strip()))

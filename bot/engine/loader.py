@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import ERROR, WARNING, FlowError, FlowIssue
-from .flow import HUMAN_CHOICE_ID, FlowDoc, StateDoc
-from .intents import IntentMatcher, KeywordIndex, compile_intent
+from .flow import HUMAN_CHOICE_ID, RESUME, FlowDoc, StateDoc
+from .intents import IntentMatcher, IntentSpec, KeywordIndex, compile_intent, expand_word_lists
 from .machine import FlowMachine
 from .model import (
     CompiledChoice,
@@ -31,6 +31,7 @@ from .model import (
 )
 from .normalise import normalise
 from .resources import Resource, ResourcesDoc, build_resources
+from .tokens import warm_up
 from .yamlsource import YamlDocument, YamlSyntaxError, read_yaml
 
 RESOURCES_FILE = "resources.yaml"
@@ -45,6 +46,7 @@ MAX_LINK_LABEL = 40      # a link's label is shown in a bubble on LINE, as a but
 
 # Keys the console and shells use directly, never from a flow, so never "unused".
 SHELL_KEY_PREFIXES = ("console.", "canned.", "shell.")
+INTENT_FIELDS = {"keywords", "phrases", "idioms", "exclude", "negation", "quoted", "unless"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -60,8 +62,10 @@ class Locale:
     doc: YamlDocument
     texts: dict[str, str] = field(default_factory=dict)
     text_lines: dict[str, int] = field(default_factory=dict)
-    intents: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     intent_lines: dict[str, int] = field(default_factory=dict)
+    words: dict[str, list[str]] = field(default_factory=dict)
+    word_lines: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,11 +146,21 @@ def _read_locale(path: Path, issues: _Issues) -> Locale | None:
     if not isinstance(doc.data, dict):
         issues.error("F101", doc.file, 1, "a locale file must be a mapping with `texts:` and `intents:`.")
         return None
-    unknown = set(data) - {"locale", "name", "texts", "intents"}
+    unknown = set(data) - {"locale", "name", "texts", "intents", "words"}
     for key in sorted(unknown, key=str):
-        issues.error("F101", doc.file, doc.line_of((key,)), f'"{key}" is not a section of a locale file; use texts or intents.')
+        issues.error("F101", doc.file, doc.line_of((key,)), f'"{key}" is not a section of a locale file; use texts, intents or words.')
     loc = Locale(code=str(data.get("locale") or path.stem), file=doc.file, doc=doc)
     _flatten("", data.get("texts") or {}, ("texts",), doc, loc.texts, loc.text_lines, issues)
+    words = data.get("words") or {}
+    if not isinstance(words, dict):
+        issues.error("F101", doc.file, doc.line_of(("words",)), "words should be a mapping: name → list of words.")
+        words = {}
+    for name, values in words.items():
+        if not isinstance(values, list) or not all(isinstance(v, (str, int)) for v in values):
+            issues.error("F101", doc.file, doc.line_of(("words", name)), f'word list "{name}" should be a list of words.')
+            continue
+        loc.words[str(name)] = [str(v) for v in values]
+        loc.word_lines[str(name)] = doc.line_of(("words", name)) or 1
     intents = data.get("intents") or {}
     if not isinstance(intents, dict):
         issues.error("F101", doc.file, doc.line_of(("intents",)), "intents should be a mapping: name → keywords.")
@@ -156,10 +170,19 @@ def _read_locale(path: Path, issues: _Issues) -> Locale | None:
         loc.intent_lines[str(name)] = line or 1
         if isinstance(spec, list):
             spec = {"keywords": spec}
-        if not isinstance(spec, dict) or set(spec) - {"keywords", "phrases", "exclude"}:
-            issues.error("F101", doc.file, line, f'intent "{name}" should be a list of keywords, or have keywords:, phrases: and exclude:.')
+        if not isinstance(spec, dict) or set(spec) - INTENT_FIELDS:
+            issues.error("F101", doc.file, line, f'intent "{name}" should be a list of keywords, or have keywords:, phrases:, idioms: (or exclude:) and negation:.')
             continue
-        loc.intents[str(name)] = {k: [str(x) for x in (spec.get(k) or [])] for k in ("keywords", "phrases", "exclude")}
+        flags = [k for k in ("negation", "quoted") if not isinstance(spec.get(k, True), bool)]
+        if flags:
+            issues.error("F101", doc.file, doc.line_of(("intents", name, flags[0])), f'intent "{name}": {flags[0]}: should be true or false.')
+            continue
+        entry: dict[str, Any] = {k: [str(x) for x in (spec.get(k) or [])] for k in ("keywords", "phrases")}
+        entry["idioms"] = [str(x) for x in (spec.get("idioms") or [])] + [str(x) for x in (spec.get("exclude") or [])]
+        entry["unless"] = [str(x) for x in (spec.get("unless") or [])]
+        entry["negation"] = spec.get("negation", True)
+        entry["quoted"] = spec.get("quoted", True)
+        loc.intents[str(name)] = entry
     return loc
 
 
@@ -223,6 +246,19 @@ def _fill_placeholders(text: str, locale: str, default_locale: str, resources: d
     return template, has_variables, problems
 
 
+def _expanded(patterns: list[str], words: dict[str, list[str]], loc: Locale, intent: str, issues: _Issues) -> list[str]:
+    """Keywords with their {word lists} spelled out."""
+    out: list[str] = []
+    for pattern in patterns:
+        try:
+            out.extend(expand_word_lists(pattern, words))
+        except KeyError as exc:
+            issues.error("F115", loc.file, loc.intent_lines.get(intent),
+                         f'intent "{intent}": "{pattern}" uses the word list {{{exc.args[0]}}}, which is not under `words:`. '
+                         f'Add it there, or check the spelling.')
+    return out
+
+
 def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date | None = None) -> Bundle:
     """Read, compile and check every flow. Never raises for bad content: see ``Bundle.errors``."""
     flows_dir, locales_dir = Path(flows_dir), Path(locales_dir)
@@ -261,21 +297,35 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
             main.text_lines[key] = loc.text_lines[key]
         main.intents.update(loc.intents)
         main.intent_lines.update(loc.intent_lines)
+        for name, values in loc.words.items():
+            main.words.setdefault(name, []).extend(values)
+            main.word_lines.setdefault(name, loc.word_lines[name])
     if not locales:
         issues.error("F114", str(locales_dir), None, "no locale files (ja.yaml, en.yaml) were found.")
 
     # Every intent compiled once, over all locales: keywords into one shared index.
+    warm_up()
     matchers: dict[str, IntentMatcher] = {}
-    specs: dict[str, tuple[list[str], list[str]]] = {}
+    specs: dict[str, IntentSpec] = {}
+    words: dict[str, list[str]] = {}
+    for loc in locales.values():  # a word list is shared by every language
+        for wname, values in loc.words.items():
+            words.setdefault(wname, []).extend(values)
     for name in sorted({n for loc in locales.values() for n in loc.intents}):
-        keywords, phrases, exclude = [], [], []
+        keywords, phrases, idioms, unless, negation, quoted = [], [], [], [], True, True
         for loc in locales.values():
             spec = loc.intents.get(name, {})
-            keywords += spec.get("keywords", [])
+            # A locale's keywords use its own word lists first ({near} is not the same words in
+            # Japanese and English), then those of other locales.
+            local = {**words, **loc.words}
+            keywords += _expanded(spec.get("keywords", []), local, loc, name, issues)
             phrases += spec.get("phrases", [])
-            exclude += spec.get("exclude", [])
+            idioms += _expanded(spec.get("idioms", []), local, loc, name, issues)
+            unless += _expanded(spec.get("unless", []), local, loc, name, issues)
+            negation = negation and spec.get("negation", True)
+            quoted = quoted and spec.get("quoted", True)
         matchers[name] = compile_intent(name, phrases)
-        specs[name] = (keywords, exclude)
+        specs[name] = IntentSpec(tuple(keywords), tuple(phrases), tuple(idioms), negation, quoted, tuple(unless))
     keyword_index = KeywordIndex(specs)
 
     flows: dict[str, Flow] = {}
@@ -317,12 +367,17 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         issues.error("F101", name, doc.line_of(("default_locale",)), f'default_locale "{default_locale}" has no file locales/{default_locale}.yaml.')
 
     def target_ok(target: str | None, path_: tuple, state: str | None = None) -> None:
-        if target is not None and target not in states:
+        if target is not None and target != RESUME and target not in states:
             issues.error("F102", name, doc.line_of(path_), f'goes to "{target}", which does not exist. Check the spelling or add that state.', state)
 
     target_ok(fd.start, ("start",))
     target_ok(fd.human_state, ("human_state",))
     target_ok(fd.handoff_return, ("handoff_return",))
+    for field_name in ("resume_default", "other_language"):
+        value = getattr(fd, field_name)
+        if value == RESUME:
+            issues.error("F102", name, doc.line_of((field_name,)), f'{field_name} must name a state, not "{RESUME}".')
+        target_ok(value, (field_name,))
 
     # -- keys, intents, resources used --------------------------------------------------------------
     key_uses: list[tuple[str, tuple, str | None, str]] = []  # (key, yaml path, state, kind)
@@ -337,11 +392,17 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
     for i, r in enumerate(fd.intents):
         intent_uses.append((r.intent, ("intents", i, "intent"), None))
         target_ok(r.target, ("intents", i, "target"))
+        if r.target == RESUME:
+            issues.error("F102", name, doc.line_of(("intents", i, "target")), f'only a choice can lead to "{RESUME}".')
 
     for sname, st in states.items():
         base = ("states", sname)
         for j, key in enumerate(st.say):
             key_uses.append((key, base + ("say", j), sname, "text"))
+        for j, key in enumerate(st.say_again):
+            key_uses.append((key, base + ("say_again", j), sname, "text"))
+        if st.ack and st.ack not in {c.id for c in st.choices}:
+            issues.error("F102", name, doc.line_of(base + ("ack",)), f'ack: "{st.ack}" is not one of this state\'s choices. Use a choice id of this state.', sname)
         if st.fallback:
             key_uses.append((st.fallback, base + ("fallback",), sname, "text"))
         seen_ids: set[str] = set()
@@ -356,6 +417,8 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         for j, r in enumerate(st.routes):
             intent_uses.append((r.intent, base + ("routes", j, "intent"), sname))
             target_ok(r.target, base + ("routes", j, "target"), sname)
+            if r.target == RESUME:
+                issues.error("F102", name, doc.line_of(base + ("routes", j, "target")), f'only a choice can lead to "{RESUME}".', sname)
         target_ok(st.next, base + ("next",), sname)
         if st.branch:
             for value, tgt in st.branch.cases.items():
@@ -429,6 +492,12 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
 
     compiled: dict[str, CompiledState] = {}
     edges: list[tuple[str, str, str]] = []
+    # The machine needs a real state for "@resume": where it leads when nothing is remembered.
+    resume_dest = fd.resume_default or fd.start
+
+    def dest(target: str) -> str:
+        return resume_dest if target == RESUME else target
+
     for sname, st in states.items():
         choices = tuple(CompiledChoice(c.id, c.label, c.target, tuple(c.set.items()), folded(c.label)) for c in st.choices)
         routes = tuple(CompiledRoute(matchers[r.intent], r.target, tuple(r.set.items())) for r in st.routes)
@@ -440,9 +509,12 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
             branch_default=st.branch.default if st.branch else None,
             effects=tuple(Effect(e.type, {"locale": e.locale} if e.locale else {}) for e in st.effects),
             end=st.end, offers_human=any(c.target == fd.human_state for c in st.choices),
+            say_again=tuple(st.say_again), ack=st.ack,
+            asks=frozenset(k for c in st.choices for k in c.set),
+            is_detour=any(c.target == RESUME for c in st.choices),
         )
         for c in st.choices:
-            edges.append((f"choice:{c.id}", sname, c.target))
+            edges.append((f"choice:{c.id}", sname, dest(c.target)))
         for r in st.routes:
             edges.append((f"intent:{r.intent}", sname, r.target))
         if st.next:
@@ -477,6 +549,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         global_routes=tuple(CompiledRoute(matchers[r.intent], r.target, tuple(r.set.items())) for r in fd.intents),
         catalog=catalog, resources=resources, machine=machine, keywords=keyword_index,
         unique_choices={cid: names[0] for cid, names in owners.items() if len(names) == 1},
+        resume_default=fd.resume_default, other_language=fd.other_language, ack_intent=fd.ack_intent,
     )
     _check_graph(flow, doc, issues)
     return flow
@@ -485,6 +558,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
 def _check_graph(flow: Flow, doc: YamlDocument, issues: _Issues) -> None:
     """Unreachable states and loops of automatic moves."""
     roots = {flow.start, flow.human_state} | {i.target for i in flow.interrupts if i.target}
+    roots |= {s for s in (flow.resume_default, flow.other_language) if s}
     if flow.handoff_return:
         roots.add(flow.handoff_return)
     seen: set[str] = set()

@@ -14,6 +14,9 @@ from .machine import FlowMachine
 from .resources import Resource
 
 PATH_LIMIT = 40  # states remembered per session, for the counsellor's context packet
+FRAGMENT_SECONDS = 300  # an unmatched message is read again with the next ones for this long
+MAX_FRAGMENTS = 2       # ... joined with at most this many earlier messages
+FRAGMENT_CHARS = 300    # ... each kept to this length
 
 
 # ---- inputs -------------------------------------------------------------------------------------
@@ -83,7 +86,13 @@ class Effect:
 
 @dataclass(frozen=True)
 class Session:
-    """The engine's memory of one conversation. Holds no text the person typed."""
+    """The engine's memory of one conversation.
+
+    It keeps the state, language, choices and states visited, and two things the person wrote:
+    ``fragments``, their last one or two messages that matched nothing, for at most
+    ``FRAGMENT_SECONDS`` (a story typed in pieces is read whole), and nothing else. The store
+    encrypts it at rest.
+    """
 
     state: str
     locale: str
@@ -93,9 +102,12 @@ class Session:
     started_at: float = 0.0
     last_active_at: float = 0.0
     risk: tuple[str, ...] = ()
+    misses: int = 0                               # fallbacks in a row
+    resume: str = ""                              # where "@resume" leads after a detour
+    fragments: tuple[tuple[float, str], ...] = ()  # (time, text) of recent unmatched messages
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "state": self.state,
             "locale": self.locale,
             "flow_version": self.flow_version,
@@ -105,9 +117,22 @@ class Session:
             "last_active_at": self.last_active_at,
             "risk": list(self.risk),
         }
+        if self.misses:
+            data["misses"] = self.misses
+        if self.resume:
+            data["resume"] = self.resume
+        if self.fragments:
+            data["fragments"] = [list(f) for f in self.fragments]
+        return data
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> "Session":
+        fragments = []
+        for item in data.get("fragments") or ():
+            try:
+                fragments.append((float(item[0]), str(item[1])))
+            except (TypeError, ValueError, IndexError):
+                continue
         return Session(
             state=str(data.get("state", "")),
             locale=str(data.get("locale", "")),
@@ -117,6 +142,9 @@ class Session:
             started_at=float(data.get("started_at") or 0.0),
             last_active_at=float(data.get("last_active_at") or 0.0),
             risk=tuple(data.get("risk") or ()),
+            misses=int(data.get("misses") or 0),
+            resume=str(data.get("resume") or ""),
+            fragments=tuple(fragments),
         )
 
 
@@ -132,6 +160,7 @@ class Turn:
     entered: tuple[str, ...] = ()  # states entered during this turn, in order
     # Every tag of every state entered this turn (for figures: "reached the evidence steps").
     entered_tags: frozenset[str] = frozenset()
+    because: tuple[str, ...] = ()  # the keywords that made the chosen intent match, as staff wrote them
 
 
 # ---- compiled flow ------------------------------------------------------------------------------
@@ -199,6 +228,10 @@ class CompiledState:
     effects: tuple[Effect, ...]
     end: bool
     offers_human: bool  # one of its choices already leads to a person
+    say_again: tuple[str, ...] = ()  # said instead of ``say`` when the state was entered before
+    ack: str | None = None           # the choice an acknowledgement ("うん", "ok") takes here
+    asks: frozenset[str] = frozenset()  # variables its choices set (age_band: it asks the age)
+    is_detour: bool = False          # a choice leads to "@resume": entering it remembers the way back
 
     @property
     def moves_on(self) -> bool:
@@ -226,6 +259,9 @@ class Flow:
     machine: FlowMachine
     keywords: KeywordIndex
     unique_choices: Mapping[str, str] = field(default_factory=dict)  # choice id -> its only state
+    resume_default: str | None = None   # where "@resume" leads when there is nothing to resume
+    other_language: str | None = None   # the state for a message in a language the bot does not speak
+    ack_intent: str = "ack"
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)
@@ -234,11 +270,12 @@ class Flow:
     def matching_interrupts(self, text: str) -> tuple["CompiledInterrupt", ...]:
         """The interrupts whose intent ``text`` matches, in the flow's order (for the shell, e.g.
         to notice a crisis while a counsellor has the conversation)."""
-        from .normalise import compact, normalise
+        from .normalise import normalise
+        from .tokens import tokenize
 
+        scan = self.keywords.scan(tokenize(text))
         spaced = normalise(text[:2000])
-        hits = self.keywords.scan(spaced, compact(spaced))
-        return tuple(it for it in self.interrupts if it.matcher.matches(hits, spaced))
+        return tuple(it for it in self.interrupts if it.matcher.matches(scan, spaced))
 
     def pick_locale(self, hint: str | None) -> str:
         if hint:

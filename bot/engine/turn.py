@@ -1,23 +1,41 @@
 """``step``: one input in, one turn out. Pure: no I/O, no clock, no randomness.
 
-Free text is matched in this fixed order, and the first that matches wins:
-1. the flow's interrupts (crisis, a person, forget me, restart, language), in the listed order;
-2. the current state's choices: the choice's number (``1``, ``１``), its label, or text close to it;
-3. the current state's own intents (``routes``), in the listed order;
-4. the flow's global intents;
-5. the fallback: "I did not understand", the state's choices again, and a way to a person.
+A typed message is read once (tokens, keywords, age) and matched in this fixed order; the first
+that matches wins:
+1. the flow's interrupts (emergency, crisis, a person, forget me, restart, language), in order;
+2. a language the bot does not speak: one short answer in the languages it does speak;
+3. the current state's choices: the choice's number (``1``, ``１``), its label, or text close to it;
+4. an age ("14才", "高1", "im 15") where the state asks for it;
+5. the current state's own intents (``routes``), in the listed order;
+6. an acknowledgement ("うん", "ok"): the state's ``ack`` choice, or its buttons again;
+7. the flow's global intents;
+8. the message joined with the person's previous one or two unmatched messages (a story typed
+   in pieces), through steps 1, 5 and 7;
+9. the fallback: warm, the state's choices again and a way to a person (first, after two misses).
+
+A detour (a state with a choice to ``@resume``: crisis, a feeling) remembers the way back: the
+other intents the same message matched, else the state the person was in.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 from typing import Mapping
 
 from rapidfuzz import fuzz, process
 
-from .flow import FALLBACK, HUMAN_CHOICE_ID, START
+from .ages import find_age_band
+from .flow import ACK, FALLBACK, HUMAN_CHOICE_ID, OTHER_LANGUAGE, RESUME, START
+from .intents import Scan
+from .language import detect_language, is_unsupported
 from .model import (
+    FRAGMENT_CHARS,
+    FRAGMENT_SECONDS,
+    MAX_FRAGMENTS,
     PATH_LIMIT,
     Choice,
+    CompiledRoute,
     CompiledState,
     Effect,
     Flow,
@@ -28,10 +46,30 @@ from .model import (
     UserInput,
     utc,
 )
-from .normalise import compact, normalise
+from .normalise import normalise
+from .tokens import Token, tokenize
 
 LABEL_SIMILARITY = 85  # rapidfuzz score for "close to a choice's label"
 MAX_INPUT_CHARS = 2000  # longer text is matched on its start; the whole text is never needed
+MAX_ACK_TOKENS = 6      # "うん", "ok thanks", "はい、わかりました": short, or it is more than a yes
+AGE_VARIABLE = "age_band"
+RISK_TAGS = ("crisis", "emergency")  # entering a state with one of these tags marks the session
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One message, read once: its tokens, the keywords found, and its folded text."""
+
+    text: str
+    tokens: tuple[Token, ...]
+    scan: Scan
+    spaced: str
+
+
+def read_message(flow: Flow, text: str) -> Reading:
+    text = text[:MAX_INPUT_CHARS]
+    tokens = tokenize(text)
+    return Reading(text, tokens, flow.keywords.scan(tokens), normalise(text))
 
 
 def new_session(flow: Flow, locale: str, now: dt.datetime) -> Session:
@@ -42,7 +80,6 @@ def new_session(flow: Flow, locale: str, now: dt.datetime) -> Session:
 def step(flow: Flow, session: Session | None, user_input: UserInput, now: dt.datetime) -> Turn:
     """Run one turn. Never raises for any input or any stored session."""
     ts = utc(now).timestamp()
-    kind = user_input.kind
     if session is None:
         hint = user_input.locale_hint or guess_locale(flow, user_input.text)
         session = new_session(flow, flow.pick_locale(hint), now)
@@ -55,20 +92,20 @@ def step(flow: Flow, session: Session | None, user_input: UserInput, now: dt.dat
     expired = ts - session.last_active_at > flow.expiry_seconds
     if state is None or expired or state.end:
         # A state removed by a flow edit, a stale session, or a finished one: start again,
-        # keep the language, and still read what the person just wrote.
+        # keep the language (and the age, if it was said), and still read what was just written.
         lead = (flow.texts.welcome_back,) if expired else ()
-        return _restart(flow, new_session(flow, session.locale, now), user_input, ts, lead, intro=False)
+        fresh = new_session(flow, session.locale, now)
+        if not expired and AGE_VARIABLE in session.variables:
+            fresh = _with_vars(fresh, ((AGE_VARIABLE, session.variables[AGE_VARIABLE]),))
+        return _restart(flow, fresh, user_input, ts, lead, intro=False)
     return _respond(flow, session, user_input, ts)
 
 
 def guess_locale(flow: Flow, text: str) -> str | None:
-    """A first message in Latin letters only, with no platform hint, is answered in English."""
+    """A first message in English, with no platform hint, is answered in English."""
     if not text or "en" not in flow.locales:
         return None
-    letters = sum(1 for c in text if c.isascii() and c.isalpha())
-    if letters >= 3 and not any(ord(c) >= 0x3000 for c in text):
-        return "en"
-    return None
+    return "en" if detect_language(text) == "en" else None
 
 
 def enter(flow: Flow, session: Session, state: str, now: dt.datetime, matched: str = "resume") -> Turn:
@@ -80,17 +117,17 @@ def _restart(flow: Flow, session: Session, user_input: UserInput, ts: float, lea
     if user_input.kind in ("text", "tap"):
         turn = _respond(flow, session, user_input, ts)
         if turn.matched != FALLBACK:
-            if intro and not turn.matched.startswith("interrupt:"):
+            if intro and not turn.matched.startswith("interrupt:") and turn.matched != OTHER_LANGUAGE:
                 bubble = Reply(flow.text(session.locale, flow.texts.intro), flow.texts.intro)
-                return Turn(turn.session, (bubble,) + turn.replies, turn.effects, turn.matched, turn.tags,
-                            turn.entered, turn.entered_tags)
+                return dataclasses.replace(turn, replies=(bubble,) + turn.replies)
             return turn
+        session = turn.session  # keep what the fallback learnt (the fragment, an age)
     elif user_input.kind in ("media", "sticker", "location"):
         return _side_answer(flow, session, user_input.kind, ts)
-    return _enter(flow, session, flow.start, START, ts, lead_keys=lead)
+    return _enter(flow, _replace(session, misses=0), flow.start, START, ts, lead_keys=lead)
 
 
-def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float, from_restart: bool = False) -> Turn:
+def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float) -> Turn:
     state = flow.states[session.state]
     kind = user_input.kind
     if kind in ("media", "sticker", "location"):
@@ -100,48 +137,110 @@ def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float, fro
     if kind == "tap":
         return _tap(flow, session, state, user_input, ts)
 
-    text = user_input.text[:MAX_INPUT_CHARS]
-    spaced = normalise(text)
-    packed = compact(spaced)
-    hits = flow.keywords.scan(spaced, packed)  # every intent's keywords, in one pass
+    reading = read_message(flow, user_input.text)
+    band = find_age_band(reading.text, asked=AGE_VARIABLE in state.asks)
+    if band and session.variables.get(AGE_VARIABLE) != band:
+        session = _with_vars(session, ((AGE_VARIABLE, band),))
+    turn = _understand(flow, session, state, reading, ts, band, whole=True)
+    if turn is not None:
+        return turn
+    # A story typed in pieces: read this message again after the last one or two.
+    recent = _recent_fragments(session, ts)
+    for k in range(1, len(recent) + 1):
+        joined = " ".join([text for _, text in recent[-k:]] + [reading.text])
+        turn = _understand(flow, session, state, read_message(flow, joined), ts, None, whole=False)
+        if turn is not None:
+            return turn
+    return _fallback(flow, session, state, ts, reading.text)
 
+
+def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, ts: float,
+                band: str | None, whole: bool) -> Turn | None:
+    """Steps 1-7 of the module docstring; None when nothing matched. ``whole``: the message as
+    sent (not joined with earlier ones): only then can it be a choice or an acknowledgement."""
     # 1. interrupts, from every state
     for it in flow.interrupts:
-        if it.matcher.matches(hits, spaced):
+        if it.matcher.matches(r.scan, r.spaced):
             matched = f"interrupt:{it.name}"
             s = session
             if it.set_locale:
                 s = _replace(s, locale=it.set_locale)
-            if it.name == "crisis" and "crisis" not in s.risk:
-                s = _replace(s, risk=s.risk + ("crisis",))
             if it.target is None:
                 extra = (Effect("set_locale", {"locale": it.set_locale}),) if it.set_locale else ()
                 return _repeat(flow, s, matched, ts, extra)
             target = flow.machine.resolve(state.name, f"interrupt:{it.name}") or it.target
-            return _enter(flow, s, target, matched, ts)
+            s = _remember_way_back(flow, s, state, target, r, taken=None)
+            return _enter(flow, s, target, matched, ts, because=r.scan.found.get(it.matcher.name, ()))
+    if not r.spaced:
+        return None
 
-    if not spaced:
-        return _fallback(flow, session, state, ts)
+    # 2. a language the bot does not speak
+    if whole and flow.other_language and is_unsupported(r.text, flow.locales):
+        s = _remember_way_back(flow, session, state, flow.other_language, r, taken=None)
+        return _enter(flow, s, flow.other_language, OTHER_LANGUAGE, ts)
 
-    # 2. the state's choices: number, label, or close to a label
-    choice = _choice_from_text(state, spaced)
-    if choice is not None:
-        return _take_choice(flow, session, state, choice.id, ts)
+    # 3. the state's choices: number, label, or close to a label
+    if whole:
+        choice = _choice_from_text(state, r.spaced)
+        if choice is not None:
+            return _take_choice(flow, session, state, choice.id, ts)
 
-    # 3. the state's own intents
+    # 4. an age, where the state asks for it
+    if band and AGE_VARIABLE in state.asks:
+        asking = [c for c in state.choices if dict(c.sets).get(AGE_VARIABLE)]
+        exact = [c for c in asking if dict(c.sets)[AGE_VARIABLE] == band]
+        chosen = (exact or asking)[0]
+        s = _with_vars(session, tuple(chosen.sets) + ((AGE_VARIABLE, band),))
+        target, s = _target_of(flow, s, state, chosen)
+        return _enter(flow, s, target, f"age:{band}", ts)
+
+    # 5. the state's own intents
     for route in state.routes:
-        if route.matcher.matches(hits, spaced):
+        if route.matcher.matches(r.scan, r.spaced):
             s = _with_vars(session, route.sets)
-            return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts)
+            return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts,
+                          because=r.scan.found.get(route.matcher.name, ()))
 
-    # 4. the flow's global intents
+    # 6. an acknowledgement
+    if whole and _is_acknowledgement(flow, r):
+        if state.ack and state.ack in state.choice_by_id:
+            return _take_choice(flow, session, state, state.ack, ts)
+        return _ack_reply(flow, session, state, ts)
+
+    # 7. the flow's global intents
     for route in flow.global_routes:
-        if route.matcher.matches(hits, spaced):
+        if route.matcher.matches(r.scan, r.spaced):
             s = _with_vars(session, route.sets)
-            return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts)
+            s = _remember_way_back(flow, s, state, route.target, r, taken=route)
+            return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts,
+                          because=r.scan.found.get(route.matcher.name, ()))
+    return None
 
-    # 5. nothing matched
-    return _fallback(flow, session, state, ts)
+
+def _is_acknowledgement(flow: Flow, r: Reading) -> bool:
+    return (flow.ack_intent in r.scan.intents and len(r.tokens) <= MAX_ACK_TOKENS
+            and not (r.scan.intents - {flow.ack_intent}))
+
+
+def _remember_way_back(flow: Flow, session: Session, state: CompiledState, target: str, r: Reading,
+                       taken: CompiledRoute | None) -> Session:
+    """Entering a detour (a state with a choice to @resume) remembers where "back" leads: the
+    first other route the same message matched, else the branch the person is leaving (not the
+    start: "back" from there goes to the flow's ``resume_default``)."""
+    detour = flow.states.get(target)
+    if detour is None or not detour.is_detour:
+        return session
+    for route in state.routes + flow.global_routes:
+        if route is taken or route.target == target:
+            continue
+        dest = flow.states.get(route.target)
+        if dest is None or dest.is_detour:
+            continue
+        if route.matcher.matches(r.scan, r.spaced):
+            return _replace(_with_vars(session, route.sets), resume=route.target)
+    if not state.is_detour and not state.end and state.name != flow.start:
+        return _replace(session, resume=state.name)
+    return session
 
 
 def _choice_from_text(state: CompiledState, spaced: str):
@@ -175,23 +274,34 @@ def _tap(flow: Flow, session: Session, state: CompiledState, user_input: UserInp
         older = flow.states[flow.unique_choices[cid]]  # the platform lost the state; the id says it
     if older is not None and cid in older.choice_by_id:
         return _take_choice(flow, session, older, cid, ts)
-    return _fallback(flow, session, state, ts)
+    # A button the flow no longer has is not the person's miss: it does not count towards the
+    # "two misses in a row" that bring a person first.
+    return _fallback(flow, session, state, ts, None, counts=False)
 
 
 def _take_choice(flow: Flow, session: Session, state: CompiledState, cid: str, ts: float) -> Turn:
     choice = state.choice_by_id[cid]
-    target = flow.machine.resolve(state.name, f"choice:{cid}") or choice.target
-    return _enter(flow, _with_vars(session, choice.sets), target, f"choice:{cid}", ts)
+    session = _with_vars(session, choice.sets)
+    target, session = _target_of(flow, session, state, choice)
+    return _enter(flow, session, target, f"choice:{cid}", ts)
+
+
+def _target_of(flow: Flow, session: Session, state: CompiledState, choice) -> tuple[str, Session]:
+    if choice.target == RESUME:
+        back = session.resume if session.resume in flow.states else (flow.resume_default or flow.start)
+        return back, _replace(session, resume="")
+    return flow.machine.resolve(state.name, f"choice:{choice.id}") or choice.target, session
 
 
 def _enter(flow: Flow, session: Session, target: str, matched: str, ts: float,
-           lead_keys: tuple[str, ...] = ()) -> Turn:
+           lead_keys: tuple[str, ...] = (), because: tuple[str, ...] = ()) -> Turn:
     """Enter ``target``, say what it says, follow automatic moves (bounded), attach choices."""
     replies: list[Reply] = []
     effects: list[Effect] = []
     entered: list[str] = []
     locale = session.locale
     variables = session.variables
+    seen = set(session.path)
     for key in lead_keys:
         replies.append(Reply(flow.text(locale, key, variables), key))
     current = flow.states.get(target) or flow.states[flow.start]
@@ -202,7 +312,9 @@ def _enter(flow: Flow, session: Session, target: str, matched: str, ts: float,
             effects.append(eff)
             if eff.type == "set_locale" and eff.params.get("locale") in flow.locales:
                 locale = eff.params["locale"]
-        bubbles = [Reply(flow.text(locale, key, variables), key) for key in current.say]
+        say = current.say_again if current.say_again and current.name in seen else current.say
+        seen.add(current.name)
+        bubbles = [Reply(flow.text(locale, key, variables), key) for key in say]
         links = _links(flow, current, locale, ts)
         if links:
             if bubbles:
@@ -219,17 +331,18 @@ def _enter(flow: Flow, session: Session, target: str, matched: str, ts: float,
         current = flow.states[nxt]
 
     path = (session.path + tuple(entered))[-PATH_LIMIT:]
+    entered_tags = frozenset(t for s in entered for t in flow.states[s].tags)
+    risk = session.risk + tuple(t for t in RISK_TAGS if t in entered_tags and t not in session.risk)
     new_session = Session(current.name, locale, flow.version, variables, path,
-                          session.started_at, ts, session.risk)
+                          session.started_at, ts, risk, 0, session.resume, ())
     choices = _choices(flow, current, locale)
     if replies:
         last = replies[-1]
         replies[-1] = Reply(last.text, last.key, choices, last.links)
     elif choices:
         replies.append(Reply("", "", choices))
-    tags = current.tags
-    entered_tags = frozenset(t for s in entered for t in flow.states[s].tags)
-    return Turn(new_session, tuple(replies), tuple(effects), matched, tags, tuple(entered), entered_tags)
+    return Turn(new_session, tuple(replies), tuple(effects), matched, current.tags, tuple(entered), entered_tags,
+                because)
 
 
 def _auto_target(state: CompiledState, variables: Mapping[str, str]) -> str | None:
@@ -240,10 +353,14 @@ def _auto_target(state: CompiledState, variables: Mapping[str, str]) -> str | No
     return None
 
 
-def _choices(flow: Flow, state: CompiledState, locale: str, offer_human: bool = False) -> tuple[Choice, ...]:
+def _choices(flow: Flow, state: CompiledState, locale: str, offer_human: bool = False,
+             human_first: bool = False) -> tuple[Choice, ...]:
     out = tuple(Choice(c.id, flow.text(locale, c.label_key)) for c in state.choices)
+    human = Choice(HUMAN_CHOICE_ID, flow.text(locale, flow.texts.choice_human))
+    if human_first and state.name != flow.human_state:
+        return (human,) + tuple(c for c in out if c.id != HUMAN_CHOICE_ID)
     if offer_human and not state.offers_human and state.name != flow.human_state:
-        out += (Choice(HUMAN_CHOICE_ID, flow.text(locale, flow.texts.choice_human)),)
+        out += (human,)
     return out
 
 
@@ -262,11 +379,32 @@ def _links(flow: Flow, state: CompiledState, locale: str, ts: float) -> tuple[Li
     return tuple(out)
 
 
-def _fallback(flow: Flow, session: Session, state: CompiledState, ts: float) -> Turn:
-    key = state.fallback or flow.texts.fallback
-    choices = _choices(flow, state, session.locale, offer_human=True)
+def _recent_fragments(session: Session, ts: float) -> tuple[tuple[float, str], ...]:
+    return tuple(f for f in session.fragments if 0 <= ts - f[0] <= FRAGMENT_SECONDS)[-MAX_FRAGMENTS:]
+
+
+def _fallback(flow: Flow, session: Session, state: CompiledState, ts: float, text: str | None,
+              counts: bool = True) -> Turn:
+    """Nothing understood. After two misses in a row, a person is offered first."""
+    misses = session.misses + 1 if counts else session.misses
+    fragments = _recent_fragments(session, ts)
+    if text and text.strip():
+        fragments = (fragments + ((ts, text[:FRAGMENT_CHARS]),))[-MAX_FRAGMENTS:]
+    if misses >= 2:
+        key, choices = flow.texts.fallback_again, _choices(flow, state, session.locale, human_first=True)
+    else:
+        key, choices = state.fallback or flow.texts.fallback, _choices(flow, state, session.locale, offer_human=True)
     reply = Reply(flow.text(session.locale, key, session.variables), key, choices)
-    return Turn(_replace(session, last_active_at=ts), (reply,), (), FALLBACK, state.tags, (), frozenset())
+    new = _replace(session, last_active_at=ts, misses=misses, fragments=fragments)
+    return Turn(new, (reply,), (), FALLBACK, state.tags, (), frozenset())
+
+
+def _ack_reply(flow: Flow, session: Session, state: CompiledState, ts: float) -> Turn:
+    """"うん" where no choice is the obvious next step: a short OK and the buttons again."""
+    reply = Reply(flow.text(session.locale, flow.texts.ack, session.variables), flow.texts.ack,
+                  _choices(flow, state, session.locale, offer_human=True))
+    new = _replace(session, last_active_at=ts, misses=0, fragments=())
+    return Turn(new, (reply,), (), ACK, state.tags, (), frozenset())
 
 
 def _repeat(flow: Flow, session: Session, matched: str, ts: float, effects: tuple[Effect, ...]) -> Turn:
@@ -277,7 +415,8 @@ def _repeat(flow: Flow, session: Session, matched: str, ts: float, effects: tupl
     links = _links(flow, state, locale, ts)
     last = replies[-1]
     replies[-1] = Reply(last.text, last.key, _choices(flow, state, locale), links)
-    return Turn(_replace(session, last_active_at=ts), tuple(replies), effects, matched, state.tags, (), frozenset())
+    new = _replace(session, last_active_at=ts, misses=0, fragments=())
+    return Turn(new, tuple(replies), effects, matched, state.tags, (), frozenset())
 
 
 def _side_answer(flow: Flow, session: Session, kind: str, ts: float) -> Turn:
@@ -288,7 +427,7 @@ def _side_answer(flow: Flow, session: Session, kind: str, ts: float) -> Turn:
     return Turn(_replace(session, last_active_at=ts), (reply,), (), kind, state.tags, (), frozenset())
 
 
-def _with_vars(session: Session, sets: tuple[tuple[str, str], ...]) -> Session:
+def _with_vars(session: Session, sets) -> Session:
     if not sets:
         return session
     variables = dict(session.variables)
@@ -297,10 +436,4 @@ def _with_vars(session: Session, sets: tuple[tuple[str, str], ...]) -> Session:
 
 
 def _replace(session: Session, **changes) -> Session:
-    data = {
-        "state": session.state, "locale": session.locale, "flow_version": session.flow_version,
-        "variables": session.variables, "path": session.path, "started_at": session.started_at,
-        "last_active_at": session.last_active_at, "risk": session.risk,
-    }
-    data.update(changes)
-    return Session(**data)
+    return dataclasses.replace(session, **changes)

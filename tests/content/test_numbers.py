@@ -22,8 +22,6 @@ _HYPHENATED = re.compile(r"(?<![\d.\-])0\d{1,4}[-‐－]\d{1,4}[-‐－]\d{1,5}(
 _ONE_HYPHEN = re.compile(r"(?<![\d.\-])0(?:120|570|800)[-‐－]\d{6}(?![\d\-])")
 _PLAIN = re.compile(r"(?<![\d.\-])0(?:120|570|800|\d0)\d{6,7}(?![\d])")
 _SHORT = re.compile(r"(?<![\d#:.,/\-¥$])1\d\d(?!\d|[:.,/\-]\d)")
-# The sections of FACTS.md whose tables list services and their numbers.
-SERVICE_TABLES = ("## Help in Japan", "## Added for the second round of content")
 
 
 def phone_numbers(text: str) -> set[str]:
@@ -44,15 +42,13 @@ def facts_numbers() -> frozenset[str]:
         pytest.skip(f"{FACTS} not found (CI checks out shared/ beside the repository)")
     text = FACTS.read_text(encoding="utf-8")
     numbers = {re.sub(r"[^\d#]", "", m.group(0)) for p in (_HASH, _HYPHENATED, _ONE_HYPHEN, _PLAIN) for m in p.finditer(text)}
-    # Three-digit numbers only from the second column of the tables that list services ("Help
-    # in Japan": how; the second round's table: fact, where 119 is), so that years, counts and
-    # article numbers elsewhere in FACTS.md never count as phone numbers.
-    for heading in SERVICE_TABLES:
-        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
-        for line in section.splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) >= 2 and re.fullmatch(r"1\d\d", cells[1]):
-                numbers.add(cells[1])
+    # Three-digit numbers only when a table row gives one alone in its second column (the "how"
+    # of "Help in Japan", the "fact" of the second round: 119), so that years, counts and article
+    # numbers elsewhere in FACTS.md never count as phone numbers.
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.lstrip().startswith("|") and len(cells) >= 2 and re.fullmatch(r"1\d\d", cells[1]):
+            numbers.add(cells[1])
     return frozenset(numbers)
 
 
@@ -69,6 +65,7 @@ def test_the_facts_parser_finds_the_numbers_we_know_are_there():
     for number in ("110", "119", "189", "#9110", "#8103", "#8891", "0120279338", "0120078310",
                    "0335804970", "0570079714", "0570003110"):
         assert number in facts, number
+    assert "119" in facts  # the second round added the ambulance (emergency first)
     # Years, article numbers and counts in FACTS.md are not phone numbers.
     for not_a_number in ("2023", "182", "249", "222", "223", "241", "528", "131", "100"):
         assert not_a_number not in facts, not_a_number
@@ -103,7 +100,8 @@ def test_every_resource_names_its_source_and_the_day_it_was_checked():
         assert entry.get("verified"), rid
 
 
-@pytest.mark.parametrize("path", sorted(LOCALES.glob("*.yaml")), ids=lambda p: p.name)
+# Texts, not keywords: a keyword (10錠, "15") is what people type, never what the bot says.
+@pytest.mark.parametrize("path", sorted(p for p in LOCALES.glob("*.yaml") if ".intents." not in p.name), ids=lambda p: p.name)
 def test_every_number_written_in_a_locale_file_is_in_facts(path):
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     unknown = {}

@@ -27,12 +27,19 @@ CHILD_ONLY = ("childline", "sos_dial", "jinken110")
 MAX_BUBBLE = {"ja": 120, "en": 260}
 
 
-def said_texts(f, state, locale: str) -> list[str]:
-    return [f.text(locale, key) for key in state.say]
+def said_texts(f, state, locale: str, again: bool = False) -> list[str]:
+    """What the state says on the first visit, or (again=True) when entered again."""
+    keys = state.say_again if again and state.say_again else state.say
+    return [f.text(locale, key) for key in keys]
 
 
-def state_text(f, state, locale: str) -> str:
-    return "\n".join(said_texts(f, state, locale))
+def state_text(f, state, locale: str, again: bool = False) -> str:
+    return "\n".join(said_texts(f, state, locale, again))
+
+
+def visits(state):
+    """The first visit, and a later one when the state has its own text for it."""
+    return (False, True) if state.say_again else (False,)
 
 
 # ---- adults -----------------------------------------------------------------------------------
@@ -46,6 +53,10 @@ def states_an_adult_can_reach(f) -> set[str]:
     """
     def keeps_adult(sets) -> bool:
         return all(value == "adult" for name, value in sets if name == "age_band")
+
+    def state_of(target: str) -> str:
+        # "@resume" goes back to a state the person was already in, or to resume_default.
+        return f.resume_default if target == "@resume" else target
 
     seen: set[str] = set()
     todo = ["adult"]
@@ -68,7 +79,7 @@ def states_an_adult_can_reach(f) -> set[str]:
         nxt += [r.target for r in f.global_routes if keeps_adult(r.sets)]
         if state.end:
             nxt.append(f.start)
-        todo += [n for n in nxt if n not in seen]
+        todo += [state_of(n) for n in nxt if state_of(n) not in seen]
     return seen
 
 
@@ -90,7 +101,7 @@ def test_no_state_an_adult_can_reach_offers_a_line_only_for_children():
         if set(state.links) & set(CHILD_ONLY):
             offending.append(f"{name}: links {sorted(set(state.links) & set(CHILD_ONLY))}")
         for locale in LOCALES:
-            text = state_text(f, state, locale)
+            text = state_text(f, state, locale) + state_text(f, state, locale, again=True)
             offending += [f"{name} [{locale}]: says {w!r}" for w in child_words[locale] if w and w in text]
     assert not offending, "\n".join(offending)
 
@@ -122,8 +133,9 @@ def test_every_emergency_state_gives_119_or_110_in_its_first_message():
         assert state.links and state.links[0] in ("police110", "ambulance119"), state.name
         assert {c.id for c in state.choices} >= {HUMAN_CHOICE_ID}, state.name
         for locale in LOCALES:
-            first = said_texts(f, state, locale)[0]
-            assert phone_numbers(first) & {"110", "119"}, (state.name, locale, first)
+            for again in visits(state):  # also when the emergency comes back
+                first = said_texts(f, state, locale, again)[0]
+                assert phone_numbers(first) & {"110", "119"}, (state.name, locale, again, first)
 
 
 def test_crisis_states_give_119_and_110_before_any_helpline():
@@ -149,7 +161,8 @@ def test_crisis_states_give_119_and_110_before_any_helpline():
 def test_no_bubble_is_longer_than_a_phone_screen():
     f = flow()
     too_long = []
-    keys = {k for s in f.states.values() for k in s.say} | {f.texts.fallback}
+    keys = ({k for s in f.states.values() for k in s.say + s.say_again}
+            | {f.texts.fallback, f.texts.fallback_again, f.texts.ack})
     for key in sorted(keys):
         for locale in LOCALES:
             text = f.text(locale, key)
@@ -281,12 +294,13 @@ def test_lines_come_with_the_note_that_matters():
     missing = []
     for state in f.states.values():
         for locale in LOCALES:
-            text = state_text(f, state, locale)
-            for rid, note in NOTES.items():
-                res = f.resources[rid]
-                named = (res.tel and res.tel in text) or res.field("name", locale, f.default_locale) in text
-                if (rid in state.links or named) and note[locale] not in text:
-                    missing.append(f"{state.name} [{locale}]: {rid} without {note[locale]!r}")
+            for again in visits(state):
+                text = state_text(f, state, locale, again)
+                for rid, note in NOTES.items():
+                    res = f.resources[rid]
+                    named = (res.tel and res.tel in text) or res.field("name", locale, f.default_locale) in text
+                    if (rid in state.links or named) and note[locale] not in text:
+                        missing.append(f"{state.name} [{locale}{', again' if again else ''}]: {rid} without {note[locale]!r}")
     assert not missing, "\n".join(missing)
 
 
@@ -309,3 +323,52 @@ def test_verified_dates_are_the_dates_of_the_sources_not_of_the_copy():
             assert verified.year in years, f"{rid}: verified {verified} but the source says {entry['source']!r}"
         else:
             assert "no source date" in str(entry["source"]), f"{rid}: 2000-01-01 needs 'no source date' in source"
+
+
+# ---- repeats, and the answer in another language ----------------------------------------------
+
+
+def test_a_long_state_seen_before_says_a_shorter_version():
+    # Issue 14, fix 9: never the same long text a third time.
+    f = flow()
+    missing, not_shorter = [], []
+    for state in f.states.values():
+        first = state_text(f, state, "ja")
+        if len(state.say) < 2 and len(first) <= MAX_BUBBLE["ja"]:
+            continue
+        if state.moves_on and not state.say_again and len(state.say) < 2:
+            continue
+        if not state.say_again:
+            missing.append(state.name)
+            continue
+        for locale in LOCALES:
+            if len(state_text(f, state, locale, again=True)) >= len(state_text(f, state, locale)):
+                not_shorter.append(f"{state.name} [{locale}]")
+    # The states a person does not come back to with the same long text: the ones that end the
+    # conversation, and the answers that are already the short step of a longer path.
+    exempt = {"goodbye", "forget_done", "friend_help", "ev_dont_delete", "other_language", "crisis_more",
+              "crisis_more_adult", "ev_deleted"}
+    assert not [m for m in missing if m not in exempt], missing
+    assert not not_shorter, not_shorter
+
+
+def test_a_repeat_is_said_the_second_time_and_an_emergency_keeps_its_numbers():
+    for locale in LOCALES:
+        session, turn = walk(["start", "tap:threat"], locale)
+        assert "dont.now" in [r.key for r in turn.replies]
+        session, turn = walk(["tap:menu", "tap:dont"], locale, session)
+        assert [r.key for r in turn.replies] == ["dont.again"]
+        # A crisis a second time: 119, 110 and the lines again, not the whole text.
+        crisis = "しにたい" if locale == "ja" else "i want to die"
+        session, turn = walk([crisis, "tap:back", crisis], locale, session)
+        text = "\n".join(r.text for r in turn.replies)
+        assert turn.session.state == "crisis" and "crisis.hear" not in [r.key for r in turn.replies]
+        assert {"119", "110"} <= phone_numbers(text) and "0120-279-338" in text
+
+
+def test_the_answer_in_another_language_is_the_same_in_both_locale_files():
+    f = flow()
+    for key in f.states["other_language"].say:
+        ja, en = f.text("ja", key), f.text("en", key)
+        assert ja == en, key
+        assert re.search("[\u3040-\u30ff]", ja) and re.search("[A-Za-z]{3}", ja), key

@@ -174,12 +174,12 @@ def test_session_round_trips_through_json_and_path_is_bounded():
     assert Session.from_dict(s.to_dict()) == s
 
 
-def test_forget_me_is_an_effect_and_the_session_holds_no_typed_text():
+def test_forget_me_is_an_effect_and_the_session_holds_no_understood_text():
     turn = step(FLOW, at("evidence"), UserInput.typed("記録を消して"), NIGHT)
     assert turn.session.state == "forget"
     assert [e.type for e in turn.effects] == ["forget_me"]
     marker = "UNIQUE-MARKER-4711"
-    turn = step(FLOW, at("welcome"), UserInput.typed(marker), NIGHT)
+    turn = step(FLOW, at("welcome"), UserInput.typed(marker + " 晒すって言われた"), NIGHT)
     assert marker not in repr(turn.session.to_dict())
 
 

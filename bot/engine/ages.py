@@ -1,0 +1,134 @@
+"""Ages as young people write them, read into the bands the law text depends on.
+
+Bands: ``u16`` (under 16: Art. 182 covers demanding images), ``16_17``, ``adult`` (18 and over),
+and ``minor``: under 18, but not known whether under 16 (高1 is 15 or 16; JK, DK, 未成年).
+
+Read anywhere in a message: "14歳", "１４才", "十四歳", "14さい", "中2", "高1", "小6", "JK", "JC",
+"未成年", "大学生", "im 15", "i'm fifteen", "15yo", "15 y/o", "age 15", "year 10", "grade 9",
+"a minor", "middle school". A bare number ("15", "15です") counts only where the bot asked the age.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+U16, A1617, ADULT, MINOR = "u16", "16_17", "adult", "minor"
+
+_KANJI_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_EN_NUMBERS = {
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "nine": 9, "eight": 8,
+}
+_NUMBER = r"(\d{1,2}|[一二三四五六七八九十]{1,3}|" + "|".join(_EN_NUMBERS) + r")"
+
+_JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
+_HATACHI = re.compile(r"二十歳|はたち|ハタチ")
+_SCHOOL = re.compile(r"(小|中|高)\s*([1-6一二三四五六])(?!\d)")
+_SCHOOL_WORDS = [
+    (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく"), U16),
+    (re.compile(r"小学|しょうがく"), U16),
+    (re.compile(r"高校|(?<![a-z])(?:jk|dk)(?![a-z])|こうこう"), MINOR),
+    (re.compile(r"未成年|みせいねん|18歳未満|18才未満|十八歳未満"), MINOR),
+    (re.compile(r"16歳未満|16才未満|十六歳未満"), U16),
+    (re.compile(r"大学生|大学[1-4一二三四]年|大[1-4一二三四](?![0-9])|社会人|成人してる|成人です|大人です|専門学生"), ADULT),
+]
+_NOT_A_UNIT = r"(?!\s*(?:min|minute|hour|hr|sec|km|mile|meter|metre|yen|dollar|bucks|%|percent|time|pic|photo))"
+_EN_AGE = [
+    re.compile(r"\b(?:i\s*am|i'?m|im|age|aged|turned|turning)\s+(?:only\s+|just\s+)?" + _NUMBER + r"\b" + _NOT_A_UNIT),
+    re.compile(r"\b" + _NUMBER + r"\s*(?:yo|y/o|yrs?\s*old|years?\s*old|year-old)\b"),
+]
+_EN_SCHOOL = [
+    (re.compile(r"\b(?:year|yr)\s*(\d{1,2})\b"), "uk"),
+    (re.compile(r"\b(?:grade)\s*(\d{1,2})\b|\b(\d{1,2})(?:st|nd|rd|th)\s+grade\b"), "us"),
+]
+_EN_WORDS = [
+    (re.compile(r"\b(?:a\s+minor|under\s*18|under\s*eighteen|underage|under\s+age)\b"), MINOR),
+    (re.compile(r"\b(?:under\s*16|under\s*sixteen)\b"), U16),
+    (re.compile(r"\b(?:middle\s+school|junior\s+high|primary\s+school|elementary\s+school)\b"), U16),
+    (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
+    (re.compile(r"\b(?:an\s+adult|over\s*18|in\s+college|at\s+uni|university\s+student|college\s+student)\b"), ADULT),
+]
+_BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です)?\s*[.!。！]?\s*$")
+
+
+def band_of(age: int) -> str | None:
+    if age < 6 or age > 99:
+        return None
+    if age < 16:
+        return U16
+    if age < 18:
+        return A1617
+    return ADULT
+
+
+def _number(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if text in _EN_NUMBERS:
+        return _EN_NUMBERS[text]
+    if all(c in _KANJI_DIGITS or c == "十" for c in text):
+        if "十" not in text:
+            return int("".join(str(_KANJI_DIGITS[c]) for c in text))
+        tens, _, ones = text.partition("十")
+        return (_KANJI_DIGITS.get(tens, 1) if tens else 1) * 10 + (_KANJI_DIGITS.get(ones, 0) if ones else 0)
+    return None
+
+
+def _school_year(kind: str, year: int) -> str | None:
+    # The youngest and oldest a pupil of that year can be, in Japan's school years.
+    ages = {"小": (6 + year - 1, 6 + year), "中": (12 + year - 1, 12 + year), "高": (15 + year - 1, 15 + year)}[kind]
+    return _band_of_range(*ages)
+
+
+def _band_of_range(youngest: int, oldest: int) -> str | None:
+    a, b = band_of(youngest), band_of(oldest)
+    if a == b:
+        return a
+    if {a, b} <= {U16, A1617}:
+        return MINOR
+    return A1617 if {a, b} == {A1617, ADULT} else None
+
+
+def find_age_band(text: str, asked: bool = False) -> str | None:
+    """The age band ``text`` states, or None. ``asked``: the bot just asked the age, so a bare
+    number ("15", "15です") is an age too."""
+    t = unicodedata.normalize("NFKC", text[:500]).lower()
+    if asked:
+        m = _BARE.match(t)
+        if m:
+            n = _number(m.group(1))
+            if n is not None:
+                return band_of(n)
+    m = _JA_AGE.search(t)
+    if m:
+        n = _number(m.group(1))
+        if n is not None:
+            return band_of(n)
+    if _HATACHI.search(t):
+        return ADULT
+    m = _SCHOOL.search(t)
+    if m:
+        year = _number(m.group(2))
+        if year is not None and (m.group(1) == "小" or year <= 3):
+            return _school_year(m.group(1), year)
+    for pattern, band in _SCHOOL_WORDS:
+        if pattern.search(t):
+            return band
+    for pattern in _EN_AGE:
+        m = pattern.search(t)
+        if m:
+            n = _number(m.group(1))
+            if n is not None and band_of(n):
+                return band_of(n)
+    for pattern, system in _EN_SCHOOL:
+        m = pattern.search(t)
+        if m:
+            year = int(next(g for g in m.groups() if g))
+            # UK "year 10" pupils are 14-15; US "grade 9" pupils are 14-15.
+            youngest = year + 4 if system == "uk" else year + 5
+            if 1 <= year <= 13:
+                return _band_of_range(youngest, youngest + 1)
+    for pattern, band in _EN_WORDS:
+        if pattern.search(t):
+            return band
+    return None

@@ -1,0 +1,286 @@
+"""Words, not characters: a message becomes tokens before any keyword is looked for.
+
+Japanese runs go through SudachiPy (split mode C, so 目薬 and 薬局 stay one word and 薬 is not
+found inside them); English words are split on letters, contractions are spelled out ("cant" and
+"can't" both give "can not") and lemmatised (simplemma: "killed" -> "kill"); each emoji is a token
+of its own; digits are tokens. Keywords are tokenised the same way when flows load.
+
+Every token carries four spellings, each folded (width, case, katakana to hiragana):
+- ``surface``: as written;
+- ``lemma``: its dictionary form (死な, 死に, しに -> 死ぬ; "died" -> "die");
+- ``reading``: how it is read (薬 -> くすり, so くすり meets 薬);
+- ``lemma_reading``: how its dictionary form is read (飲んだ and のんだ both give のむ).
+
+Both dictionaries load once per process, on first use.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jaconv
+
+# ---- folding before tokenising ------------------------------------------------------------------
+
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
+)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Three or more of the same character (but digits) are one: "しにたいいいい", "soooo", "!!!!".
+_LONG_REPEATS = re.compile(r"([^\d])\1{2,}", re.DOTALL)
+_WAVES = re.compile("[〜~～]+")
+# A long-vowel mark at the end of hiragana is a drawn-out sound ("たすけてー"), not part of a
+# word; inside a word it stays ("うーん" is not "うん").
+_HIRAGANA_ELONGATION = re.compile("(?<=[\u3041-\u309f])ー+(?![\u3041-\u309f])")
+_DASH_RUNS = re.compile("ー{2,}")
+
+# Script classes. Japanese: kana, kanji, iteration marks, the long-vowel mark.
+_JA = "\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヵヶ"
+_EMOJI = ("\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u2190-\u21FF"
+          "\u3297\u3299\u00a9\u00ae\u203c\u2049\u2122\u2139")
+_SEGMENT = re.compile(
+    rf"(?P<ja>[{_JA}]+)"
+    r"|(?P<en>[a-z]+(?:'[a-z]+)*)"
+    r"|(?P<num>\d+(?:[.,]\d+)?)"
+    rf"|(?P<emoji>[{_EMOJI}])"
+    r"|(?P<stop>[.!?。！？\n]+)"
+    r'|(?P<open>[「『“])|(?P<close>[」』”])|(?P<toggle>")'
+)
+
+
+def fold(text: str) -> str:
+    """NFKC (full and half width), no invisible or control characters, lower case, long repeats
+    squeezed, letters spaced out joined ("s u i c i d e"), digits used as letters read as letters
+    ("su1c1d3", "d!e"). Katakana stays katakana: the tokeniser reads loanwords better that way."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    text = text.lower().replace("’", "'").replace("‘", "'").replace("`", "'")
+    text = _LONG_REPEATS.sub(r"\1", text)
+    text = _WAVES.sub("", text)
+    text = _DASH_RUNS.sub("ー", text)
+    text = _HIRAGANA_ELONGATION.sub("", text)
+    text = _REPEATED_CHUNK.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _SHI_FOR_DEATH.sub("死", text)
+    text = _FOUR_FOR_SHI.sub("し", text)
+    text = _SPACED_LETTERS.sub(lambda m: m.group().replace(" ", "").replace(".", ""), text)
+    text = _LEET_TABLE.sub(lambda m: _LEET_WORDS[m.group()], text)
+    text = _ILL_BE.sub("i will be", text)
+    return _LEET_WORD.sub(_unleet, text)
+
+
+# The same two to six characters three times or more ("しぬしぬしぬ"), or a run of three to six
+# twice ("しにたいしにたい"): the tokeniser cuts such runs in the wrong places.
+_REPEATED_CHUNK = re.compile(r"([^\d\s]{2,6}?)\1{2,}|([^\x00-\x7f]{3,6}?)\2+")
+# Net spellings of 死 (death): タヒ (the kanji split in two), 氏 (same reading), 4 (し).
+_SHI_FOR_DEATH = re.compile(r"(?:タヒ|たひ|ﾀﾋ)(?![ちチ])|(?<![\u4e00-\u9fff])氏(?=[にぬねのなんう])")
+_FOUR_FOR_SHI = re.compile(r"(?<![\d.,])4(?=[にぬねの])")
+# "s u i c i d e", "k.m.s": four or more single letters with spaces or dots between them.
+_SPACED_LETTERS = re.compile(r"(?<![a-z])(?:[a-z][ .]){3,}[a-z](?![a-z])")
+# A word of letters with digits or !@$ standing for letters inside or at its end: "d1e", "su1c1d3".
+_LEET_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9!@$]*[0-9!@$][a-z0-9!@$]*(?![a-z0-9])")
+_LEET = str.maketrans({"1": "i", "!": "i", "3": "e", "0": "o", "4": "a", "@": "a", "$": "s", "5": "s", "7": "t"})
+_LEET_WORDS = {"4ever": "forever", "b4": "before", "2day": "today", "2nite": "tonight", "gr8": "great",
+               "l8r": "later", "2morrow": "tomorrow", "w8": "wait", "m8": "mate", "h8": "hate", "ne1": "anyone"}
+
+_ILL_BE = re.compile(r"(?<![a-z])ill be(?![a-z])")
+_LEET_TABLE = re.compile(r"(?<![a-z0-9])(?:" + "|".join(_LEET_WORDS) + r")(?![a-z0-9])")
+
+
+def _unleet(m: re.Match) -> str:
+    word = m.group()
+    letters = sum(c.isalpha() for c in word)
+    if letters < 2 or re.fullmatch(r"[a-z]+\d+", word) and letters < 3:
+        return word  # "mp3", "a4": a name with a number, not a word spelled with digits
+    return word.translate(_LEET)
+
+
+def hira(text: str) -> str:
+    return jaconv.kata2hira(text)
+
+
+# ---- tokens ----------------------------------------------------------------------------------------
+
+JA, EN, NUM, EMOJI = "ja", "en", "num", "emoji"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    surface: str
+    lemma: str
+    reading: str
+    lemma_reading: str
+    kind: str
+    skeleton: str = ""   # English: letters, doubled ones once ("dissapear", "disappear" -> "disapear")
+    pos: str = ""        # Japanese: the first two part-of-speech fields, e.g. "助動詞/*"
+    form: str = ""       # Japanese: the conjugated form, e.g. "終止形-一般", "命令形"
+    sentence: int = 0    # index of the sentence the token is in (split at . ! ? 。 and new lines)
+    quoted: bool = False  # inside 「」『』 or "": someone else's words, reported
+
+    @property
+    def is_kana(self) -> bool:
+        return self.kind == JA and all("\u3041" <= c <= "\u309f" or c == "ー" for c in self.surface)
+
+
+@lru_cache(maxsize=8192)
+def tokenize(text: str) -> tuple[Token, ...]:
+    """The tokens of ``text`` (at most the first 2,000 characters). Never raises."""
+    folded = fold(text[:2000])
+    out: list[Token] = []
+    sentence = 0
+    quoted = False
+    for m in _SEGMENT.finditer(folded):
+        kind = m.lastgroup
+        value = m.group()
+        start = len(out)
+        if kind == "stop":
+            if not quoted:
+                sentence += 1
+        elif kind in ("open", "close", "toggle"):
+            quoted = kind == "open" or (kind == "toggle" and not quoted)
+        elif kind == "ja":
+            out.extend(_japanese(value, sentence))
+        elif kind == "en":
+            out.extend(_english(value, sentence))
+        elif kind == "num":
+            out.append(Token(value, value, value, value, NUM, sentence=sentence))
+        else:
+            out.append(Token(value, value, value, value, EMOJI, sentence=sentence))
+        if quoted and len(out) > start:
+            out[start:] = [dataclasses.replace(t, quoted=True) for t in out[start:]]
+    return tuple(out)
+
+
+# ---- Japanese ----------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _sudachi():
+    from sudachipy import Dictionary, SplitMode
+
+    return Dictionary(dict="core").tokenizer(), SplitMode.C
+
+
+_KEEP_FORM = frozenset({"たら", "だら"})
+_KATAKANA_WORD = re.compile("[\u30a1-\u30faー]+")
+_HAS_KANJI = re.compile("[\u3400-\u9fff]")
+
+
+def _japanese(run: str, sentence: int, retry: bool = True) -> list[Token]:
+    try:
+        tokenizer, mode = _sudachi()
+        morphemes = tokenizer.tokenize(run, mode)
+    except Exception:  # noqa: BLE001 - a tokeniser failure must not stop a turn: one token then
+        return [Token(hira(run), hira(run), hira(run), hira(run), JA, sentence=sentence)]
+    out = []
+    for m in morphemes:
+        pos = m.part_of_speech()
+        if pos[0] == "補助記号" or pos[0] == "空白":
+            continue
+        if retry and m.is_oov() and _KATAKANA_WORD.fullmatch(m.surface()):
+            # Japanese words written in katakana for effect (シニタイ, コワイ) are unknown to the
+            # dictionary as written: read them again in hiragana.
+            out.extend(_japanese(hira(m.surface()), sentence, retry=False))
+            continue
+        surface = hira(m.surface())
+        # The conditional たら keeps its form: 晒されたら (if it gets spread) is not 晒された.
+        # A potential verb keeps its own dictionary form: 払えない (cannot pay) is not 払わない.
+        dictionary, normalized = m.dictionary_form(), m.normalized_form()
+        if surface in _KEEP_FORM:
+            base = m.surface()
+        elif dictionary != normalized and _HAS_KANJI.search(dictionary):
+            base = dictionary
+        else:
+            base = normalized
+        reading = hira(m.reading_form()) or surface
+        out.append(Token(surface, hira(base), reading, _reading_of(base) or reading, JA,
+                         pos=f"{pos[0]}/{pos[1]}", form=pos[5], sentence=sentence))
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _reading_of(word: str) -> str:
+    """How a dictionary form is read: 飲む -> のむ. Cached: a vocabulary is small."""
+    try:
+        tokenizer, mode = _sudachi()
+        return hira("".join(m.reading_form() for m in tokenizer.tokenize(word, mode)))
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+# ---- English -----------------------------------------------------------------------------------------
+
+# Spelled-out forms of contractions, with and without the apostrophe, and chat spellings.
+_EXPANSIONS = {
+    "im": "i am", "i'm": "i am", "ive": "i have", "i've": "i have", "i'd": "i would", "i'll": "i will",
+    "youre": "you are", "you're": "you are", "theyre": "they are", "they're": "they are",
+    "cant": "can not", "can't": "can not", "cannot": "can not", "dont": "do not", "don't": "do not",
+    "doesnt": "does not", "doesn't": "does not", "didnt": "did not", "didn't": "did not",
+    "wont": "will not", "won't": "will not", "isnt": "is not", "isn't": "is not",
+    "arent": "are not", "aren't": "are not", "wasnt": "was not", "wasn't": "was not",
+    "werent": "were not", "weren't": "were not", "havent": "have not", "haven't": "have not",
+    "hasnt": "has not", "hasn't": "has not", "wouldnt": "would not", "wouldn't": "would not",
+    "shouldnt": "should not", "shouldn't": "should not", "couldnt": "could not", "couldn't": "could not",
+    "aint": "am not", "ain't": "am not", "wanna": "want to", "gonna": "going to", "gotta": "got to",
+    "tryna": "trying to", "hafta": "have to", "kinda": "kind of", "idk": "i do not know",
+    "idc": "i do not care", "u": "you", "ur": "your", "r": "are", "ya": "you", "pls": "please",
+    "plz": "please", "rn": "right now", "bc": "because", "cuz": "because", "coz": "because",
+    "thx": "thanks", "ty": "thank you", "pic": "picture", "pics": "pictures", "vid": "video",
+    "vids": "videos", "msg": "message", "msgs": "messages", "od'd": "overdosed", "odd'd": "overdosed",
+    "wana": "want to", "wanan": "want to", "ima": "i am going to", "imma": "i am going to",
+    "finna": "going to", "gunna": "going to", "abt": "about", "tbh": "to be honest", "ngl": "not going to lie",
+    "fr": "for real", "tn": "tonight", "rly": "really", "rlly": "really", "prolly": "probably",
+    "sum1": "someone", "some1": "someone", "ppl": "people", "yall": "you all", "cus": "because",
+}
+_SUFFIXES = {"'s": (), "'re": ("are",), "'ve": ("have",), "'ll": ("will",), "'d": ("would",), "n't": ("not",)}
+
+
+def _english(word: str, sentence: int) -> list[Token]:
+    words = _EXPANSIONS.get(word)
+    if words is not None:
+        parts = words.split()
+    else:
+        parts = [word]
+        for suffix, extra in _SUFFIXES.items():
+            if word.endswith(suffix) and len(word) > len(suffix):
+                parts = [word[: -len(suffix)], *extra]
+                break
+    return [Token(p, _lemma_en(p), p, _lemma_en(p), EN, _skeleton(p), sentence=sentence) for p in parts]
+
+
+_DOUBLED = re.compile(r"([a-z])\1+")
+
+
+def _skeleton(word: str) -> str:
+    word = word.replace("'", "")
+    # Short words keep their doubled letters: "off" is not "of", "odd" is not "od".
+    return _DOUBLED.sub(r"\1", word) if len(word) >= 4 else word
+
+
+@lru_cache(maxsize=65536)
+def _lemma_en(word: str) -> str:
+    try:
+        from simplemma import lemmatize
+
+        return lemmatize(word, lang="en").lower()
+    except Exception:  # noqa: BLE001 - without a lemma the word still matches as written
+        return word
+
+
+def warm_up() -> None:
+    """Load both dictionaries now (at flow load), not on the first message."""
+    tokenize("死にたい i want to die")
+
+
+@lru_cache(maxsize=4096)
+def conjugation_type(word: str) -> str:
+    """SudachiPy's conjugation type of the last word of ``word`` (五段-ラ行, 下一段-ア行, ...)."""
+    try:
+        tokenizer, mode = _sudachi()
+        morphemes = tokenizer.tokenize(word, mode)
+        return morphemes[-1].part_of_speech()[4] if len(morphemes) else ""
+    except Exception:  # noqa: BLE001
+        return ""

@@ -1,0 +1,338 @@
+"""The engine's understanding (issue 13): tokens not substrings, idioms and negation, two levels
+of crisis, emergencies, detours that keep the story, roles, fragments, acknowledgements, ages,
+languages the bot does not speak. On a small fixture flow, so content edits cannot break them."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bot.engine import Session, UserInput, load_bundle, step
+from bot.engine.ages import find_age_band
+from bot.engine.intents import IntentSpec, KeywordIndex, expand_word_lists
+from bot.engine.language import detect_language
+from bot.engine.tokens import fold, tokenize
+
+from .helpers import NIGHT, TODAY
+
+FIXTURE = Path(__file__).parent / "fixtures" / "understand"
+
+
+@pytest.fixture(scope="module")
+def flow():
+    bundle = load_bundle(FIXTURE / "flows", FIXTURE / "locales", TODAY)
+    assert not bundle.errors, bundle.errors
+    return bundle.flow()
+
+
+def at(flow, state: str, **changes) -> Session:
+    ts = NIGHT.timestamp() - 60
+    return Session(state, changes.pop("locale", "ja"), flow.version, changes.pop("variables", {}), (state,),
+                   ts, ts, **changes)
+
+
+def say(flow, session, text: str, when: dt.datetime = NIGHT):
+    return step(flow, session, UserInput.typed(text), when)
+
+
+def index(**intents) -> KeywordIndex:
+    return KeywordIndex({name: IntentSpec(**spec) for name, spec in intents.items()})
+
+
+def found(idx: KeywordIndex, text: str) -> frozenset[str]:
+    return idx.scan(tokenize(text)).intents
+
+
+# ---- tokens, not substrings ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["薬局に行った", "目薬さした", "ロープウェイに乗った", "部屋が殺風景", "睡眠薬局"])
+def test_a_keyword_never_fires_inside_another_word(text):
+    idx = index(crisis={"keywords": ("薬", "ロープ", "殺")})
+    assert found(idx, text) == frozenset()
+
+
+@pytest.mark.parametrize("text", ["薬を飲んだ", "くすりのんだ", "クスリ", "ロープを買った", "殺"])
+def test_the_word_itself_is_found_in_any_script(text):
+    idx = index(crisis={"keywords": ("薬", "ロープ", "殺")})
+    assert found(idx, text) == {"crisis"}
+
+
+@pytest.mark.parametrize("text", ["死にたい", "しにたい", "シニタイ", "ｼﾆﾀｲ", "死にたかった", "ｼﾆﾀｲﾅ", "4にたい",
+                                  "氏にたい", "ﾀﾋにたい", "しにたいしにたいしにたい", "死にたいいいい"])
+def test_spellings_and_forms_of_a_japanese_keyword_meet(text):
+    assert found(index(crisis={"keywords": ("死にたい",)}), text) == {"crisis"}
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("i want to die", True), ("i wanna die", True), ("i want to d1e", True), ("I WANT TO DIEEEE", True),
+    ("killed myself", False),  # another keyword
+    ("i am on a diet", False), ("studied all night", False),
+])
+def test_english_words_and_their_spellings(text, hit):
+    idx = index(crisis={"keywords": ("want to die", "die")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+def test_english_lemmas_apostrophes_leet_and_spaced_letters():
+    idx = index(crisis={"keywords": ("kill myself", "suicide", "not want to live")})
+    for text in ["im killing myself", "i killed myself once", "s u i c i d e", "su1c1d3", "i dont want to live",
+                 "i don't want to live", "i do not want to live"]:
+        assert found(idx, text) == {"crisis"}, text
+    # An inflected keyword means that form: "done" is not "do".
+    done = index(step_done={"keywords": ("done",)})
+    assert found(done, "i do not want to") == frozenset()
+    assert found(done, "done") == {"step_done"}
+
+
+def test_short_english_keywords_do_not_fire_inside_or_across_words():
+    idx = index(crisis={"keywords": ("kms", "sh", "od")})
+    for text in ["shh dont tell", "odd question", "skills", "she", "dms"]:
+        assert found(idx, text) == frozenset(), text
+    assert found(idx, "gonna kms") == {"crisis"}
+
+
+def test_a_fuzzy_keyword_takes_one_typo():
+    idx = index(crisis={"keywords": ("suicide~",)})
+    assert found(idx, "im so suicidle rn") == {"crisis"}   # a letter added
+    assert found(idx, "sucide") == {"crisis"}              # a letter missing
+    assert found(idx, "suicide") == {"crisis"}
+    assert found(idx, "sluice") == frozenset()
+
+
+def test_emoji_are_tokens():
+    idx = index(sad={"keywords": ("😭",)}, crisis={"keywords": ("💊",)})
+    assert found(idx, "😭😭😭") == {"sad"}
+    assert found(idx, "💊💊 already") == {"crisis"}
+
+
+# ---- idioms and negation -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["死ぬほど笑った", "死ぬほど眠い"])
+def test_an_idiom_does_not_fire(text):
+    idx = index(crisis={"keywords": ("死ぬ",), "idioms": ("死ぬほど",)})
+    assert found(idx, text) == frozenset()
+    assert found(idx, "もう死ぬ") == {"crisis"}
+
+
+def test_english_idioms():
+    idx = index(crisis={"keywords": ("killing me", "dead"), "idioms": ("are killing me", "dead tired")})
+    assert found(idx, "my feet are killing me") == frozenset()
+    assert found(idx, "dead tired lol") == frozenset()
+    assert found(idx, "just killing me slowly") == {"crisis"}
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
+    ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
+])
+def test_japanese_negation_is_seen(text, hit):
+    idx = index(crisis={"keywords": ("死にたい", "死ぬ", "自殺")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("im not suicidal", False), ("i dont want to die", False), ("i'm not going to kill myself", False),
+    ("i never wanted to die", False), ("im not ok. i want to die", True), ("not ok i want to die", True),
+    ("i cant stop thinking about killing myself", True),
+])
+def test_english_negation_is_seen(text, hit):
+    idx = index(crisis={"keywords": ("suicidal", "want to die", "kill myself")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+def test_negation_can_be_turned_off_and_keywords_can_carry_it():
+    assert found(index(x={"keywords": ("払った",), "negation": False}), "払ってない払った") == {"x"}
+    assert found(index(x={"keywords": ("生きたくない",)}), "もう生きたくない") == {"x"}
+
+
+def test_words_in_quotes_can_be_ignored():
+    idx = index(maybe={"keywords": ("人生終わり",), "quoted": False})
+    assert found(idx, "「拡散されたら人生終わりだよ」って言われた") == frozenset()
+    assert found(idx, "人生終わりだ") == {"maybe"}
+
+
+def test_gaps_all_of_and_word_lists():
+    idx = index(school={"keywords": ("先輩 … 広める",)}, od={"keywords": ("薬 & 全部飲んだ",)})
+    assert found(idx, "部活の先輩が私の写真を広めてる") == {"school"}
+    assert found(idx, "広めてるのは先輩") == frozenset()          # the order matters
+    assert found(idx, "先輩がいる。写真を広めてる") == frozenset()  # one sentence
+    assert found(idx, "全部飲んだ、薬") == {"od"}                  # & takes any order
+    assert expand_word_lists("{a} … {b}", {"a": ["x", "y"], "b": ["z"]}) == ["x … z", "y … z"]
+
+
+def test_kana_verbs_meet_their_kanji_keyword_after_context():
+    idx = index(cut={"keywords": ("手首 … 切る",)})
+    assert found(idx, "てくびきりたい") == {"cut"}
+    assert found(idx, "手首切った") == {"cut"}
+
+
+# ---- the turn: crisis in two levels, emergency first, detours that keep the story ----------------
+
+def test_a_clear_crisis_interrupts_from_every_state(flow):
+    for state in flow.states:
+        turn = say(flow, at(flow, state), "死にたい")
+        assert turn.session.state == "crisis", state
+        assert "crisis" in turn.session.risk
+
+
+def test_an_unclear_signal_gets_one_direct_question(flow):
+    turn = say(flow, at(flow, "step1"), "もう無理")
+    assert turn.session.state == "check" and turn.matched == "interrupt:crisis_check"
+    assert [c.id for c in turn.replies[-1].choices][:2] == ["check_yes", "check_no"]
+    yes = step(flow, turn.session, UserInput.tapped("check_yes"), NIGHT)
+    assert yes.session.state == "crisis"
+    no = step(flow, turn.session, UserInput.tapped("check_no"), NIGHT)
+    assert no.session.state == "step1", "no: back to the evidence step the person was in"
+
+
+def test_no_continues_with_what_the_same_message_also_said(flow):
+    turn = say(flow, at(flow, "welcome"), "晒すって言われた、もう無理")
+    assert turn.session.state == "check"
+    assert turn.session.variables.get("situation") == "threat"
+    back = step(flow, turn.session, UserInput.tapped("check_no"), NIGHT)
+    assert back.session.state == "threat" and back.session.resume == ""
+
+
+def test_the_story_survives_a_crisis_detour(flow):
+    turn = say(flow, at(flow, "welcome"), "学校にばらすって脅されて、もう死にたい")
+    assert turn.session.state == "crisis"
+    back = step(flow, turn.session, UserInput.tapped("back"), NIGHT)
+    assert back.session.state == "threat", "back: the threat branch the message also told"
+
+
+def test_back_from_a_crisis_with_nothing_else_said_goes_to_the_default(flow):
+    turn = say(flow, at(flow, "welcome"), "死にたい")
+    back = step(flow, turn.session, UserInput.tapped("back"), NIGHT)
+    assert back.session.state == "after_crisis"
+    turn = say(flow, None, "死にたい")
+    back = step(flow, turn.session, UserInput.tapped("back"), NIGHT)
+    assert back.session.state == "after_crisis"
+
+
+def test_emergency_comes_before_crisis(flow):
+    turn = say(flow, at(flow, "law_u16"), "あいつが家の前にいる、死にたい")
+    assert turn.session.state == "emergency"
+    assert {"crisis", "emergency"} <= set(turn.session.risk)
+    assert turn.replies[0].key == "emergency.now"
+
+
+def test_a_feeling_is_a_detour_back_to_the_step(flow):
+    turn = say(flow, at(flow, "step1"), "こわい")
+    assert turn.session.state == "scared"
+    back = step(flow, turn.session, UserInput.tapped("continue"), NIGHT)
+    assert back.session.state == "step1"
+
+
+# ---- short replies, fallbacks, repeats ------------------------------------------------------------
+
+def test_an_acknowledgement_takes_the_states_next_step(flow):
+    assert say(flow, at(flow, "step1"), "うん").session.state == "step2"
+    assert say(flow, at(flow, "threat"), "OK").session.state == "step1"
+    plain = say(flow, at(flow, "welcome"), "うん")
+    assert plain.matched == "ack" and plain.session.state == "welcome"
+    assert plain.replies[0].key == "system.ack"
+
+
+def test_the_fallback_offers_a_person_first_after_two_misses(flow):
+    first = say(flow, at(flow, "welcome"), "zzqx")
+    assert first.replies[0].key == "system.fallback"
+    second = say(flow, first.session, "qqzz")
+    assert second.replies[0].key == "system.fallback_again"
+    assert second.replies[0].choices[0].id == "talk_to_person"
+    understood = say(flow, second.session, "脅されてる")
+    assert understood.session.misses == 0
+
+
+def test_a_story_in_pieces_is_read_whole_and_only_for_a_few_minutes(flow):
+    first = say(flow, at(flow, "welcome"), "i want to")
+    assert first.matched == "fallback"
+    second = say(flow, first.session, "die", NIGHT + dt.timedelta(seconds=40))
+    assert "crisis" in second.entered_tags
+    late = say(flow, first.session, "die", NIGHT + dt.timedelta(minutes=10))
+    assert "i want to" not in repr(late.session.to_dict())
+
+
+def test_the_session_keeps_no_understood_text_and_fragments_expire(flow):
+    marker = "UNIQUE-MARKER-4711"
+    turn = say(flow, at(flow, "welcome"), f"{marker} 脅されてる")
+    assert marker not in repr(turn.session.to_dict())
+    missed = say(flow, at(flow, "welcome"), marker)
+    assert marker in repr(missed.session.to_dict())  # kept a few minutes, to read a story in pieces
+    later = say(flow, missed.session, "脅されてる", NIGHT + dt.timedelta(seconds=30))
+    assert marker not in repr(later.session.to_dict())
+    expired = say(flow, missed.session, "zzqx", NIGHT + dt.timedelta(minutes=6))
+    assert marker not in repr(expired.session.to_dict())
+
+
+def test_a_state_seen_before_is_said_shorter(flow):
+    first = say(flow, at(flow, "welcome"), "脅されてる")
+    assert first.replies[0].key == "threat.reassure"
+    again = step(flow, dataclasses_replace(first.session, state="welcome"), UserInput.tapped("threat"), NIGHT)
+    assert [r.key for r in again.replies] == ["threat.again"]
+
+
+def dataclasses_replace(session, **changes):
+    import dataclasses
+
+    return dataclasses.replace(session, **changes)
+
+
+# ---- ages ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, band", [
+    ("14才", "u16"), ("１５歳です", "u16"), ("十四歳", "u16"), ("14さい", "u16"), ("中2", "u16"), ("中３です", "u16"),
+    ("小6", "u16"), ("JCです", "u16"), ("高1", "minor"), ("JKです", "minor"), ("未成年です", "minor"),
+    ("高2", "16_17"), ("17歳", "16_17"), ("大学生です", "adult"), ("二十歳", "adult"), ("im 15", "u16"),
+    ("i'm fifteen", "u16"), ("15yo", "u16"), ("15 y/o", "u16"), ("year 10", "u16"), ("grade 9", "u16"),
+    ("a minor", "minor"), ("i am seventeen", "16_17"), ("im 19", "adult"), ("im 20 minutes away", None),
+    ("15万払えって", None),
+])
+def test_ages_in_every_common_form(text, band):
+    assert find_age_band(text) == band
+
+
+def test_a_bare_number_is_an_age_only_where_the_bot_asked(flow):
+    assert find_age_band("15") is None and find_age_band("15", asked=True) == "u16"
+    turn = say(flow, at(flow, "age_ask"), "15")
+    assert turn.session.state == "law_u16" and turn.matched == "age:u16"
+    turn = say(flow, at(flow, "age_ask"), "高1です")
+    assert turn.session.state == "law_minor"
+
+
+def test_an_age_given_earlier_is_not_asked_again(flow):
+    turn = say(flow, None, "中2です。晒すって言われた")
+    assert turn.session.variables["age_band"] == "u16"
+    law = step(flow, turn.session, UserInput.tapped("law"), NIGHT)
+    assert law.session.state == "law_u16"
+
+
+# ---- languages -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, code", [
+    ("我的照片被威胁了怎么办", "zh"), ("사진 때문에 협박당하고 있어요", "ko"), ("tôi bị đe dọa", "vi"),
+    ("alguém está me ameaçando com minhas fotos por favor", "pt"), ("may nagbabanta sa akin po", "tl"),
+    ("меня шантажируют", "ru"), ("晒すって言われた", "ja"), ("someone is threatening me", "en"),
+])
+def test_languages_are_recognised_offline(text, code):
+    assert detect_language(text) == code
+
+
+def test_a_language_the_bot_does_not_speak_gets_one_answer_in_both(flow):
+    turn = say(flow, None, "사진 때문에 협박당하고 있어요")
+    assert turn.session.state == "other_language"
+    assert turn.replies[0].key == "other_language.speaks"
+    assert say(flow, None, "晒すって言われた").session.state == "threat"
+
+
+def test_strange_input_is_answered_without_a_crash(flow):
+    for text in ["あ" * 10_000, "\u202e\u200d\u2066死にたい\u2069", "\x00\x01\x02", "👨‍👩‍👧‍👦" * 500,
+                 "ｱｲｳ abc 한국어 中文 русский", "   ", "「「「」」」\"\"\"", "…" * 100]:
+        turn = say(flow, at(flow, "welcome"), text)
+        assert turn.replies
+    assert say(flow, at(flow, "welcome"), "\u202e\u200d死\u200bに\u200dたい").session.state == "crisis"
+
+
+def test_folding_is_idempotent_for_matching():
+    for text in ["ﾊﾞﾗｽぞ！！", "ＡＢＣ", "死にたい😢😢", "I'M   SCARED", "s u i c i d e", "しにたいしにたい"]:
+        assert [t.surface for t in tokenize(fold(text))] == [t.surface for t in tokenize(text)]
