@@ -5,9 +5,9 @@ logs). A bad value stops start-up with a message naming the variable.
 
 Also read: ``.env`` in the working directory (``BOT_ENV_FILE`` names another file), for what the
 environment does not set, so ``python -m bot serve`` finds it without honcho. An empty value
-means "not set", in the environment as in the file: ``.env.example`` copied as it is, and passed
-by ``docker --env-file``, systemd's ``EnvironmentFile`` or ``set -a; . ./.env``, sets empty
-variables, and each must leave its setting at the default.
+means "not set", in the environment as in the file: a copy of ``.env.example`` passed by
+``docker --env-file``, systemd's ``EnvironmentFile`` or ``set -a; . ./.env`` sets some variables
+to "", and those settings keep their defaults.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Persistence: conversations, the durable inbox and outbox, handoffs, transcripts, figures.
 
-Owns: the SQLAlchemy models and the queries of the inbox, outbox, conversations, figures and
-retention, the Alembic migrations (``migrations/``), the pseudonym and the encryption of anything
+Owns: the SQLAlchemy models and the queries of the inbox, outbox, conversations, handoffs,
+figures and retention, the Alembic migrations (``migrations/``), the pseudonym and the encryption of anything
 a person typed or any platform id. Outside this package only ``bot/handoff/queries.py`` imports
 SQLAlchemy (the handoff's queries) and ``bot/handoff/bus.py`` asyncpg (LISTEN/NOTIFY): the list,
 kept exact by a test, is in docs/STORE.md. Must not import aiohttp, linebot or discord.
