@@ -11,7 +11,10 @@ Prints, per database:
   sender running and events arriving at ``--rate`` per second;
 * the median per-turn time (wall and this process's CPU) with 1,000 and with ``--big`` (100,000) stored conversations, each
   with an inbox tombstone and a settled outbox row, as a long-running deployment has: it must not
-  grow with the number of people.
+  grow with the number of people. A turn alone: one event, one transaction, one commit;
+* the time per turn as the worker runs them, in batches of ``TURN_BATCH`` (one transaction and
+  one commit per batch), with the sender's lease and settle of their replies: wall and CPU for
+  the whole run, divided by the turns, at the same two sizes.
 
 The mini fixture flow is used, so figures measure the store and the shell, not the content.
 SQLite runs with ``synchronous=FULL`` (an accepted event survives a power cut): one fsync per
@@ -192,6 +195,20 @@ async def per_turn_ms(rt: Runtime, turns: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+async def per_turn_batched_ms(rt: Runtime, turns: int) -> tuple[float, float]:
+    """Wall and CPU time per turn of ``process_batch(TURN_BATCH)`` until the inbox is empty, then
+    ``deliver_due`` until the outbox is: ``turns`` events of as many people, half of them new."""
+    await rt.accept([event(i, f"seed-{(i * 7919) % 1000}" if i % 2 else f"batch-{i}", i) for i in range(turns)])
+    started, started_cpu = time.perf_counter(), time.process_time()
+    done = 0
+    while taken := await rt.process_batch(rt.turn_batch):
+        done += taken
+    while await rt.deliver_due():
+        pass
+    assert done == turns, (done, turns)
+    return (time.perf_counter() - started) * 1000 / turns, (time.process_time() - started_cpu) * 1000 / turns
+
+
 async def run_target(target: Target, args, holder: BundleHolder) -> dict[str, float]:
     out: dict[str, float] = {}
     rt = await fresh_runtime(target, holder)
@@ -208,9 +225,11 @@ async def run_target(target: Target, args, holder: BundleHolder) -> dict[str, fl
         await clear(rt)
         await seed(rt, 1000)
         out["turn_ms_1k"], out["turn_cpu_ms_1k"] = await per_turn_ms(rt, args.turns)
+        out["batched_turn_ms_1k"], out["batched_turn_cpu_ms_1k"] = await per_turn_batched_ms(rt, args.turns)
         await seed(rt, args.big - 1000, prefix="more")
         big = f"{args.big // 1000}k"
         out[f"turn_ms_{big}"], out[f"turn_cpu_ms_{big}"] = await per_turn_ms(rt, args.turns)
+        out[f"batched_turn_ms_{big}"], out[f"batched_turn_cpu_ms_{big}"] = await per_turn_batched_ms(rt, args.turns)
     finally:
         await rt.stop()
         await target.drop()

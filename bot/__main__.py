@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--flows")
     e.add_argument("--locales")
 
+    tr = sub.add_parser("train", help="fit the understanding model on the dev rows of the evaluation set (needs scikit-learn)")
+    tr.add_argument("--set", help="the evaluation set (default tests/data/understanding.tsv)")
+    tr.add_argument("--out", help="where to write the model (default flows/understanding_model.json)")
+    tr.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+
     t = sub.add_parser("test", help="run conversation tests written in YAML")
     t.add_argument("files", nargs="*")
     t.add_argument("--min-coverage", type=float, default=0.0, help="fail when fewer than this %% of states are visited")
@@ -80,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.evaluation import run_eval
 
         return run_eval(args)
+    if cmd == "train":
+        from bot.training import run_train
+
+        return run_train(args)
     from bot.settings import Settings, SettingsError
 
     try:

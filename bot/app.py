@@ -54,8 +54,10 @@ def _add_routes(app: web.Application, runtime: Runtime) -> None:
 
 
 def setup_channels(settings, runtime: Runtime) -> None:
-    """Register the channels this deployment delivers to, one line each, e.g.
-    ``if settings.line_enabled: runtime.register_channel(LineChannel(settings))``."""
+    """Register the channels this deployment delivers to: one line per adapter, calling its
+    ``setup_channel``, which registers it when it is configured, e.g.
+    ``from bot.channels.line import setup_channel as line_channel; line_channel(settings, runtime)``
+    (``LineChannel.from_settings(settings, flow=...)`` when LINE's two settings are there)."""
     from bot.channels.web import setup_channel as web_channel; web_channel(runtime)  # noqa: E702 (and the handoff hooks)
     from bot.channels.line import setup_channel as line_channel; line_channel(settings, runtime)  # noqa: E702
 

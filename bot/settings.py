@@ -2,9 +2,16 @@
 
 Nothing else in the bot reads ``os.environ``. Secrets are ``SecretStr`` (masked in reprs and
 logs). A bad value stops start-up with a message naming the variable.
+
+Also read: ``.env`` in the working directory (``BOT_ENV_FILE`` names another file), for what the
+environment does not set, so ``python -m bot serve`` finds it without honcho. An empty value
+means "not set", in the environment as in the file: a copy of ``.env.example`` passed by
+``docker --env-file``, systemd's ``EnvironmentFile`` or ``set -a; . ./.env`` sets some variables
+to "", and those settings keep their defaults.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -16,6 +23,7 @@ from bot.errors import BotError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY_FILE = "demo-secret.key"
+ENV_FILE = ".env"
 
 
 class SettingsError(BotError):
@@ -23,7 +31,8 @@ class SettingsError(BotError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", frozen=True, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_prefix="", frozen=True, extra="ignore", case_sensitive=False,
+                                      env_ignore_empty=True, env_file_encoding="utf-8")
 
     bot_env: Literal["demo", "development", "production"] = Field("development", alias="BOT_ENV")
     bot_data_dir: Path = Field(Path("./data"), alias="BOT_DATA_DIR")
@@ -48,7 +57,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
     run_worker_in_web: bool | None = Field(None, alias="BOT_WORKER_IN_WEB")
     outbox_max_attempts: int = Field(8, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
-    public_url: str = Field("", alias="BOT_PUBLIC_URL")
+
+    def __init__(self, **values) -> None:
+        # Which file, decided at each construction (tests point BOT_ENV_FILE at /dev/null).
+        values.setdefault("_env_file", os.environ.get("BOT_ENV_FILE") or ENV_FILE)
+        super().__init__(**values)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":

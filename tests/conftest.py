@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+# Settings read .env from the working directory; a developer's own .env (real tokens, a
+# production DATABASE_URL) must not reach the tests, nor the servers they start.
+os.environ["BOT_ENV_FILE"] = os.devnull
+
 MINI = Path(__file__).parent / "engine" / "fixtures" / "mini"
 PG_URL = os.environ.get("BOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SECRET = b"test-secret-key-that-is-long-enough-0123456789"

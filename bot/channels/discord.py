@@ -691,6 +691,7 @@ async def _serve(settings, token: str) -> None:
     from bot import handoff
     from bot.reload import BundleHolder
     from bot.runtime import Runtime
+    from bot.store.retention import purge_forever
 
     holder = BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, settings.bot_flow)
     runtime = Runtime(settings, holder)
@@ -707,7 +708,8 @@ async def _serve(settings, token: str) -> None:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     starting = asyncio.create_task(_start_runtime(runtime), name="runtime-start")
-    background = [asyncio.create_task(holder.watch(), name="flows-watch"), starting]
+    background = [asyncio.create_task(holder.watch(), name="flows-watch"),
+                  asyncio.create_task(purge_forever(runtime.store, settings), name="retention"), starting]
     async with adapter.client:
         await adapter.login(token)
         # Migrations first, so the first DMs find the inbox; if the database stays down, connect

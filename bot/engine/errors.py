@@ -33,6 +33,7 @@ CODES = {
     "W201": "UnusedLocaleKey",
     "W202": "LongBubble",
     "W203": "ResourceVerifiedLongAgo",
+    "W204": "UnusableModel",
 }
 
 

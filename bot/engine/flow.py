@@ -126,6 +126,15 @@ class StateDoc(_Model):
         return self
 
 
+class ModelDoc(_Model):
+    """Where the understanding model (flows/understanding_model.json) may send a message that the
+    keywords did not catch: a message that reads like a crisis gets ``crisis`` (the direct
+    question), one that reads like harm happening now gets ``emergency``."""
+
+    crisis: str | None = None
+    emergency: str | None = None
+
+
 class FlowTexts(_Model):
     fallback: str = "system.fallback"
     welcome_back: str = "system.welcome_back"
@@ -150,6 +159,7 @@ class FlowDoc(_Model):
     resume_default: str | None = None   # where "@resume" leads when there is nothing to resume
     other_language: str | None = None   # the state for a language the bot does not speak
     ack_intent: str = "ack"             # the intent of acknowledgements ("うん", "ok", "👍")
+    model: ModelDoc = Field(default_factory=ModelDoc)
     expiry_hours: float = Field(default=24, gt=0)
     max_auto_moves: int = Field(default=8, ge=1, le=50)
     texts: FlowTexts = Field(default_factory=FlowTexts)

@@ -11,12 +11,13 @@ The keyword language, for staff (the README has it in Japanese and English):
 - ``=遺書``: only as written (no dictionary form, no reading).
 - ``threat*``: a word that starts with it (threatened, threatening).
 - ``*薬``: a word that ends with it (睡眠薬, 風邪薬 - and 目薬, so use it with care).
-- ``先輩 … 広める`` (or ``...``): the parts in this order in one sentence, a few words apart.
+- ``先輩 … 広める`` (or ``...``): the parts in this order in one sentence, a few words apart;
+  ``want …3 die``: at most 3 words between.
 - ``薬 & 全部飲んだ``: every part somewhere in the message, in any order.
 - ``{amount}``: any word of the list ``amount`` (``words:`` in the intents file), so
   ``薬 & {amount}`` stands for ``薬 & 全部``, ``薬 & 大量``, ...
-- ``idioms:`` (or ``exclude:``): phrases in which the intent's keywords do not count
-  (死ぬほど, "killing me" in "my feet are killing me").
+- ``idioms:`` (or ``exclude:``): phrases that cancel a keyword they overlap (死ぬほど; "die of
+  embarrassment" cancels "want … die" in "she wants to die of embarrassment").
 - Negation is seen by itself: 死にたくない, 死ぬつもりはない, "not suicidal", "i dont want to
   die" do not count as 死にたい / "suicidal" / "want to die". An intent with ``negation: false``
   keeps its keywords even when negated. Keywords that carry their own negation (生きたくない,
@@ -30,6 +31,7 @@ The keyword language, for staff (the README has it in Japanese and English):
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -78,6 +80,7 @@ class Part:
     needs_start: bool = True               # False for "*薬": may start inside a word
     needs_end: bool = True                 # False for "threat*": may end inside a word
     min_reading: int = MIN_READING_CHARS   # a part after "…" has its context: two kana will do
+    gap: int = MAX_GAP                     # words allowed between the part before and this one
 
 
 @dataclass(frozen=True)
@@ -96,22 +99,24 @@ def compile_pattern(intent: str, raw: str, kind: str = "keyword") -> Pattern | N
     text = str(raw).strip()
     groups = []
     for group_text in text.split(ALL_OF):
-        chunks = [group_text.strip()]
-        for mark in GAP_MARKS:
-            if mark in group_text:
-                chunks = [c.strip() for c in group_text.split(mark)]
-                break
+        # "A … B" or "A ... B"; "A …3 B": at most 3 words between A and B.
+        pieces = _GAP.split(group_text.replace("...", "…"))
+        chunks = [c.strip() for c in pieces[::2]]
+        gaps = [int(g) if g else MAX_GAP for g in pieces[1::2]]
         parts = []
         for n, chunk in enumerate(chunks):
             part = _compile_part(chunk, min_reading=MIN_READING_CHARS if n == 0 else 2)
             if part is None:
                 return None
+            if n:
+                part = dataclasses.replace(part, gap=gaps[n - 1])
             parts.append(part)
         groups.append(tuple(parts))
     return Pattern(intent, text, kind, tuple(groups)) if groups else None
 
 
 _WORD_LIST = re.compile(r"\{([A-Za-z0-9_]+)\}")
+_GAP = re.compile(r"\s*…(\d*)\s*")
 
 
 def expand_word_lists(text: str, words: dict[str, list[str]]) -> list[str]:
@@ -325,7 +330,7 @@ class KeywordIndex:
             off = cancelled.get(name, ())
             ok = True
             for group in groups:
-                free = [(a, b) for a, b in group if not any(x <= a and b <= y for x, y in covered)
+                free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
                         and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
                         and tokens[a].sentence not in off]
                 if not free:
@@ -353,8 +358,9 @@ def _group_spans(parts: tuple[Part, ...], pid: int, group: int, hits, tokens) ->
         end = last
         ok = True
         for part_no in range(1, len(parts)):
+            gap = parts[part_no].gap
             nxt = [(a, b) for a, b in hits.get((pid, group, part_no), ())
-                   if a > end and a - end - 1 <= MAX_GAP and tokens[a].sentence == tokens[first].sentence]
+                   if a > end and a - end - 1 <= gap and tokens[a].sentence == tokens[first].sentence]
             if not nxt:
                 ok = False
                 break

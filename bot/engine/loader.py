@@ -31,6 +31,7 @@ from .model import (
 )
 from .normalise import normalise
 from .resources import Resource, ResourcesDoc, build_resources
+from .classifier import MODEL_FILE, Classifier, load_classifier
 from .tokens import warm_up
 from .yamlsource import YamlDocument, YamlSyntaxError, read_yaml
 
@@ -273,11 +274,12 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
         issues.error("F114", str(locales_dir), None, "the locales folder does not exist.")
         return Bundle({}, list(issues), "none")
 
-    for path in sorted(locales_dir.glob("*.yaml")) + sorted(flows_dir.glob("*.yaml")):
+    for path in sorted(locales_dir.glob("*.yaml")) + sorted(flows_dir.glob("*.yaml")) + sorted(flows_dir.glob("*.json")):
         hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     version = hasher.hexdigest()[:12]
 
     resources, _ = _read_resources(flows_dir, issues, today)
+    classifier = _read_classifier(flows_dir, issues)
     # A locale is `ja.yaml`, plus any `ja.<part>.yaml` (e.g. ja.console.yaml) merged into it.
     locales: dict[str, Locale] = {}
     for path in sorted(locales_dir.glob("*.yaml"), key=lambda p: (p.name.count("."), p.name)):
@@ -334,7 +336,7 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
     if not flow_paths:
         issues.error("F114", str(flows_dir), None, "no flow files were found.")
     for path in flow_paths:
-        flow = _load_flow(path, locales, resources, matchers, keyword_index, issues, used_keys, version)
+        flow = _load_flow(path, locales, resources, matchers, keyword_index, issues, used_keys, version, classifier)
         if flow is not None:
             flows[flow.name] = flow
 
@@ -346,9 +348,22 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
     return Bundle(ok_flows, list(issues), version, resources, tuple(locales))
 
 
+def _read_classifier(flows_dir: Path, issues: _Issues) -> Classifier | None:
+    """The understanding model, if there is one. A broken or outdated model is reported and left
+    out: the keywords keep working alone."""
+    path = flows_dir / MODEL_FILE
+    try:
+        return load_classifier(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        issues.warn("W204", f"flows/{MODEL_FILE}", None,
+                    f"the understanding model cannot be used ({exc}); the keywords work without it. "
+                    f"Run python -m bot train.")
+        return None
+
+
 def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Resource],
                matchers: dict[str, IntentMatcher], keyword_index: KeywordIndex, issues: _Issues,
-               used_keys: set[str], version: str) -> Flow | None:
+               used_keys: set[str], version: str, classifier: Classifier | None = None) -> Flow | None:
     name = f"flows/{path.name}"
     try:
         doc = read_yaml(path, name)
@@ -373,6 +388,8 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
     target_ok(fd.start, ("start",))
     target_ok(fd.human_state, ("human_state",))
     target_ok(fd.handoff_return, ("handoff_return",))
+    target_ok(fd.model.crisis, ("model", "crisis"))
+    target_ok(fd.model.emergency, ("model", "emergency"))
     for field_name in ("resume_default", "other_language"):
         value = getattr(fd, field_name)
         if value == RESUME:
@@ -550,6 +567,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         catalog=catalog, resources=resources, machine=machine, keywords=keyword_index,
         unique_choices={cid: names[0] for cid, names in owners.items() if len(names) == 1},
         resume_default=fd.resume_default, other_language=fd.other_language, ack_intent=fd.ack_intent,
+        classifier=classifier, model_crisis=fd.model.crisis, model_emergency=fd.model.emergency,
     )
     _check_graph(flow, doc, issues)
     return flow
@@ -558,7 +576,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
 def _check_graph(flow: Flow, doc: YamlDocument, issues: _Issues) -> None:
     """Unreachable states and loops of automatic moves."""
     roots = {flow.start, flow.human_state} | {i.target for i in flow.interrupts if i.target}
-    roots |= {s for s in (flow.resume_default, flow.other_language) if s}
+    roots |= {s for s in (flow.resume_default, flow.other_language, flow.model_crisis, flow.model_emergency) if s}
     if flow.handoff_return:
         roots.add(flow.handoff_return)
     seen: set[str] = set()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from .flow import FlowTexts
+from .classifier import Classifier
 from .intents import IntentMatcher, KeywordIndex
 from .machine import FlowMachine
 from .resources import Resource
@@ -262,6 +263,9 @@ class Flow:
     resume_default: str | None = None   # where "@resume" leads when there is nothing to resume
     other_language: str | None = None   # the state for a message in a language the bot does not speak
     ack_intent: str = "ack"
+    classifier: "Classifier | None" = None   # the statistical net under the keywords (classifier.py)
+    model_crisis: str | None = None          # where it sends a message that reads like a crisis
+    model_emergency: str | None = None       # ... and one that reads like harm happening now
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)

@@ -151,7 +151,26 @@ def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float) -> 
         turn = _understand(flow, session, state, read_message(flow, joined), ts, None, whole=False)
         if turn is not None:
             return turn
-    return _fallback(flow, session, state, ts, reading.text)
+    # Still nothing: the branch the message reads like, when the model is sure enough.
+    turn = _route_by_model(flow, session, state, reading, ts)
+    return turn if turn is not None else _fallback(flow, session, state, ts, reading.text)
+
+
+def _route_by_model(flow: Flow, session: Session, state: CompiledState, r: Reading, ts: float) -> Turn | None:
+    if flow.classifier is None or not r.tokens:
+        return None
+    best = flow.classifier.read(r.text).route()
+    if best is None:
+        return None
+    intent = best[0]
+    for route in state.routes + flow.global_routes:
+        if route.matcher.name == intent:
+            s = _remember_way_back(flow, _with_vars(session, route.sets), state, route.target, r, taken=route)
+            return _enter(flow, s, route.target, f"model:{intent}", ts)
+    for it in flow.interrupts:
+        if it.matcher.name == intent and it.target:
+            return _enter(flow, session, it.target, f"model:{intent}", ts)
+    return None
 
 
 def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, ts: float,
@@ -173,6 +192,16 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
             return _enter(flow, s, target, matched, ts, because=r.scan.found.get(it.matcher.name, ()))
     if not r.spaced:
         return None
+
+    # 1b. the model's net under the keywords: a message that reads like harm now or a crisis
+    if whole and flow.classifier is not None and "crisis" not in state.tags:
+        verdict = flow.classifier.read(r.text)
+        target = (flow.model_emergency if verdict.reads_like_emergency else None) or \
+                 (flow.model_crisis if verdict.reads_like_crisis else None)
+        if target:
+            matched = "model:emergency" if target == flow.model_emergency else "model:crisis"
+            s = _remember_way_back(flow, session, state, target, r, taken=None)
+            return _enter(flow, s, target, matched, ts)
 
     # 2. a language the bot does not speak
     if whole and flow.other_language and is_unsupported(r.text, flow.locales):

@@ -1,8 +1,10 @@
 """Persistence: conversations, the durable inbox and outbox, handoffs, transcripts, figures.
 
-Owns: the SQLAlchemy models and every query, the Alembic migrations (``migrations/``), the
-pseudonym and the encryption of anything a person typed or any platform id, retention.
-This is the only package that imports SQLAlchemy. Must not import aiohttp, linebot or discord.
+Owns: the SQLAlchemy models and the queries of the inbox, outbox, conversations, handoffs,
+figures and retention, the Alembic migrations (``migrations/``), the pseudonym and the encryption of anything
+a person typed or any platform id. Outside this package only ``bot/handoff/queries.py`` imports
+SQLAlchemy (the handoff's queries) and ``bot/handoff/bus.py`` asyncpg (LISTEN/NOTIFY): the list,
+kept exact by a test, is in docs/STORE.md. Must not import aiohttp, linebot or discord.
 
 Nothing a person typed and no platform user id is ever written in clear: inbox payloads,
 outbox payloads, transcripts and raw ids are AES-GCM tokens (``crypto``); a conversation is

@@ -1,5 +1,5 @@
-"""Retention: what is deleted when. ``python -m bot purge`` runs it once; the server and the
-worker run it every ``PURGE_INTERVAL`` seconds.
+"""Retention: what is deleted when. ``python -m bot purge`` runs it once; every process of the
+Procfile (``serve``, ``worker``, ``discord``) runs it at start and every ``PURGE_INTERVAL`` seconds.
 
 * inbox tombstones (event ids kept for dedupe) and settled outbox rows (no content left):
   after ``event_id_retention_days`` (default 7);

@@ -1066,15 +1066,25 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
         await original_login(self, token)
 
     async def connect(self, *, reconnect: bool = True):
-        # Instead of a gateway: one DM arrives; return (as a closed gateway would) once answered.
+        # Instead of a gateway: one DM arrives; return (as a closed gateway would) once answered
+        # and the retention rules have run.
         feed_message(self, dm_message(ALICE, "こんにちは"))
         for _ in range(1000):
-            if sent_to(fake, ALICE):
+            if sent_to(fake, ALICE) and purged:
                 return
             await asyncio.sleep(0.01)
 
     import bot.handoff
+    from bot.store import retention
 
+    purged = []
+    real_purge = retention.purge
+
+    async def purge(store, settings_, now=None):  # as every process does, hourly (README)
+        purged.append(await real_purge(store, settings_, now))
+        return purged[-1]
+
+    monkeypatch.setattr(retention, "purge", purge)
     attached = []
 
     def attach(runtime):  # bot.handoff's own wiring is tested there; here: that it is called
@@ -1087,6 +1097,8 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
     assert run_discord(settings) == 0
     # Turns run in this process, so the handoff side is wired to its runtime.
     assert len(attached) == 1
+    # The retention rules ran at start (then hourly), on this process's database.
+    assert purged and set(purged[0]) >= {"inbox", "conversations"}
     (welcome,) = sent_to(fake, ALICE)
     assert welcome["content"] == holder.flow.text("ja", "welcome.hello")
     assert custom_ids(welcome)[0] == "fc:welcome:threatened"

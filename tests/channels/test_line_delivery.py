@@ -1,4 +1,5 @@
-"""LineChannel.deliver through the real line-bot-sdk client, against the stand-in LINE on loopback."""
+"""LineChannel.deliver through the real line-bot-sdk client, against the stand-in LINE on loopback
+(which refuses any request LINE would refuse: ``line_contract``)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +14,8 @@ from bot.channels.line import AUTH_RETRY_AFTER, LineChannel
 from bot.engine.model import Choice, Link, Reply
 from bot.reload import BundleHolder
 from tests.channels.line_standin import MINI, LineStandIn, mini_locales_with_line, new_reply_token, new_user_id
+
+pytestmark = pytest.mark.shared  # the stand-in also checks against the OpenAPI documents where ../shared is there
 
 TOKEN = "test-access-token"
 TURN = (Reply("あなたは悪くありません。", "reassure.not_your_fault"),

@@ -1,8 +1,11 @@
-"""Turns into LINE messages: limits, merging, choices, links; every output checked against the spec."""
+"""Turns into LINE messages: limits, merging, choices, links; every output checked as LINE would
+(``line_contract``: LINE's limits, line-bot-sdk's models, and LINE's OpenAPI documents where
+../shared is there), and every check shown to refuse what LINE refuses."""
 from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 
 from bot.channels.line_messages import (
@@ -14,7 +17,11 @@ from bot.channels.line_messages import (
     utf16_len,
 )
 from bot.engine.model import Choice, Link, Reply
-from tests.channels.line_standin import check_api_request
+from tests.channels.line_contract import LINE_OPENAPI, check_api_request
+from tests.channels.line_standin import LineStandIn
+from tests.shared import require
+
+pytestmark = pytest.mark.shared  # the OpenAPI check runs where ../shared is there
 
 YORISOI = Link("よりそいホットライン 0120-279-338", "tel:0120279338", "yorisoi", True, "24時間")
 CHILDLINE = Link("チャイルドライン 0120-99-7777", "tel:0120997777", "childline", False, "毎日16時〜21時")
@@ -153,14 +160,112 @@ def test_unusual_characters_pass_through(text):
     assert msgs[0]["text"] == text
 
 
-def test_the_stand_in_rejects_what_line_would_reject():
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer t"}
-    too_many = json.dumps({"replyToken": "t", "messages": [{"type": "text", "text": "a"}] * 6}).encode()
-    no_text = json.dumps({"replyToken": "t", "messages": [{"type": "text"}]}).encode()
-    long_data = json.dumps({"replyToken": "t", "messages": [{"type": "text", "text": "a", "quickReply": {"items": [
-        {"type": "action", "action": {"type": "postback", "label": "a", "data": "x" * 301}}]}}]}).encode()
-    long_label = json.dumps({"replyToken": "t", "messages": [{"type": "text", "text": "a", "quickReply": {"items": [
-        {"type": "action", "action": {"type": "postback", "label": "あ" * 21, "data": "x"}}]}}]}).encode()
-    typo = json.dumps({"replyToken": "t", "messages": [{"type": "text", "text": "a", "quick_reply": {}}]}).encode()
-    for body in (too_many, no_text, long_data, long_label, typo):
-        assert check_api_request("POST", "/v2/bot/message/reply", headers, body), body
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer t"}
+PATHS = {"reply": "/v2/bot/message/reply", "push": "/v2/bot/message/push"}
+
+
+def _text(text="a", **extra) -> dict:
+    return {"type": "text", "text": text, **extra}
+
+
+def _quick(*actions: dict, item_type: str = "action") -> dict:
+    return {"items": [{"type": item_type, "action": a} for a in actions]}
+
+
+def _postback(label="a", data="x", **extra) -> dict:
+    return {"type": "postback", "label": label, "data": data, **extra}
+
+
+def _flex(*components: dict, alt="alt") -> dict:
+    return {"type": "flex", "altText": alt,
+            "contents": {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": list(components)}}}
+
+
+def _reply(*messages: dict, **extra) -> tuple[str, dict]:
+    return "reply", {"replyToken": "0f" * 16, "messages": list(messages), **extra}
+
+
+def _push(*messages: dict, **extra) -> tuple[str, dict]:
+    return "push", {"to": "U" + "a" * 32, "messages": list(messages), **extra}
+
+
+# Refused by LINE's schemas: line-bot-sdk's models and the OpenAPI documents must each refuse them.
+AGAINST_THE_SCHEMAS = {
+    "six messages": _reply(*[_text()] * 6),
+    "no messages": _reply(),
+    "a text message without text": _reply({"type": "text"}),
+    "fourteen quick-reply items": _reply(_text(quickReply=_quick(*[_postback()] * 14))),
+    "postback data of 301 characters": _reply(_text(quickReply=_quick(_postback(data="x" * 301)))),
+    "an unknown message type": _reply({"type": "hologram", "text": "a"}),
+    "an unknown action type": _reply(_text(quickReply=_quick({"type": "teleport", "label": "a"}))),
+    "an unknown Flex component": _reply(_flex({"type": "hologram", "text": "a"})),
+    "a Flex box without layout": _reply({"type": "flex", "altText": "a", "contents": {
+        "type": "bubble", "body": {"type": "box", "contents": [{"type": "text", "text": "a"}]}}}),
+    "a Flex text weight LINE does not know": _reply(_flex({"type": "text", "text": "a", "weight": "heavy"})),
+    "a flex message without altText": _reply({"type": "flex", "contents": _flex({"type": "text", "text": "a"})["contents"]}),
+    "quick_reply for quickReply": _reply(_text(quick_reply=_quick(_postback()))),
+    "an unknown property on the request": _reply(_text(), notify=True),
+    "a number where LINE takes a string": _reply(_text(text=123)),
+    "a string where LINE takes a boolean": _reply(_text(), notificationDisabled="yes"),
+    "null instead of leaving it out": _reply(_text(quickReply=None)),
+    "a push without to": ("push", {"messages": [_text()]}),
+    "a reply without replyToken": ("reply", {"messages": [_text()]}),
+    "a reply token that is not a string": _reply(_text(), replyToken=12345),
+}
+
+# Refused by LINE for limits its schemas do not encode: the limits check refuses them.
+AGAINST_THE_LIMITS = {
+    "a label of 21 characters": _reply(_text(quickReply=_quick(_postback(label="あ" * 21)))),
+    "a text of 5,001 UTF-16 units": _reply(_text("a" * 5001)),
+    "emoji over 5,000 UTF-16 units": _push(_text("😢" * 2501)),
+    "an empty text": _reply(_text("  ")),
+    "altText of 401 characters": _reply(_flex({"type": "text", "text": "a"}, alt="a" * 401)),
+    "a javascript: link button": _reply(_flex({"type": "button", "action": {
+        "type": "uri", "label": "a", "uri": "javascript:alert(1)"}})),
+    "a quick-reply action without a label": _reply(_text(quickReply=_quick({"type": "postback", "data": "x"}))),
+    "displayText of 301 characters": _reply(_text(quickReply=_quick(_postback(displayText="x" * 301)))),
+    "a quick-reply item that is not an action": _reply(_text(quickReply=_quick(_postback(), item_type="camera"))),
+    "a Flex text without text": _reply(_flex({"type": "text"})),
+}
+
+
+def _problems(case: tuple[str, dict], checks: tuple[str, ...]) -> list[str]:
+    kind, body = case
+    return check_api_request("POST", PATHS[kind], HEADERS, json.dumps(body).encode(), checks=checks)
+
+
+@pytest.mark.parametrize("check", ["sdk", "openapi"])
+@pytest.mark.parametrize("what", list(AGAINST_THE_SCHEMAS))
+def test_each_schema_check_refuses_what_line_refuses(what, check):
+    if check == "openapi":
+        require(LINE_OPENAPI, "LINE's OpenAPI documents")
+    problems = _problems(AGAINST_THE_SCHEMAS[what], (check,))
+    assert any(p.startswith(f"{check}: ") for p in problems), (what, problems)
+
+
+@pytest.mark.parametrize("what", list(AGAINST_THE_LIMITS))
+def test_the_limits_check_refuses_what_line_refuses(what):
+    problems = _problems(AGAINST_THE_LIMITS[what], ("limits",))
+    assert any(p.startswith("limits: ") for p in problems), (what, problems)
+
+
+@pytest.mark.parametrize("check", ["limits", "sdk", "openapi"])
+def test_each_check_passes_the_well_formed_cases(check):
+    """The broken cases above differ from these by the one thing they name."""
+    if check == "openapi":
+        require(LINE_OPENAPI, "LINE's OpenAPI documents")
+    fine = [_reply(_text(quickReply=_quick(*[_postback(label="あ" * 20, displayText="x" * 300)] * 13))),
+            _push(*[_text("😢" * 2500)] * 5, notificationDisabled=True),
+            _reply(_flex({"type": "text", "text": "a", "weight": "bold"},
+                         {"type": "button", "action": {"type": "uri", "label": "a", "uri": "tel:0120279338"}},
+                         alt="a" * 400))]
+    for case in fine:
+        assert _problems(case, (check,)) == [], case
+
+
+async def test_the_stand_in_answers_a_broken_body_with_400_and_records_it():
+    async with LineStandIn("t") as line, aiohttp.ClientSession() as http:
+        kind, body = AGAINST_THE_SCHEMAS["fourteen quick-reply items"]
+        async with http.post(line.url + PATHS[kind], json=body, headers={"Authorization": "Bearer t"}) as resp:
+            assert resp.status == 400
+        assert line.sent() == [] and any("14 items" in v for v in line.violations)

@@ -1,9 +1,10 @@
 """The LINE webhook end to end: signed deliveries over HTTP into the real aiohttp server, the real
 runtime on SQLite (inbox, worker, outbox, sender), and the stand-in LINE recording what the bot sends.
 
-Every webhook body these tests send is checked against webhook.yml first (except the ones that
-are broken on purpose); every request the bot makes is checked by the stand-in against
-messaging-api.yml, and a test fails if any was refused (``line.violations``).
+Every webhook body these tests send is checked as LINE would send it first (except the ones that
+are broken on purpose); every request the bot makes is checked by the stand-in as LINE would
+check it, and a test fails if any was refused (``line.violations``). Both use ``line_contract``:
+line-bot-sdk's models, and LINE's OpenAPI documents where ../shared is there.
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ from tests.channels.line_standin import (
     validate_webhook_body,
     webhook_body,
 )
+
+pytestmark = pytest.mark.shared
 
 SECRET = "0123456789abcdef0123456789abcdef"
 TOKEN = "test-access-token"
@@ -621,3 +624,47 @@ def test_events_are_read_as_line_bot_sdk_reads_them():
             assert ours.reply_token == getattr(sdk_event, "reply_token", None)
     tap = read_event(cases[7][0], now)
     assert (tap.from_state, tap.choice) == ("welcome", "person")
+
+
+def _broken_deliveries() -> dict[str, dict]:
+    user = new_user_id()
+
+    def changed(event: dict, **changes: Any) -> dict:
+        event.update(changes)
+        return event
+
+    def text_with(**message_changes: Any) -> dict:
+        event = make_text(user, "x")
+        event["message"].update(message_changes)
+        return event
+
+    missing_id = make_text(user, "x")
+    del missing_id["webhookEventId"]
+    return {
+        "an unknown property in a text message": text_with(colour="red"),
+        "a timestamp as a string": changed(make_text(user, "x"), timestamp="1700000000000"),
+        "an event without webhookEventId": missing_id,
+        "a source of an unknown type": changed(make_text(user, "x"), source={"type": "crowd", "userId": user}),
+        "a message content type not in the documents": text_with(type="hologram"),
+        "a mode LINE does not have": changed(make_follow(user), mode="sleeping"),
+        "isRedelivery as a string": changed(make_follow(user), deliveryContext={"isRedelivery": "no"}),
+    }
+
+
+@pytest.mark.parametrize("check", ["sdk", "openapi"])
+def test_each_check_refuses_deliveries_line_would_not_send(check):
+    from tests.channels.line_contract import LINE_OPENAPI
+    from tests.shared import require
+
+    if check == "openapi":
+        require(LINE_OPENAPI, "LINE's OpenAPI documents")
+    for what, event in _broken_deliveries().items():
+        assert validate_webhook_body(webhook_body([event]), checks=(check,)), what
+    # An event type LINE adds later is a delivery LINE may send: what every event has, and more.
+    user = new_user_id()
+    later = {"type": "somethingNew", "timestamp": int(time.time() * 1000), "mode": "active",
+             "webhookEventId": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "deliveryContext": {"isRedelivery": False},
+             "source": {"type": "user", "userId": user}, "somethingNew": {"x": 1}}
+    assert validate_webhook_body(webhook_body([later, make_text(user, "x")]), checks=(check,)) == []
+    del later["timestamp"]
+    assert validate_webhook_body(webhook_body([later]), checks=(check,))

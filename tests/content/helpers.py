@@ -10,7 +10,6 @@ from bot.engine import Bundle, Session, Turn, UserInput, load_bundle, step
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "flows"
 LOCALES = ROOT / "locales"
-FACTS = ROOT.parent / "shared" / "content" / "FACTS.md"
 # The day the content was written; `verified` dates in resources.yaml are checked against the
 # real date by `bot check`, not here, so that these tests do not start failing in six months.
 TODAY = dt.date(2026, 11, 25)

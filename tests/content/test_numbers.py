@@ -1,18 +1,22 @@
 """Every phone number the bot can say is one listed in ../shared/content/FACTS.md.
 
 A wrong number given to a young person in crisis is worse than none. FACTS.md is read at test
-time (CI has shared/ beside the checkout), so a number removed there fails here at once.
+time (CI has shared/ beside the checkout), so a number removed there fails here at once. Where
+../shared is not there, the tests that need FACTS.md skip (see ``tests/shared.py``).
 """
 from __future__ import annotations
 
-import os
 import re
 from functools import lru_cache
 
 import pytest
 import yaml
 
-from .helpers import FACTS, FLOWS, LOCALES, bundle
+from tests.shared import FACTS, require
+
+from .helpers import FLOWS, LOCALES, bundle
+
+pytestmark = pytest.mark.shared
 
 # Phone-like tokens: "#9110", "0120-0-78310", "0120078310", and three-digit service numbers
 # ("110", "189", "119") standing alone, i.e. not part of a longer number, a time or a date.
@@ -36,11 +40,7 @@ def phone_numbers(text: str) -> set[str]:
 @lru_cache(maxsize=1)
 def facts_numbers() -> frozenset[str]:
     """Numbers FACTS.md lists: #-numbers, 0120/0570 numbers, and the short numbers in the help table."""
-    if not FACTS.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{FACTS} not found: CI lays shared/ beside the repository")
-        pytest.skip(f"{FACTS} not found (CI checks out shared/ beside the repository)")
-    text = FACTS.read_text(encoding="utf-8")
+    text = require(FACTS, "the project's facts file").read_text(encoding="utf-8")
     numbers = {re.sub(r"[^\d#]", "", m.group(0)) for p in (_HASH, _HYPHENATED, _ONE_HYPHEN, _PLAIN) for m in p.finditer(text)}
     # Three-digit numbers only when a table row gives one alone in its second column (the "how"
     # of "Help in Japan", the "fact" of the second round: 119), so that years, counts and article

@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from bot.engine import HUMAN_CHOICE_ID
+from tests.shared import FACTS
 
-from .helpers import FACTS, FLOWS, flow, walk
+from .helpers import FLOWS, flow, walk
 from .test_numbers import phone_numbers
 
 LOCALES = ("ja", "en")
