@@ -205,6 +205,25 @@ class HandoffService:
         await self._changed(handoff_id)
         return True
 
+    async def dismiss_spam(self, handoff_ids: list[str], counsellor_id: int, login_id: int | None = None) -> list[str]:
+        """Close queued handoffs as spam (a flood of fake requests), each audited; the bot goes
+        on for whoever was there. Returns those dismissed (not those taken or closed meanwhile)."""
+        dismissed = []
+        for hid in handoff_ids:
+            now = self.clock()
+            async with self.store.transaction() as s:
+                if not await q.close(s, hid, q.SPAM, now, status=QUEUED):
+                    continue
+                h = await q.get_handoff(s, hid)
+                await q.audit(s, q.DISMISSED_SPAM, now, counsellor_id, hid, login_id=login_id)
+                conversation_id = h.conversation_id
+            await self._return(conversation_id)
+            dismissed.append(hid)
+        if dismissed:
+            log.info("handoff.dismissed_spam", extra={"count": len(dismissed), "counsellor": counsellor_id})
+            await self._changed(None)
+        return dismissed
+
     # ---- nobody answered ------------------------------------------------------------------------
 
     async def check_waiting(self) -> int:
