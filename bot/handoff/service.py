@@ -145,6 +145,12 @@ class HandoffService:
         """Closed outside the console (forgotten, or returned to the bot): refresh the screens."""
         await self._changed(handoff_id)
 
+    def refused_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
+        """No handoff may open for this person (too many from their address): say so honestly,
+        with the 24-hour lines."""
+        key = "console.person.handoff_refused"
+        return (Reply(flow.text(locale, key), key), *self._lines_replies(flow, locale, now))
+
     # ---- the console ----------------------------------------------------------------------------
 
     async def take(self, handoff_id: str, counsellor_id: int) -> str:
