@@ -45,8 +45,11 @@ async def create_counsellor(store, name: str, password: str, *, replace: bool = 
                 raise AccountError(f'a counsellor called "{name}" already exists')
             await q.set_password(s, existing.id, hashed)
             await q.end_logins(s, existing.id, now, "new_password")
+            await q.audit(s, q.ACCOUNT, now, existing.id, detail="new password")
             return existing.id
-        return (await q.add_counsellor(s, name, hashed, now)).id
+        cid = (await q.add_counsellor(s, name, hashed, now)).id
+        await q.audit(s, q.ACCOUNT, now, cid, detail="added")
+        return cid
 
 
 async def disable_counsellor(store, name: str) -> int:
@@ -55,8 +58,10 @@ async def disable_counsellor(store, name: str) -> int:
         row = await q.counsellor_by_name(s, name)
         if row is None:
             raise AccountError(f'there is no counsellor called "{name}"')
+        now = time.time()
         row.is_active = False
-        await q.end_logins(s, row.id, time.time(), "disabled")
+        await q.end_logins(s, row.id, now, "disabled")
+        await q.audit(s, q.ACCOUNT, now, row.id, detail="disabled")
         return row.id
 
 

@@ -365,7 +365,8 @@ async def logout(request: web.Request) -> web.Response:
     now = time.time()
     async with c.store.transaction() as s:
         await q.end_login(s, request[LOGIN_ID], now, "logout")
-        await q.audit(s, q.LOGGED_OUT, now, request[COUNSELLOR_ID], login_id=request[LOGIN_ID])
+        await q.audit(s, q.LOGGED_OUT, now, request[COUNSELLOR_ID], login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, _client_address(request)))
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     _clear_cookie(request, response, COOKIE)
     raise response

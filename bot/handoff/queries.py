@@ -29,6 +29,7 @@ NOBODY_AVAILABLE = "nobody_available"  # the console's "nobody can answer now" s
 OPENED, TOOK, ANSWERED, CLOSED_BY, SWITCHED = "opened", "took", "answered", "closed", "switched"
 DISMISSED_SPAM = "dismissed_spam"
 LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
+ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
 LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
 EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days

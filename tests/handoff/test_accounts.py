@@ -4,12 +4,14 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
 from bot.handoff import queries as q
 from bot.handoff import security
 from bot.handoff.accounts import AccountError, authenticate, create_counsellor, disable_counsellor, run_counsellor
 from bot.handoff.security import Argon2Pool, HasherBusy
 from bot.settings import Settings
+from bot.store.models import AuditEntry
 
 
 @pytest.fixture
@@ -31,8 +33,14 @@ async def test_create_and_authenticate(store, hasher):
         await create_counsellor(store, "aiko", "another password")
     with pytest.raises(AccountError):
         await create_counsellor(store, "ben", "short")
+    await create_counsellor(store, "aiko", "a new long password", replace=True)
     await disable_counsellor(store, "aiko")
-    assert await authenticate(store, "aiko", "a long password", hasher) is None
+    assert await authenticate(store, "aiko", "a new long password", hasher) is None
+    async with store.transaction() as s:
+        trail = (await s.execute(select(AuditEntry.action, AuditEntry.counsellor_id, AuditEntry.detail)
+                                 .order_by(AuditEntry.id))).all()
+    assert [tuple(r) for r in trail] == [("account", cid, "added"), ("account", cid, "new password"),
+                                         ("account", cid, "disabled")]
 
 
 async def test_argon2_runs_in_a_worker_thread_outside_any_transaction(store, hasher, monkeypatch):
