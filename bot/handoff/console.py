@@ -176,10 +176,11 @@ def _address_hash(c: Console, address: str) -> str:
 
 
 def _route(request: web.Request) -> str:
-    """The route, without the handoff id (that has its own column), for the audit's detail."""
+    """The route, without the handoff id (that has its own column), for the audit's detail; a
+    path that is no route is not copied (the client chose it)."""
     resource = request.match_info.route.resource
-    canonical = resource.canonical if resource is not None else request.path
-    return f"{request.method} {canonical}"[:60]
+    canonical = resource.canonical if resource is not None else "(no such route)"
+    return f"{request.method[:10]} {canonical}"[:60]
 
 
 async def _audit_anonymous(request: web.Request, action: str, detail: str, counsellor_id: int | None = None) -> None:

@@ -105,3 +105,11 @@ async def test_requests_without_a_login_cannot_fill_the_audit_log(serve, monkeyp
         assert (await client.post("/console/hours", data={"on": "1"})).status == 401
     refused = await rows(rt.store, q.REFUSED)
     assert len(refused) == 5 and refused[0].detail == "login required: POST /console/hours"
+
+
+
+async def test_a_path_of_the_clients_choosing_is_not_copied_into_the_log(serve):
+    client, rt = await serve()
+    assert (await client.post("/console/anything-at-all", data={})).status == 401
+    refused = await rows(rt.store, q.REFUSED)
+    assert [r.detail for r in refused] == ["login required: POST (no such route)"]
