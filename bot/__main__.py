@@ -20,10 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=["upgrade"])
     sub.add_parser("purge", help="apply the retention rules now")
 
-    c = sub.add_parser("counsellor", help="manage counsellor accounts")
-    c.add_argument("action", choices=["add"])
+    c = sub.add_parser("counsellor", help="manage counsellor accounts (a new password or disabling ends every login)")
+    c.add_argument("action", choices=["add", "password", "disable"])
     c.add_argument("name")
     c.add_argument("--password", help="read from standard input when omitted")
+
+    a = sub.add_parser("audit", help="the audit log")
+    a.add_argument("action", choices=["verify"], help="check the hash chain; exit 1 and name the row if broken")
 
     k = sub.add_parser("check", help="validate every flow, locale and resource")
     k.add_argument("--fail-on-warnings", action="store_true")
@@ -117,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_purge(settings)
     if cmd == "counsellor":
-        from bot.handoff.accounts import run_add_counsellor
+        from bot.handoff.accounts import run_counsellor
 
-        return run_add_counsellor(settings, args.name, args.password)
+        return run_counsellor(settings, args.action, args.name, args.password)
+    if cmd == "audit":
+        from bot.store.audit import run_verify
+
+        return run_verify(settings)
     return 2
 
 

@@ -95,6 +95,11 @@ class HandoffHooks:
         ``is_crisis``: the flow's crisis words matched and the handoff's priority was raised.
         A tapped button comes as ``text=""`` and ``choice=<choice id>``."""
 
+    def refused_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
+        """What a person is told when no handoff may open for them (too many from their address;
+        see ``Runtime._handoff_refused``). Empty: the flow's safety message."""
+        return ()
+
     async def on_closed(self, handoff_id: str, reason: str) -> None:
         """The handoff ended outside the console: ``forgotten`` (the person asked to be
         forgotten, everything is deleted) or ``returned`` (``return_to_bot``)."""
@@ -549,6 +554,13 @@ class Runtime:
             log.info("conversation.forgotten", extra={"conversation": conv.id if conv else None, "reason": "flow"})
             return conv.id if conv else None
 
+        if "handoff" in effects and not (conv is not None and conv.in_handoff) and event.origin \
+                and not await handoffs.may_open_from(s, event.origin, now, max_open=self.settings.web_chat_open_handoffs,
+                                                     per_hour=self.settings.web_chat_handoffs_per_hour):
+            turn = self._handoff_refused(flow, turn, now)
+            effects = {e.type for e in turn.effects}
+            log.warning("handoff.refused", extra={"conversation": conv.id if conv else None, "reason": "address_limit"})
+
         new_day = conv is None or figures.local_day(conv.last_active_at, self.settings.timezone) != \
             figures.local_day(now, self.settings.timezone)
         conv = await sessions.save_session(s, conv, pseudonym=pseudonym, channel=event.channel,
@@ -558,7 +570,8 @@ class Runtime:
         if "handoff" in effects and not conv.in_handoff:
             h = await handoffs.open_handoff(
                 s, conversation_id=conv.id, channel=conv.channel, locale=turn.session.locale,
-                context=handoffs.context_packet(flow, turn.session), is_crisis="crisis" in turn.session.risk, now=now)
+                context=handoffs.context_packet(flow, turn.session), is_crisis="crisis" in turn.session.risk, now=now,
+                origin=event.origin)
             conv.in_handoff = True
             conv.user_ref_enc = self.crypto.encrypt(event.user_id)  # a counsellor may need to push
             hid = h.id
@@ -568,6 +581,16 @@ class Runtime:
         if turn.replies:
             await self._enqueue_turn(s, conv.id, event, turn.replies, turn.session, now, inbox_id)
         return conv.id
+
+    def _handoff_refused(self, flow: Flow, turn, now: float):
+        """Too many handoffs from one address (``handoffs.may_open_from``): none opens. The person
+        is told so (``handoff_hooks.refused_replies``: with the 24-hour lines), and the bot goes
+        on from ``flow.handoff_return``."""
+        locale = turn.session.locale
+        told = tuple(self.handoff_hooks.refused_replies(flow, locale, now)) or (Reply(self.safety_text(locale), SAFETY_KEY),)
+        after = enter_state(flow, turn.session, flow.handoff_return, now) if flow.handoff_return else turn
+        return dataclasses.replace(after, replies=(*told, *(after.replies if after is not turn else ())),
+                                   effects=tuple(e for e in after.effects if e.type != "handoff"))
 
     @staticmethod
     def _outbound(event: InboundEvent, replies: Sequence[Reply], session: Session, now: float,

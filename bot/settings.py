@@ -11,12 +11,14 @@ to "", and those settings keep their defaults.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import BotError
@@ -28,6 +30,41 @@ ENV_FILE = ".env"
 
 class SettingsError(BotError):
     """A setting is missing or wrong; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class ProxyTrust:
+    """Which reverse proxies may say who the client is (``X-Forwarded-For``): none, the last
+    ``hops`` of them (each appends the address it saw), or those in ``networks``."""
+
+    hops: int = 0
+    networks: tuple = ()
+
+    @property
+    def trusts_anyone(self) -> bool:
+        return bool(self.hops or self.networks)
+
+
+def parse_trusted_proxies(value: str) -> ProxyTrust:
+    """``BOT_TRUSTED_PROXIES``: empty (no proxy: the peer is the client), a number of proxy hops
+    (``1`` behind one load balancer), or comma-separated addresses and networks
+    (``10.0.0.0/8, 127.0.0.1``)."""
+    value = (value or "").strip()
+    if not value:
+        return ProxyTrust()
+    if value.isdigit():
+        hops = int(value)
+        if hops > 10:
+            raise ValueError("a hop count is a small number (proxies in front of the bot)")
+        return ProxyTrust(hops=hops)
+    networks = []
+    for part in value.split(","):
+        part = part.strip()
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is neither a number of hops nor an address or network (CIDR)") from None
+    return ProxyTrust(networks=tuple(networks))
 
 
 class Settings(BaseSettings):
@@ -57,11 +94,29 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
     run_worker_in_web: bool | None = Field(None, alias="BOT_WORKER_IN_WEB")
     outbox_max_attempts: int = Field(8, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
+    # Security: proxies, console logins, limits of the public web chat, handoffs nobody closes.
+    trusted_proxies: str = Field("", alias="BOT_TRUSTED_PROXIES")
+    console_idle_minutes: int = Field(30, alias="BOT_CONSOLE_IDLE_MINUTES", ge=1)
+    console_login_hours: int = Field(12, alias="BOT_CONSOLE_LOGIN_HOURS", ge=1)
+    web_chat_starts_per_hour: int = Field(120, alias="BOT_WEB_CHAT_STARTS_PER_HOUR", ge=1)
+    web_chat_sends_per_minute: int = Field(120, alias="BOT_WEB_CHAT_SENDS_PER_MINUTE", ge=1)
+    web_chat_handoffs_per_hour: int = Field(5, alias="BOT_WEB_CHAT_HANDOFFS_PER_HOUR", ge=1)
+    web_chat_open_handoffs: int = Field(3, alias="BOT_WEB_CHAT_OPEN_HANDOFFS", ge=1)
+    web_chat_streams_per_address: int = Field(20, alias="BOT_WEB_CHAT_STREAMS_PER_ADDRESS", ge=1)
+    web_chat_streams_per_chat: int = Field(2, alias="BOT_WEB_CHAT_STREAMS_PER_CHAT", ge=1)
+    handoff_queue_hours: int = Field(72, alias="BOT_HANDOFF_QUEUE_HOURS", ge=1)
+    handoff_idle_days: int = Field(7, alias="BOT_HANDOFF_IDLE_DAYS", ge=1)
 
     def __init__(self, **values) -> None:
         # Which file, decided at each construction (tests point BOT_ENV_FILE at /dev/null).
         values.setdefault("_env_file", os.environ.get("BOT_ENV_FILE") or ENV_FILE)
         super().__init__(**values)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_a_count_or_networks(cls, value: str) -> str:
+        parse_trusted_proxies(value)  # raises ValueError with what is wrong
+        return value.strip()
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":
@@ -88,6 +143,10 @@ class Settings(BaseSettings):
             raise SettingsError("bad configuration:\n  " + "\n  ".join(lines)) from None
 
     # -- derived ----------------------------------------------------------------------------------
+    @property
+    def proxy_trust(self) -> "ProxyTrust":
+        return parse_trusted_proxies(self.trusted_proxies)
+
     @property
     def is_demo(self) -> bool:
         return self.bot_env == "demo"

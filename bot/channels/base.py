@@ -33,6 +33,7 @@ class InboundEvent:
     locale_hint: str | None = None
     reply_token: str | None = None   # LINE: single use, valid about a minute
     received_at: float = 0.0         # epoch seconds
+    origin: str | None = None        # web chat: a keyed hash of the sender's address (handoff limits)
 
     def to_input(self) -> UserInput:
         kind = "start" if self.kind == "forget" else self.kind

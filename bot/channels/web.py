@@ -1,8 +1,17 @@
 """The web chat at ``/chat``: the most anonymous channel, and the one staff use to try flows.
 
-No account, no cookie, no tracking. The page gets a random chat id from ``/chat/api/start`` and
-keeps it in ``sessionStorage`` (gone when the tab closes); every call sends it in a header or
-the JSON body, never in a URL, so it cannot end up in an access log or a referrer.
+No account, no cookie, no tracking. The page gets a chat id from ``/chat/api/start`` and keeps
+it in ``sessionStorage`` (gone when the tab closes); every call sends it in the JSON body, never
+in a URL, so it cannot end up in an access log or a referrer. The id is a random part and an
+HMAC of it under the secret key (``ChatIds``): an id the server did not issue is refused (400),
+so a flood of made-up chats has to go through ``start``, which is limited per address.
+
+Limits per address (``BOT_WEB_CHAT_*``; in memory, per web process, forgotten when idle):
+chats started per hour, messages per minute, open event streams (and two per chat: a newer one
+ends the oldest). Handoffs per address (open at once, opened per hour) are counted in the
+database by the runtime, from a keyed hash of the address the web chat puts on each event
+(``InboundEvent.origin``). Client event ids are stored as an HMAC of chat and event id, so a
+repeat is recognised within its chat only and nothing the client chose reaches the database.
 
 ::
 
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import re
@@ -32,7 +42,7 @@ from aiohttp import web
 
 from bot.channels.base import DeliveryResult, InboundEvent, Outbound
 from bot.handoff.console import console_locale, live_stream
-from bot.handoff.security import client_address
+from bot.handoff.security import RateLimit, Signer, address_key, client_address
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +53,7 @@ MAX_TEXT = 2000                 # the same as the strictest platform; longer is 
 MAILBOX_SECONDS = 30 * 60       # a page reloaded within this time gets what it missed
 MAILBOX_SIZE = 100
 STREAM_PING_SECONDS = 15.0
-STARTS_PER_ADDRESS = 60         # new chats per address per STARTS_WINDOW (a flood must not fill the store)
-STARTS_WINDOW = 600.0
-SENDS_PER_CHAT = 60             # messages per chat per minute
+SENDS_PER_CHAT = 60             # messages per chat per minute (per address: BOT_WEB_CHAT_SENDS_PER_MINUTE)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 SAFE_LINK = re.compile(r"^(tel:[0-9+*#%]+|https://[^\s\"'<>]+)$")
@@ -95,6 +103,36 @@ class Mailbox:
         return [(n, m) for n, m in self.items if n > seq]
 
 
+class ChatIds:
+    """Chat ids the server can recognise as its own: ``RANDOM`` random characters, then ``MAC``
+    characters of an HMAC of them under a key derived from the secret key."""
+
+    RANDOM, MAC = 24, 22  # 18 random bytes; 128 bits of the HMAC
+
+    def __init__(self, secret: bytes):
+        self._signer = Signer(secret, "web-chat-id")
+
+    def new(self) -> str:
+        random_part = secrets.token_urlsafe(18)
+        return random_part + self._signer.mac("chat", random_part)[:self.MAC]
+
+    def is_valid(self, chat_id: object) -> bool:
+        if not isinstance(chat_id, str) or len(chat_id) != self.RANDOM + self.MAC or not ID_PATTERN.match(chat_id):
+            return False
+        expected = self._signer.mac("chat", chat_id[:self.RANDOM])[:self.MAC]
+        return hmac.compare_digest(expected, chat_id[self.RANDOM:])
+
+    def event_id(self, chat_id: str, client_event_id: str) -> str:
+        """What the inbox keeps instead of the client's event id: unique per chat, chosen by no one."""
+        return "w" + self._signer.mac("event", chat_id, client_event_id)[:42]
+
+
+@dataclass
+class _Stream:
+    """One open ``/chat/api/stream`` response; ``ended`` when a newer one of its chat replaced it."""
+    ended: bool = False
+
+
 class WebChannel:
     """The runtime's channel for the web chat; ``deliver`` publishes on the live bus."""
 
@@ -119,9 +157,18 @@ class WebChat:
     def __init__(self, runtime, channel: WebChannel, templates):
         self.runtime, self.channel, self.templates = runtime, channel, templates
         self.mailboxes: dict[str, Mailbox] = {}
-        self._starts: dict[str, deque] = {}
-        self._sends: dict[str, deque] = {}
         self._task: asyncio.Task | None = None
+        self._streams: dict[str, list[_Stream]] = {}        # mailbox key -> open streams, oldest first
+        self._streams_per_address: dict[str, int] = {}
+        if runtime is not None:
+            settings = runtime.settings
+            self.ids = ChatIds(settings.secret_key())
+            self._proxies = settings.proxy_trust
+            self._starts = RateLimit(settings.web_chat_starts_per_hour, 3600.0)
+            self._sends_per_address = RateLimit(settings.web_chat_sends_per_minute, 60.0)
+            self._sends_per_chat = RateLimit(SENDS_PER_CHAT, 60.0)
+            self.streams_per_address = settings.web_chat_streams_per_address
+            self.streams_per_chat = settings.web_chat_streams_per_chat
 
     # ---- the bus side ---------------------------------------------------------------------------
 
@@ -147,19 +194,13 @@ class WebChat:
 
     # ---- limits ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _allow(buckets: dict[str, deque], key: str, limit: int, window: float) -> bool:
-        now = time.monotonic()
-        q = buckets.setdefault(key, deque())
-        while q and q[0] <= now - window:
-            q.popleft()
-        if len(q) >= limit:
-            return False
-        q.append(now)
-        if len(buckets) > 10000:  # forget idle keys
-            for k in [k for k, v in buckets.items() if not v]:
-                del buckets[k]
-        return True
+    def _address(self, request: web.Request) -> str:
+        """The client's address as limits count it (``address_key``: an IPv6 /64)."""
+        return address_key(client_address(request.remote, request.headers.get("X-Forwarded-For"), self._proxies))
+
+    def _origin(self, address: str) -> str:
+        """What the event carries of the address for the handoff limits: a keyed hash."""
+        return self.runtime.crypto.pseudonym("web-chat-address", address)[:32]
 
     # ---- routes ---------------------------------------------------------------------------------
 
@@ -189,22 +230,22 @@ class WebChat:
             raise web.HTTPBadRequest()
         return body
 
-    @staticmethod
-    def _chat_id(body: dict[str, Any]) -> str:
+    def _chat_id(self, body: dict[str, Any]) -> str:
+        """The body's chat id if this server issued it; 400 otherwise."""
         chat_id = body.get("id")
-        if not isinstance(chat_id, str) or not ID_PATTERN.match(chat_id):
-            raise web.HTTPBadRequest()
+        if not self.ids.is_valid(chat_id):
+            raise _headers(web.HTTPBadRequest(text='{"error": "unknown chat"}', content_type="application/json"))
         return chat_id
 
     async def start(self, request: web.Request) -> web.Response:
         body = await self._json(request)
-        address = client_address(request.remote, request.headers.get("X-Forwarded-For"))
-        if not self._allow(self._starts, address, STARTS_PER_ADDRESS, STARTS_WINDOW):
+        address = self._address(request)
+        if not self._starts.allow(address):
             return _headers(web.json_response({"error": "slow down"}, status=429))
         lang = body.get("lang") if isinstance(body.get("lang"), str) else None
-        chat_id = secrets.token_urlsafe(24)
+        chat_id = self.ids.new()
         event = InboundEvent(NAME, "start-" + secrets.token_urlsafe(12), chat_id, "start",
-                             locale_hint=lang, received_at=time.time())
+                             locale_hint=lang, received_at=time.time(), origin=self._origin(address))
         self.mailboxes.setdefault(self.channel.mailbox_key(chat_id), Mailbox())
         if not await self._accept(event):
             return self._unavailable(lang)
@@ -213,20 +254,23 @@ class WebChat:
     async def send(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         chat_id = self._chat_id(body)
-        if not self._allow(self._sends, chat_id, SENDS_PER_CHAT, 60.0):
+        address = self._address(request)
+        if not self._sends_per_chat.allow(chat_id) or not self._sends_per_address.allow(address):
             return _headers(web.json_response({"error": "slow down"}, status=429))
         event_id = body.get("event_id")
         if not isinstance(event_id, str) or not EVENT_PATTERN.match(event_id):
             raise web.HTTPBadRequest()
+        event_id = self.ids.event_id(chat_id, event_id)
         text, choice = body.get("text"), body.get("choice")
         lang = body.get("lang") if isinstance(body.get("lang"), str) else None
+        origin = self._origin(address)
         if isinstance(choice, str) and choice:
             from_state = body.get("from_state") if isinstance(body.get("from_state"), str) else None
             event = InboundEvent(NAME, event_id, chat_id, "tap", choice=choice[:80], from_state=from_state,
-                                 locale_hint=lang, received_at=time.time())
+                                 locale_hint=lang, received_at=time.time(), origin=origin)
         elif isinstance(text, str) and text.strip():
             event = InboundEvent(NAME, event_id, chat_id, "text", text=text[:MAX_TEXT], locale_hint=lang,
-                                 received_at=time.time())
+                                 received_at=time.time(), origin=origin)
         else:
             raise web.HTTPBadRequest()
         self.mailboxes.setdefault(self.channel.mailbox_key(chat_id), Mailbox()).touched = time.monotonic()
@@ -251,15 +295,18 @@ class WebChat:
         body = await self._json(request)
         chat_id = self._chat_id(body)
         after = body.get("after") if isinstance(body.get("after"), int) else 0
+        address = self._address(request)
+        if self._streams_per_address.get(address, 0) >= self.streams_per_address:
+            return _headers(web.json_response({"error": "too many streams"}, status=429))
         key = self.channel.mailbox_key(chat_id)
         box = self.mailboxes.setdefault(key, Mailbox())
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
         _headers(response)
         await response.prepare(request)
-        with live_stream(request):
+        with live_stream(request), self._open_stream(key, address) as stream:
             try:
                 await response.write(b": open\n\n")
-                while True:
+                while not stream.ended:
                     for seq, message in box.after(after):
                         after = seq
                         data = json.dumps({"seq": seq, **message}, ensure_ascii=False)
@@ -276,6 +323,32 @@ class WebChat:
             except (ConnectionResetError, asyncio.CancelledError):
                 pass
         return response
+
+    @contextlib.contextmanager
+    def _open_stream(self, key: str, address: str):
+        """Count an open stream per chat and per address. Past ``streams_per_chat`` the oldest of
+        the chat ends (a reloaded page opens its new stream before the old one is noticed gone)."""
+        stream = _Stream()
+        open_ones = self._streams.setdefault(key, [])
+        while len(open_ones) >= self.streams_per_chat:
+            open_ones.pop(0).ended = True
+            box = self.mailboxes.get(key)
+            if box is not None:
+                box.wake.set()
+        open_ones.append(stream)
+        self._streams_per_address[address] = self._streams_per_address.get(address, 0) + 1
+        try:
+            yield stream
+        finally:
+            if stream in open_ones:
+                open_ones.remove(stream)
+            if not open_ones and self._streams.get(key) is open_ones:
+                del self._streams[key]
+            left = self._streams_per_address.get(address, 1) - 1
+            if left > 0:
+                self._streams_per_address[address] = left
+            else:
+                self._streams_per_address.pop(address, None)
 
 
 def _headers(response: web.StreamResponse) -> web.StreamResponse:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -82,7 +83,7 @@ class Router:
         return self.classes[i], exp[i] / total
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Classifier:
     crisis: Binary
     emergency: Binary
@@ -90,8 +91,7 @@ class Classifier:
     trained_on: Mapping[str, int] = field(default_factory=dict)
 
     def read(self, text: str) -> "Verdict":
-        feats = features(text)
-        return Verdict(self.crisis.probability(feats), self.emergency.probability(feats), feats, self)
+        return _verdict(self, text)
 
     def to_json(self) -> dict:
         return {
@@ -124,7 +124,7 @@ class Classifier:
 class Verdict:
     crisis: float
     emergency: float
-    feats: set[str]
+    feats: frozenset[str]
     model: Classifier
 
     @property
@@ -139,6 +139,12 @@ class Verdict:
         """The branch (an intent name) the message reads like, when the model is sure enough."""
         name, p = self.model.router.best(self.feats)
         return (name, p) if p >= self.model.router.threshold and name != "none" else None
+
+
+@lru_cache(maxsize=4096)
+def _verdict(model: Classifier, text: str) -> Verdict:
+    feats = frozenset(features(text))
+    return Verdict(model.crisis.probability(feats), model.emergency.probability(feats), feats, model)
 
 
 def load_classifier(path: Path) -> Classifier | None:

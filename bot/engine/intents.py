@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -74,11 +77,11 @@ MAX_BRIDGE = 4
 
 @dataclass(frozen=True)
 class Part:
-    """One run of words of a keyword, with the spellings it may take in each layer."""
+    """One run of words of a keyword (or any word of a {word list}), with every spelling it may
+    take: (layer, string, needs_start, needs_end). needs_start is False for "*薬" (may start
+    inside a word), needs_end False for "threat*" (may end inside a word)."""
 
-    strings: tuple[tuple[str, str], ...]   # (layer, string)
-    needs_start: bool = True               # False for "*薬": may start inside a word
-    needs_end: bool = True                 # False for "threat*": may end inside a word
+    strings: tuple[tuple[str, str, bool, bool], ...]
     min_reading: int = MIN_READING_CHARS   # a part after "…" has its context: two kana will do
     gap: int = MAX_GAP                     # words allowed between the part before and this one
 
@@ -94,8 +97,10 @@ class Pattern:
     groups: tuple[tuple[Part, ...], ...]
 
 
-def compile_pattern(intent: str, raw: str, kind: str = "keyword") -> Pattern | None:
-    """Turn what staff wrote into a pattern; None when it has no words at all."""
+def compile_pattern(intent: str, raw: str, kind: str = "keyword", words: dict[str, list[str]] | None = None,
+                    shown: str | None = None) -> Pattern | None:
+    """Turn what staff wrote into a pattern; None when it has no words at all. A {word list} in a
+    part makes that part match any of its words (one part, not one pattern per word)."""
     text = str(raw).strip()
     groups = []
     for group_text in text.split(ALL_OF):
@@ -105,17 +110,19 @@ def compile_pattern(intent: str, raw: str, kind: str = "keyword") -> Pattern | N
         gaps = [int(g) if g else MAX_GAP for g in pieces[1::2]]
         parts = []
         for n, chunk in enumerate(chunks):
-            part = _compile_part(chunk, min_reading=MIN_READING_CHARS if n == 0 else 2)
-            if part is None:
+            min_reading = MIN_READING_CHARS if n == 0 else 2
+            strings: set = set()
+            for alternative in expand_word_lists(chunk, words or {}):
+                strings |= _compile_part(alternative.strip(), min_reading)
+            if not strings:
                 return None
-            if n:
-                part = dataclasses.replace(part, gap=gaps[n - 1])
-            parts.append(part)
+            parts.append(Part(tuple(sorted(strings)), min_reading, gaps[n - 1] if n else MAX_GAP))
         groups.append(tuple(parts))
-    return Pattern(intent, text, kind, tuple(groups)) if groups else None
+    return Pattern(intent, shown or text, kind, tuple(groups)) if groups else None
 
 
-_WORD_LIST = re.compile(r"\{([A-Za-z0-9_]+)\}")
+_WORD_LIST = re.compile(r"\{([A-Za-z0-9_.]+)\}")
+_LOCALE_PREFIX = re.compile(r"\{[a-z]+\.(?=[A-Za-z0-9_]+\})")
 _GAP = re.compile(r"\s*…(\d*)\s*")
 
 
@@ -134,7 +141,8 @@ def expand_word_lists(text: str, words: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> Part | None:
+@lru_cache(maxsize=None)
+def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset:
     exact = chunk.startswith(EXACT)
     chunk = chunk.lstrip(EXACT)
     fuzzy = chunk.endswith(FUZZY)
@@ -143,7 +151,7 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> Part | No
     needs_start = not chunk.startswith("*")
     tokens = tokenize(chunk.strip("*"))
     if not tokens:
-        return None
+        return frozenset()
     strings = {("surface", "".join(t.surface for t in tokens))}
     if any(t.kind == EN for t in tokens):
         skeleton = "".join(t.skeleton or t.surface for t in tokens)
@@ -171,7 +179,7 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> Part | No
             head = "".join(t.reading for t in tokens[:-1])
             strings.update(("reading", head + v) for v in conjugated_readings(tokens[-1])
                            if len(head + v) >= min_reading)
-    return Part(tuple(sorted(strings)), needs_start, needs_end, min_reading)
+    return frozenset((layer, string, needs_start, needs_end) for layer, string in strings)
 
 
 # Godan verbs change their last kana by row; these are the kana each row can take
@@ -211,7 +219,7 @@ class Layer:
     """One spelling of the whole message: the tokens' strings joined, and which token each
     character belongs to, so a hit can be checked to start and end on word boundaries."""
 
-    __slots__ = ("text", "owner", "starts", "ends")
+    __slots__ = ("text", "cuts", "starts", "ends")
 
     def __init__(self, tokens: tuple[Token, ...], layer: str):
         if layer == "skeleton":
@@ -219,18 +227,13 @@ class Layer:
         else:
             pieces = [getattr(t, layer) for t in tokens]
         self.text = "".join(pieces)
-        owner: list[int] = []
-        starts: set[int] = set()
-        ends: set[int] = set()
-        pos = 0
-        for i, piece in enumerate(pieces):
-            starts.add(pos)
-            owner.extend([i] * len(piece))
-            pos += len(piece)
-            ends.add(pos)
-        self.owner = owner
-        self.starts = starts
-        self.ends = ends
+        self.cuts = list(accumulate(len(p) for p in pieces))  # where each token ends
+        self.ends = set(self.cuts)
+        self.starts = {0, *self.cuts}
+
+    def owner(self, offset: int) -> int:
+        """The token the character at ``offset`` belongs to."""
+        return bisect_right(self.cuts, offset)
 
 
 @dataclass
@@ -252,26 +255,27 @@ class KeywordIndex:
     many keywords there are.
     """
 
-    def __init__(self, specs: dict[str, "IntentSpec"]):
+    def __init__(self, specs: dict[str, "IntentSpec"], words: dict[str, list[str]] | None = None):
         self.patterns: list[Pattern] = []
         self.negatable: dict[str, bool] = {}
         self.ignores_quotes: set[str] = set()
-        table: dict[str, dict[str, list[tuple[int, int, int]]]] = {layer: {} for layer in LAYERS}
+        table: dict[str, dict[str, list[tuple]]] = {layer: {} for layer in LAYERS}
         for name, spec in specs.items():
             self.negatable[name] = spec.negation
             if not spec.quoted:
                 self.ignores_quotes.add(name)
             for raw, kind in ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
                               + [(u, "unless") for u in spec.unless]):
-                pattern = compile_pattern(name, raw, kind)
+                pattern = compile_pattern(name, raw, kind, words, shown=_LOCALE_PREFIX.sub("{", raw))
                 if pattern is None:
                     continue
                 pid = len(self.patterns)
                 self.patterns.append(pattern)
                 for group_no, parts in enumerate(pattern.groups):
                     for part_no, part in enumerate(parts):
-                        for layer, string in part.strings:
-                            table[layer].setdefault(string, []).append((pid, group_no, part_no))
+                        for layer, string, needs_start, needs_end in part.strings:
+                            table[layer].setdefault(string, []).append(
+                                (pid, group_no, part_no, needs_start, needs_end, part.min_reading))
         self._automata = {layer: _automaton(entries) for layer, entries in table.items()}
 
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
@@ -280,8 +284,11 @@ class KeywordIndex:
         # part hits: (pattern, group, part) -> {(first token, last token)}
         hits: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
         patterns = self.patterns
+        has_ja = any(t.kind == JA for t in tokens)
+        has_en = any(t.kind == EN for t in tokens)
         for layer, automaton in self._automata.items():
-            if automaton is None:
+            # Readings are of Japanese words, skeletons of English ones: skip what cannot differ.
+            if automaton is None or (layer in _READING_LAYERS and not has_ja) or (layer == "skeleton" and not has_en):
                 continue
             lay = Layer(tokens, layer)
             if not lay.text:
@@ -291,14 +298,13 @@ class KeywordIndex:
                 start = end - length + 1
                 at_start = start in lay.starts
                 at_end = (end + 1) in lay.ends
-                first, last = lay.owner[start], lay.owner[end]
-                for key in entries:
-                    part = patterns[key[0]].groups[key[1]][key[2]]
-                    if reading_layer and length < part.min_reading:
+                first, last = lay.owner(start), lay.owner(end)
+                for pid, group, part, needs_start, needs_end, min_reading in entries:
+                    if reading_layer and length < min_reading:
                         continue
-                    if (part.needs_start and not at_start) or (part.needs_end and not at_end):
+                    if (needs_start and not at_start) or (needs_end and not at_end):
                         continue
-                    hits.setdefault(key, set()).add((first, last))
+                    hits.setdefault((pid, group, part), set()).add((first, last))
         if not hits:
             return EMPTY_SCAN
         # Spans of every group of every pattern that had a hit.
@@ -444,10 +450,17 @@ class IntentMatcher:
     def matches(self, scan: Scan, spaced: str) -> bool:
         if self.name in scan.intents:
             return True
+        if not self.phrases or len(spaced) > self._longest:
+            return False  # a phrase is a whole short message: a longer one cannot be close to it
         for phrase in self.phrases:
             if fuzz.ratio(spaced, phrase) >= PHRASE_THRESHOLD:
                 return True
         return False
+
+    @property
+    def _longest(self) -> int:
+        # fuzz.ratio >= 88 needs lengths within about a quarter of each other.
+        return max((len(p) for p in self.phrases), default=0) * 5 // 4 + 1
 
 
 def compile_intent(name: str, phrases) -> IntentMatcher:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .errors import ERROR, WARNING, FlowError, FlowIssue
 from .flow import HUMAN_CHOICE_ID, RESUME, FlowDoc, StateDoc
-from .intents import IntentMatcher, IntentSpec, KeywordIndex, compile_intent, expand_word_lists
+from .intents import IntentMatcher, IntentSpec, KeywordIndex, compile_intent
 from .machine import FlowMachine
 from .model import (
     CompiledChoice,
@@ -247,12 +247,22 @@ def _fill_placeholders(text: str, locale: str, default_locale: str, resources: d
     return template, has_variables, problems
 
 
-def _expanded(patterns: list[str], words: dict[str, list[str]], loc: Locale, intent: str, issues: _Issues) -> list[str]:
-    """Keywords with their {word lists} spelled out."""
+_WORD_REF = re.compile(r"\{([A-Za-z0-9_]+)\}")
+
+
+def _qualified(patterns: list[str], locales: dict[str, Locale], loc: Locale, intent: str, issues: _Issues) -> list[str]:
+    """Keywords whose {word lists} name the locale's own list ({near} -> {ja.near}), else the list
+    of another locale that has one; an unknown list is an error (F115)."""
     out: list[str] = []
     for pattern in patterns:
+        def qualify(match: re.Match) -> str:
+            name = match.group(1)
+            owner = loc if name in loc.words else next((l for l in locales.values() if name in l.words), None)
+            if owner is None:
+                raise KeyError(name)
+            return "{" + f"{owner.code}.{name}" + "}"
         try:
-            out.extend(expand_word_lists(pattern, words))
+            out.append(_WORD_REF.sub(qualify, pattern))
         except KeyError as exc:
             issues.error("F115", loc.file, loc.intent_lines.get(intent),
                          f'intent "{intent}": "{pattern}" uses the word list {{{exc.args[0]}}}, which is not under `words:`. '
@@ -309,26 +319,21 @@ def load_bundle(flows_dir: Path | str, locales_dir: Path | str, today: dt.date |
     warm_up()
     matchers: dict[str, IntentMatcher] = {}
     specs: dict[str, IntentSpec] = {}
-    words: dict[str, list[str]] = {}
-    for loc in locales.values():  # a word list is shared by every language
-        for wname, values in loc.words.items():
-            words.setdefault(wname, []).extend(values)
+    # Word lists by locale: {near} is not the same words in Japanese and English.
+    words = {f"{loc.code}.{wname}": values for loc in locales.values() for wname, values in loc.words.items()}
     for name in sorted({n for loc in locales.values() for n in loc.intents}):
         keywords, phrases, idioms, unless, negation, quoted = [], [], [], [], True, True
         for loc in locales.values():
             spec = loc.intents.get(name, {})
-            # A locale's keywords use its own word lists first ({near} is not the same words in
-            # Japanese and English), then those of other locales.
-            local = {**words, **loc.words}
-            keywords += _expanded(spec.get("keywords", []), local, loc, name, issues)
+            keywords += _qualified(spec.get("keywords", []), locales, loc, name, issues)
             phrases += spec.get("phrases", [])
-            idioms += _expanded(spec.get("idioms", []), local, loc, name, issues)
-            unless += _expanded(spec.get("unless", []), local, loc, name, issues)
+            idioms += _qualified(spec.get("idioms", []), locales, loc, name, issues)
+            unless += _qualified(spec.get("unless", []), locales, loc, name, issues)
             negation = negation and spec.get("negation", True)
             quoted = quoted and spec.get("quoted", True)
         matchers[name] = compile_intent(name, phrases)
         specs[name] = IntentSpec(tuple(keywords), tuple(phrases), tuple(idioms), negation, quoted, tuple(unless))
-    keyword_index = KeywordIndex(specs)
+    keyword_index = KeywordIndex(specs, words)
 
     flows: dict[str, Flow] = {}
     used_keys: set[str] = set()

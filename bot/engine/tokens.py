@@ -21,7 +21,6 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import jaconv
 
 # ---- folding before tokenising ------------------------------------------------------------------
 
@@ -30,6 +29,7 @@ _INVISIBLE = re.compile(
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
 )
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ASCII_LETTER = re.compile("[a-z]")
 # Three or more of the same character (but digits) are one: "しにたいいいい", "soooo", "!!!!".
 _LONG_REPEATS = re.compile(r"([^\d])\1{2,}", re.DOTALL)
 _WAVES = re.compile("[〜~～]+")
@@ -61,12 +61,18 @@ def fold(text: str) -> str:
     text = _CONTROL.sub(" ", text)
     text = text.lower().replace("’", "'").replace("‘", "'").replace("`", "'")
     text = _LONG_REPEATS.sub(r"\1", text)
-    text = _WAVES.sub("", text)
-    text = _DASH_RUNS.sub("ー", text)
-    text = _HIRAGANA_ELONGATION.sub("", text)
-    text = _REPEATED_CHUNK.sub(lambda m: m.group(1) or m.group(2), text)
-    text = _SHI_FOR_DEATH.sub("死", text)
-    text = _FOUR_FOR_SHI.sub("し", text)
+    if not text.isascii():
+        text = _WAVES.sub("", text)
+        text = _DASH_RUNS.sub("ー", text)
+        text = _HIRAGANA_ELONGATION.sub("", text)
+        if "氏" in text or "ﾀﾋ" in text or "タヒ" in text or "たひ" in text:
+            text = _SHI_FOR_DEATH.sub("死", text)
+        if "4" in text:
+            text = _FOUR_FOR_SHI.sub("し", text)
+    if len(text) <= 80:  # the same few characters again and again is a short cry, not a story
+        text = _REPEATED_CHUNK.sub(lambda m: m.group(1) or m.group(2), text)
+    if not _ASCII_LETTER.search(text):
+        return text
     text = _SPACED_LETTERS.sub(lambda m: m.group().replace(" ", "").replace(".", ""), text)
     text = _LEET_TABLE.sub(lambda m: _LEET_WORDS[m.group()], text)
     text = _ILL_BE.sub("i will be", text)
@@ -99,8 +105,12 @@ def _unleet(m: re.Match) -> str:
     return word.translate(_LEET)
 
 
+# Katakana to hiragana (ァ..ヶ -> ぁ..ゖ), as jaconv.kata2hira does, by one table.
+_KATA_TO_HIRA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
+
+
 def hira(text: str) -> str:
-    return jaconv.kata2hira(text)
+    return text.translate(_KATA_TO_HIRA)
 
 
 # ---- tokens ----------------------------------------------------------------------------------------
@@ -185,20 +195,37 @@ def _japanese(run: str, sentence: int, retry: bool = True) -> list[Token]:
             # dictionary as written: read them again in hiragana.
             out.extend(_japanese(hira(m.surface()), sentence, retry=False))
             continue
-        surface = hira(m.surface())
-        # The conditional たら keeps its form: 晒されたら (if it gets spread) is not 晒された.
-        # A potential verb keeps its own dictionary form: 払えない (cannot pay) is not 払わない.
-        dictionary, normalized = m.dictionary_form(), m.normalized_form()
-        if surface in _KEEP_FORM:
-            base = m.surface()
-        elif dictionary != normalized and _HAS_KANJI.search(dictionary):
-            base = dictionary
-        else:
-            base = normalized
-        reading = hira(m.reading_form()) or surface
-        out.append(Token(surface, hira(base), reading, _reading_of(base) or reading, JA,
-                         pos=f"{pos[0]}/{pos[1]}", form=pos[5], sentence=sentence))
+        fields = _word_fields(m.word_id(), m.surface()) if m.word_id() >= 0 else None
+        if fields is None:
+            fields = _fields_of(m, pos)
+        out.append(Token(*fields, sentence=sentence))
     return out
+
+
+_WORDS_SEEN: dict[tuple[int, str], tuple] = {}
+
+
+def _word_fields(word_id: int, surface: str) -> tuple | None:
+    """A dictionary word always reads the same: its fields are kept after the first time."""
+    return _WORDS_SEEN.get((word_id, surface))
+
+
+def _fields_of(m, pos) -> tuple:
+    surface = hira(m.surface())
+    # The conditional たら keeps its form: 晒されたら (if it gets spread) is not 晒された.
+    # A potential verb keeps its own dictionary form: 払えない (cannot pay) is not 払わない.
+    dictionary, normalized = m.dictionary_form(), m.normalized_form()
+    if surface in _KEEP_FORM:
+        base = m.surface()
+    elif dictionary != normalized and _HAS_KANJI.search(dictionary):
+        base = dictionary
+    else:
+        base = normalized
+    reading = hira(m.reading_form()) or surface
+    fields = (surface, hira(base), reading, _reading_of(base) or reading, JA, "", f"{pos[0]}/{pos[1]}", pos[5])
+    if m.word_id() >= 0 and len(_WORDS_SEEN) < 200_000:
+        _WORDS_SEEN[(m.word_id(), m.surface())] = fields
+    return fields
 
 
 @lru_cache(maxsize=65536)

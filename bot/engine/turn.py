@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 
 from rapidfuzz import fuzz, process
@@ -67,9 +68,16 @@ class Reading:
 
 
 def read_message(flow: Flow, text: str) -> Reading:
+    """Read ``text`` once. The same short replies come back all the time ("1", "うん", "ok"):
+    readings are kept per keyword index (one per flow version), most recent first."""
     text = text[:MAX_INPUT_CHARS]
+    return _read(flow.keywords, text)
+
+
+@lru_cache(maxsize=4096)
+def _read(keywords, text: str) -> Reading:
     tokens = tokenize(text)
-    return Reading(text, tokens, flow.keywords.scan(tokens), normalise(text))
+    return Reading(text, tokens, keywords.scan(tokens), normalise(text))
 
 
 def new_session(flow: Flow, locale: str, now: dt.datetime) -> Session:

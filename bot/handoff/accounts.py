@@ -1,8 +1,9 @@
-"""Counsellor accounts: ``python -m bot counsellor add NAME``, and checking a login.
+"""Counsellor accounts: ``python -m bot counsellor add|password|disable NAME``, and checking a login.
 
 Passwords are hashed with argon2id (``security.hash_password``); the clear password is never
 stored nor logged. Names are what counsellors log in with and what the audit log shows to staff;
-a person never sees them.
+a person never sees them. A new password or a disabled account ends every login of that
+counsellor at once (``queries.end_logins``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 import time
 
 from . import queries as q
-from .security import hash_password, needs_rehash, verify_password
+from .security import Argon2Pool, hash_password, needs_rehash
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +34,53 @@ def check_new_account(name: str, password: str) -> None:
 
 
 async def create_counsellor(store, name: str, password: str, *, replace: bool = False) -> int:
-    """Create an account (or, with ``replace``, set a new password). Returns its id."""
+    """Create an account (or, with ``replace``, set a new password and end its logins). Returns its id."""
     check_new_account(name, password)
     hashed = hash_password(password)
+    now = time.time()
     async with store.transaction() as s:
         existing = await q.counsellor_by_name(s, name)
         if existing is not None:
             if not replace:
                 raise AccountError(f'a counsellor called "{name}" already exists')
             await q.set_password(s, existing.id, hashed)
+            await q.end_logins(s, existing.id, now, "new_password")
+            await q.audit(s, q.ACCOUNT, now, existing.id, detail="new password")
             return existing.id
-        return (await q.add_counsellor(s, name, hashed, time.time())).id
+        cid = (await q.add_counsellor(s, name, hashed, now)).id
+        await q.audit(s, q.ACCOUNT, now, cid, detail="added")
+        return cid
 
 
-async def authenticate(store, name: str, password: str):
-    """The active counsellor with this name and password, or None. Upgrades old hashes."""
+async def disable_counsellor(store, name: str) -> int:
+    """Disable an account and end its logins at once. Returns its id."""
+    async with store.transaction() as s:
+        row = await q.counsellor_by_name(s, name)
+        if row is None:
+            raise AccountError(f'there is no counsellor called "{name}"')
+        now = time.time()
+        row.is_active = False
+        await q.end_logins(s, row.id, now, "disabled")
+        await q.audit(s, q.ACCOUNT, now, row.id, detail="disabled")
+        return row.id
+
+
+async def authenticate(store, name: str, password: str, hasher: Argon2Pool):
+    """The active counsellor with this name and password, or None. Upgrades old hashes.
+
+    argon2 runs in ``hasher``'s threads and outside any transaction: on SQLite a transaction
+    holds the write lock, which the webhooks' inbox needs too."""
     async with store.transaction() as s:
         row = await q.counsellor_by_name(s, name)
         stored = row.password_hash if row is not None and row.is_active else None
-        if not verify_password(stored, password):
-            return None
-        if needs_rehash(stored):
-            row.password_hash = hash_password(password)
-        return row
+    if not await hasher.verify(stored, password):
+        return None
+    if needs_rehash(stored):
+        rehashed = await hasher.hash(password)
+        async with store.transaction() as s:
+            await q.set_password(s, row.id, rehashed, only_if=stored)
+        row.password_hash = rehashed
+    return row
 
 
 def _read_password() -> str:
@@ -67,27 +92,34 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
-def run_add_counsellor(settings, name: str, password: str | None) -> int:
-    """``python -m bot counsellor add NAME [--password P]`` (the password is read from stdin when omitted)."""
+def run_counsellor(settings, action: str, name: str, password: str | None) -> int:
+    """``python -m bot counsellor add|password|disable NAME [--password P]`` (for add and
+    password, the password is read from stdin when omitted)."""
     from bot.store import Store, StoreUnavailable
 
-    async def go(pw: str) -> int:
+    async def go(pw: str | None) -> int:
         store = Store.from_settings(settings)
         try:
             await store.upgrade()
-            return await create_counsellor(store, name, pw)
+            if action == "disable":
+                return await disable_counsellor(store, name)
+            return await create_counsellor(store, name, pw, replace=action == "password")
         finally:
             await store.dispose()
 
+    done = {"add": "added", "password": "has a new password; every login of theirs has ended",
+            "disable": "is disabled; every login of theirs has ended"}[action]
     try:
-        pw = password if password is not None else _read_password()
-        check_new_account(name, pw)
+        pw = None
+        if action != "disable":
+            pw = password if password is not None else _read_password()
+            check_new_account(name, pw)
         cid = asyncio.run(go(pw))
     except AccountError as exc:
-        print(f"counsellor not added: {exc}", file=sys.stderr)
+        print(f"counsellor not changed: {exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
         print(f"database: {exc} (DATABASE_URL or BOT_DATA_DIR)", file=sys.stderr)
         return 1
-    print(f'counsellor "{name}" added (id {cid}); log in at /console')
+    print(f'counsellor "{name}" {done} (id {cid})' + ("; log in at /console" if action == "add" else ""))
     return 0

@@ -1,9 +1,17 @@
 """The counsellors' web console at ``/console``: server-rendered pages, live updates by SSE.
 
 Everything under ``/console`` needs a logged-in counsellor except the login page itself; every
-POST needs the form's CSRF token. Pages show a handoff's context packet (path, tags, choices,
-language, risk, time waiting) and its messages, never who the person is: the conversation's
-pseudonym, platform ids and display names never reach a template.
+POST needs the form's CSRF token. A login is a row in the database (``console_logins``) that
+ends on logout, after ``BOT_CONSOLE_IDLE_MINUTES`` without a click, after
+``BOT_CONSOLE_LOGIN_HOURS``, or at once when the account is disabled or its password changes;
+the screens' own live requests (``X-Console-Live``, the event stream) do not count as activity.
+Pages show a handoff's context packet (path, tags, choices, language, risk, time waiting) and
+its messages, never who the person is: the conversation's pseudonym, platform ids and display
+names never reach a template.
+
+The audit log records each transcript read (once per login and handoff), every action, and what
+was refused (failed and throttled logins, forms without their CSRF token, actions on a
+conversation that is not, or no longer, the counsellor's), with a keyed hash of the address.
 """
 from __future__ import annotations
 
@@ -29,8 +37,8 @@ from .accounts import authenticate
 from .bus import LocalBus
 from .hours import format_opening
 from .security import (
-    COOKIE, PRE_COOKIE, ConsoleSession, LoginThrottle, SessionCodec, client_address, is_secure_request,
-    password_fingerprint,
+    COOKIE, PRE_COOKIE, Argon2Pool, HasherBusy, LoginCodec, LoginCookie, LoginThrottle, RateLimit, address_key,
+    client_address, is_secure_request, password_fingerprint,
 )
 from .service import OUTCOMES, HandoffService
 
@@ -43,6 +51,11 @@ PREFIX = "/console"
 SSE_PING_SECONDS = 15.0
 CONTEXT_LISTS = ("path", "tags", "choices", "risk")  # the only context keys a counsellor sees
 CANNED_PREFIX = "canned."
+LIVE_HEADER = "X-Console-Live"  # the screens' own updates: not a counsellor's activity
+TOUCH_SECONDS = 30.0            # a login's last activity is written at most this often
+MAX_BULK = 200                  # handoffs dismissed in one request
+# Audit rows that requests without a login can cause, per address (a flood must not fill the log).
+ANONYMOUS_AUDIT_PER_HOUR = 60
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -57,10 +70,20 @@ SECURITY_HEADERS = {
 @dataclass
 class Console:
     service: HandoffService
-    codec: SessionCodec
+    codec: LoginCodec
     throttle: LoginThrottle
+    hasher: Argon2Pool
     templates: jinja2.Environment
     settings: Any
+    anonymous_audit: RateLimit
+
+    @property
+    def idle_seconds(self) -> float:
+        return self.settings.console_idle_minutes * 60.0
+
+    @property
+    def login_seconds(self) -> float:
+        return self.settings.console_login_hours * 3600.0
 
     @property
     def store(self):
@@ -81,7 +104,8 @@ class Console:
 
 CONSOLE = web.AppKey("handoff_console", Console)
 _RequestKey = getattr(web, "RequestKey", None)  # aiohttp >= 3.12; plain strings before
-CONSOLE_SESSION = _RequestKey("console_session", object) if _RequestKey else "console_session"
+CONSOLE_LOGIN = _RequestKey("console_login", object) if _RequestKey else "console_login"
+LOGIN_ID = _RequestKey("login_id", int) if _RequestKey else "login_id"
 COUNSELLOR_ID = _RequestKey("counsellor_id", int) if _RequestKey else "counsellor_id"
 COUNSELLOR_NAME = _RequestKey("counsellor_name", str) if _RequestKey else "counsellor_name"
 PRE_LOGIN = _RequestKey("pre_login", str) if _RequestKey else "pre_login"
@@ -115,8 +139,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     c = request.app[CONSOLE]
     flow = c.flow
     locale = console_locale(request, flow)
-    session: ConsoleSession | None = request.get(CONSOLE_SESSION)
-    binding = session.nonce if session else request.get(PRE_LOGIN)
+    login: LoginCookie | None = request.get(CONSOLE_LOGIN)
+    binding = login.nonce if login else request.get(PRE_LOGIN)
     html = c.templates.get_template(template).render(
         t=_texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME),
         csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", **context})
@@ -142,12 +166,93 @@ def _clear_cookie(request: web.Request, response: web.StreamResponse, base: str)
 
 
 def _client_address(request: web.Request) -> str:
-    return client_address(request.remote, request.headers.get("X-Forwarded-For"))
+    c = request.app[CONSOLE]
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), c.settings.proxy_trust)
+
+
+def _address_hash(c: Console, address: str) -> str:
+    """What the audit log keeps of an address: a keyed hash, never the address."""
+    return c.store.crypto.pseudonym("audit-address", address)[:32]
+
+
+def _route(request: web.Request) -> str:
+    """The route, without the handoff id (that has its own column), for the audit's detail; a
+    path that is no route is not copied (the client chose it)."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else "(no such route)"
+    return f"{request.method[:10]} {canonical}"[:60]
+
+
+async def _audit_anonymous(request: web.Request, action: str, detail: str, counsellor_id: int | None = None) -> None:
+    """An audit row for a request without a login, at most ``ANONYMOUS_AUDIT_PER_HOUR`` per
+    address: beyond that only the log line says it happened."""
+    c = request.app[CONSOLE]
+    address = _client_address(request)
+    if not c.anonymous_audit.allow(address_key(address)):
+        log.warning("console.audit_skipped", extra={"action": action})
+        return
+    async with c.store.transaction() as s:
+        await q.audit(s, action, time.time(), counsellor_id, address_hash=_address_hash(c, address), detail=detail)
+
+
+async def _audit_refused(request: web.Request, detail: str, handoff_id: str | None = None,
+                         action: str = q.REFUSED) -> None:
+    """A logged-in counsellor's action the console refused."""
+    c = request.app[CONSOLE]
+    async with c.store.transaction() as s:
+        await q.audit(s, action, time.time(), request[COUNSELLOR_ID], handoff_id, login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, _client_address(request)), detail=detail)
+
+
+@dataclass(frozen=True)
+class CurrentLogin:
+    cookie: LoginCookie
+    login_id: int
+    counsellor_name: str
+
+
+async def current_login(request: web.Request, *, touch: bool = True) -> CurrentLogin | None:
+    """The login this request's cookie stands for, if it still holds; ``touch``: count the
+    request as activity (for the idle timeout). A login found expired, idle, of a disabled
+    account or from before a new password is ended here, for every process."""
+    c = request.app[CONSOLE]
+    cookie = c.codec.read(request.cookies.get(_cookie_name(request, COOKIE)))
+    if cookie is None:
+        return None
+    now = time.time()
+    async with c.store.transaction() as s:
+        row = await q.login_by_token(s, cookie.token_hash)
+        if row is None or row.ended_at is not None or row.counsellor_id != cookie.counsellor_id:
+            return None
+        counsellor = await q.counsellor_by_id(s, row.counsellor_id)
+        reason = None
+        if counsellor is None or not counsellor.is_active:
+            reason = "disabled"
+        elif password_fingerprint(counsellor.password_hash) != cookie.fingerprint:
+            reason = "new_password"
+        elif now >= row.created_at + c.login_seconds:
+            reason = "expired"
+        elif now - row.last_seen_at >= c.idle_seconds:
+            reason = "idle"
+        if reason is not None:
+            if await q.end_login(s, row.id, now, reason):
+                await q.audit(s, q.LOGIN_ENDED, now, row.counsellor_id, login_id=row.id, detail=reason)
+            log.info("console.login_ended", extra={"counsellor": row.counsellor_id, "reason": reason})
+            return None
+        if touch and now - row.last_seen_at >= TOUCH_SECONDS:
+            row.last_seen_at = now
+        return CurrentLogin(cookie, row.id, counsellor.name)
 
 
 # ---- middleware ---------------------------------------------------------------------------------
 
 PUBLIC = {f"{PREFIX}/login"}
+EVENTS = f"{PREFIX}/events"
+
+
+def _is_live(request: web.Request) -> bool:
+    """A screen updating itself (``console.js``), not a counsellor's click."""
+    return request.headers.get(LIVE_HEADER) == "1"
 
 
 @web.middleware
@@ -156,29 +261,26 @@ async def console_guard(request: web.Request, handler):
     if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
         return await handler(request)
     c = request.app[CONSOLE]
-    session = c.codec.read(request.cookies.get(_cookie_name(request, COOKIE)))
-    name = None
-    if session is not None:
-        async with c.store.transaction() as s:
-            row = await q.counsellor_by_id(s, session.counsellor_id)
-            if row is None or not row.is_active or password_fingerprint(row.password_hash) != session.fingerprint:
-                session = None
-            else:
-                name = row.name
-    if session is not None:
-        request[CONSOLE_SESSION] = session
-        request[COUNSELLOR_ID] = session.counsellor_id
-        request[COUNSELLOR_NAME] = name
+    login = await current_login(request, touch=not (_is_live(request) or request.path == EVENTS))
+    if login is not None:
+        request[CONSOLE_LOGIN] = login.cookie
+        request[LOGIN_ID] = login.login_id
+        request[COUNSELLOR_ID] = login.cookie.counsellor_id
+        request[COUNSELLOR_NAME] = login.counsellor_name
     if request.path not in PUBLIC:
-        if session is None:
-            if request.method == "GET" and "text/event-stream" not in request.headers.get("Accept", ""):
+        if login is None:
+            if request.method == "GET" and not _is_live(request) \
+                    and "text/event-stream" not in request.headers.get("Accept", ""):
                 raise web.HTTPSeeOther(f"{PREFIX}/login")
+            if request.method not in ("GET", "HEAD"):
+                await _audit_anonymous(request, q.REFUSED, "login required: " + _route(request))
             return _headers(web.json_response({"error": "login required"}, status=401))
         if request.method not in ("GET", "HEAD"):
             form = await request.post()
             token = form.get("csrf") or request.headers.get("X-CSRF-Token")
-            if not c.codec.check_csrf(session.nonce, str(token) if token else None):
+            if not c.codec.check_csrf(login.cookie.nonce, str(token) if token else None):
                 log.warning("console.csrf_refused", extra={"path": request.path})
+                await _audit_refused(request, _route(request), request.match_info.get("id"), q.CSRF_REFUSED)
                 return _headers(render(request, "error.html", status=403, message_key="forbidden"))
     response = await handler(request)
     return _headers(response)
@@ -193,12 +295,21 @@ def _headers(response: web.StreamResponse) -> web.StreamResponse:
 # ---- login and logout ---------------------------------------------------------------------------
 
 async def login_page(request: web.Request) -> web.Response:
-    if request.get(CONSOLE_SESSION):
+    if request.get(CONSOLE_LOGIN):
         raise web.HTTPSeeOther(f"{PREFIX}/queue")
     pre = secrets.token_urlsafe(16)
     request[PRE_LOGIN] = pre
     response = render(request, "login.html", error=None)
     _set_cookie(request, response, PRE_COOKIE, pre, max_age=3600)
+    return response
+
+
+def _throttled(request: web.Request, wait: float, status: int = 429) -> web.Response:
+    seconds = max(1, int(wait + 0.999))
+    error = ("login_throttled", {"minutes": (seconds + 59) // 60}) if seconds >= 60 else \
+        ("login_throttled_seconds", {"seconds": seconds})
+    response = render(request, "login.html", status=status, error=error)
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
@@ -208,23 +319,41 @@ async def login(request: web.Request) -> web.Response:
     pre = request.cookies.get(_cookie_name(request, PRE_COOKIE))
     if not c.codec.check_csrf(pre, str(form.get("csrf") or "")):
         log.warning("console.csrf_refused", extra={"path": "login"})
+        await _audit_anonymous(request, q.CSRF_REFUSED, _route(request))
         return render(request, "error.html", status=403, message_key="forbidden")
     request[PRE_LOGIN] = pre
     name, password = str(form.get("name") or "")[:80], str(form.get("password") or "")[:1000]
     address = _client_address(request)
-    wait = c.throttle.retry_after(name, address)
+    # Few transactions per attempt: on SQLite each one takes the write lock the webhooks need too.
+    async with c.store.transaction() as s:
+        wait = await c.throttle.retry_after(s, name, address)
+        if wait > 0:
+            known = await q.counsellor_by_name(s, name)
+            if c.anonymous_audit.allow(address_key(address)):
+                await q.audit(s, q.LOGIN_THROTTLED, time.time(), known.id if known else None,
+                              address_hash=_address_hash(c, address))
     if wait > 0:
         log.warning("console.login_throttled")
-        return render(request, "login.html", status=429, error=("login_throttled", {"minutes": max(1, round(wait / 60))}))
-    row = await authenticate(c.store, name, password)
+        return _throttled(request, wait)
+    try:
+        row = await authenticate(c.store, name, password, c.hasher)
+    except HasherBusy:
+        log.warning("console.login_busy")
+        return _throttled(request, 5, status=503)
     if row is None:
-        c.throttle.failed(name, address)
         log.info("console.login_failed")
+        async with c.store.transaction() as s:
+            await c.throttle.failed(s, name, address)
+            known = await q.counsellor_by_name(s, name)
+            await q.audit(s, q.LOGIN_FAILED, time.time(), known.id if known else None,
+                          address_hash=_address_hash(c, address), detail="" if known else "unknown name")
         return render(request, "login.html", status=401, error=("login_failed", {}))
-    c.throttle.succeeded(name)
-    token, session = c.codec.issue(row.id, row.password_hash)
+    token, cookie = c.codec.issue(row.id, row.password_hash)
+    now = time.time()
     async with c.store.transaction() as s:
-        await q.audit(s, q.LOGGED_IN, time.time(), row.id)
+        await c.throttle.succeeded(s, name, address)
+        login_id = await q.add_login(s, row.id, cookie.token_hash, now)
+        await q.audit(s, q.LOGGED_IN, now, row.id, login_id=login_id, address_hash=_address_hash(c, address))
     log.info("console.login", extra={"counsellor": row.id})
     response = web.HTTPSeeOther(f"{PREFIX}/queue")
     _set_cookie(request, response, COOKIE, token, max_age=int(c.codec.max_age))
@@ -234,10 +363,11 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     c = request.app[CONSOLE]
-    session: ConsoleSession = request[CONSOLE_SESSION]
-    c.codec.revoke(session)
+    now = time.time()
     async with c.store.transaction() as s:
-        await q.audit(s, q.LOGGED_OUT, time.time(), session.counsellor_id)
+        await q.end_login(s, request[LOGIN_ID], now, "logout")
+        await q.audit(s, q.LOGGED_OUT, now, request[COUNSELLOR_ID], login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, _client_address(request)))
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     _clear_cookie(request, response, COOKIE)
     raise response
@@ -308,6 +438,14 @@ def context_packet(h, now: float) -> dict[str, Any]:
     return packet
 
 
+async def _note_read(request: web.Request, s, handoff_id: str, now: float) -> None:
+    """Audit a transcript read, once per login and handoff."""
+    if not await q.has_audit(s, handoff_id, q.OPENED, login_id=request[LOGIN_ID]):
+        c = request.app[CONSOLE]
+        await q.audit(s, q.OPENED, now, request[COUNSELLOR_ID], handoff_id, login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, _client_address(request)))
+
+
 async def handoff_page(request: web.Request) -> web.Response:
     c = request.app[CONSOLE]
     hid = request.match_info["id"]
@@ -319,7 +457,7 @@ async def handoff_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         lines = await q.transcript(s, c.store.crypto, hid)
         names = await q.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
-        await q.audit(s, q.OPENED, now, me, hid)
+        await _note_read(request, s, hid, now)
     flow = c.flow
     canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
     return render(
@@ -349,6 +487,8 @@ async def handoff_messages(request: web.Request) -> web.Response:
         if h is None:
             raise web.HTTPNotFound()
         lines = await q.transcript(s, c.store.crypto, hid, after)
+        if lines:
+            await _note_read(request, s, hid, time.time())
     return web.json_response({"status": h.status, "crisis": h.is_crisis,
                               "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
                               "lines": [_line(x, c.tz) for x in lines]})
@@ -362,6 +502,8 @@ async def take(request: web.Request) -> web.Response:
     c = request.app[CONSOLE]
     hid = request.match_info["id"]
     result = await c.service.take(hid, request[COUNSELLOR_ID])
+    if result != "ok":
+        await _audit_refused(request, f"take: {result}", hid if result != "missing" else None)
     if _wants_json(request):
         return web.json_response({"result": result}, status=200 if result == "ok" else 409)
     notice = "" if result == "ok" else f"?notice={'taken_by_other' if result == 'taken' else 'already_closed'}"
@@ -373,6 +515,8 @@ async def reply(request: web.Request) -> web.Response:
     hid = request.match_info["id"]
     form = await request.post()
     ok = await c.service.reply(hid, request[COUNSELLOR_ID], str(form.get("text") or ""))
+    if not ok:
+        await _audit_refused(request, "reply", await _known(c, hid))
     if _wants_json(request):
         return web.json_response({"ok": ok}, status=200 if ok else 409)
     raise web.HTTPSeeOther(f"{PREFIX}/handoff/{hid}")
@@ -383,9 +527,36 @@ async def close(request: web.Request) -> web.Response:
     hid = request.match_info["id"]
     form = await request.post()
     ok = await c.service.close(hid, request[COUNSELLOR_ID], str(form.get("outcome") or "other"))
+    if not ok:
+        await _audit_refused(request, "close", await _known(c, hid))
     if _wants_json(request):
         return web.json_response({"ok": ok}, status=200 if ok else 409)
     raise web.HTTPSeeOther(f"{PREFIX}/queue" if ok else f"{PREFIX}/handoff/{hid}?notice=already_closed")
+
+
+async def _known(c: Console, handoff_id: str) -> str | None:
+    """The id if such a handoff exists (the audit's handoff column names real ones only)."""
+    async with c.store.transaction() as s:
+        return handoff_id if await q.get_handoff(s, handoff_id) is not None else None
+
+
+async def dismiss(request: web.Request) -> web.Response:
+    """Dismiss queued handoffs as spam: one (``/handoff/{id}/dismiss``) or those ticked in the
+    queue (``/dismiss``, form field ``ids``). Each is closed, audited, and the bot goes on."""
+    c = request.app[CONSOLE]
+    form = await request.post()
+    single = request.match_info.get("id")
+    ids = [single] if single else [str(v) for v in form.getall("ids", [])][:MAX_BULK]
+    ids = list(dict.fromkeys(i for i in ids if i))
+    dismissed = await c.service.dismiss_spam(ids, request[COUNSELLOR_ID], login_id=request[LOGIN_ID])
+    for hid in ids:
+        if hid not in dismissed:
+            await _audit_refused(request, "dismiss", await _known(c, hid))
+    if _wants_json(request):
+        return web.json_response({"dismissed": dismissed}, status=200 if dismissed or not ids else 409)
+    if single and not dismissed:
+        raise web.HTTPSeeOther(f"{PREFIX}/handoff/{single}?notice=already_closed")
+    raise web.HTTPSeeOther(f"{PREFIX}/queue")
 
 
 # ---- office hours and the switch ----------------------------------------------------------------
@@ -441,6 +612,9 @@ async def events(request: web.Request) -> web.StreamResponse:
             while True:
                 message = await sub.get(SSE_PING_SECONDS)
                 if message is None:
+                    # A logout elsewhere, a disabled account or the idle timeout ends the stream too.
+                    if await current_login(request, touch=False) is None:
+                        break
                     await response.write(b": ping\n\n")
                 else:
                     await response.write(f"data: {json.dumps(message)}\n\n".encode())
@@ -481,10 +655,16 @@ def track_streams(app: web.Application) -> None:
 # ---- wiring -------------------------------------------------------------------------------------
 
 def add_console(app: web.Application, service: HandoffService, settings) -> Console:
-    console = Console(service=service, codec=SessionCodec(settings.secret_key()), throttle=LoginThrottle(),
-                      templates=make_templates(), settings=settings)
+    console = Console(service=service, codec=LoginCodec(settings.secret_key(), settings.console_login_hours * 3600.0),
+                      throttle=LoginThrottle(service.store.crypto), hasher=Argon2Pool(), templates=make_templates(),
+                      settings=settings, anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0))
     app[CONSOLE] = console
     app.middlewares.append(console_guard)
+
+    async def stop_hasher(_app: web.Application) -> None:
+        console.hasher.close()
+
+    app.on_cleanup.append(stop_hasher)
     r = app.router
     r.add_get(PREFIX, index)
     r.add_get(f"{PREFIX}/login", login_page)
@@ -497,6 +677,8 @@ def add_console(app: web.Application, service: HandoffService, settings) -> Cons
     r.add_post(f"{PREFIX}/handoff/{{id}}/take", take)
     r.add_post(f"{PREFIX}/handoff/{{id}}/reply", reply)
     r.add_post(f"{PREFIX}/handoff/{{id}}/close", close)
+    r.add_post(f"{PREFIX}/handoff/{{id}}/dismiss", dismiss)
+    r.add_post(f"{PREFIX}/dismiss", dismiss)
     r.add_get(f"{PREFIX}/hours", hours_page)
     r.add_post(f"{PREFIX}/hours", set_switch)
     r.add_get(f"{PREFIX}/figures", figures_page)

@@ -15,18 +15,27 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store import audit as audit_chain
 from bot.store.crypto import Crypto, DecryptError
 from bot.store.models import (
-    CLOSED, LIVE, QUEUED, AuditEntry, Counsellor, DailyFigure, Handoff, Switch, TranscriptMessage,
+    CLOSED, LIVE, QUEUED, AuditEntry, ConsoleLogin, Counsellor, DailyFigure, Handoff, Switch, TranscriptMessage,
 )
 
 NOBODY_AVAILABLE = "nobody_available"  # the console's "nobody can answer now" switch
 
-# Audit actions. Counsellors' own, then the system's (counsellor_id None), which also mark that
-# a notice was sent so it is sent once.
+# Audit actions. Counsellors' own (OPENED: read a transcript, once per login and handoff), then
+# what the console refused (with a keyed hash of the address), then the system's (counsellor_id
+# None), which also mark that a notice was sent so it is sent once.
 OPENED, TOOK, ANSWERED, CLOSED_BY, SWITCHED = "opened", "took", "answered", "closed", "switched"
-LOGGED_IN, LOGGED_OUT = "logged_in", "logged_out"
+DISMISSED_SPAM = "dismissed_spam"
+LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
+ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
+LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
+EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
+
+# Outcomes the console and the system give a closed handoff besides the counsellors' own.
+SPAM, QUEUE_EXPIRED, IDLE_EXPIRED = "spam", "expired", "idle"
 
 
 # ---- counsellors --------------------------------------------------------------------------------
@@ -46,8 +55,40 @@ async def counsellor_by_id(s: AsyncSession, counsellor_id: int) -> Counsellor | 
     return await s.get(Counsellor, counsellor_id)
 
 
-async def set_password(s: AsyncSession, counsellor_id: int, password_hash: str) -> None:
-    await s.execute(update(Counsellor).where(Counsellor.id == counsellor_id).values(password_hash=password_hash))
+async def set_password(s: AsyncSession, counsellor_id: int, password_hash: str, only_if: str | None = None) -> None:
+    """``only_if``: change it only while the stored hash is still that one (a rehash on login
+    must not undo a password changed meanwhile)."""
+    cond = [Counsellor.id == counsellor_id]
+    if only_if is not None:
+        cond.append(Counsellor.password_hash == only_if)
+    await s.execute(update(Counsellor).where(*cond).values(password_hash=password_hash))
+
+
+# ---- console logins -----------------------------------------------------------------------------
+
+async def add_login(s: AsyncSession, counsellor_id: int, token_hash: str, now: float) -> int:
+    row = ConsoleLogin(token_hash=token_hash, counsellor_id=counsellor_id, created_at=now, last_seen_at=now)
+    s.add(row)
+    await s.flush()
+    return row.id
+
+
+async def login_by_token(s: AsyncSession, token_hash: str) -> ConsoleLogin | None:
+    return (await s.execute(select(ConsoleLogin).where(ConsoleLogin.token_hash == token_hash))).scalar_one_or_none()
+
+
+async def end_login(s: AsyncSession, login_id: int, now: float, reason: str) -> bool:
+    result = await s.execute(update(ConsoleLogin).where(ConsoleLogin.id == login_id, ConsoleLogin.ended_at.is_(None))
+                             .values(ended_at=now, end_reason=reason).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def end_logins(s: AsyncSession, counsellor_id: int, now: float, reason: str) -> int:
+    """End every open login of a counsellor (a new password, a disabled account)."""
+    result = await s.execute(update(ConsoleLogin)
+                             .where(ConsoleLogin.counsellor_id == counsellor_id, ConsoleLogin.ended_at.is_(None))
+                             .values(ended_at=now, end_reason=reason).execution_options(synchronize_session=False))
+    return result.rowcount or 0
 
 
 async def counsellor_names(s: AsyncSession, ids: set[int]) -> dict[int, str]:
@@ -95,13 +136,17 @@ async def claim(s: AsyncSession, handoff_id: str, counsellor_id: int, now: float
     return result.rowcount == 1
 
 
-async def close(s: AsyncSession, handoff_id: str, outcome: str, now: float, counsellor_id: int | None = None) -> bool:
-    """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may."""
+async def close(s: AsyncSession, handoff_id: str, outcome: str, now: float, counsellor_id: int | None = None,
+                status: str | None = None) -> bool:
+    """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may; with
+    ``status``, only while it has that status (a queued one dismissed, while nobody takes it)."""
     cond = [Handoff.id == handoff_id, Handoff.status.in_((QUEUED, LIVE))]
     if counsellor_id is not None:
         cond += [Handoff.status == LIVE, Handoff.counsellor_id == counsellor_id]
+    if status is not None:
+        cond.append(Handoff.status == status)
     result = await s.execute(
-        update(Handoff).where(and_(*cond)).values(status=CLOSED, closed_at=now, outcome=outcome)
+        update(Handoff).where(and_(*cond)).values(status=CLOSED, closed_at=now, outcome=outcome, origin=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -131,9 +176,35 @@ async def queued_longer_than(s: AsyncSession, before: float) -> list[Handoff]:
     return list(rows.scalars())
 
 
-async def has_audit(s: AsyncSession, handoff_id: str, action: str) -> bool:
-    row = await s.execute(select(AuditEntry.id).where(and_(AuditEntry.handoff_id == handoff_id,
-                                                           AuditEntry.action == action)).limit(1))
+async def queued_since_before(s: AsyncSession, before: float) -> list[str]:
+    """Handoffs still queued that were queued before ``before`` (nobody took them in time)."""
+    rows = await s.execute(select(Handoff.id).where(Handoff.status == QUEUED, Handoff.queued_at < before))
+    return list(rows.scalars())
+
+
+async def live_idle_since(s: AsyncSession, before: float, handoff_id: str | None = None) -> list[str]:
+    """Live handoffs (or that one) where nothing happened since ``before``: neither the person
+    nor a counsellor wrote (the transcript), nor was it taken."""
+    live = select(Handoff.id).where(Handoff.status == LIVE)
+    if handoff_id is not None:
+        live = live.where(Handoff.id == handoff_id)
+    last_line = (select(TranscriptMessage.handoff_id, func.max(TranscriptMessage.created_at).label("last"))
+                 .where(TranscriptMessage.handoff_id.in_(live)).group_by(TranscriptMessage.handoff_id).subquery())
+    rows = await s.execute(
+        select(Handoff.id).outerjoin(last_line, last_line.c.handoff_id == Handoff.id)
+        .where(Handoff.id.in_(live),
+               func.coalesce(Handoff.taken_at, Handoff.queued_at) < before,
+               func.coalesce(Handoff.last_person_at, 0.0) < before,
+               func.coalesce(last_line.c.last, 0.0) < before))
+    return list(rows.scalars())
+
+
+async def has_audit(s: AsyncSession, handoff_id: str, action: str, login_id: int | None = None) -> bool:
+    """Whether ``action`` was recorded for this handoff (with ``login_id``: by that login)."""
+    cond = [AuditEntry.handoff_id == handoff_id, AuditEntry.action == action]
+    if login_id is not None:
+        cond.append(AuditEntry.login_id == login_id)
+    row = await s.execute(select(AuditEntry.id).where(and_(*cond)).limit(1))
     return row.first() is not None
 
 
@@ -169,8 +240,11 @@ async def transcript(s: AsyncSession, crypto: Crypto, handoff_id: str, after_id:
 
 
 async def audit(s: AsyncSession, action: str, now: float, counsellor_id: int | None = None,
-                handoff_id: str | None = None) -> None:
-    s.add(AuditEntry(counsellor_id=counsellor_id, action=action, handoff_id=handoff_id, at=now))
+                handoff_id: str | None = None, *, login_id: int | None = None, address_hash: str | None = None,
+                detail: str | None = None) -> None:
+    """One row at the end of the audit chain (``bot.store.audit``)."""
+    await audit_chain.append(s, action, now, counsellor_id=counsellor_id, handoff_id=handoff_id, login_id=login_id,
+                             address_hash=address_hash, detail=detail)
 
 
 async def audit_trail(s: AsyncSession, handoff_id: str) -> list[AuditEntry]:

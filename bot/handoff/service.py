@@ -1,8 +1,11 @@
 """The handoff between a person and a counsellor: queue, notices, relay both ways, hand back.
 
 The runtime calls the hooks (``on_queued``, ``on_person_message``) while a conversation is in
-handoff; the console calls ``take``, ``reply``, ``close``, ``set_unavailable``; ``watch`` runs in
-the background and tells people nobody answered after ``handoff_wait_minutes``.
+handoff; the console calls ``take``, ``reply``, ``close``, ``dismiss_spam``, ``set_unavailable``;
+``watch`` runs in the background: it tells people nobody answered after ``handoff_wait_minutes``,
+closes (telling the person, with the 24-hour lines) what nobody took within
+``handoff_queue_hours``, and closes live handoffs idle for ``handoff_idle_days``; the normal
+retention then applies to them.
 
 Everything sent to a person goes through the runtime's outbox (``send_to_person``), so it
 reaches them on their own platform with the outbox's retries. Texts come from the locale files
@@ -35,6 +38,7 @@ OUTCOMES = ("resolved", "referred", "no_reply", "person_left", "other")
 MAX_REPLY_CHARS = 2000        # the strictest platform (Discord) takes 2,000 characters
 MAX_LINES = 5                 # 24-hour lines offered at once
 WATCH_SECONDS = 20.0
+EXPIRE_EVERY_SECONDS = 300.0  # how often the watch looks for handoffs to close for good
 
 
 class PersonPort(Protocol):
@@ -55,10 +59,13 @@ class Availability:
 
 class HandoffService:
     def __init__(self, store, person: PersonPort, flow: Callable[[], Flow], hours: "OfficeHours | HoursFile",
-                 wait_minutes: int, bus: LocalBus | None = None, clock: Callable[[], float] = time.time):
+                 wait_minutes: int, bus: LocalBus | None = None, clock: Callable[[], float] = time.time,
+                 queue_hours: int = 72, idle_days: int = 7):
         self.store, self.person, self._flow, self._hours = store, person, flow, hours
         self.wait_seconds = wait_minutes * 60
         self.wait_minutes = wait_minutes
+        self.queue_seconds = queue_hours * 3600.0
+        self.idle_seconds = idle_days * 86_400.0
         self.bus = bus or LocalBus()
         self.clock = clock
 
@@ -145,6 +152,12 @@ class HandoffService:
         """Closed outside the console (forgotten, or returned to the bot): refresh the screens."""
         await self._changed(handoff_id)
 
+    def refused_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
+        """No handoff may open for this person (too many from their address): say so honestly,
+        with the 24-hour lines."""
+        key = "console.person.handoff_refused"
+        return (Reply(flow.text(locale, key), key), *self._lines_replies(flow, locale, now))
+
     # ---- the console ----------------------------------------------------------------------------
 
     async def take(self, handoff_id: str, counsellor_id: int) -> str:
@@ -205,6 +218,25 @@ class HandoffService:
         await self._changed(handoff_id)
         return True
 
+    async def dismiss_spam(self, handoff_ids: list[str], counsellor_id: int, login_id: int | None = None) -> list[str]:
+        """Close queued handoffs as spam (a flood of fake requests), each audited; the bot goes
+        on for whoever was there. Returns those dismissed (not those taken or closed meanwhile)."""
+        dismissed = []
+        for hid in handoff_ids:
+            now = self.clock()
+            async with self.store.transaction() as s:
+                if not await q.close(s, hid, q.SPAM, now, status=QUEUED):
+                    continue
+                h = await q.get_handoff(s, hid)
+                await q.audit(s, q.DISMISSED_SPAM, now, counsellor_id, hid, login_id=login_id)
+                conversation_id = h.conversation_id
+            await self._return(conversation_id)
+            dismissed.append(hid)
+        if dismissed:
+            log.info("handoff.dismissed_spam", extra={"count": len(dismissed), "counsellor": counsellor_id})
+            await self._changed(None)
+        return dismissed
+
     # ---- nobody answered ------------------------------------------------------------------------
 
     async def check_waiting(self) -> int:
@@ -221,12 +253,49 @@ class HandoffService:
             await self._changed(hid)
         return len(overdue)
 
+    async def expire(self) -> int:
+        """Close what nobody will answer any more: handoffs queued longer than ``queue_seconds``
+        (the person is told, with the 24-hour lines) and live ones where nothing happened for
+        ``idle_seconds`` (the person is told the counsellor has left). The bot goes on for them,
+        the kept platform id is erased, and the normal retention applies. Returns how many."""
+        now = self.clock()
+        async with self.store.transaction() as s:
+            queued = await q.queued_since_before(s, now - self.queue_seconds)
+            idle = await q.live_idle_since(s, now - self.idle_seconds)
+        flow = self.flow
+        closed = 0
+        for hid, outcome in [(h, q.QUEUE_EXPIRED) for h in queued] + [(h, q.IDLE_EXPIRED) for h in idle]:
+            async with self.store.transaction() as s:
+                h = await q.get_handoff(s, hid, lock=True)
+                # Taken, answered or closed since the list was read: not this time.
+                still = h is not None and (h.status == QUEUED if outcome == q.QUEUE_EXPIRED
+                                           else hid in await q.live_idle_since(s, now - self.idle_seconds, hid))
+                if not still or not await q.close(s, hid, outcome, now, status=h.status):
+                    continue
+                await q.audit(s, q.EXPIRED, now, None, hid, detail=outcome)
+                conversation_id, locale = h.conversation_id, h.locale
+            if outcome == q.QUEUE_EXPIRED:
+                key = "console.person.expired"
+                replies = (Reply(flow.text(locale, key), key), *self._lines_replies(flow, locale, now))
+            else:
+                replies = tuple(Reply(flow.text(locale, k), k) for k in ("console.person.left", "console.person.closing"))
+            await self._push(conversation_id, replies, "notice")
+            await self._return(conversation_id)
+            log.info("handoff.expired", extra={"handoff": hid, "outcome": outcome})
+            await self._changed(hid)
+            closed += 1
+        return closed
+
     async def watch(self, interval: float = WATCH_SECONDS) -> None:
         """Runs until cancelled (started by ``setup_routes`` in the web process)."""
         await self.store.wait_for_schema()  # started with the server, before the migrations have run
+        expired_at = 0.0
         while True:
             try:
                 await self.check_waiting()
+                if time.monotonic() - expired_at >= EXPIRE_EVERY_SECONDS:
+                    expired_at = time.monotonic()
+                    await self.expire()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a database hiccup must not end the watch
@@ -349,6 +418,7 @@ def attach_to_runtime(runtime) -> HandoffService:
     settings = runtime.settings
     hours = HoursFile(settings.office_hours_file, settings.timezone)
     service = HandoffService(runtime.store, runtime, lambda: runtime.bundles.flow, hours,
-                             settings.handoff_wait_minutes, make_bus(runtime.store.url), clock=runtime.clock)
+                             settings.handoff_wait_minutes, make_bus(runtime.store.url), clock=runtime.clock,
+                             queue_hours=settings.handoff_queue_hours, idle_days=settings.handoff_idle_days)
     runtime.handoff_hooks = service
     return service

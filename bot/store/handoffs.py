@@ -1,4 +1,4 @@
-"""Handoff rows, transcripts, counsellors' audit entries: the storage the handoff part builds on.
+"""Handoff rows and transcripts: the storage the handoff part builds on.
 
 Transcript bodies are encrypted; the context packet holds what the person chose, never who
 they are. ``bot.handoff`` owns the queue logic; these are the plain reads and writes.
@@ -9,15 +9,17 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Flow, Session
 
+from . import throttle
 from .crypto import Crypto
-from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, AuditEntry, Handoff, TranscriptMessage
+from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, Handoff, TranscriptMessage
 
 CRISIS_PRIORITY = 10
+ORIGIN_WINDOW = 3_600.0  # handoffs opened per address are counted per hour
 
 
 def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
@@ -36,13 +38,31 @@ def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
 
 
 async def open_handoff(session: AsyncSession, *, conversation_id: str, channel: str, locale: str,
-                       context: dict[str, Any], is_crisis: bool, now: float) -> Handoff:
+                       context: dict[str, Any], is_crisis: bool, now: float, origin: str | None = None) -> Handoff:
     row = Handoff(id=uuid.uuid4().hex, conversation_id=conversation_id, channel=channel, status=QUEUED,
                   priority=CRISIS_PRIORITY if is_crisis else 0, is_crisis=is_crisis, locale=locale,
-                  context_json=json.dumps(context, ensure_ascii=False), queued_at=now, left_message=False)
+                  context_json=json.dumps(context, ensure_ascii=False), queued_at=now, left_message=False,
+                  origin=origin)
     session.add(row)
     await session.flush()
     return row
+
+
+async def may_open_from(session: AsyncSession, origin: str, now: float, *, max_open: int, per_hour: int) -> bool:
+    """Whether one more handoff may open from the address ``origin`` (a keyed hash) stands for:
+    fewer than ``max_open`` of its handoffs are open and fewer than ``per_hour`` were opened in
+    the last hour. If so, counts this one. A flood from one address must not fill the queue."""
+    if session.bind.dialect.name == "postgresql":  # two workers deciding for one address: one at a time
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": "origin:" + origin})
+    open_now = (await session.execute(select(func.count()).select_from(Handoff).where(
+        Handoff.origin == origin, Handoff.status.in_(OPEN_HANDOFF)))).scalar_one()
+    if open_now >= max_open:
+        return False
+    key = "handoff:" + origin
+    if (await throttle.count(session, key, now - ORIGIN_WINDOW)).hits >= per_hour:
+        return False
+    await throttle.hit(session, key, now)
+    return True
 
 
 async def active_handoff(session: AsyncSession, conversation_id: str) -> Handoff | None:
@@ -62,6 +82,7 @@ def mark_crisis(handoff: Handoff) -> bool:
 def close(handoff: Handoff, now: float, outcome: str | None = None, counsellor_id: int | None = None) -> None:
     handoff.status = CLOSED
     handoff.closed_at = now
+    handoff.origin = None
     if outcome is not None:
         handoff.outcome = outcome[:40]
     if counsellor_id is not None and handoff.counsellor_id is None:
@@ -87,8 +108,3 @@ async def read_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str
                                   .order_by(TranscriptMessage.id))).scalars().all()
     return [{"id": r.id, "author": r.author, "text": crypto.decrypt(r.body_enc), "created_at": r.created_at}
             for r in rows]
-
-
-async def add_audit(session: AsyncSession, counsellor_id: int | None, action: str, handoff_id: str | None,
-                    now: float) -> None:
-    session.add(AuditEntry(counsellor_id=counsellor_id, action=action[:40], handoff_id=handoff_id, at=now))

@@ -150,6 +150,9 @@ class Handoff(Base):
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
     left_message: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     last_person_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # A keyed hash of the address a web-chat handoff came from, while it is open: the limit on
+    # open handoffs per address counts it. Erased when the handoff closes.
+    origin: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class TranscriptMessage(Base):
@@ -175,14 +178,51 @@ class Counsellor(Base):
 
 
 class AuditEntry(Base):
-    """What a counsellor did (took, answered, closed, viewed a transcript): who, what, which handoff."""
+    """What a counsellor did (took, answered, closed, read a transcript), what the console refused
+    (a failed or throttled login, a form without its CSRF token, an action on someone else's
+    conversation): who, what, which handoff, from which login, and a keyed hash of the address
+    (never the address). Rows form a chain: ``row_hash`` covers the row and ``prev_hash``, the
+    row before's ``row_hash`` (``bot.store.audit``; ``python -m bot audit verify``)."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     counsellor_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     action: Mapped[str] = mapped_column(String(40))
-    handoff_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    handoff_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    at: Mapped[float] = mapped_column(Double, index=True)
+    login_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    address_hash: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    detail: Mapped[str | None] = mapped_column(String(60), nullable=True)  # a code, never content
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ConsoleLogin(Base):
+    """A counsellor's login to the console. The cookie carries a signed token; this row (found by
+    the token's hash) is what makes it valid, so a logout, the idle timeout, a disabled account or
+    a new password end it in every process and after a restart."""
+
+    __tablename__ = "console_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    counsellor_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[float] = mapped_column(Double, index=True)
+    last_seen_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
+class ThrottleHit(Base):
+    """One counted attempt of a limit that every process shares (failed logins per name and
+    address, handoffs opened per address). ``key`` is a keyed hash, never a name or an address."""
+
+    __tablename__ = "throttle_hits"
+    __table_args__ = (Index("ix_throttle_hits_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
     at: Mapped[float] = mapped_column(Double, index=True)
 
 

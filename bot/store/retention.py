@@ -6,9 +6,14 @@ Procfile (``serve``, ``worker``, ``discord``) runs it at start and every ``PURGE
 * handoff transcripts: after ``transcript_retention_days`` (default 30);
 * conversations idle for ``conversation_retention_days`` (default 90), with everything of theirs,
   unless a handoff is open; closed handoffs older than that too;
-* a platform id kept with a conversation that has no open handoff is erased at once.
+* a platform id kept with a conversation that has no open handoff is erased at once;
+* console logins after ``event_id_retention_days`` (a login lasts hours; the audit log keeps
+  who logged in when), throttle counts after a day.
 
-Daily figures hold no identity and are kept. The audit log is kept (counsellors' accountability).
+Open handoffs are closed by the handoff watch (``bot.handoff.service.HandoffService.expire``)
+after ``handoff_queue_hours`` in the queue or ``handoff_idle_days`` without a message; then
+these rules apply to them. Daily figures hold no identity and are kept. The audit log is kept
+(counsellors' accountability; a hash chain, see ``audit``).
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ import time
 
 from sqlalchemy import delete, select, update
 
-from .models import CLOSED, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
+from . import throttle
+from .models import CLOSED, PENDING, ConsoleLogin, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 from .sessions import forget_conversation
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,9 @@ async def purge(store, settings, now: float | None = None) -> dict[str, int]:
                                                        Conversation.user_ref_enc.is_not(None))
                             .values(user_ref_enc=None))
         out["kept_ids_erased"] = r.rowcount or 0
+        r = await s.execute(delete(ConsoleLogin).where(ConsoleLogin.created_at < events_before))
+        out["console_logins"] = r.rowcount or 0
+        out["throttle_hits"] = await throttle.prune(s, now)
     # Idle conversations, in batches so a big purge never holds the write lock for long.
     out["conversations"] = 0
     while True:

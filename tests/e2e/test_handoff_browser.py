@@ -188,3 +188,34 @@ async def test_nobody_answered_within_the_wait(browser, server):
     await expect(chat.locator(".bubble.bot", has_text="いま相談員がだれも応答できていません")).to_be_visible()
     await expect(chat.locator("a.link[href='tel:0120279338']")).to_be_visible()
     await ctx.close()
+
+
+async def test_dismiss_a_flood_as_spam_ticked_boxes_survive_live_updates(browser, server, artifacts):
+    base = server.base
+    first_ctx, first = await open_chat(browser, base)
+    await person_says(first, "人と話したい")
+    second_ctx, second = await open_chat(browser, base)
+    await person_says(second, "人と話したい")
+    console_ctx, console = await console_login(browser, base)
+    items = console.locator("ol.queue > li.item")
+    await expect(items).to_have_count(2)
+    await console.check("#select-all")
+    # A third request arrives: the list is redrawn live, and the ticks stay.
+    third_ctx, third = await open_chat(browser, base)
+    await person_says(third, "人と話したい")
+    await expect(items).to_have_count(3)
+    await expect(console.locator("ol.queue input.pick:checked")).to_have_count(2)
+    await console.screenshot(path=str(artifacts / "console-dismiss.png"), full_page=True)
+    await console.click("#dismiss-selected")
+    await expect(console).to_have_url(base + "/console/queue")
+    await expect(items).to_have_count(1)
+    # The one left, from its own page.
+    await items.first.locator("a").click()
+    await console.click("#dismiss")
+    await expect(console).to_have_url(base + "/console/queue")
+    await expect(console.locator("p.empty")).to_be_visible()
+    # Whoever was there gets the bot back.
+    for page in (first, second, third):
+        await expect(page.locator(".bubble.bot").last).to_contain_text("こんにちは")
+    for ctx in (first_ctx, second_ctx, third_ctx, console_ctx):
+        await ctx.close()

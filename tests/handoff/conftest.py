@@ -88,8 +88,7 @@ async def ask_for_person(runtime, user: str, store) -> str:
 ALWAYS_OPEN = "timezone: Asia/Tokyo\nweekly: [{days: daily, from: '00:00', to: '24:00'}]\n"
 
 
-@pytest.fixture
-def web_settings(tmp_path):
+def make_web_settings(tmp_path, **overrides):
     """Settings for a served app: the mini flow with console texts, counsellors always on duty."""
     from bot.settings import Settings
     from tests.conftest import SECRET
@@ -97,9 +96,16 @@ def web_settings(tmp_path):
     flows, locales = content_dirs(tmp_path / "content")
     hours = tmp_path / "office_hours.yaml"
     hours.write_text(ALWAYS_OPEN)
-    return Settings(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=SECRET.decode(), BOT_FLOWS_DIR=flows,
-                    BOT_LOCALES_DIR=locales, BOT_FLOW="mini", DATABASE_URL="", BOT_OFFICE_HOURS_FILE=hours,
-                    BOT_HANDOFF_WAIT_MINUTES=10)
+    values = dict(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=SECRET.decode(), BOT_FLOWS_DIR=flows,
+                  BOT_LOCALES_DIR=locales, BOT_FLOW="mini", DATABASE_URL="", BOT_OFFICE_HOURS_FILE=hours,
+                  BOT_HANDOFF_WAIT_MINUTES=10)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def web_settings(tmp_path):
+    return make_web_settings(tmp_path)
 
 
 @pytest.fixture
@@ -135,3 +141,31 @@ async def client(web_runtime):
     await c.start_server()
     yield c
     await c.close()
+
+
+@pytest.fixture
+async def serve(store_target, tmp_path):
+    """``await serve(**settings)``: another web process on the test database (its own Store,
+    runtime and app), with these settings; a client for it. Stopped after the test."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.runtime import Runtime
+
+    started = []
+
+    async def start(**overrides):
+        settings = make_web_settings(tmp_path, **overrides)
+        store = store_target.make()
+        await store.upgrade()
+        rt = Runtime(settings, BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, "mini"),
+                     store=store, poll_interval=0.05)
+        await rt.start(run_worker=True, migrate=False)
+        c = TestClient(TestServer(make_web_app(rt)))
+        await c.start_server()
+        started.append((c, rt))
+        return c, rt
+
+    yield start
+    for c, rt in reversed(started):
+        await c.close()
+        await rt.stop()

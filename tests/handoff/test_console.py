@@ -73,10 +73,13 @@ async def test_cookies_are_secure_behind_tls(client, counsellor):
 
 
 async def test_wrong_passwords_are_throttled(client, counsellor):
-    for _ in range(5):
+    from bot.handoff.security import FIRST_DELAY, FREE_PER_NAME_AND_ADDRESS
+
+    for _ in range(FREE_PER_NAME_AND_ADDRESS):
         assert (await login(client, password="wrong password")).status == 401
-    resp = await login(client)  # even the right password waits now
-    assert resp.status == 429
+    resp = await login(client)  # even the right password waits now, from this address
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) == FIRST_DELAY
+    assert "seconds" in await resp.text() or "秒" in await resp.text()
 
 
 async def test_a_form_without_its_csrf_token_is_refused(client, counsellor, web_runtime):

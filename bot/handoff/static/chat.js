@@ -116,6 +116,7 @@
       method: "POST", credentials: "omit", cache: "no-store", signal: streamAbort.signal,
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: chatId, after: seq })
     }).then(function (response) {
+      if (response.status === 400) { restart(); return; }
       if (!response.ok || !response.body) { throw new Error("stream " + response.status); }
       showStatus("");
       var reader = response.body.getReader();
@@ -148,6 +149,12 @@
     if (echo) { var item = { who: "you", text: echo }; remember(item); bubble(item, false); }
     clearChoices();
     return post("/chat/api/send", payload).then(function (r) {
+      if (r.status === 400 && chatId === payload.id) {
+        // An id the server does not recognise (issued before a key change): a new chat.
+        showStatus(body.getAttribute("data-failed"));
+        restart();
+        return;
+      }
       if (r.status === 503) {
         return r.json().then(function (data) { bubble({ who: "bot", text: data.safety }, false); });
       }
@@ -168,15 +175,29 @@
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); form.requestSubmit(); }
   });
 
-  history.forEach(function (item, i) { bubble(item, i === history.length - 1); });
-  if (chatId) {
-    stream();
-  } else {
+  function start() {
     post("/chat/api/start", { lang: lang }).then(function (r) { return r.json(); }).then(function (data) {
       if (data.safety) { bubble({ who: "bot", text: data.safety }, false); return; }
       chatId = data.id;
       store.setItem("chat.id", chatId);
       stream();
     }).catch(function () { showStatus(body.getAttribute("data-failed")); });
+  }
+
+  function restart() {
+    if (leaving) { return; }
+    if (streamAbort) { streamAbort.abort(); }
+    chatId = null;
+    seq = 0;
+    store.removeItem("chat.id");
+    save();
+    start();
+  }
+
+  history.forEach(function (item, i) { bubble(item, i === history.length - 1); });
+  if (chatId) {
+    stream();
+  } else {
+    start();
   }
 })();

@@ -11,14 +11,46 @@
   });
   var labels = {};
 
-  function get(url) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } });
+  // The screen's own updates say so (X-Console-Live): they do not keep an idle login alive.
+  // When the login has ended (401), the screen goes to the login page.
+  function live(url, accept) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": accept, "X-Console-Live": "1" } })
+      .then(function (r) {
+        if (r.status === 401 && !navigating) { navigating = true; window.location.assign("/console/login"); }
+        return r;
+      });
+  }
+
+  function get(url) { return live(url, "application/json"); }
+
+  // Ticked conversations stay ticked when the live list is redrawn.
+  function ticked() {
+    return Array.prototype.map.call(document.querySelectorAll("#queue input.pick:checked"),
+                                    function (box) { return box.value; });
+  }
+
+  function wireQueue() {
+    var all = document.getElementById("select-all");
+    if (!all) { return; }
+    all.addEventListener("change", function () {
+      Array.prototype.forEach.call(document.querySelectorAll("#queue input.pick"),
+                                   function (box) { box.checked = all.checked; });
+    });
   }
 
   function refreshQueue() {
-    fetch("/console/queue?fragment=1", { credentials: "same-origin" })
+    live("/console/queue?fragment=1", "text/html")
       .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { document.getElementById("queue").innerHTML = html; } });
+      .then(function (html) {
+        if (html === null) { return; }
+        var keep = ticked();
+        document.getElementById("queue").innerHTML = html;
+        var boxes = document.querySelectorAll("#queue input.pick");
+        Array.prototype.forEach.call(boxes, function (box) { box.checked = keep.indexOf(box.value) >= 0; });
+        var all = document.getElementById("select-all");
+        if (all) { all.checked = boxes.length > 0 && keep.length === boxes.length; }
+        wireQueue();
+      });
   }
 
   function lineElement(line) {
@@ -92,6 +124,7 @@
   var onChange = null;
   var section = document.getElementById("handoff");
   if (document.getElementById("queue")) {
+    wireQueue();
     onChange = function () { refreshQueue(); };
   } else if (section) {
     var pull = setupHandoff(section);
