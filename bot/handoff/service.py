@@ -210,9 +210,7 @@ class HandoffService:
             h = await q.get_handoff(s, handoff_id)
             await q.audit(s, q.CLOSED_BY, now, counsellor_id, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
-        # Only the goodbye: the flow's handoff_return state says that the bot is back (issue 14).
-        bye = (Reply(self.flow.text(locale, "console.person.left"), "console.person.left"),)
-        await self._send(handoff_id, conversation_id, bye, kind="notice", keep=False)
+        await self._send(handoff_id, conversation_id, self._goodbye(locale), kind="notice", keep=False)
         await self._return(conversation_id)
         log.info("handoff.closed", extra={"handoff": handoff_id, "counsellor": counsellor_id, "outcome": outcome})
         await self._changed(handoff_id)
@@ -278,7 +276,7 @@ class HandoffService:
                 key = "console.person.expired"
                 replies = (Reply(flow.text(locale, key), key), *self._lines_replies(flow, locale, now))
             else:
-                replies = tuple(Reply(flow.text(locale, k), k) for k in ("console.person.left", "console.person.closing"))
+                replies = self._goodbye(locale)
             await self._push(conversation_id, replies, "notice")
             await self._return(conversation_id)
             log.info("handoff.expired", extra={"handoff": hid, "outcome": outcome})
@@ -346,6 +344,12 @@ class HandoffService:
             return False
         label = flow.text(locale, "console.person.back_to_bot")
         return normalise(text) in {normalise(label), normalise(BACK_TO_BOT)}
+
+    def _goodbye(self, locale: str) -> tuple[Reply, ...]:
+        """What the person hears when a counsellor's conversation ends. Only the goodbye: the
+        flow's handoff_return state, entered next, is the one message that says the bot is back
+        (issue 14: one message, not three)."""
+        return (Reply(self.flow.text(locale, "console.person.left"), "console.person.left"),)
 
     async def _send(self, handoff_id: str, conversation_id: str, replies: tuple[Reply, ...], kind: str,
                     keep: bool = True) -> None:

@@ -46,6 +46,24 @@ async def test_after_a_counsellor_closes_one_message_says_the_bot_is_back(hrunti
     assert len(saying_back) == 1, texts
 
 
+async def test_a_live_handoff_closed_for_idleness_also_says_it_once(hruntime, service, store, channel, clock, holder):
+    hid = await ask_for_person(hruntime, "u3", store)
+    async with store.transaction() as s:
+        cid = (await q.add_counsellor(s, "ben", "x", 0.0)).id
+    assert await service.take(hid, cid) == "ok"
+    await hruntime.drain()
+    before = len(channel.for_user("u3"))
+    clock.advance(service.idle_seconds + 60)
+    assert await service.expire() == 1
+    await hruntime.drain()
+    after = channel.for_user("u3")[before:]
+    keys = [k for d in after for k in d.keys]
+    assert keys[0] == "console.person.left" and "console.person.closing" not in keys
+    assert keys[1:] == list(holder.flow.states[holder.flow.handoff_return].say)
+    texts = [t for d in after for t in d.texts]
+    assert len([t for t in texts if BOT_WORD["ja"] in t]) == 1, texts
+
+
 async def test_the_bot_goes_on_after_the_close(hruntime, service, store, channel):
     await _close_after_a_reply(hruntime, service, store, channel, "u2")
     await say(hruntime, "u2", "1")
