@@ -28,6 +28,7 @@ ROUTES = {
     "goodbye": "bye", "none": "none",
 }
 MAX_FALSE_ALARMS = 0.006   # of ordinary messages, out of fold, for the crisis net alone
+VETO_MISS = 0.01            # share of crisis messages the veto may wrongly set aside, out of fold
 MIN_PRECISION_ROUTE = 0.85  # the router acts only where it is right this often, out of fold
 PRUNE = 0.02                # weights smaller than this are dropped (a smaller file, the same answers)
 
@@ -75,9 +76,14 @@ def run_train(args) -> int:
         recall = float((oof[y == 1] >= threshold).mean()) if (y == 1).any() else 0.0
         print(f"{name}: {int(y.sum())} positive of {len(y)}; out of fold at threshold {threshold:.3f}: "
               f"recall {100 * recall:.1f}%, false alarms {100 * float((ordinary >= threshold).mean()):.2f}%")
+        # Below this, an unclear keyword (crisis_maybe) is not enough to ask: it keeps all but
+        # VETO_MISS of the crisis messages above it, out of fold.
+        veto = float(np.quantile(oof[y == 1], VETO_MISS)) if (y == 1).any() else 0.0
+        vetoed = float((ordinary < veto).mean()) if len(ordinary) else 0.0
+        print(f"  veto below {veto:.3f}: {100 * vetoed:.1f}% of ordinary messages")
         model.fit(x, y)
         weights = {names[i]: round(float(w), 4) for i, w in enumerate(model.coef_[0]) if abs(w) >= PRUNE}
-        return Binary(round(float(model.intercept_[0]), 4), weights, round(threshold, 4))
+        return Binary(round(float(model.intercept_[0]), 4), weights, round(threshold, 4), round(veto, 4))
 
     crisis_y = [_crisis_label(r.expected)[0] for r in rows]
     emergency_y = [_crisis_label(r.expected)[1] for r in rows]

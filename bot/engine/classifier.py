@@ -57,6 +57,7 @@ class Binary:
     bias: float
     weights: Mapping[str, float]
     threshold: float
+    veto: float = 0.0   # below this an unclear keyword alone does not make it a crisis
 
     def probability(self, feats: set[str]) -> float:
         weights = self.weights
@@ -97,9 +98,10 @@ class Classifier:
         return {
             "features_version": FEATURES_VERSION,
             "trained_on": dict(self.trained_on),
-            "crisis": {"bias": self.crisis.bias, "threshold": self.crisis.threshold, "weights": dict(self.crisis.weights)},
+            "crisis": {"bias": self.crisis.bias, "threshold": self.crisis.threshold, "veto": self.crisis.veto,
+                       "weights": dict(self.crisis.weights)},
             "emergency": {"bias": self.emergency.bias, "threshold": self.emergency.threshold,
-                          "weights": dict(self.emergency.weights)},
+                          "veto": self.emergency.veto, "weights": dict(self.emergency.weights)},
             "router": {"classes": list(self.router.classes), "bias": list(self.router.bias),
                        "threshold": self.router.threshold,
                        "weights": {f: {str(k): v for k, v in ws.items()} for f, ws in self.router.weights.items()}},
@@ -111,7 +113,8 @@ class Classifier:
             raise ValueError("the model was trained on other features: run python -m bot train")
 
         def binary(d) -> Binary:
-            return Binary(float(d["bias"]), {str(k): float(v) for k, v in d["weights"].items()}, float(d["threshold"]))
+            return Binary(float(d["bias"]), {str(k): float(v) for k, v in d["weights"].items()}, float(d["threshold"]),
+                          float(d.get("veto", 0.0)))
 
         r = data["router"]
         router = Router(tuple(r["classes"]), tuple(float(b) for b in r["bias"]),
@@ -130,6 +133,11 @@ class Verdict:
     @property
     def reads_like_crisis(self) -> bool:
         return self.crisis >= self.model.crisis.threshold
+
+    @property
+    def reads_ordinary(self) -> bool:
+        """So unlike a crisis that an unclear keyword alone should not raise the question."""
+        return self.crisis < self.model.crisis.veto
 
     @property
     def reads_like_emergency(self) -> bool:

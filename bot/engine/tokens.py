@@ -129,7 +129,7 @@ class Token:
     pos: str = ""        # Japanese: the first two part-of-speech fields, e.g. "助動詞/*"
     form: str = ""       # Japanese: the conjugated form, e.g. "終止形-一般", "命令形"
     sentence: int = 0    # index of the sentence the token is in (split at . ! ? 。 and new lines)
-    quoted: bool = False  # inside 「」『』 or "": someone else's words, reported
+    quoted: bool = False  # inside 「」『』 or "" said by someone else ("he said 'ur dead'", 「死ね」って言われた)
 
     @property
     def is_kana(self) -> bool:
@@ -143,6 +143,7 @@ def tokenize(text: str) -> tuple[Token, ...]:
     out: list[Token] = []
     sentence = 0
     quoted = False
+    spans: list[list[int]] = []   # [first token, end] of each quotation
     for m in _SEGMENT.finditer(folded):
         kind = m.lastgroup
         value = m.group()
@@ -151,7 +152,12 @@ def tokenize(text: str) -> tuple[Token, ...]:
             if not quoted:
                 sentence += 1
         elif kind in ("open", "close", "toggle"):
-            quoted = kind == "open" or (kind == "toggle" and not quoted)
+            opening = kind == "open" or (kind == "toggle" and not quoted)
+            if opening and not quoted:
+                spans.append([len(out), len(out)])
+            elif quoted and not opening and spans:
+                spans[-1][1] = len(out)
+            quoted = opening
         elif kind == "ja":
             out.extend(_japanese(value, sentence))
         elif kind == "en":
@@ -160,9 +166,73 @@ def tokenize(text: str) -> tuple[Token, ...]:
             out.append(Token(value, value, value, value, NUM, sentence=sentence))
         else:
             out.append(Token(value, value, value, value, EMOJI, sentence=sentence))
-        if quoted and len(out) > start:
-            out[start:] = [dataclasses.replace(t, quoted=True) for t in out[start:]]
+    if quoted and spans:
+        spans[-1][1] = len(out)
+    for first, end in spans:
+        if end > first and _said_by_someone_else(out, first, end):
+            out[first:end] = [dataclasses.replace(t, quoted=True) for t in out[first:end]]
+    if out and all(t.kind != JA for t in out) and _looks_romaji(folded):
+        # Japanese typed in Latin letters ("shinitai", "mou kietai"): read it as kana too.
+        offset = sentence + 1
+        out.extend(dataclasses.replace(t, sentence=t.sentence + offset) for t in tokenize(_romaji_to_kana(folded)))
     return tuple(out)
+
+
+# Quotation of another person: 「…」って言われた / 来た / 脅された; he said / told me "…".
+_SAID_TO_ME_JA = frozenset({"言う", "脅す", "来る", "送る", "書く", "言ってくる", "脅迫"})
+_PASSIVE_JA = frozenset({"れる", "られる", "来る", "くる"})
+_SAID_EN = frozenset({"said", "says", "say", "told", "tell", "tells", "threatened", "threatens", "wrote", "texted",
+                      "messaged", "saying", "keeps", "replied", "dmed"})
+_OTHERS_EN = frozenset({"he", "she", "they", "him", "her", "them", "someone", "somebody", "guy", "man", "person",
+                        "scammer", "account", "this", "it"})
+
+
+def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
+    after = tokens[end:end + 5]
+    if tokens[first].kind == JA:
+        lemmas = [t.lemma for t in after]
+        # って言われた, って来た, ってDM来た, と脅された (not って思った: that is the person's own)
+        return any(l in _SAID_TO_ME_JA for l in lemmas) and (
+            any(l in _PASSIVE_JA for l in lemmas) or "来る" in lemmas or "送る" in lemmas)
+    before = [t.surface for t in tokens[max(0, first - 4):first]]
+    for i, word in enumerate(before):
+        if word in _SAID_EN and any(w in _OTHERS_EN for w in before[:i]):
+            return True
+    return False
+
+
+_ROMAJI_WORD = re.compile(r"[a-z]+")
+
+
+def _romaji_to_kana(text: str) -> str:
+    import jaconv
+
+    return jaconv.alphabet2kana(text)
+
+
+def _looks_romaji(text: str) -> bool:
+    """Most words are not English and each reads as kana with nothing left over."""
+    words = _ROMAJI_WORD.findall(text)
+    if not words:
+        return False
+    japanese = 0
+    for word in words:
+        kana = _romaji_to_kana(word)
+        if re.search("[a-z]", kana):
+            continue  # "kms", "sewerslide": not syllables
+        if len(word) >= 3 and not _is_english(word):
+            japanese += 1
+    return japanese >= 1 and japanese * 2 >= len(words)
+
+
+@lru_cache(maxsize=65536)
+def _is_english(word: str) -> bool:
+    try:
+        from simplemma import is_known
+
+        return bool(is_known(word, lang="en"))
+    except Exception:  # noqa: BLE001
+        return True
 
 
 # ---- Japanese ----------------------------------------------------------------------------------------

@@ -188,6 +188,8 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # 1. interrupts, from every state
     for it in flow.interrupts:
         if it.matcher.matches(r.scan, r.spaced):
+            if it.target and it.target == flow.model_crisis and _model_says_ordinary(flow, r):
+                continue  # an unclear word ("dead", 死ぬ) in a message the model reads as ordinary
             matched = f"interrupt:{it.name}"
             s = session
             if it.set_locale:
@@ -252,6 +254,10 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
             return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts,
                           because=r.scan.found.get(route.matcher.name, ()))
     return None
+
+
+def _model_says_ordinary(flow: Flow, r: Reading) -> bool:
+    return flow.classifier is not None and flow.classifier.read(r.text).reads_ordinary
 
 
 def _is_acknowledgement(flow: Flow, r: Reading) -> bool:
