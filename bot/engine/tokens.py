@@ -115,7 +115,7 @@ def hira(text: str) -> str:
 
 # ---- tokens ----------------------------------------------------------------------------------------
 
-JA, EN, NUM, EMOJI = "ja", "en", "num", "emoji"
+JA, EN, NUM, EMOJI, PUNCT = "ja", "en", "num", "emoji", "punct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +149,9 @@ def tokenize(text: str) -> tuple[Token, ...]:
         value = m.group()
         start = len(out)
         if kind == "stop":
+            if "?" in value:
+                # A question mark is a word for the matcher ("消していい & ?"): the person asks.
+                out.append(Token("?", "?", "?", "?", PUNCT, sentence=sentence))
             if not quoted:
                 sentence += 1
         elif kind in ("open", "close", "toggle"):
