@@ -48,7 +48,9 @@ _EN_WORDS = [
     (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
     (re.compile(r"\b(?:an\s+adult|over\s*18|in\s+college|at\s+uni|university\s+student|college\s+student)\b"), ADULT),
 ]
-_BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です)?\s*[.!。！]?\s*$")
+_BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です|歳|才|さい)?\s*[.!。！?？~〜]*\s*$")
+# At the age question, a message that starts with a number: "14 but ill be 15 next week".
+_LEADING_NUMBER = re.compile(r"^\s*" + _NUMBER + r"(?:\s*(?:歳|才|さい))?(?=[\s,、.!。！]|です|だけど|but|and)")
 
 
 def band_of(age: int) -> str | None:
@@ -89,12 +91,69 @@ def _band_of_range(youngest: int, oldest: int) -> str | None:
     return A1617 if {a, b} == {A1617, ADULT} else None
 
 
+# Numbers read in kana (じゅうご, ｼﾞｭｳﾛｸ) and school years in kana (ちゅうに, こう1).
+_KANA_ONES = {"いち": 1, "に": 2, "さん": 3, "よん": 4, "し": 4, "ご": 5, "ろく": 6, "なな": 7, "しち": 7, "はち": 8,
+              "きゅう": 9, "く": 9}
+_KANA_NUMBER = re.compile("(?:(に|さん)?(じゅう))?(きゅう|いち|さん|よん|ろく|なな|しち|はち|に|し|ご|く)?"
+                          "(?=さい|歳|才|です|$|[!！。.、 ])")
+_KANA_SCHOOL = re.compile("(ちゅう|こう|しょう)(いち|に|さん|よん|ご|ろく|[1-6])")
+_UNDER = [
+    (re.compile(r"(?:18|十八)(?:歳|才|さい)?未満|(?:18|十八)(?:歳|才)?(?:より下|以下じゃない)|not\s*18\s*yet|under\s*18|under\s*eighteen"), MINOR),
+    (re.compile(r"(?:16|十六)(?:歳|才|さい)?未満|(?:16|十六)(?:歳|才)?より下|under\s*16|under\s*sixteen"), U16),
+]
+_TURNING = re.compile(r"\b(?:turning|turn|will\s+be|ll\s+be|going\s+to\s+be)\s+" + _NUMBER + r"\b(?!\s*(?:min|hour))")
+_JK_YEAR = re.compile(r"(?<![a-z])(jk|dk|jc|dc)\s*([1-3])(?![0-9])")
+_FILLER = re.compile(r"^(?:えっと|えーと|あの|あのー|うーん|うん|えー|えっ|um+|uh+|well|so|like|hmm+)[、,.\s]*")
+_HS_YEAR = [
+    (re.compile(r"\bfreshman\b(?!.*(?:college|uni))"), U16),
+    (re.compile(r"\bsophomore\b(?!.*(?:college|uni))"), MINOR),
+    (re.compile(r"\bjunior\s+(?:in|at)\s+(?:hs|high\s*school)"), A1617),
+    (re.compile(r"\bsenior\s+(?:in|at)\s+(?:hs|high\s*school)"), A1617),
+    (re.compile(r"first\s+year\s+(?:of|in|at)\s+(?:high\s*school|hs)"), MINOR),
+    (re.compile(r"(?:second|2nd|third|3rd)\s+year\s+(?:of|in|at)\s+(?:high\s*school|hs)"), A1617),
+    (re.compile(r"(?:first|1st|second|2nd|third|3rd)\s+year\s+(?:of|in|at)\s+(?:junior\s+high|middle\s+school)"), U16),
+]
+
+
+def _kana_to_digits(t: str) -> str:
+    """じゅうご -> 15, にじゅう -> 20, ちゅうに -> 中2: enough for ages, nothing more."""
+    t = t.translate({c: c - 0x60 for c in range(0x30A1, 0x30F7)})  # katakana -> hiragana
+    t = _KANA_SCHOOL.sub(lambda m: {"ちゅう": "中", "こう": "高", "しょう": "小"}[m.group(1)] + _kana_digit(m.group(2)), t)
+
+    def number(m: re.Match) -> str:
+        tens_digit, ten, ones = m.groups()
+        if not ten or not m.group():
+            return m.group()  # a lone に or し is a particle, not a number
+        value = ({"に": 2, "さん": 3}.get(tens_digit, 1)) * 10 + (_KANA_ONES[ones] if ones else 0)
+        return str(value)
+    return _KANA_NUMBER.sub(number, t)
+
+
+def _kana_digit(kana: str) -> str:
+    return {"いち": "1", "に": "2", "さん": "3", "よん": "4", "ご": "5", "ろく": "6"}.get(kana, kana)
+
+
 def find_age_band(text: str, asked: bool = False) -> str | None:
     """The age band ``text`` states, or None. ``asked``: the bot just asked the age, so a bare
-    number ("15", "15です") is an age too."""
+    number ("15", "15です", "えっと、14です", "14 but ill be 15 next week") is an age too."""
     t = unicodedata.normalize("NFKC", text[:500]).lower()
+    if any("\u3041" <= c <= "\u30ff" for c in t):
+        t = _kana_to_digits(t)
+    for pattern, band in _UNDER:
+        if pattern.search(t):
+            return band
+    m = _JK_YEAR.search(t)
+    if m:
+        kind = "高" if m.group(1) in ("jk", "dk") else "中"
+        return _school_year(kind, int(m.group(2)))
+    m = _TURNING.search(t)
+    if m:
+        n = _number(m.group(1))
+        if n is not None and band_of(n - 1):
+            return band_of(n - 1)
     if asked:
-        m = _BARE.match(t)
+        stripped = _FILLER.sub("", t.strip())
+        m = _BARE.match(stripped) or _LEADING_NUMBER.match(stripped)
         if m:
             n = _number(m.group(1))
             if n is not None:
@@ -128,7 +187,7 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
             youngest = year + 4 if system == "uk" else year + 5
             if 1 <= year <= 13:
                 return _band_of_range(youngest, youngest + 1)
-    for pattern, band in _EN_WORDS:
+    for pattern, band in _HS_YEAR + _EN_WORDS:
         if pattern.search(t):
             return band
     return None

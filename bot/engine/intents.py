@@ -271,18 +271,21 @@ class KeywordIndex:
                     continue
                 pid = len(self.patterns)
                 self.patterns.append(pattern)
+                simple = len(pattern.groups) == 1 and len(pattern.groups[0]) == 1
                 for group_no, parts in enumerate(pattern.groups):
                     for part_no, part in enumerate(parts):
                         for layer, string, needs_start, needs_end in part.strings:
                             table[layer].setdefault(string, []).append(
-                                (pid, group_no, part_no, needs_start, needs_end, part.min_reading))
+                                (pid, group_no, part_no, needs_start, needs_end, part.min_reading, simple))
         self._automata = {layer: _automaton(entries) for layer, entries in table.items()}
 
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
         if not tokens:
             return EMPTY_SCAN
-        # part hits: (pattern, group, part) -> {(first token, last token)}
+        # part hits: (pattern, group, part) -> {(first token, last token)}; a keyword of one part
+        # (most of them) goes straight to its spans.
         hits: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
+        spans: dict[int, list[list[tuple[int, int]]]] = {}
         patterns = self.patterns
         has_ja = any(t.kind == JA for t in tokens)
         has_en = any(t.kind == EN for t in tokens)
@@ -299,18 +302,26 @@ class KeywordIndex:
                 at_start = start in lay.starts
                 at_end = (end + 1) in lay.ends
                 first, last = lay.owner(start), lay.owner(end)
-                for pid, group, part, needs_start, needs_end, min_reading in entries:
+                for pid, group, part, needs_start, needs_end, min_reading, simple in entries:
                     if reading_layer and length < min_reading:
                         continue
                     if (needs_start and not at_start) or (needs_end and not at_end):
                         continue
-                    hits.setdefault((pid, group, part), set()).add((first, last))
-        if not hits:
+                    if simple:
+                        found = spans.get(pid)
+                        if found is None:
+                            spans[pid] = [[(first, last)]]
+                        elif (first, last) not in found[0]:
+                            found[0].append((first, last))
+                    else:
+                        hits.setdefault((pid, group, part), set()).add((first, last))
+        if not hits and not spans:
             return EMPTY_SCAN
-        # Spans of every group of every pattern that had a hit.
-        spans: dict[int, list[list[tuple[int, int]]]] = {}
+        # Spans of every group of every pattern all of whose parts had a hit.
         for pid in {key[0] for key in hits}:
             pattern = patterns[pid]
+            if not all((pid, g, n) in hits for g, parts in enumerate(pattern.groups) for n in range(len(parts))):
+                continue
             found = [_group_spans(parts, pid, g, hits, tokens) for g, parts in enumerate(pattern.groups)]
             if all(found):
                 spans[pid] = found
@@ -327,8 +338,8 @@ class KeywordIndex:
         negated: set[str] = set()
         for pid, groups in spans.items():
             pattern = patterns[pid]
-            if pattern.kind != "keyword":
-                continue
+            if pattern.kind != "keyword" or pattern.intent in matched:
+                continue  # one keyword is enough to say an intent matched
             name = pattern.intent
             covered = idioms.get(name, ())
             negatable = self.negatable.get(name, True)

@@ -15,10 +15,9 @@ Both dictionaries load once per process, on first use.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 from functools import lru_cache
 
 
@@ -115,11 +114,12 @@ def hira(text: str) -> str:
 
 # ---- tokens ----------------------------------------------------------------------------------------
 
-JA, EN, NUM, EMOJI = "ja", "en", "num", "emoji"
+JA, EN, NUM, EMOJI, PUNCT = "ja", "en", "num", "emoji", "punct"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One word of a message, in four spellings. A tuple: messages are read often and words are many."""
+
     surface: str
     lemma: str
     reading: str
@@ -149,6 +149,9 @@ def tokenize(text: str) -> tuple[Token, ...]:
         value = m.group()
         start = len(out)
         if kind == "stop":
+            if "?" in value:
+                # A question mark is a word for the matcher ("消していい & ?"): the person asks.
+                out.append(Token("?", "?", "?", "?", PUNCT, sentence=sentence))
             if not quoted:
                 sentence += 1
         elif kind in ("open", "close", "toggle"):
@@ -170,11 +173,11 @@ def tokenize(text: str) -> tuple[Token, ...]:
         spans[-1][1] = len(out)
     for first, end in spans:
         if end > first and _said_by_someone_else(out, first, end):
-            out[first:end] = [dataclasses.replace(t, quoted=True) for t in out[first:end]]
+            out[first:end] = [t._replace(quoted=True) for t in out[first:end]]
     if out and all(t.kind != JA for t in out) and _looks_romaji(folded):
         # Japanese typed in Latin letters ("shinitai", "mou kietai"): read it as kana too.
         offset = sentence + 1
-        out.extend(dataclasses.replace(t, sentence=t.sentence + offset) for t in tokenize(_romaji_to_kana(folded)))
+        out.extend(t._replace(sentence=t.sentence + offset) for t in tokenize(_romaji_to_kana(folded)))
     return tuple(out)
 
 
@@ -215,14 +218,19 @@ def _looks_romaji(text: str) -> bool:
     words = _ROMAJI_WORD.findall(text)
     if not words:
         return False
-    japanese = 0
-    for word in words:
-        kana = _romaji_to_kana(word)
-        if re.search("[a-z]", kana):
-            continue  # "kms", "sewerslide": not syllables
-        if len(word) >= 3 and not _is_english(word):
-            japanese += 1
+    japanese = sum(1 for word in words if _is_romaji_word(word))
     return japanese >= 1 and japanese * 2 >= len(words)
+
+
+@lru_cache(maxsize=65536)
+def _is_romaji_word(word: str) -> bool:
+    if len(word) < 3 or not _SYLLABLES.fullmatch(word) or _is_english(word):
+        return False  # "kms", "sewerslide": not syllables; "dare", "tai": English words
+    return not re.search("[a-z]", _romaji_to_kana(word))
+
+
+# Japanese syllables in Hepburn and common chat spellings: a quick check before the converter.
+_SYLLABLES = re.compile(r"(?:(?:[kgsztdnhbpmyrwfjcv]|sh|ch|ts|ky|gy|ny|hy|by|py|my|ry|j)?[aiueo]|n|xtu|ltu|(?<=[kgsztdhbpmrwfjc])(?=[kgsztdhbpmrwfjc]))+")
 
 
 @lru_cache(maxsize=65536)

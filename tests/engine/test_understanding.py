@@ -286,10 +286,21 @@ def dataclasses_replace(session, **changes):
     ("高2", "16_17"), ("17歳", "16_17"), ("大学生です", "adult"), ("二十歳", "adult"), ("im 15", "u16"),
     ("i'm fifteen", "u16"), ("15yo", "u16"), ("15 y/o", "u16"), ("year 10", "u16"), ("grade 9", "u16"),
     ("a minor", "minor"), ("i am seventeen", "16_17"), ("im 19", "adult"), ("im 20 minutes away", None),
-    ("15万払えって", None),
+    ("15万払えって", None), ("じゅうななさいです", "16_17"), ("18歳未満です", "minor"), ("not 18 yet", "minor"),
+    ("JK2", "16_17"), ("ＪＣ３", "u16"), ("turning 16 in march", "u16"), ("freshman in high school", "u16"),
+    ("junior in hs", "16_17"),
 ])
 def test_ages_in_every_common_form(text, band):
     assert find_age_band(text) == band
+
+
+@pytest.mark.parametrize("text, band", [
+    ("15", "u16"), ("15!!", "u16"), ("えっと、14です", "u16"), ("じゅうご", "u16"), ("ｼﾞｭｳﾛｸ", "16_17"),
+    ("ちゅうに", "u16"), ("ｺｳ1", "minor"), ("14 but ill be 15 next week", "u16"), ("にじゅう", "adult"),
+    ("1", None), ("しにたい", None), ("じゅうぶん", None),
+])
+def test_ages_where_the_bot_asked(text, band):
+    assert find_age_band(text, asked=True) == band
 
 
 def test_a_bare_number_is_an_age_only_where_the_bot_asked(flow):
