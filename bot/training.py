@@ -22,7 +22,7 @@ ROUTES = {
     "friend": "friend_worry", "school": "school_offender", "meeting": "meeting_demand",
     "abuse": "abuse_known_adult", "deepfake": "deepfake", "hacked": "hacked", "outing": "outing",
     "adult": "adult_age", "contact": "contact_again", "parents": "parents_question",
-    "police": "police_question", "law": "law_question", "evidence": "evidence_question", "dont": "what_now",
+    "police": "police_visit", "law": "law_question", "evidence": "evidence_question", "dont": "what_now",
     "removal": "removal_question", "resources": "resources_question", "handoff": "human",
     "forget": "forget_me", "delete_which": "delete_which", "reassure": "self_blame", "feelings": "feel_sad",
     "goodbye": "bye", "none": "none",

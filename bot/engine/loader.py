@@ -573,6 +573,7 @@ def _load_flow(path: Path, locales: dict[str, Locale], resources: dict[str, Reso
         unique_choices={cid: names[0] for cid, names in owners.items() if len(names) == 1},
         resume_default=fd.resume_default, other_language=fd.other_language, ack_intent=fd.ack_intent,
         classifier=classifier, model_crisis=fd.model.crisis, model_emergency=fd.model.emergency,
+        routed_intents=frozenset(it.intent for it in fd.interrupts) | frozenset(r.intent for r in fd.intents),
     )
     _check_graph(flow, doc, issues)
     return flow

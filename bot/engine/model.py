@@ -263,6 +263,7 @@ class Flow:
     resume_default: str | None = None   # where "@resume" leads when there is nothing to resume
     other_language: str | None = None   # the state for a message in a language the bot does not speak
     ack_intent: str = "ack"
+    routed_intents: frozenset[str] = frozenset()   # intents of the flow's interrupts and global routes
     classifier: "Classifier | None" = None   # the statistical net under the keywords (classifier.py)
     model_crisis: str | None = None          # where it sends a message that reads like a crisis
     model_emergency: str | None = None       # ... and one that reads like harm happening now

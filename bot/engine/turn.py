@@ -261,8 +261,11 @@ def _model_says_ordinary(flow: Flow, r: Reading) -> bool:
 
 
 def _is_acknowledgement(flow: Flow, r: Reading) -> bool:
-    return (flow.ack_intent in r.scan.intents and len(r.tokens) <= MAX_ACK_TOKENS
-            and not (r.scan.intents - {flow.ack_intent}))
+    """A short yes ("うん", "ok", "わかった") that says nothing the flow routes on: words of a
+    step ("ok" is also "done") do not count against it."""
+    if flow.ack_intent not in r.scan.intents or len(r.tokens) > MAX_ACK_TOKENS:
+        return False
+    return not (r.scan.intents & flow.routed_intents)
 
 
 def _remember_way_back(flow: Flow, session: Session, state: CompiledState, target: str, r: Reading,
@@ -326,6 +329,9 @@ def _take_choice(flow: Flow, session: Session, state: CompiledState, cid: str, t
     choice = state.choice_by_id[cid]
     session = _with_vars(session, choice.sets)
     target, session = _target_of(flow, session, state, choice)
+    detour = flow.states.get(target)
+    if detour is not None and detour.is_detour and not state.is_detour and state.name != flow.start:
+        session = _replace(session, resume=state.name)  # a button into a detour: back comes here
     return _enter(flow, session, target, f"choice:{cid}", ts)
 
 

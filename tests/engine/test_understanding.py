@@ -347,3 +347,16 @@ def test_strange_input_is_answered_without_a_crash(flow):
 def test_folding_is_idempotent_for_matching():
     for text in ["ﾊﾞﾗｽぞ！！", "ＡＢＣ", "死にたい😢😢", "I'M   SCARED", "s u i c i d e", "しにたいしにたい"]:
         assert [t.surface for t in tokenize(fold(text))] == [t.surface for t in tokenize(text)]
+
+
+def test_an_acknowledgement_that_is_also_a_step_word_still_acknowledges(flow):
+    # "ok" is also a step word in many flows; it says nothing the flow routes on.
+    turn = say(flow, at(flow, "threat", locale="en"), "ok")
+    assert turn.session.state == "step1"
+
+
+def test_a_detour_entered_by_a_button_remembers_the_way_back(flow):
+    scared = step(flow, at(flow, "step1"), UserInput.tapped("scared"), NIGHT)
+    assert scared.session.state == "scared" and scared.session.resume == "step1"
+    back = step(flow, scared.session, UserInput.tapped("continue"), NIGHT)
+    assert back.session.state == "step1"
