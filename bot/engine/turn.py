@@ -54,6 +54,7 @@ LABEL_SIMILARITY = 85  # rapidfuzz score for "close to a choice's label"
 MAX_INPUT_CHARS = 2000  # longer text is matched on its start; the whole text is never needed
 MAX_ACK_TOKENS = 6      # "うん", "ok thanks", "はい、わかりました": short, or it is more than a yes
 AGE_VARIABLE = "age_band"
+ADULT_INTENT = "adult_age"  # a message that says the person is 18 or over matches this intent too
 RISK_TAGS = ("crisis", "emergency")  # entering a state with one of these tags marks the session
 
 
@@ -246,9 +247,10 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
             return _take_choice(flow, session, state, state.ack, ts)
         return _ack_reply(flow, session, state, ts)
 
-    # 7. the flow's global intents
+    # 7. the flow's global intents; an age of 18 or more said in the message counts as the
+    # intent ``adult_age`` ("im 23, can you still help me")
     for route in flow.global_routes:
-        if route.matcher.matches(r.scan, r.spaced):
+        if route.matcher.matches(r.scan, r.spaced) or (band == "adult" and route.matcher.name == ADULT_INTENT):
             s = _with_vars(session, route.sets)
             s = _remember_way_back(flow, s, state, route.target, r, taken=route)
             return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts,
