@@ -48,6 +48,7 @@ _SEGMENT = re.compile(
     rf"|(?P<emoji>[{_EMOJI}])"
     r"|(?P<stop>[.!?。！？\n]+)"
     r'|(?P<open>[「『“])|(?P<close>[」』”])|(?P<toggle>")'
+    r"|(?P<other>[^\W\d_]+)"   # letters of other scripts (한국어, русский): one word each
 )
 
 
@@ -75,6 +76,7 @@ def fold(text: str) -> str:
     text = _SPACED_LETTERS.sub(lambda m: m.group().replace(" ", "").replace(".", ""), text)
     text = _LEET_TABLE.sub(lambda m: _LEET_WORDS[m.group()], text)
     text = _ILL_BE.sub("i will be", text)
+    text = _DIGIT_WORD.sub(lambda m: "to" if m.group(1) == "2" else "for", text)
     return _LEET_WORD.sub(_unleet, text)
 
 
@@ -93,13 +95,15 @@ _LEET_WORDS = {"4ever": "forever", "b4": "before", "2day": "today", "2nite": "to
                "l8r": "later", "2morrow": "tomorrow", "w8": "wait", "m8": "mate", "h8": "hate", "ne1": "anyone"}
 
 _ILL_BE = re.compile(r"(?<![a-z])ill be(?![a-z])")
+# "i want 2 die", "sorry 4 everything": a digit standing for a word between two words.
+_DIGIT_WORD = re.compile(r"(?<=[a-z] )([24])(?= [a-z])")
 _LEET_TABLE = re.compile(r"(?<![a-z0-9])(?:" + "|".join(_LEET_WORDS) + r")(?![a-z0-9])")
 
 
 def _unleet(m: re.Match) -> str:
     word = m.group()
     letters = sum(c.isalpha() for c in word)
-    if letters < 2 or re.fullmatch(r"[a-z]+\d+", word) and letters < 3:
+    if len(word) < 3 or (re.fullmatch(r"[a-z]+\d+", word) and letters < 3 and not word.endswith(("1", "3"))):
         return word  # "mp3", "a4": a name with a number, not a word spelled with digits
     return word.translate(_LEET)
 
@@ -114,7 +118,7 @@ def hira(text: str) -> str:
 
 # ---- tokens ----------------------------------------------------------------------------------------
 
-JA, EN, NUM, EMOJI, PUNCT = "ja", "en", "num", "emoji", "punct"
+JA, EN, NUM, EMOJI, PUNCT, OTHER = "ja", "en", "num", "emoji", "punct", "other"
 
 
 class Token(NamedTuple):
@@ -167,6 +171,8 @@ def tokenize(text: str) -> tuple[Token, ...]:
             out.extend(_english(value, sentence))
         elif kind == "num":
             out.append(Token(value, value, value, value, NUM, sentence=sentence))
+        elif kind == "other":
+            out.append(Token(value, value, value, value, OTHER, sentence=sentence))
         else:
             out.append(Token(value, value, value, value, EMOJI, sentence=sentence))
     if quoted and spans:
@@ -339,6 +345,8 @@ _EXPANSIONS = {
     "finna": "going to", "gunna": "going to", "abt": "about", "tbh": "to be honest", "ngl": "not going to lie",
     "fr": "for real", "tn": "tonight", "rly": "really", "rlly": "really", "prolly": "probably",
     "sum1": "someone", "some1": "someone", "ppl": "people", "yall": "you all", "cus": "because",
+    "idw": "i do not want", "idwt": "i do not want to", "b": "be", "wit": "with", "tmrw": "tomorrow",
+    "tmr": "tomorrow", "2moro": "tomorrow", "nvm": "never mind", "bc": "because",
 }
 _SUFFIXES = {"'s": (), "'re": ("are",), "'ve": ("have",), "'ll": ("will",), "'d": ("would",), "n't": ("not",)}
 

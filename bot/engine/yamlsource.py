@@ -34,12 +34,20 @@ class YamlSyntaxError(Exception):
         super().__init__(f"{file}:{line}: {problem}")
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, second: int):
+        self.key, self.first, self.second = key, first, second
+
+
 def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in out:
+                # YAML keeps the second silently: a keyword list or a text would vanish unseen.
+                raise _DuplicateKey(key, lines[path + (key,)], key_node.start_mark.line + 1)
             lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, path + (key,), lines)
         return out
@@ -78,5 +86,9 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(name, None, f"the YAML is broken ({exc})") from exc
     lines: dict[Path_, int] = {}
-    data = _construct(node, (), lines) if node is not None else None
+    try:
+        data = _construct(node, (), lines) if node is not None else None
+    except _DuplicateKey as exc:
+        raise YamlSyntaxError(name, exc.second, f'"{exc.key}" is written twice here (also on line {exc.first}); '
+                                                f"the second would silently replace the first. Keep one, or merge them.") from None
     return YamlDocument(name, data, lines)
