@@ -133,10 +133,20 @@ def _kana_digit(kana: str) -> str:
     return {"いち": "1", "に": "2", "さん": "3", "よん": "4", "ご": "5", "ろく": "6"}.get(kana, kana)
 
 
+# Something an age could be written with: a digit, a number word, a school word. Most messages
+# have none, and the dozen patterns below are then not tried at all.
+_MAYBE_AGE = re.compile(
+    r"[0-9０-９一二三四五六七八九十]|じゅう|ジュウ|ｼﾞｭｳ|ちゅう|こう|しょう|ｺｳ|はたち|ハタチ|未成年|大学|大人|社会人|成人|専門"
+    r"|[中高小]学|(?i:jk|jc|dk|dc|teen|minor|adult|under|over|college|uni|school|freshman|sophomore|junior|senior"
+    r"|turning|year|grade|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
+
+
 def find_age_band(text: str, asked: bool = False) -> str | None:
     """The age band ``text`` states, or None. ``asked``: the bot just asked the age, so a bare
     number ("15", "15です", "えっと、14です", "14 but ill be 15 next week") is an age too."""
     t = unicodedata.normalize("NFKC", text[:500]).lower()
+    if not _MAYBE_AGE.search(t):
+        return None
     if any("\u3041" <= c <= "\u30ff" for c in t):
         t = _kana_to_digits(t)
     for pattern, band in _UNDER:

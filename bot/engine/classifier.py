@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import repeat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -44,11 +45,9 @@ def features(text: str) -> set[str]:
         if i + 1 < len(english):
             out.add("b:" + word + "_" + english[i + 1])
     folded = compact(normalise(text[:500]))
-    for n in (2, 3):
-        for i in range(len(folded) - n + 1):
-            gram = folded[i:i + n]
-            if not gram.isascii():
-                out.add(f"c{n}:" + gram)
+    if not folded.isascii():
+        out.update("c2:" + folded[i:i + 2] for i in range(len(folded) - 1) if not folded[i:i + 2].isascii())
+        out.update("c3:" + folded[i:i + 3] for i in range(len(folded) - 2) if not folded[i:i + 3].isascii())
     return out
 
 
@@ -60,8 +59,7 @@ class Binary:
     veto: float = 0.0   # below this an unclear keyword alone does not make it a crisis
 
     def probability(self, feats: set[str]) -> float:
-        weights = self.weights
-        z = self.bias + sum(weights.get(f, 0.0) for f in feats)
+        z = self.bias + sum(map(self.weights.get, feats, repeat(0.0)))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 

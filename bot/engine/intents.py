@@ -251,15 +251,19 @@ EMPTY_SCAN = Scan(frozenset())
 class KeywordIndex:
     """Every intent's keywords and idioms in one Aho-Corasick automaton per layer (pyahocorasick).
 
-    One pass per layer over a message finds every intent whose keywords occur in it, however
-    many keywords there are.
+    One pass per layer over a message finds every part (a run of words, or any word of a list)
+    that occurs in it, however many keywords there are; parts are shared by every keyword that
+    uses them, so a common word ("写真", "{image}") is checked once, not once per keyword.
     """
 
     def __init__(self, specs: dict[str, "IntentSpec"], words: dict[str, list[str]] | None = None):
         self.patterns: list[Pattern] = []
         self.negatable: dict[str, bool] = {}
         self.ignores_quotes: set[str] = set()
-        table: dict[str, dict[str, list[tuple]]] = {layer: {} for layer in LAYERS}
+        part_ids: dict[tuple, int] = {}
+        self._layout: list[tuple[tuple[tuple[int, int], ...], ...]] = []  # pattern -> groups -> (part id, gap)
+        users: dict[int, set[int]] = {}                                   # part id -> patterns using it
+        table: dict[str, dict[str, set[tuple]]] = {layer: {} for layer in LAYERS}
         for name, spec in specs.items():
             self.negatable[name] = spec.negation
             if not spec.quoted:
@@ -271,22 +275,27 @@ class KeywordIndex:
                     continue
                 pid = len(self.patterns)
                 self.patterns.append(pattern)
-                simple = len(pattern.groups) == 1 and len(pattern.groups[0]) == 1
-                for group_no, parts in enumerate(pattern.groups):
-                    for part_no, part in enumerate(parts):
-                        for layer, string, needs_start, needs_end in part.strings:
-                            table[layer].setdefault(string, []).append(
-                                (pid, group_no, part_no, needs_start, needs_end, part.min_reading, simple))
-        self._automata = {layer: _automaton(entries) for layer, entries in table.items()}
+                layout = []
+                for parts in pattern.groups:
+                    group = []
+                    for part in parts:
+                        key = (part.strings, part.min_reading)
+                        part_id = part_ids.get(key)
+                        if part_id is None:
+                            part_id = part_ids[key] = len(part_ids)
+                            for layer, string, needs_start, needs_end in part.strings:
+                                table[layer].setdefault(string, set()).add((part_id, needs_start, needs_end, part.min_reading))
+                        users.setdefault(part_id, set()).add(pid)
+                        group.append((part_id, part.gap))
+                    layout.append(tuple(group))
+                self._layout.append(tuple(layout))
+        self._users = {part_id: tuple(sorted(pids)) for part_id, pids in users.items()}
+        self._automata = {layer: _automaton({k: sorted(v) for k, v in entries.items()}) for layer, entries in table.items()}
 
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
         if not tokens:
             return EMPTY_SCAN
-        # part hits: (pattern, group, part) -> {(first token, last token)}; a keyword of one part
-        # (most of them) goes straight to its spans.
-        hits: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
-        spans: dict[int, list[list[tuple[int, int]]]] = {}
-        patterns = self.patterns
+        hits: dict[int, set[tuple[int, int]]] = {}   # part id -> {(first token, last token)}
         has_ja = any(t.kind == JA for t in tokens)
         has_en = any(t.kind == EN for t in tokens)
         for layer, automaton in self._automata.items():
@@ -297,32 +306,34 @@ class KeywordIndex:
             if not lay.text:
                 continue
             reading_layer = layer in _READING_LAYERS
+            starts, ends, cuts = lay.starts, lay.ends, lay.cuts
             for end, (length, entries) in automaton.iter(lay.text):
                 start = end - length + 1
-                at_start = start in lay.starts
-                at_end = (end + 1) in lay.ends
-                first, last = lay.owner(start), lay.owner(end)
-                for pid, group, part, needs_start, needs_end, min_reading, simple in entries:
-                    if reading_layer and length < min_reading:
-                        continue
+                at_start = start in starts
+                at_end = (end + 1) in ends
+                span = None
+                for part_id, needs_start, needs_end, min_reading in entries:
                     if (needs_start and not at_start) or (needs_end and not at_end):
                         continue
-                    if simple:
-                        found = spans.get(pid)
-                        if found is None:
-                            spans[pid] = [[(first, last)]]
-                        elif (first, last) not in found[0]:
-                            found[0].append((first, last))
+                    if reading_layer and length < min_reading:
+                        continue
+                    if span is None:
+                        span = (bisect_right(cuts, start), bisect_right(cuts, end))
+                    found = hits.get(part_id)
+                    if found is None:
+                        hits[part_id] = {span}
                     else:
-                        hits.setdefault((pid, group, part), set()).add((first, last))
-        if not hits and not spans:
+                        found.add(span)
+        if not hits:
             return EMPTY_SCAN
-        # Spans of every group of every pattern all of whose parts had a hit.
-        for pid in {key[0] for key in hits}:
-            pattern = patterns[pid]
-            if not all((pid, g, n) in hits for g, parts in enumerate(pattern.groups) for n in range(len(parts))):
+        patterns, layout, users = self.patterns, self._layout, self._users
+        candidates = {pid for part_id in hits for pid in users[part_id]}
+        spans: dict[int, list[list[tuple[int, int]]]] = {}
+        for pid in candidates:
+            groups = layout[pid]
+            if not all(part_id in hits for group in groups for part_id, _ in group):
                 continue
-            found = [_group_spans(parts, pid, g, hits, tokens) for g, parts in enumerate(pattern.groups)]
+            found = [_group_spans(group, hits, tokens) for group in groups]
             if all(found):
                 spans[pid] = found
         idioms: dict[str, list[tuple[int, int]]] = {}
@@ -336,7 +347,7 @@ class KeywordIndex:
                     cancelled.setdefault(patterns[pid].intent, set()).update(tokens[a].sentence for a, _ in group)
         matched: dict[str, list[str]] = {}
         negated: set[str] = set()
-        for pid, groups in spans.items():
+        for pid in sorted(spans):
             pattern = patterns[pid]
             if pattern.kind != "keyword" or pattern.intent in matched:
                 continue  # one keyword is enough to say an intent matched
@@ -346,7 +357,7 @@ class KeywordIndex:
             skip_quoted = name in self.ignores_quotes
             off = cancelled.get(name, ())
             ok = True
-            for group in groups:
+            for group in spans[pid]:
                 free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
                         and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
                         and tokens[a].sentence not in off]
@@ -363,20 +374,17 @@ class KeywordIndex:
         return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
 
 
-def _group_spans(parts: tuple[Part, ...], pid: int, group: int, hits, tokens) -> list[tuple[int, int]]:
+def _group_spans(group: tuple[tuple[int, int], ...], hits, tokens) -> list[tuple[int, int]]:
     """Token spans where every part of a group occurs, in order, in one sentence."""
-    first_hits = hits.get((pid, group, 0))
-    if not first_hits:
-        return []
-    if len(parts) == 1:
+    first_hits = hits[group[0][0]]
+    if len(group) == 1:
         return sorted(first_hits)
     out = []
     for first, last in sorted(first_hits):
         end = last
         ok = True
-        for part_no in range(1, len(parts)):
-            gap = parts[part_no].gap
-            nxt = [(a, b) for a, b in hits.get((pid, group, part_no), ())
+        for part_id, gap in group[1:]:
+            nxt = [(a, b) for a, b in hits[part_id]
                    if a > end and a - end - 1 <= gap and tokens[a].sentence == tokens[first].sentence]
             if not nxt:
                 ok = False
