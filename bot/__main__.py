@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("db", help="database schema")
     d.add_argument("action", choices=["upgrade"])
     sub.add_parser("purge", help="apply the retention rules now")
+    ky = sub.add_parser("keys", help="the secret key ring (BOT_SECRET_KEYS)")
+    ky.add_argument("action", choices=["rotate"],
+                    help="re-encrypt and re-pseudonymise everything stored under the newest key")
 
     c = sub.add_parser("counsellor", help="manage counsellor accounts")
     c.add_argument("action", choices=["add"])
@@ -86,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.store.retention import run_purge
 
         return run_purge(settings)
+    if cmd == "keys":
+        from bot.store.keys import run_rotate
+
+        return run_rotate(settings)
     if cmd == "counsellor":
         from bot.handoff.accounts import run_add_counsellor
 

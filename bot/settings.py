@@ -5,6 +5,7 @@ logs). A bad value stops start-up with a message naming the variable.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     bot_data_dir: Path = Field(Path("./data"), alias="BOT_DATA_DIR")
     database_url: str = Field("", alias="DATABASE_URL")
     bot_secret_key: SecretStr = Field(SecretStr(""), alias="BOT_SECRET_KEY")
+    # The key ring, newest first, comma-separated: the newest seals and pseudonymises, the
+    # others still open what they sealed (``python -m bot keys rotate``).
+    bot_secret_keys: SecretStr = Field(SecretStr(""), alias="BOT_SECRET_KEYS")
     bot_flows_dir: Path = Field(ROOT / "flows", alias="BOT_FLOWS_DIR")
     bot_locales_dir: Path = Field(ROOT / "locales", alias="BOT_LOCALES_DIR")
     bot_flow: str = Field("first_contact", alias="BOT_FLOW")
@@ -52,16 +56,31 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":
+        ring = self._configured_keys()
+        single = self.bot_secret_key.get_secret_value()
+        if single and self.bot_secret_keys.get_secret_value() and single not in ring:
+            raise ValueError("BOT_SECRET_KEY is not in BOT_SECRET_KEYS: put every key in BOT_SECRET_KEYS "
+                             "(newest first) and unset BOT_SECRET_KEY")
+        if self.database_url and not ring:
+            # Several processes share the database: a key made here would differ in each.
+            raise ValueError("BOT_SECRET_KEY (or BOT_SECRET_KEYS) must be set when DATABASE_URL is set")
         if self.bot_env == "production":
-            key = self.bot_secret_key.get_secret_value()
-            if len(key) < 32:
+            if not ring or any(len(k) < 32 for k in ring):
                 raise ValueError("BOT_SECRET_KEY must be set to at least 32 random characters in production")
             if not self.database_url:
                 raise ValueError("DATABASE_URL must be set in production")
             demo_key = self.bot_data_dir / DEMO_KEY_FILE
-            if demo_key.exists() and demo_key.read_text().strip() == key:
+            made = demo_key.read_text().strip() if demo_key.exists() else None
+            if any(k == made for k in ring):
                 raise ValueError("BOT_SECRET_KEY is the demo key made for trying the bot; make a new one for production")
         return self
+
+    def _configured_keys(self) -> list[str]:
+        ring = [k.strip() for k in self.bot_secret_keys.get_secret_value().split(",") if k.strip()]
+        if ring:
+            return ring
+        single = self.bot_secret_key.get_secret_value().strip()
+        return [single] if single else []
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -94,16 +113,25 @@ class Settings(BaseSettings):
     def line_enabled(self) -> bool:
         return bool(self.line_channel_secret.get_secret_value() and self.line_channel_access_token.get_secret_value())
 
-    def secret_key(self) -> bytes:
-        """The key for pseudonyms and encryption. Outside production, made once and kept in the data dir."""
-        key = self.bot_secret_key.get_secret_value()
-        if key:
-            return key.encode()
+    def secret_keys(self) -> list[bytes]:
+        """The key ring for pseudonyms and encryption, newest first. Without ``BOT_SECRET_KEY(S)``
+        (never the case with a ``DATABASE_URL`` or in production) one key is made once and kept
+        in the data dir."""
+        ring = self._configured_keys()
+        if ring:
+            return [k.encode() for k in ring]
         path = self.bot_data_dir / DEMO_KEY_FILE
         if path.exists():
-            return path.read_text().strip().encode()
-        self.bot_data_dir.mkdir(parents=True, exist_ok=True)
+            return [path.read_text().strip().encode()]
+        if not self.bot_data_dir.exists():
+            self.bot_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         made = secrets.token_urlsafe(48)
-        path.write_text(made)
-        path.chmod(0o600)
-        return made.encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+        with os.fdopen(fd, "w") as f:
+            f.write(made)
+        return [made.encode()]
+
+    def secret_key(self) -> bytes:
+        """The newest key of the ring (``secret_keys``)."""
+        return self.secret_keys()[0]
+

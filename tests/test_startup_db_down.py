@@ -22,7 +22,7 @@ def _free_port() -> int:
 def test_serve_starts_and_reports_degraded_when_postgresql_is_down(tmp_path):
     port, dead = _free_port(), _free_port()
     env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{dead}/nothing", "PORT": str(port),
-           "BOT_DATA_DIR": str(tmp_path)}
+           "BOT_DATA_DIR": str(tmp_path), "BOT_SECRET_KEY": "k" * 40}
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

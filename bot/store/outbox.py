@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Outbound
 
-from .crypto import Crypto, DecryptError
+from .crypto import Crypto, DecryptError, where
+from .db import next_id, next_ids
 from .inbox import IS_PENDING
 from .models import FAILED, PENDING, SENT, OutboxMessage
 
@@ -47,31 +48,51 @@ def new_retry_key() -> str:
     return secrets.token_hex(16)
 
 
+def payload_aad(row_id: int) -> bytes:
+    return where(_O.name, "payload_enc", row_id)
+
+
+def user_ref_aad(row_id: int) -> bytes:
+    return where(_O.name, "user_ref_enc", row_id)
+
+
 async def enqueue(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, user_id: str,
                   outbound: Outbound, now: float, inbox_id: int | None = None) -> OutboxMessage:
     """Add one delivery. ``outbound.retry_key`` should be set (``new_retry_key()``)."""
-    row = OutboxMessage(**outbox_row(crypto, conversation_id=conversation_id, channel=channel, user_id=user_id,
-                                     outbound=outbound, now=now, inbox_id=inbox_id))
+    values = outbox_row(conversation_id=conversation_id, channel=channel, user_id=user_id, outbound=outbound,
+                        now=now, inbox_id=inbox_id)
+    row = OutboxMessage(**_sealed(crypto, values, await next_id(session, _O)))
     session.add(row)
     await session.flush()
     return row
 
 
-def outbox_row(crypto: Crypto, *, conversation_id: str, channel: str, user_id: str, outbound: Outbound,
+def outbox_row(*, conversation_id: str, channel: str, user_id: str, outbound: Outbound,
                now: float, inbox_id: int | None = None) -> dict:
-    """The values of one ``enqueue`` row, for ``enqueue_many``."""
+    """One delivery for ``enqueue_many``, not yet sealed: that needs its id (``enqueue_many``)."""
     return dict(conversation_id=conversation_id, channel=channel, kind=outbound.kind, status=PENDING,
-                payload_enc=crypto.encrypt(outbound.to_json()), user_ref_enc=crypto.encrypt(user_id),
+                payload=outbound.to_json(), user_id=user_id,
                 inbox_id=inbox_id, attempts=0, next_attempt_at=now, leased_until=0.0, created_at=now)
+
+
+def _sealed(crypto: Crypto, values: dict, row_id: int) -> dict:
+    """The row's values with its id, its payload and the platform id sealed to it."""
+    out = {k: v for k, v in values.items() if k not in ("payload", "user_id")}
+    out["id"] = row_id
+    out["payload_enc"] = crypto.encrypt(values["payload"], payload_aad(row_id))
+    out["user_ref_enc"] = crypto.encrypt(values["user_id"], user_ref_aad(row_id))
+    return out
 
 
 _ENQUEUE = insert(_O)
 
 
-def enqueue_many(conn: Connection, rows: list[dict]) -> None:
-    """Add many deliveries in one statement (executemany), inside ``Store.run``; nobody needs their ids."""
+def enqueue_many(conn: Connection, crypto: Crypto, rows: list[dict]) -> None:
+    """Add many deliveries (``outbox_row``) in one statement (executemany), inside ``Store.run``:
+    one more statement takes their ids first, which their sealed values name."""
     if rows:
-        conn.execute(_ENQUEUE, rows)
+        ids = next_ids(conn, _O, len(rows))
+        conn.execute(_ENQUEUE, [_sealed(crypto, values, row_id) for values, row_id in zip(rows, ids)])
 
 
 def _due_statement(postgres: bool):
@@ -108,8 +129,9 @@ def claim_due(conn: Connection, crypto: Crypto, channels: tuple[str, ...], now: 
     claimed, leased, broken = [], [], []
     for row in rows:
         try:
-            user_id, payload = crypto.decrypt(row.user_ref_enc), crypto.decrypt(row.payload_enc)
-        except DecryptError:  # written under another BOT_SECRET_KEY: can never be sent
+            user_id = crypto.decrypt(row.user_ref_enc, user_ref_aad(row.id))
+            payload = crypto.decrypt(row.payload_enc, payload_aad(row.id))
+        except DecryptError:  # under a key no longer in the ring, or moved from another row: never sent
             broken.append({"rid": row.id, "at": now})
             continue
         leased.append(row.id)
