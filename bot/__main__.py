@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-encrypt and re-pseudonymise everything stored under the newest key")
 
     c = sub.add_parser("counsellor", help="manage counsellor accounts")
-    c.add_argument("action", choices=["add"])
+    c.add_argument("action", choices=["add", "disable"])
     c.add_argument("name")
     c.add_argument("--password", help="read from standard input when omitted")
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.settings import Settings, SettingsError
 
     try:
-        settings = Settings.from_env(**({"BOT_ENV": "demo"} if getattr(args, "demo", False) else {}))
+        settings = Settings.for_demo() if getattr(args, "demo", False) else Settings.from_env()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_rotate(settings)
     if cmd == "counsellor":
-        from bot.handoff.accounts import run_add_counsellor
+        from bot.handoff.accounts import run_add_counsellor, run_disable_counsellor
 
+        if args.action == "disable":
+            return run_disable_counsellor(settings, args.name)
         return run_add_counsellor(settings, args.name, args.password)
     return 2
 

@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import time
+from typing import Callable
 
 from aiohttp import web
 
@@ -108,21 +109,33 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _start_with_retry(runtime: Runtime, run_worker: bool) -> None:
+async def _start_with_retry(runtime: Runtime, run_worker: bool,
+                            on_refused: Callable[[str], None] | None = None) -> None:
     """Start the runtime; while the database is down, keep trying (webhooks meanwhile answer
-    with the safety message, since ``accept`` raises ``StoreUnavailable``)."""
+    with the safety message, since ``accept`` raises ``StoreUnavailable``). In production, once
+    the database answers, refuse to run while the demo's counsellor account is active: the
+    runtime is not started and ``on_refused(why)`` stops the process."""
+    from bot.handoff.demo import DemoAccountActive, refuse_active_demo_account
+
+    check = refuse_active_demo_account if runtime.settings.bot_env == "production" else None
     while True:
         try:
-            await runtime.start(run_worker=run_worker)
+            await runtime.start(run_worker=run_worker, check=check)
             return
         except StoreUnavailable:
             log.error("runtime.start_waiting_for_db", extra={"seconds": START_RETRY_SECONDS})
             await asyncio.sleep(START_RETRY_SECONDS)
+        except DemoAccountActive as exc:
+            log.error("runtime.start_refused", extra={"reason": "demo_account_active"})
+            if on_refused is not None:
+                on_refused(str(exc))
+            return
 
 
-def _background(settings, runtime: Runtime, run_worker: bool) -> list[asyncio.Task]:
+def _background(settings, runtime: Runtime, run_worker: bool,
+                on_refused: Callable[[str], None] | None = None) -> list[asyncio.Task]:
     return [
-        asyncio.create_task(_start_with_retry(runtime, run_worker), name="runtime-start"),
+        asyncio.create_task(_start_with_retry(runtime, run_worker, on_refused), name="runtime-start"),
         asyncio.create_task(runtime.bundles.watch(), name="flows-watch"),
         asyncio.create_task(purge_forever(runtime.store, settings), name="retention"),
     ]
@@ -137,11 +150,12 @@ async def _stop(tasks: list[asyncio.Task], runtime: Runtime) -> None:
     await runtime.stop()
 
 
-def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True) -> None:
+def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True,
+                   on_refused: Callable[[str], None] | None = None) -> None:
     """Start the runtime, the flow watcher and retention with the app; stop them with it."""
 
     async def lifecycle(app: web.Application):
-        tasks = _background(app[SETTINGS], runtime, run_worker)
+        tasks = _background(app[SETTINGS], runtime, run_worker, on_refused)
         yield
         await _stop(tasks, runtime)
 
@@ -170,7 +184,13 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
     if runtime is None:
         return 2
     app = build_app(settings, runtime)
-    attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False)
+    refused: list[str] = []
+
+    def refuse(why: str) -> None:  # stop as on SIGTERM (see _stop_on_signals), then exit 2
+        refused.append(why)
+        signal.raise_signal(signal.SIGTERM)
+
+    attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False, on_refused=refuse)
     host, port = host or settings.host, port or settings.port
     if demo:
         from bot.handoff.demo import setup_demo
@@ -184,6 +204,9 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
     # default handlers) must not turn a clean stop into a kill.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    if refused:
+        print(f"refusing to run in production: {refused[0]}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -235,16 +258,26 @@ def run_worker(settings) -> int:
     if runtime is None:
         return 2
 
+    refused: list[str] = []
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        tasks = _background(settings, runtime, run_worker=True)
+
+        def refuse(why: str) -> None:
+            refused.append(why)
+            stop.set()
+
+        tasks = _background(settings, runtime, run_worker=True, on_refused=refuse)
         _freeze_startup_objects()
         await stop.wait()
         await _stop(tasks, runtime)
 
     asyncio.run(main())
+    if refused:
+        print(f"refusing to run in production: {refused[0]}", file=sys.stderr)
+        return 2
     return 0

@@ -216,10 +216,15 @@ class Runtime:
     def store(self, store: Store) -> None:  # another database (tests: "the database is back")
         self._store = self.inbox_commits.store = store
 
-    async def start(self, run_worker: bool = True, run_sender: bool | None = None, migrate: bool = True) -> None:
+    async def start(self, run_worker: bool = True, run_sender: bool | None = None, migrate: bool = True,
+                    check: Callable[[Store], Awaitable[None]] | None = None) -> None:
+        """Migrate (and seal what an earlier version left in clear), then ``check(store)`` if
+        given (it may raise to refuse the start), then run the loops."""
         if migrate:
             await self.store.upgrade()
             await self._seal_legacy()
+        if check is not None:
+            await check(self.store)
         self._running = True
         if run_worker:
             for n in range(self.workers):

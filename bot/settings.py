@@ -17,6 +17,8 @@ from bot.errors import BotError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY_FILE = "demo-secret.key"
+# Every key this bot makes for a demo or a development run starts with this; production refuses it.
+DEMO_KEY_PREFIX = "demo-"
 
 
 class SettingsError(BotError):
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
         if single and self.bot_secret_keys.get_secret_value() and single not in ring:
             raise ValueError("BOT_SECRET_KEY is not in BOT_SECRET_KEYS: put every key in BOT_SECRET_KEYS "
                              "(newest first) and unset BOT_SECRET_KEY")
+        if self.bot_env == "demo" and self.database_url:
+            raise ValueError("the demo runs on SQLite only: unset DATABASE_URL (or do not use --demo)")
         if self.database_url and not ring:
             # Several processes share the database: a key made here would differ in each.
             raise ValueError("BOT_SECRET_KEY (or BOT_SECRET_KEYS) must be set when DATABASE_URL is set")
@@ -71,7 +75,7 @@ class Settings(BaseSettings):
                 raise ValueError("DATABASE_URL must be set in production")
             demo_key = self.bot_data_dir / DEMO_KEY_FILE
             made = demo_key.read_text().strip() if demo_key.exists() else None
-            if any(k == made for k in ring):
+            if any(k.startswith(DEMO_KEY_PREFIX) or k == made for k in ring):
                 raise ValueError("BOT_SECRET_KEY is the demo key made for trying the bot; make a new one for production")
         return self
 
@@ -81,6 +85,19 @@ class Settings(BaseSettings):
             return ring
         single = self.bot_secret_key.get_secret_value().strip()
         return [single] if single else []
+
+    @classmethod
+    def for_demo(cls) -> "Settings":
+        """``serve --demo``: refused where it could reach real data (``BOT_ENV=production``, or a
+        ``DATABASE_URL``), since it plants a ``demo`` counsellor whose password goes to stdout."""
+        seen = _DemoGuard()
+        if seen.bot_env.strip().lower() == "production":
+            raise SettingsError("--demo is refused with BOT_ENV=production: it makes a counsellor whose password "
+                                "is printed. Run `python -m bot serve` instead.")
+        if seen.database_url.strip():
+            raise SettingsError("--demo is refused while DATABASE_URL is set: the demo runs on its own SQLite "
+                                "file. Unset DATABASE_URL to try the bot.")
+        return cls.from_env(BOT_ENV="demo")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -116,7 +133,7 @@ class Settings(BaseSettings):
     def secret_keys(self) -> list[bytes]:
         """The key ring for pseudonyms and encryption, newest first. Without ``BOT_SECRET_KEY(S)``
         (never the case with a ``DATABASE_URL`` or in production) one key is made once and kept
-        in the data dir."""
+        in the data dir, with the ``demo-`` prefix that production refuses."""
         ring = self._configured_keys()
         if ring:
             return [k.encode() for k in ring]
@@ -125,7 +142,7 @@ class Settings(BaseSettings):
             return [path.read_text().strip().encode()]
         if not self.bot_data_dir.exists():
             self.bot_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        made = secrets.token_urlsafe(48)
+        made = DEMO_KEY_PREFIX + secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
         with os.fdopen(fd, "w") as f:
             f.write(made)
@@ -135,3 +152,11 @@ class Settings(BaseSettings):
         """The newest key of the ring (``secret_keys``)."""
         return self.secret_keys()[0]
 
+
+class _DemoGuard(BaseSettings):
+    """The two variables ``--demo`` must not run with, read as they are in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    bot_env: str = Field("", alias="BOT_ENV")
+    database_url: str = Field("", alias="DATABASE_URL")

@@ -91,3 +91,37 @@ def run_add_counsellor(settings, name: str, password: str | None) -> int:
         return 1
     print(f'counsellor "{name}" added (id {cid}); log in at /console')
     return 0
+
+
+async def disable_counsellor(store, name: str) -> bool:
+    """Mark an account inactive (it can no longer log in); False when there is none by that name."""
+    async with store.transaction() as s:
+        row = await q.counsellor_by_name(s, name)
+        if row is None:
+            return False
+        row.is_active = False
+        return True
+
+
+def run_disable_counsellor(settings, name: str) -> int:
+    """``python -m bot counsellor disable NAME``."""
+    from bot.store import Store, StoreUnavailable
+
+    async def go() -> bool:
+        store = Store.from_settings(settings)
+        try:
+            await store.upgrade()
+            return await disable_counsellor(store, name)
+        finally:
+            await store.dispose()
+
+    try:
+        found = asyncio.run(go())
+    except StoreUnavailable as exc:
+        print(f"database: {exc} (DATABASE_URL or BOT_DATA_DIR)", file=sys.stderr)
+        return 1
+    if not found:
+        print(f'no counsellor called "{name}"', file=sys.stderr)
+        return 1
+    print(f'counsellor "{name}" disabled')
+    return 0
