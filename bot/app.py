@@ -23,6 +23,7 @@ from typing import Callable
 
 from aiohttp import web
 
+from bot import web_security
 from bot.observability import configure_logging
 from bot.runtime import Runtime
 from bot.store import StoreUnavailable
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", object)
+INTERNAL = web.AppKey("internal_port", bool)
 START_RETRY_SECONDS = 5.0
 
 
@@ -39,11 +41,51 @@ def build_app(settings, runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
+    web_security.install(app, settings)  # before the features' middlewares: the console's HTTPS check first
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     _add_routes(app, runtime)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(_internal_site)
     return app
+
+
+def build_internal_app(settings, runtime: Runtime) -> web.Application:
+    """What the internal port (``BOT_METRICS_PORT``) serves: ``/metrics``, ``/readyz`` with its
+    details, ``/healthz``. No token: it is bound to ``BOT_METRICS_HOST`` (127.0.0.1 by default)."""
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app[SETTINGS] = settings
+    app[INTERNAL] = True
+    web_security.install(app, settings)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _internal_site(app: web.Application):
+    settings = app[SETTINGS]
+    runner = web.AppRunner(build_internal_app(settings, app[RUNTIME]), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
+    await site.start()
+    log.info("web.metrics_port", extra={"host": settings.metrics_host, "port": settings.metrics_port})
+    yield
+    await runner.cleanup()
+
+
+def _may_see_details(request: web.Request) -> bool:
+    """The internal port, or the public one with ``Authorization: Bearer <BOT_METRICS_TOKEN>``."""
+    if request.app.get(INTERNAL):
+        return True
+    return web_security.bearer_ok(request, _metrics_token(request))
+
+
+def _metrics_token(request: web.Request) -> str:
+    settings = request.app.get(SETTINGS)
+    return settings.metrics_token.get_secret_value() if settings is not None else ""
 
 
 def _add_routes(app: web.Application, runtime: Runtime) -> None:
@@ -69,8 +111,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers and the flows are loaded. 503 otherwise."""
+    """Ready: the database answers and the flows are loaded. 503 otherwise. The public answer
+    says only that; the details (queue depths, versions) need ``_may_see_details``."""
     runtime = request.app[RUNTIME]
+    if not _may_see_details(request):
+        ready = bool(runtime.bundles.bundle.flows) and await runtime.store.ping()
+        return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
     body = {"status": "ready", "db": True, "flows": bool(runtime.bundles.bundle.flows),
             "flow_version": runtime.bundles.version}
     try:
@@ -100,6 +146,10 @@ async def metrics(request: web.Request) -> web.Response:
 
     from bot.observability import REGISTRY
 
+    if not _may_see_details(request):
+        if _metrics_token(request):
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
+        raise web.HTTPNotFound()  # served on BOT_METRICS_PORT only
     runtime = request.app[RUNTIME]
     try:  # the gauges are read from the store at scrape time
         await runtime.queue_depths()

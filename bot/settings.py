@@ -55,9 +55,23 @@ class Settings(BaseSettings):
     run_worker_in_web: bool | None = Field(None, alias="BOT_WORKER_IN_WEB")
     outbox_max_attempts: int = Field(8, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
     public_url: str = Field("", alias="BOT_PUBLIC_URL")
+    # /metrics and the details of /readyz: on this port only (bound to BOT_METRICS_HOST), and/or
+    # on the public port for a request with "Authorization: Bearer <BOT_METRICS_TOKEN>".
+    metrics_port: int | None = Field(None, alias="BOT_METRICS_PORT", ge=1, le=65535)
+    metrics_host: str = Field("127.0.0.1", alias="BOT_METRICS_HOST")
+    metrics_token: SecretStr = Field(SecretStr(""), alias="BOT_METRICS_TOKEN")
+    # Reverse proxies whose X-Forwarded-Proto is believed: a hop count ("1") or CIDRs
+    # ("10.0.0.0/8,127.0.0.1"); empty: none (bot.web_security.TrustedProxies).
+    trusted_proxies: str = Field("", alias="BOT_TRUSTED_PROXIES")
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":
+        from bot.web_security import TrustedProxies
+
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"BOT_TRUSTED_PROXIES: {exc}") from None
         ring = self._configured_keys()
         single = self.bot_secret_key.get_secret_value()
         if single and self.bot_secret_keys.get_secret_value() and single not in ring:

@@ -39,7 +39,7 @@ def test_serve_starts_and_reports_degraded_when_postgresql_is_down(tmp_path):
                 continue
             break
         assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
-        assert status == 503 and b'"db": false' in body
+        assert status == 503 and b'"not ready"' in body
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/chat", timeout=5) as r:
             assert r.status == 200
     finally:
