@@ -533,11 +533,18 @@ def next_ids(conn: Connection, table, count: int) -> list[int]:
         return []
     name = table.name
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-                            {"t": name, "n": count}).scalars().all()
-        return sorted(rows)
-    last = conn.execute(text(f'SELECT coalesce(max(id), 0) FROM "{name}"')).scalar_one()
+        return sorted(conn.execute(_NEXTVAL, {"t": name, "n": count}).scalars().all())
+    sql = f'SELECT max(id) FROM "{name}"'
+    driver = conn.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection):  # Store.run's thread: the driver's cursor is 6 µs, SQLAlchemy's 20-40
+        last = driver.execute(sql).fetchone()[0]
+    else:
+        last = conn.exec_driver_sql(sql).scalar()
+    last = last or 0
     return list(range(last + 1, last + 1 + count))
+
+
+_NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
 
 
 async def next_id(session: AsyncSession, table) -> int:

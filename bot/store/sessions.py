@@ -94,12 +94,15 @@ async def find_for_event(session: AsyncSession, crypto: Crypto, row_pseudonym: s
         return row_pseudonym, await get_by_pseudonym(session, row_pseudonym)
     newest, *older = crypto.pseudonyms(channel, user_id)
     conv = await get_by_pseudonym(session, newest)
-    for old in older:
-        if conv is None:
-            conv = await get_by_pseudonym(session, old)
-            if conv is not None:
-                conv.pseudonym = newest
-                await session.flush()
+    moved = {row_pseudonym} - {newest}  # the event itself was stored under an older key
+    for old in older if conv is None else ():
+        conv = await get_by_pseudonym(session, old)
+        if conv is not None:
+            conv.pseudonym = newest
+            await session.flush()
+            moved.add(old)
+            break
+    for old in moved:  # the person's inbox rows (pending and tombstones) follow
         await session.execute(update(InboxEvent).where(InboxEvent.pseudonym == old).values(pseudonym=newest))
     return newest, conv
 
