@@ -35,6 +35,7 @@ from sqlalchemy import and_, bindparam, select, update
 from bot.channels.base import InboundEvent
 
 from .crypto import Crypto, DecryptError, is_clear_json, where
+from .outbox import row_key as outbox_row_key
 from .models import PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,15 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class Column:
-    """A sealed column: its table, the columns that name a row in the associated data, and
-    whether it holds a text token (JSON columns, clear in earlier versions) or bytes."""
+    """A sealed column: its table, how a row is named in the associated data (from the columns
+    ``key_columns``), and whether it holds a text token (JSON columns, clear in earlier
+    versions) or bytes."""
 
     table: object
     name: str
     row_key: Callable[[object], object]
     text: bool = False
+    key_columns: tuple[str, ...] = ()
 
 
 _C, _I, _O, _H, _TM = (m.__table__ for m in (Conversation, InboxEvent, OutboxMessage, Handoff, TranscriptMessage))
@@ -59,9 +62,11 @@ COLUMNS = (
     Column(_C, "session_json", lambda r: r.id, text=True),
     Column(_C, "user_ref_enc", lambda r: r.id),
     Column(_H, "context_json", lambda r: r.id, text=True),
-    Column(_I, "payload_enc", lambda r: f"{r.channel}/{r.event_id}"),
-    Column(_O, "payload_enc", lambda r: r.id),
-    Column(_O, "user_ref_enc", lambda r: r.id),
+    Column(_I, "payload_enc", lambda r: f"{r.channel}/{r.event_id}", key_columns=("channel", "event_id")),
+    Column(_O, "payload_enc", lambda r: outbox_row_key(r.conversation_id, r.inbox_id, r.id),
+           key_columns=("conversation_id", "inbox_id")),
+    Column(_O, "user_ref_enc", lambda r: outbox_row_key(r.conversation_id, r.inbox_id, r.id),
+           key_columns=("conversation_id", "inbox_id")),
     Column(_TM, "body_enc", lambda r: r.id),
 )
 JSON_COLUMNS = tuple(c for c in COLUMNS if c.text)
@@ -104,7 +109,7 @@ async def reseal_column(store, column: Column, report: Report, only_clear: bool 
     t = column.table
     col = t.c[column.name]
     label = f"{t.name}.{column.name}"
-    key_cols = [t.c.id] + ([t.c.channel, t.c.event_id] if t is _I else [])
+    key_cols = [t.c.id] + [t.c[name] for name in column.key_columns]
     last = None
     while True:
         stmt = select(*key_cols, col).where(col.is_not(None)).order_by(t.c.id).limit(BATCH)

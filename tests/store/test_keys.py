@@ -101,6 +101,22 @@ async def test_swapped_platform_ids_in_the_outbox_reach_nobody(runtime):
     assert {(r.status, r.reason) for r in rows} == {("failed", "undecryptable")}
 
 
+async def test_swapped_replies_of_one_conversation_do_not_open_either(runtime):
+    """Sealed to the row: two replies of one person (each named by the event that caused it)
+    swapped are refused too, not delivered out of order."""
+    await runtime.accept([ev("U1", kind="start")])
+    assert await runtime.process_next()
+    await runtime.accept([ev("U1", kind="tap", choice="threatened")])
+    assert await runtime.process_next()
+    async with runtime.store.transaction() as s:
+        a, b = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+        assert a.conversation_id == b.conversation_id
+        a.payload_enc, b.payload_enc = b.payload_enc, a.payload_enc
+    await runtime.deliver_due()
+    await runtime.deliver_due()
+    assert runtime.channels["memory"].deliveries == []
+
+
 async def test_sessions_and_handoff_contexts_are_sealed_at_rest(runtime):
     await runtime.accept([ev("U1", kind="start"), ev("U1", kind="tap", choice="threatened"),
                           ev("U1", "talk to a person")])
