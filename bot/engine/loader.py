@@ -159,7 +159,17 @@ def _read_locale(path: Path, issues: _Issues) -> Locale | None:
         if not isinstance(spec, dict) or set(spec) - {"keywords", "phrases", "exclude"}:
             issues.error("F101", doc.file, line, f'intent "{name}" should be a list of keywords, or have keywords:, phrases: and exclude:.')
             continue
-        loc.intents[str(name)] = {k: [str(x) for x in (spec.get(k) or [])] for k in ("keywords", "phrases", "exclude")}
+        lists: dict[str, list[str]] = {}
+        for part in ("keywords", "phrases", "exclude"):
+            value = spec.get(part) or []
+            if isinstance(value, str):  # one word, not a list of its characters
+                value = [value]
+            if not isinstance(value, list):
+                issues.error("F101", doc.file, doc.line_of(("intents", name, part)),
+                             f'{part} of intent "{name}" should be a list of words, like [word, other word].')
+                value = []
+            lists[part] = [str(x) for x in value]
+        loc.intents[str(name)] = lists
     return loc
 
 

@@ -56,3 +56,29 @@ def test_a_number_int_cannot_read_is_not_a_crash(text):
     flow = load_bundle(MINI / "flows", MINI / "locales").flows["mini"]
     turn = step(flow, None, UserInput("text", text=text), dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
     assert turn.session.state in flow.states
+
+
+def test_intent_lists_that_are_not_lists(tmp_path):
+    """``exclude: yes`` raised TypeError out of load_bundle; ``keywords: one word`` became one
+    keyword per character (a crisis intent matching every message with "i" in it)."""
+    import datetime as dt
+
+    from bot.engine import step
+    from bot.engine.model import UserInput
+
+    shutil.copytree(MINI / "flows", tmp_path / "flows")
+    shutil.copytree(MINI / "locales", tmp_path / "locales")
+    en = tmp_path / "locales" / "en.yaml"
+    text = en.read_text(encoding="utf-8")
+    assert "  human: [talk to a person, human, counsellor]" in text
+    en.write_text(text.replace("  human: [talk to a person, human, counsellor]",
+                               "  human: {keywords: counsellor, exclude: yes}"), encoding="utf-8")
+    bundle = load_bundle(tmp_path / "flows", tmp_path / "locales")
+    assert [i.code for i in bundle.errors] == ["F101"] and "exclude of intent" in str(bundle.errors[0])
+    en.write_text(text.replace("  human: [talk to a person, human, counsellor]", "  human: {keywords: counsellor}"),
+                  encoding="utf-8")
+    flow = load_bundle(tmp_path / "flows", tmp_path / "locales").flows["mini"]
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    start = step(flow, None, UserInput("start", locale_hint="en"), now).session
+    assert step(flow, start, UserInput("text", text="counsellor"), now).matched.endswith("human")
+    assert not step(flow, start, UserInput("text", text="c"), now).matched.endswith("human")  # not "c", "o"...
