@@ -104,6 +104,12 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
         data = _construct(node, (), lines, set(), [MAX_VALUES]) if node is not None else None
     except _Shape as exc:
         raise YamlSyntaxError(name, exc.line, exc.problem) from None
+    except yaml.MarkedYAMLError as exc:  # a tag (!!set, !!python/object, !!binary ...) on a value that cannot be it
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlSyntaxError(name, mark.line + 1 if mark else None,
+                              f"a value here cannot be read ({exc.problem or exc}). Remove the !! tag.") from None
+    except (ValueError, TypeError, yaml.YAMLError) as exc:  # !!int abc, !!float x, !!timestamp 99 ...
+        raise YamlSyntaxError(name, None, f"a value cannot be read ({type(exc).__name__}). Remove any !! tag.") from None
     except RecursionError:
         raise YamlSyntaxError(name, None, "the YAML is nested too deeply. Check indentation and brackets.") from None
     return YamlDocument(name, data, lines)

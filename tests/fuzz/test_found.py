@@ -18,7 +18,12 @@ LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in ra
     "texts: &t {again: *t}\n",
     "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + LAUGHS,  # aliases of aliases: 10^8 values
     "a: " + "[" * 900 + "]" * 900 + "\n",             # nested deeper than the loader's recursion goes
-], ids=["alias-in-itself", "alias-in-mapping", "billion-laughs", "deep"])
+    "!!set name: mini\n",                              # tags on values that cannot be them (ConstructorError)
+    "!!python/object name: mini\n",
+    "name: !!int abc\n",                               # (ValueError)
+    "name: !!float x\n",
+], ids=["alias-in-itself", "alias-in-mapping", "billion-laughs", "deep", "set-tag", "python-tag", "int-tag",
+        "float-tag"])
 def test_a_broken_flow_file_is_an_f100_issue_not_a_crash(tmp_path, yaml_text):
     shutil.copytree(MINI / "flows", tmp_path / "flows")
     shutil.copytree(MINI / "locales", tmp_path / "locales")
