@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check chat bench setup browser run scale
+.PHONY: demo test check chat bench setup browser run scale fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The fuzzer for longer than make test gives it (a few seconds per target): FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	BOT_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m pytest -p no:cacheprovider -o timeout=0 tests/fuzz
 
 # Every process of the Procfile at once (honcho); discord only when DISCORD_TOKEN is set.
 run: $(STAMP)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import statistics
 import sys
@@ -43,6 +42,8 @@ from bot.reload import BundleHolder  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import Store  # noqa: E402
+from bot.store import sessions  # noqa: E402
+from bot.engine import Session  # noqa: E402
 from bot.store.models import Conversation, InboxEvent, OutboxMessage  # noqa: E402
 
 MINI = ROOT / "tests" / "engine" / "fixtures" / "mini"
@@ -159,8 +160,9 @@ async def bench_latency(target: Target, holder: BundleHolder, rate: float, secon
 async def seed(rt: Runtime, count: int, prefix: str = "seed") -> None:
     """``count`` conversations that talked before: a session, a tombstone, a settled reply."""
     now = time.time()
-    session = json.dumps({"state": "welcome", "locale": "en", "flow_version": rt.bundles.version,
-                          "variables": {}, "path": ["welcome"], "started_at": now, "last_active_at": now, "risk": []})
+    session = Session.from_dict({"state": "welcome", "locale": "en", "flow_version": rt.bundles.version,
+                                 "variables": {}, "path": ["welcome"], "started_at": now, "last_active_at": now,
+                                 "risk": []})
     batch = 5000
     for start in range(0, count, batch):
         convs, tombs, outs = [], [], []
@@ -168,7 +170,7 @@ async def seed(rt: Runtime, count: int, prefix: str = "seed") -> None:
             cid = secrets.token_hex(16)
             pseudo = rt.crypto.pseudonym("bench", f"{prefix}-{i}")
             convs.append(dict(id=cid, pseudonym=pseudo, channel="bench", state="welcome", locale="en",
-                              session_json=session, flow_version=rt.bundles.version, created_at=now,
+                              session_json=sessions.dump_session(rt.crypto, cid, session), flow_version=rt.bundles.version, created_at=now,
                               last_active_at=now, in_handoff=False))
             tombs.append(dict(channel="bench", event_id=f"{prefix}-{i}", pseudonym=pseudo, status="done",
                               payload_enc=None, attempts=0, accepted_at=now, processed_at=now))

@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("db", help="database schema")
     d.add_argument("action", choices=["upgrade"])
     sub.add_parser("purge", help="apply the retention rules now")
+    ky = sub.add_parser("keys", help="the secret key ring (BOT_SECRET_KEYS)")
+    ky.add_argument("action", choices=["rotate"],
+                    help="re-encrypt and re-pseudonymise everything stored under the newest key")
 
     c = sub.add_parser("counsellor", help="manage counsellor accounts (a new password or disabling ends every login)")
     c.add_argument("action", choices=["add", "password", "disable"])
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.settings import Settings, SettingsError
 
     try:
-        settings = Settings.from_env(**({"BOT_ENV": "demo"} if getattr(args, "demo", False) else {}))
+        settings = Settings.for_demo() if getattr(args, "demo", False) else Settings.from_env()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -127,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.store.audit import run_verify
 
         return run_verify(settings)
+    if cmd == "keys":
+        from bot.store.keys import run_rotate
+
+        return run_rotate(settings)
     return 2
 
 

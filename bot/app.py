@@ -19,9 +19,11 @@ import os
 import signal
 import sys
 import time
+from typing import Callable
 
 from aiohttp import web
 
+from bot import web_security
 from bot.observability import configure_logging
 from bot.runtime import Runtime
 from bot.store import StoreUnavailable
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", object)
+INTERNAL = web.AppKey("internal_port", bool)
 START_RETRY_SECONDS = 5.0
 
 
@@ -38,11 +41,51 @@ def build_app(settings, runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
+    web_security.install(app, settings)  # before the features' middlewares: the console's HTTPS check first
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     _add_routes(app, runtime)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(_internal_site)
     return app
+
+
+def build_internal_app(settings, runtime: Runtime) -> web.Application:
+    """What the internal port (``BOT_METRICS_PORT``) serves: ``/metrics``, ``/readyz`` with its
+    details, ``/healthz``. No token: it is bound to ``BOT_METRICS_HOST`` (127.0.0.1 by default)."""
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app[SETTINGS] = settings
+    app[INTERNAL] = True
+    web_security.install(app, settings)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _internal_site(app: web.Application):
+    settings = app[SETTINGS]
+    runner = web.AppRunner(build_internal_app(settings, app[RUNTIME]), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
+    await site.start()
+    log.info("web.metrics_port", extra={"host": settings.metrics_host, "port": settings.metrics_port})
+    yield
+    await runner.cleanup()
+
+
+def _may_see_details(request: web.Request) -> bool:
+    """The internal port, or the public one with ``Authorization: Bearer <BOT_METRICS_TOKEN>``."""
+    if request.app.get(INTERNAL):
+        return True
+    return web_security.bearer_ok(request, _metrics_token(request))
+
+
+def _metrics_token(request: web.Request) -> str:
+    settings = request.app.get(SETTINGS)
+    return settings.metrics_token.get_secret_value() if settings is not None else ""
 
 
 def _add_routes(app: web.Application, runtime: Runtime) -> None:
@@ -70,8 +113,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers and the flows are loaded. 503 otherwise."""
+    """Ready: the database answers and the flows are loaded. 503 otherwise. The public answer
+    says only that; the details (queue depths, versions) need ``_may_see_details``."""
     runtime = request.app[RUNTIME]
+    if not _may_see_details(request):
+        ready = bool(runtime.bundles.bundle.flows) and await runtime.store.ping()
+        return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
     body = {"status": "ready", "db": True, "flows": bool(runtime.bundles.bundle.flows),
             "flow_version": runtime.bundles.version}
     try:
@@ -101,6 +148,10 @@ async def metrics(request: web.Request) -> web.Response:
 
     from bot.observability import REGISTRY
 
+    if not _may_see_details(request):
+        if _metrics_token(request):
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
+        raise web.HTTPNotFound()  # served on BOT_METRICS_PORT only
     runtime = request.app[RUNTIME]
     try:  # the gauges are read from the store at scrape time
         await runtime.queue_depths()
@@ -110,21 +161,33 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _start_with_retry(runtime: Runtime, run_worker: bool) -> None:
+async def _start_with_retry(runtime: Runtime, run_worker: bool,
+                            on_refused: Callable[[str], None] | None = None) -> None:
     """Start the runtime; while the database is down, keep trying (webhooks meanwhile answer
-    with the safety message, since ``accept`` raises ``StoreUnavailable``)."""
+    with the safety message, since ``accept`` raises ``StoreUnavailable``). In production, once
+    the database answers, refuse to run while the demo's counsellor account is active: the
+    runtime is not started and ``on_refused(why)`` stops the process."""
+    from bot.handoff.demo import DemoAccountActive, refuse_active_demo_account
+
+    check = refuse_active_demo_account if runtime.settings.bot_env == "production" else None
     while True:
         try:
-            await runtime.start(run_worker=run_worker)
+            await runtime.start(run_worker=run_worker, check=check)
             return
         except StoreUnavailable:
             log.error("runtime.start_waiting_for_db", extra={"seconds": START_RETRY_SECONDS})
             await asyncio.sleep(START_RETRY_SECONDS)
+        except DemoAccountActive as exc:
+            log.error("runtime.start_refused", extra={"reason": "demo_account_active"})
+            if on_refused is not None:
+                on_refused(str(exc))
+            return
 
 
-def _background(settings, runtime: Runtime, run_worker: bool) -> list[asyncio.Task]:
+def _background(settings, runtime: Runtime, run_worker: bool,
+                on_refused: Callable[[str], None] | None = None) -> list[asyncio.Task]:
     return [
-        asyncio.create_task(_start_with_retry(runtime, run_worker), name="runtime-start"),
+        asyncio.create_task(_start_with_retry(runtime, run_worker, on_refused), name="runtime-start"),
         asyncio.create_task(runtime.bundles.watch(), name="flows-watch"),
         asyncio.create_task(purge_forever(runtime.store, settings), name="retention"),
     ]
@@ -139,11 +202,12 @@ async def _stop(tasks: list[asyncio.Task], runtime: Runtime) -> None:
     await runtime.stop()
 
 
-def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True) -> None:
+def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True,
+                   on_refused: Callable[[str], None] | None = None) -> None:
     """Start the runtime, the flow watcher and retention with the app; stop them with it."""
 
     async def lifecycle(app: web.Application):
-        tasks = _background(app[SETTINGS], runtime, run_worker)
+        tasks = _background(app[SETTINGS], runtime, run_worker, on_refused)
         yield
         await _stop(tasks, runtime)
 
@@ -172,7 +236,13 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
     if runtime is None:
         return 2
     app = build_app(settings, runtime)
-    attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False)
+    refused: list[str] = []
+
+    def refuse(why: str) -> None:  # stop as on SIGTERM (see _stop_on_signals), then exit 2
+        refused.append(why)
+        signal.raise_signal(signal.SIGTERM)
+
+    attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False, on_refused=refuse)
     host, port = host or settings.host, port or settings.port
     if demo:
         from bot.handoff.demo import setup_demo
@@ -186,6 +256,9 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
     # default handlers) must not turn a clean stop into a kill.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    if refused:
+        print(f"refusing to run in production: {refused[0]}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -237,16 +310,26 @@ def run_worker(settings) -> int:
     if runtime is None:
         return 2
 
+    refused: list[str] = []
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        tasks = _background(settings, runtime, run_worker=True)
+
+        def refuse(why: str) -> None:
+            refused.append(why)
+            stop.set()
+
+        tasks = _background(settings, runtime, run_worker=True, on_refused=refuse)
         _freeze_startup_objects()
         await stop.wait()
         await _stop(tasks, runtime)
 
     asyncio.run(main())
+    if refused:
+        print(f"refusing to run in production: {refused[0]}", file=sys.stderr)
+        return 2
     return 0

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import logging
 import time
 import traceback
@@ -31,7 +30,7 @@ from bot import observability as metrics
 from bot.channels.base import Channel, DeliveryResult, InboundEvent, Outbound
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
-from bot.store import StoreUnavailable, figures, handoffs, inbox, outbox, sessions
+from bot.store import StoreUnavailable, figures, handoffs, inbox, keys, outbox, sessions
 from bot.store.crypto import DecryptError
 from bot.store.db import Store, is_unavailable, notify, notify_sync
 from bot.store.models import BOT, FAILED, PERSON, QUEUED
@@ -146,8 +145,9 @@ CAREFUL = _Careful()
 class _BatchWrites:
     """What the quick turns of one batch write, one statement per table, at the end."""
 
-    def __init__(self) -> None:
-        self.sessions = sessions.SessionWrites()
+    def __init__(self, crypto) -> None:
+        self.crypto = crypto
+        self.sessions = sessions.SessionWrites(crypto)
         self.outbox: list[dict] = []
         self.figures: dict[tuple[str, str], float] = {}
         self.done_ids: list[int] = []
@@ -155,7 +155,7 @@ class _BatchWrites:
 
     def write(self, conn, now: float) -> None:
         sessions.write_many(conn, self.sessions)
-        outbox.enqueue_many(conn, self.outbox)
+        outbox.enqueue_many(conn, self.crypto, self.outbox)
         figures.bump_days_sync(conn, self.figures)
         # Erase the payloads, keep the tombstones (redeliveries stay no-ops).
         inbox.mark_done_many(conn, self.done_ids, now)
@@ -221,9 +221,15 @@ class Runtime:
     def store(self, store: Store) -> None:  # another database (tests: "the database is back")
         self._store = self.inbox_commits.store = store
 
-    async def start(self, run_worker: bool = True, run_sender: bool | None = None, migrate: bool = True) -> None:
+    async def start(self, run_worker: bool = True, run_sender: bool | None = None, migrate: bool = True,
+                    check: Callable[[Store], Awaitable[None]] | None = None) -> None:
+        """Migrate (and seal what an earlier version left in clear), then ``check(store)`` if
+        given (it may raise to refuse the start), then run the loops."""
         if migrate:
             await self.store.upgrade()
+            await self._seal_legacy()
+        if check is not None:
+            await check(self.store)
         self._running = True
         if run_worker:
             for n in range(self.workers):
@@ -236,6 +242,15 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._listen(run_worker, sender), name="listen"))
         log.info("runtime.started", extra={"worker": self.workers if run_worker else 0,
                                            "mode": self.store.dialect, "version": self.bundles.version})
+
+    async def _seal_legacy(self) -> None:
+        """Seal the sessions and contexts an earlier version stored in clear (``keys.seal_legacy``)."""
+        try:
+            await keys.seal_legacy(self.store)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # the bot still reads them; the next start tries again
+            log.error("store.seal_legacy_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
 
     async def stop(self) -> None:
         self._running = False
@@ -405,14 +420,21 @@ class Runtime:
         # PostgreSQL).
         if not self._local_sender:
             notify_sync(conn, OUTBOX_CHANNEL)  # a sender in another process
-        convs = sessions.load_many(conn, [r.pseudonym for r in rows])
-        writes = _BatchWrites()
+        writes = _BatchWrites(self.crypto)
+        events = {}
         for row in rows:
             try:
-                event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+                events[row] = inbox.open_payload(self.crypto, row)
             except DecryptError:
                 log.error("turn.undecryptable", extra={"inbox": row.id})
                 writes.failed_ids.append(row.id)
+        # After a key rotation: a person still keyed under an older key is re-keyed on the careful path.
+        rekey = sessions.older_keyed(conn, self.crypto, events)
+        convs = sessions.load_many(conn, [r.pseudonym for r in events if r not in rekey])
+        for row, event in events.items():
+            if row in rekey:
+                batch.careful = True
+                batch.taken -= 1
                 continue
             try:
                 cid = self._quick_turn(flow, row.id, row.pseudonym, event, convs.get(row.pseudonym), now, writes)
@@ -448,13 +470,14 @@ class Runtime:
                     try:
                         async with orm.begin_nested():
                             try:
-                                event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
+                                event = inbox.open_payload(self.crypto, row)
                             except DecryptError:
                                 log.error("turn.undecryptable", extra={"inbox": row.id})
                                 await inbox.mark_done(orm, row.id, now, status=FAILED)
                                 continue
-                            conv = await sessions.get_by_pseudonym(orm, row.pseudonym)
-                            cid = await self._handle(orm, flow, row.id, row.pseudonym, event, conv, now, turn_later)
+                            pseudonym, conv = await sessions.find_for_event(orm, self.crypto, row.pseudonym,
+                                                                            event.channel, event.user_id)
+                            cid = await self._handle(orm, flow, row.id, pseudonym, event, conv, now, turn_later)
                             await inbox.mark_done(orm, row.id, now)  # erase the payload, keep the tombstone
                     except StoreUnavailable:
                         raise
@@ -494,7 +517,7 @@ class Runtime:
         ``CAREFUL`` when the event needs the careful path (forgetting, a handoff)."""
         if event.kind == "forget" or (conv is not None and conv.in_handoff):
             return CAREFUL
-        before = sessions.load_session(conv)
+        before = sessions.load_session(self.crypto, conv)
         turn = step(flow, before, event.to_input(), _utc(now))
         if any(e.type in ("forget_me", "handoff") for e in turn.effects):
             return CAREFUL  # the careful path runs the (pure) turn again
@@ -507,7 +530,7 @@ class Runtime:
             writes.figures[key] = writes.figures.get(key, 0.0) + amount
         if turn.replies:
             out = self._outbound(event, turn.replies, turn.session, now, inbox_id)
-            writes.outbox.append(outbox.outbox_row(self.crypto, conversation_id=cid, channel=event.channel,
+            writes.outbox.append(outbox.outbox_row(conversation_id=cid, channel=event.channel,
                                                    user_id=event.user_id, outbound=out, now=now, inbox_id=inbox_id))
         writes.done_ids.append(inbox_id)
         return cid
@@ -542,7 +565,7 @@ class Runtime:
                 conv.in_handoff, conv.user_ref_enc = False, None
             # ENGINE: the "forget me" question is answered by the bot; the handoff stays open.
 
-        before = sessions.load_session(conv)
+        before = sessions.load_session(self.crypto, conv)
         turn = step(flow, before, event.to_input(), _utc(now))
         effects = {e.type for e in turn.effects}
         self._turn_metrics(flow, event, turn)
@@ -563,17 +586,17 @@ class Runtime:
 
         new_day = conv is None or figures.local_day(conv.last_active_at, self.settings.timezone) != \
             figures.local_day(now, self.settings.timezone)
-        conv = await sessions.save_session(s, conv, pseudonym=pseudonym, channel=event.channel,
+        conv = await sessions.save_session(s, self.crypto, conv, pseudonym=pseudonym, channel=event.channel,
                                            engine_session=turn.session, now=now)
         await self._count(s, flow, before, turn, new_day, now)
 
         if "handoff" in effects and not conv.in_handoff:
             h = await handoffs.open_handoff(
-                s, conversation_id=conv.id, channel=conv.channel, locale=turn.session.locale,
+                s, self.crypto, conversation_id=conv.id, channel=conv.channel, locale=turn.session.locale,
                 context=handoffs.context_packet(flow, turn.session), is_crisis="crisis" in turn.session.risk, now=now,
                 origin=event.origin)
             conv.in_handoff = True
-            conv.user_ref_enc = self.crypto.encrypt(event.user_id)  # a counsellor may need to push
+            conv.user_ref_enc = sessions.seal_user_ref(self.crypto, conv.id, event.user_id)  # a counsellor may push
             hid = h.id
             later.append(lambda: self.handoff_hooks.on_queued(hid))
             log.info("handoff.queued", extra={"conversation": conv.id, "handoff": hid, "priority": h.priority})
@@ -623,6 +646,8 @@ class Runtime:
         return counts
 
     async def _forget(self, s, conv, pseudonym: str, inbox_id: int, later: list) -> None:
+        # After the commit: the deleted rows' pages leave SQLite's WAL too.
+        later.append(self.store.checkpoint_wal)
         if conv is None:
             await sessions.forget_inbox(s, pseudonym, inbox_id)
             return
@@ -637,7 +662,7 @@ class Runtime:
         * while still queued, a tap on one of the human state's own choices ("back to the bot",
           "bye"): the person leaves the queue and the bot answers (LEAVE).
         """
-        session = sessions.load_session(conv)
+        session = sessions.load_session(self.crypto, conv)
         forget_names, confirm_states = self._forget_paths(flow)
         if event.kind == "text" and event.text:
             if any(it.name in forget_names for it in flow.matching_interrupts(event.text)):
@@ -693,14 +718,14 @@ class Runtime:
         conv.last_active_at = now
         if is_crisis:
             handoffs.mark_crisis(handoff)
-            session = sessions.load_session(conv)
+            session = sessions.load_session(self.crypto, conv)
             if "crisis" not in session.risk:
-                conv.session_json = json.dumps(dataclasses.replace(session, risk=session.risk + ("crisis",)).to_dict(),
-                                               ensure_ascii=False, separators=(",", ":"))
+                conv.session_json = sessions.dump_session(
+                    self.crypto, conv.id, dataclasses.replace(session, risk=session.risk + ("crisis",)))
             log.warning("handoff.crisis", extra={"conversation": conv.id, "handoff": handoff.id})
         if event.kind in ("media", "sticker", "location"):
             # The same fixed answer as outside a handoff: no images needed, keep them as evidence.
-            session = sessions.load_session(conv)
+            session = sessions.load_session(self.crypto, conv)
             key = {"media": flow.texts.media, "sticker": flow.texts.sticker, "location": flow.texts.location}[event.kind]
             reply = Reply(flow.text(session.locale, key, session.variables), key)
             await handoffs.add_transcript(s, self.crypto, handoff.id, BOT, reply.text, now)
@@ -722,9 +747,9 @@ class Runtime:
             if row is None or row.payload_enc is None:
                 return
             try:
-                event = InboundEvent.from_json(self.crypto.decrypt(row.payload_enc))
-                conv = await sessions.get_by_pseudonym(s, row.pseudonym)
-                session = sessions.load_session(conv) or new_session(flow, flow.pick_locale(event.locale_hint), _utc(now))
+                event = inbox.open_payload(self.crypto, row)
+                _, conv = await sessions.find_for_event(s, self.crypto, row.pseudonym, event.channel, event.user_id)
+                session = sessions.load_session(self.crypto, conv) or new_session(flow, flow.pick_locale(event.locale_hint), _utc(now))
                 reply = Reply(flow.text(session.locale, flow.texts.error, session.variables), flow.texts.error)
                 await self._enqueue_turn(s, conv.id if conv else sessions.new_id(), event, (reply,), session, now, row_id)
             finally:
@@ -813,8 +838,8 @@ class Runtime:
                 raise ConversationGone(conversation_id)
             if conv.user_ref_enc is None:
                 raise NotReachable(conversation_id)
-            user_id = self.crypto.decrypt(conv.user_ref_enc)
-            session = sessions.load_session(conv)
+            user_id = sessions.open_user_ref(self.crypto, conv)
+            session = sessions.load_session(self.crypto, conv)
             out = Outbound(replies, retry_key=outbox.new_retry_key(), kind=kind,
                            meta={"state": session.state, "locale": session.locale})
             row = await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
@@ -838,13 +863,13 @@ class Runtime:
             h = await handoffs.active_handoff(s, conv.id)
             if h is not None:
                 handoffs.close(h, now, outcome, counsellor_id)
-            user_id = self.crypto.decrypt(conv.user_ref_enc) if conv.user_ref_enc is not None else None
+            user_id = sessions.open_user_ref(self.crypto, conv) if conv.user_ref_enc is not None else None
             conv.in_handoff = False
             conv.user_ref_enc = None
-            session = sessions.load_session(conv) or new_session(flow, flow.default_locale, _utc(now))
+            session = sessions.load_session(self.crypto, conv) or new_session(flow, flow.default_locale, _utc(now))
             if flow.handoff_return:
                 turn = enter_state(flow, session, flow.handoff_return, now)
-                await sessions.save_session(s, conv, pseudonym=conv.pseudonym, channel=conv.channel,
+                await sessions.save_session(s, self.crypto, conv, pseudonym=conv.pseudonym, channel=conv.channel,
                                             engine_session=turn.session, now=now)
                 if user_id is not None and turn.replies:
                     out = Outbound(turn.replies, retry_key=outbox.new_retry_key(), kind="turn",
@@ -870,6 +895,7 @@ class Runtime:
                 return False
             # The row lock serialises this with the worker, which takes it too.
             closed = await sessions.forget_conversation(s, conv)
+        await self.store.checkpoint_wal()
         log.info("conversation.forgotten", extra={"conversation": conversation_id, "reason": "request"})
         for hid in closed:
             with contextlib.suppress(Exception):

@@ -26,6 +26,8 @@ from bot.errors import BotError
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY_FILE = "demo-secret.key"
 ENV_FILE = ".env"
+# Every key this bot makes for a demo or a development run starts with this; production refuses it.
+DEMO_KEY_PREFIX = "demo-"
 
 
 class SettingsError(BotError):
@@ -75,6 +77,9 @@ class Settings(BaseSettings):
     bot_data_dir: Path = Field(Path("./data"), alias="BOT_DATA_DIR")
     database_url: str = Field("", alias="DATABASE_URL")
     bot_secret_key: SecretStr = Field(SecretStr(""), alias="BOT_SECRET_KEY")
+    # The key ring, newest first, comma-separated: the newest seals and pseudonymises, the
+    # others still open what they sealed (``python -m bot keys rotate``).
+    bot_secret_keys: SecretStr = Field(SecretStr(""), alias="BOT_SECRET_KEYS")
     bot_flows_dir: Path = Field(ROOT / "flows", alias="BOT_FLOWS_DIR")
     bot_locales_dir: Path = Field(ROOT / "locales", alias="BOT_LOCALES_DIR")
     bot_flow: str = Field("first_contact", alias="BOT_FLOW")
@@ -94,6 +99,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
     run_worker_in_web: bool | None = Field(None, alias="BOT_WORKER_IN_WEB")
     outbox_max_attempts: int = Field(8, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
+    # /metrics and the details of /readyz: on this port only (bound to BOT_METRICS_HOST), and/or
+    # on the public port for a request with "Authorization: Bearer <BOT_METRICS_TOKEN>".
+    metrics_port: int | None = Field(None, alias="BOT_METRICS_PORT", ge=1, le=65535)
+    metrics_host: str = Field("127.0.0.1", alias="BOT_METRICS_HOST")
+    metrics_token: SecretStr = Field(SecretStr(""), alias="BOT_METRICS_TOKEN")
     # Security: proxies, console logins, limits of the public web chat, handoffs nobody closes.
     trusted_proxies: str = Field("", alias="BOT_TRUSTED_PROXIES")
     console_idle_minutes: int = Field(30, alias="BOT_CONSOLE_IDLE_MINUTES", ge=1)
@@ -120,16 +130,52 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":
+        from bot.web_security import TrustedProxies
+
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"BOT_TRUSTED_PROXIES: {exc}") from None
+        ring = self._configured_keys()
+        single = self.bot_secret_key.get_secret_value()
+        if single and self.bot_secret_keys.get_secret_value() and single not in ring:
+            raise ValueError("BOT_SECRET_KEY is not in BOT_SECRET_KEYS: put every key in BOT_SECRET_KEYS "
+                             "(newest first) and unset BOT_SECRET_KEY")
+        if self.bot_env == "demo" and self.database_url:
+            raise ValueError("the demo runs on SQLite only: unset DATABASE_URL (or do not use --demo)")
+        if self.database_url and not ring:
+            # Several processes share the database: a key made here would differ in each.
+            raise ValueError("BOT_SECRET_KEY (or BOT_SECRET_KEYS) must be set when DATABASE_URL is set")
         if self.bot_env == "production":
-            key = self.bot_secret_key.get_secret_value()
-            if len(key) < 32:
+            if not ring or any(len(k) < 32 for k in ring):
                 raise ValueError("BOT_SECRET_KEY must be set to at least 32 random characters in production")
             if not self.database_url:
                 raise ValueError("DATABASE_URL must be set in production")
             demo_key = self.bot_data_dir / DEMO_KEY_FILE
-            if demo_key.exists() and demo_key.read_text().strip() == key:
+            made = demo_key.read_text().strip() if demo_key.exists() else None
+            if any(k.startswith(DEMO_KEY_PREFIX) or k == made for k in ring):
                 raise ValueError("BOT_SECRET_KEY is the demo key made for trying the bot; make a new one for production")
         return self
+
+    def _configured_keys(self) -> list[str]:
+        ring = [k.strip() for k in self.bot_secret_keys.get_secret_value().split(",") if k.strip()]
+        if ring:
+            return ring
+        single = self.bot_secret_key.get_secret_value().strip()
+        return [single] if single else []
+
+    @classmethod
+    def for_demo(cls) -> "Settings":
+        """``serve --demo``: refused where it could reach real data (``BOT_ENV=production``, or a
+        ``DATABASE_URL``), since it plants a ``demo`` counsellor whose password goes to stdout."""
+        seen = _DemoGuard()
+        if seen.bot_env.strip().lower() == "production":
+            raise SettingsError("--demo is refused with BOT_ENV=production: it makes a counsellor whose password "
+                                "is printed. Run `python -m bot serve` instead.")
+        if seen.database_url.strip():
+            raise SettingsError("--demo is refused while DATABASE_URL is set: the demo runs on its own SQLite "
+                                "file. Unset DATABASE_URL to try the bot.")
+        return cls.from_env(BOT_ENV="demo")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -166,16 +212,33 @@ class Settings(BaseSettings):
     def line_enabled(self) -> bool:
         return bool(self.line_channel_secret.get_secret_value() and self.line_channel_access_token.get_secret_value())
 
-    def secret_key(self) -> bytes:
-        """The key for pseudonyms and encryption. Outside production, made once and kept in the data dir."""
-        key = self.bot_secret_key.get_secret_value()
-        if key:
-            return key.encode()
+    def secret_keys(self) -> list[bytes]:
+        """The key ring for pseudonyms and encryption, newest first. Without ``BOT_SECRET_KEY(S)``
+        (never the case with a ``DATABASE_URL`` or in production) one key is made once and kept
+        in the data dir, with the ``demo-`` prefix that production refuses."""
+        ring = self._configured_keys()
+        if ring:
+            return [k.encode() for k in ring]
         path = self.bot_data_dir / DEMO_KEY_FILE
         if path.exists():
-            return path.read_text().strip().encode()
-        self.bot_data_dir.mkdir(parents=True, exist_ok=True)
-        made = secrets.token_urlsafe(48)
-        path.write_text(made)
-        path.chmod(0o600)
-        return made.encode()
+            return [path.read_text().strip().encode()]
+        if not self.bot_data_dir.exists():
+            self.bot_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        made = DEMO_KEY_PREFIX + secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+        with os.fdopen(fd, "w") as f:
+            f.write(made)
+        return [made.encode()]
+
+    def secret_key(self) -> bytes:
+        """The newest key of the ring (``secret_keys``)."""
+        return self.secret_keys()[0]
+
+
+class _DemoGuard(BaseSettings):
+    """The two variables ``--demo`` must not run with, read as they are in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    bot_env: str = Field("", alias="BOT_ENV")
+    database_url: str = Field("", alias="DATABASE_URL")

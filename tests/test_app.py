@@ -1,17 +1,71 @@
-"""The application skeleton: /healthz, and the runtime started and stopped with the app."""
+"""The application skeleton: /healthz, /readyz, /metrics (public and internal), and the runtime
+started and stopped with the app."""
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient, TestServer
+import socket
 
-from bot.app import RUNTIME, attach_runtime, build_app
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from bot.app import RUNTIME, attach_runtime, build_app, build_internal_app
 from bot.channels.base import InboundEvent
 from bot.channels.memory import MemoryChannel
 from bot.runtime import Runtime
 
 
-async def test_readyz_reports_the_database_and_the_flow_version(runtime, settings):
+TOKEN = "metrics-token-0123456789abcdef"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_public_readyz_says_only_ready_and_metrics_are_not_served(runtime, settings):
+    """Issue 16: the queue depths, versions and Prometheus figures are not for anyone on the internet."""
     app = build_app(settings, runtime)
     assert app[RUNTIME] is runtime
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/readyz")
+        assert resp.status == 200 and await resp.json() == {"status": "ready"}
+        assert (await client.get("/metrics")).status == 404
+        assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_bearer_token_opens_metrics_and_readyz_details_on_the_public_port(runtime, settings):
+    app = build_app(settings.model_copy(update={"metrics_token": SecretStr(TOKEN)}), runtime)
+    async with TestClient(TestServer(app)) as client:
+        for auth in (None, "Bearer wrong", f"Basic {TOKEN}", "Bearer "):
+            headers = {"Authorization": auth} if auth else {}
+            resp = await client.get("/metrics", headers=headers)
+            assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
+            assert "db" not in await (await client.get("/readyz", headers=headers)).json()
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        body = await (await client.get("/readyz", headers=good)).json()
+        metrics = await (await client.get("/metrics", headers=good)).text()
+    assert body["db"] is True and "inbox_pending" in body
+    assert "bot_turns_total" in metrics
+
+
+async def test_the_internal_port_serves_metrics_and_details_without_a_token(runtime, settings):
+    port = _free_port()
+    app = build_app(settings.model_copy(update={"metrics_port": port}), runtime)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/metrics")).status == 404  # not on the public port
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                assert resp.status == 200 and "bot_inbox_depth" in await resp.text()
+                assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                assert (await resp.json())["db"] is True
+    with socket.socket() as s:  # closed with the app
+        s.bind(("127.0.0.1", port))
+
+
+async def test_readyz_details_report_the_database_and_the_flow_version(runtime, settings):
+    app = build_internal_app(settings, runtime)
     async with TestClient(TestServer(app)) as client:
         resp = await client.get("/readyz")
         assert resp.status == 200
@@ -40,7 +94,7 @@ async def test_readyz_is_503_and_healthz_200_when_the_database_is_down(settings,
     app.router.add_get("/readyz", readyz)
     async with TestClient(TestServer(app)) as client:
         resp = await client.get("/readyz")
-        assert resp.status == 503 and (await resp.json())["db"] is False
+        assert resp.status == 503 and await resp.json() == {"status": "not ready"}
         assert (await client.get("/healthz")).status == 200
     await rt.store.dispose()
 
@@ -66,10 +120,11 @@ async def test_the_app_runs_the_worker_and_sender(settings, mini_holder, store_t
 async def test_readyz_shows_the_queues(runtime, settings):
     from aiohttp import web
 
-    from bot.app import readyz
+    from bot.app import INTERNAL, readyz
 
     app = web.Application()
     app[RUNTIME] = runtime
+    app[INTERNAL] = True
     app.router.add_get("/readyz", readyz)
     await runtime.accept([InboundEvent("memory", "q1", "U1", "start", locale_hint="en")])
     async with TestClient(TestServer(app)) as client:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.channels.base import DeliveryResult, InboundEvent
 from bot.engine import Reply
 from bot.runtime import ConversationGone, HandoffHooks, NotReachable
-from bot.store import StoreUnavailable
+from bot.store import StoreUnavailable, handoffs, sessions
 from bot.store.models import (
     Conversation,
     DailyFigure,
@@ -89,7 +89,8 @@ async def test_a_turn_commits_session_and_reply_and_the_sender_delivers_it(runti
         row = (await s.execute(select(OutboxMessage))).scalar_one()
         inbox_row = (await s.execute(select(InboxEvent))).scalar_one()
     assert conv.state == "welcome" and conv.locale == "en" and conv.user_ref_enc is None
-    assert json.loads(conv.session_json)["state"] == "welcome"
+    assert sessions.load_session(runtime.crypto, conv).state == "welcome"
+    assert "welcome" not in conv.session_json  # sealed, not clear JSON
     assert row.status == "sent" and row.payload_enc is None and row.user_ref_enc is None
     assert inbox_row.status == "done" and inbox_row.payload_enc is None
 
@@ -140,9 +141,9 @@ async def test_handoff_relays_messages_and_raises_priority_on_crisis_words(runti
         h = (await s.execute(select(Handoff))).scalar_one()
         conv = (await s.execute(select(Conversation))).scalar_one()
     assert h.status == "queued" and not h.is_crisis and conv.in_handoff and conv.user_ref_enc is not None
-    ctx = json.loads(h.context_json)
+    ctx = handoffs.open_context(runtime.crypto, h)
     assert ctx["path"][-1] == "person" and ctx["locale"] == "en" and "handoff" in ctx["tags"]
-    assert "U1" not in h.context_json
+    assert "U1" not in h.context_json and "person" not in h.context_json
     assert hooks.calls == [("queued", h.id)]
 
     sent_before = len(channel(runtime).deliveries)
@@ -156,9 +157,9 @@ async def test_handoff_relays_messages_and_raises_priority_on_crisis_words(runti
         lines = (await s.execute(select(TranscriptMessage).order_by(TranscriptMessage.id))).scalars().all()
         conv = (await s.execute(select(Conversation))).scalar_one()
     assert h2.is_crisis and h2.priority > 0
-    assert [runtime.crypto.decrypt(r.body_enc) for r in lines] == ["hello is anyone there", "i want to die"]
+    assert [handoffs.open_body(runtime.crypto, r) for r in lines] == ["hello is anyone there", "i want to die"]
     assert all(b"die" not in r.body_enc for r in lines)
-    assert "crisis" in json.loads(conv.session_json)["risk"]
+    assert "crisis" in sessions.load_session(runtime.crypto, conv).risk
 
     await runtime.send_to_person(conv.id, "I am here with you.")
     await runtime.send_to_person(conv.id, (Reply("Two"), Reply("bubbles")), kind="notice")
@@ -501,7 +502,7 @@ async def test_a_tap_while_live_goes_to_the_counsellor(runtime):
     assert hooks.calls[-1] == ("message", h.id, "", False, "back")
     async with runtime.store.transaction() as s:
         lines = (await s.execute(select(TranscriptMessage))).scalars().all()
-    assert [runtime.crypto.decrypt(r.body_enc) for r in lines] == ["[back]"]
+    assert [handoffs.open_body(runtime.crypto, r) for r in lines] == ["[back]"]
 
 
 async def test_accept_gives_up_in_time_when_sqlite_is_held_by_another_process(settings, mini_holder, store_target):

@@ -39,6 +39,7 @@ def test_production_refuses_the_demo_key(monkeypatch, tmp_path):
 def test_secrets_are_masked_and_postgres_urls_get_the_async_driver(monkeypatch):
     monkeypatch.setenv("LINE_CHANNEL_SECRET", "very-secret-value")
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h:5432/d")
+    monkeypatch.setenv("BOT_SECRET_KEY", "k" * 40)
     s = Settings.from_env()
     assert "very-secret-value" not in repr(s)
     assert s.db_url == "postgresql+asyncpg://u:p@h:5432/d"

@@ -343,7 +343,9 @@ def setup_routes(app: "web.Application", runtime: Any) -> LineChannel | None:
     if channel is None:
         log.warning("line.webhook_off", extra={"reason": "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are not both set"})
         return None
-    webhook = LineWebhook(settings.line_channel_secret.get_secret_value(), channel, runtime)
+    # Events older than the inbox keeps their ids for are refused: a replay could not be recognised.
+    webhook = LineWebhook(settings.line_channel_secret.get_secret_value(), channel, runtime,
+                          max_event_age=settings.event_id_retention_days * 86_400.0)
     app.router.add_post("/line/webhook", webhook.handle)
 
     async def _start(_app: "web.Application") -> None:

@@ -5,8 +5,8 @@ In this order, and nothing is stored or processed before the signature is good:
 1. a body over ``MAX_BODY_BYTES`` gets 413 (LINE's own deliveries are a few kilobytes);
 2. ``X-Line-Signature`` must be the base64 HMAC-SHA256 of the raw body under the channel
    secret: missing or wrong gets 400;
-3. a body that is not a JSON object with an ``events`` list gets 400; ``events: []`` (LINE's
-   URL check) gets 200;
+3. a body that is not a JSON object with an ``events`` list gets 400, and so does one nested
+   too deeply for the parser; ``events: []`` (LINE's URL check) gets 200;
 4. the events are read (below) and stored in the inbox in one commit; then 200. Redelivered
    events are no-ops because the inbox is unique on ``webhookEventId``.
 
@@ -17,7 +17,9 @@ audio, file → ``media`` (never downloaded: the content API is never called); s
 are ignored. Nothing from a group or a room is processed: on ``join`` the bot says it talks one
 to one only (``shell.line.group_only``) and leaves; any other group event makes it leave again.
 Other event types are ignored and logged by type only. LINE sends no language, so the locale
-hint stays empty and the flow's default applies.
+hint stays empty and the flow's default applies. An event older than the inbox keeps event ids
+for (``BOT_EVENT_ID_RETENTION_DAYS``) is ignored: its id may have been purged already, so a
+replay of it, still correctly signed, would otherwise run as new.
 
 When the inbox cannot store the events (``StoreUnavailable``, or no answer within
 ``ACCEPT_BUDGET``), each person in the delivery is sent the safety message at once (by reply
@@ -65,6 +67,7 @@ SAFETY_BUDGET = 0.4                 # seconds for the safety replies when the in
 SAFETY_MEMORY = 10_000              # event ids already answered with the safety message
 GROUP_MEMORY = 1_000                # groups and rooms recently left
 GROUP_ONLY_KEY = "shell.line.group_only"
+DEFAULT_MAX_EVENT_AGE = 7 * 86_400.0  # BOT_EVENT_ID_RETENTION_DAYS' default
 
 MESSAGE_KINDS = {"text": "text", "image": "media", "video": "media", "audio": "media", "file": "media",
                  "sticker": "sticker", "location": "location"}
@@ -111,12 +114,17 @@ def _type_name(value: Any) -> str:
     return _TYPE_NAME.sub("", str(value))[:40] or "none"
 
 
-def read_event(event: Any, now: float) -> InboundEvent | GroupVisit | None:
-    """One webhook event as the bot sees it; None for what it ignores (logged by type)."""
+def read_event(event: Any, now: float, max_age: float | None = None) -> InboundEvent | GroupVisit | None:
+    """One webhook event as the bot sees it; None for what it ignores (logged by type).
+    ``max_age``: seconds after which an event (by its ``timestamp``) is too old to take."""
     if not isinstance(event, dict):
         log.info("line.event_ignored", extra={"reason": "not_an_object"})
         return None
     etype = event.get("type")
+    ts = event.get("timestamp")
+    if max_age is not None and isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts / 1000.0 < now - max_age:
+        log.info("line.event_ignored", extra={"type": _type_name(etype), "reason": "too_old"})
+        return None
     if event.get("mode") == "standby":
         log.info("line.event_ignored", extra={"type": _type_name(etype), "reason": "standby"})
         return None
@@ -159,7 +167,6 @@ def read_event(event: Any, now: float) -> InboundEvent | GroupVisit | None:
 
     # The reply token lives about a minute from when LINE sent the event; a redelivered event
     # carries its original time, so its token is treated as old.
-    ts = event.get("timestamp")
     received_at = min(now, ts / 1000.0) if isinstance(ts, (int, float)) and ts > 0 else now
     token = event.get("replyToken")
     return InboundEvent(CHANNEL, event_id, user_id, kind, text=text, choice=choice, from_state=from_state,
@@ -170,8 +177,10 @@ def read_event(event: Any, now: float) -> InboundEvent | GroupVisit | None:
 class LineWebhook:
     """The aiohttp handler for ``POST /line/webhook``."""
 
-    def __init__(self, channel_secret: str, channel: LineChannel, inbox: Inbox):
+    def __init__(self, channel_secret: str, channel: LineChannel, inbox: Inbox,
+                 max_event_age: float = DEFAULT_MAX_EVENT_AGE):
         self._secret = channel_secret.encode("utf-8")
+        self.max_event_age = max_event_age
         self.channel = channel
         self.inbox = inbox
         self._safety_sent: OrderedDict[str, None] = OrderedDict()
@@ -194,6 +203,8 @@ class LineWebhook:
             payload = json.loads(body)
         except ValueError:
             return _refuse(400, "not_json")
+        except RecursionError:  # nested deeper than the parser goes: no delivery of LINE's looks so
+            return _refuse(400, "too_deep")
         events = payload.get("events") if isinstance(payload, dict) else None
         if not isinstance(events, list):
             return _refuse(400, "no_events")
@@ -201,7 +212,7 @@ class LineWebhook:
         now = time.time()
         inbound: list[InboundEvent] = []
         for event in events:
-            item = read_event(event, now)
+            item = read_event(event, now, self.max_event_age)
             if isinstance(item, InboundEvent):
                 inbound.append(item)
             elif isinstance(item, GroupVisit):

@@ -178,11 +178,19 @@ def _read_locale(path: Path, issues: _Issues) -> Locale | None:
         if flags:
             issues.error("F101", doc.file, doc.line_of(("intents", name, flags[0])), f'intent "{name}": {flags[0]}: should be true or false.')
             continue
-        entry: dict[str, Any] = {k: [str(x) for x in (spec.get(k) or [])] for k in ("keywords", "phrases")}
-        entry["idioms"] = [str(x) for x in (spec.get("idioms") or [])] + [str(x) for x in (spec.get("exclude") or [])]
-        entry["unless"] = [str(x) for x in (spec.get("unless") or [])]
-        entry["negation"] = spec.get("negation", True)
-        entry["quoted"] = spec.get("quoted", True)
+        lists: dict[str, list[str]] = {}
+        for part in ("keywords", "phrases", "idioms", "exclude", "unless"):
+            value = spec.get(part) or []
+            if isinstance(value, str):  # one word, not a list of its characters
+                value = [value]
+            if not isinstance(value, list):
+                issues.error("F101", doc.file, doc.line_of(("intents", name, part)),
+                             f'{part} of intent "{name}" should be a list of words, like [word, other word].')
+                value = []
+            lists[part] = [str(x) for x in value]
+        entry: dict[str, Any] = {"keywords": lists["keywords"], "phrases": lists["phrases"],
+                                 "idioms": lists["idioms"] + lists["exclude"], "unless": lists["unless"],
+                                 "negation": spec.get("negation", True), "quoted": spec.get("quoted", True)}
         loc.intents[str(name)] = entry
     return loc
 

@@ -87,6 +87,15 @@ class ResourcesDoc(_Model):
     timezone: str = "Asia/Tokyo"
     resources: dict[str, ResourceDoc]
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except Exception:  # not found, an absolute path, a malformed key: all a typo here
+            raise ValueError(f'"{value}" is not a time zone: write it as in the tz database, e.g. Asia/Tokyo') from None
+        return value
+
 
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")

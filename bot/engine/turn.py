@@ -295,7 +295,8 @@ def _choice_from_text(state: CompiledState, spaced: str):
     if not state.choices:
         return None
     stripped = spaced.strip(" .。)）:：")
-    if stripped.isdigit():
+    # isdecimal, not isdigit: "²" and "𐩀" are digits that int() refuses; and a choice number is short.
+    if stripped.isdecimal() and len(stripped) <= 4:
         index = int(stripped) - 1
         return state.choices[index] if 0 <= index < len(state.choices) else None
     for c in state.choices:

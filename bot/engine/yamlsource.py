@@ -34,25 +34,44 @@ class YamlSyntaxError(Exception):
         super().__init__(f"{file}:{line}: {problem}")
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, second: int):
-        self.key, self.first, self.second = key, first, second
+# Values one file may expand to: aliases repeat what they name, and an alias of an alias of ...
+# grows exponentially (a "billion laughs" file). A real flow or locale file has a few thousand.
+MAX_VALUES = 200_000
 
 
-def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key in out:
-                # YAML keeps the second silently: a keyword list or a text would vanish unseen.
-                raise _DuplicateKey(key, lines[path + (key,)], key_node.start_mark.line + 1)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, path + (key,), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path + (i,), lines) for i, item in enumerate(node.value)]
+class _Shape(Exception):
+    """A document that cannot become plain data: ``_construct`` says why and where."""
+
+    def __init__(self, line: int, problem: str):
+        self.line, self.problem = line, problem
+
+
+def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], inside: set[int], budget: list[int]) -> Any:
+    line = node.start_mark.line + 1
+    lines.setdefault(path, line)
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Shape(line, f"the aliases (*name) here expand to more than {MAX_VALUES:,} values")
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in inside:  # an alias to a block that contains the alias itself
+            raise _Shape(line, "an alias (*name) refers to the block it is in, which would never end")
+        inside.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                out: dict[Any, Any] = {}
+                for key_node, value_node in node.value:
+                    key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+                    if key in out:
+                        # YAML keeps the second silently: a keyword list or a text would vanish unseen.
+                        raise _Shape(key_node.start_mark.line + 1,
+                                     f'"{key}" is written twice here (also on line {lines[path + (key,)]}); the '
+                                     f"second would silently replace the first. Keep one, or merge them.")
+                    lines[path + (key,)] = key_node.start_mark.line + 1
+                    out[key] = _construct(value_node, path + (key,), lines, inside, budget)
+                return out
+            return [_construct(item, path + (i,), lines, inside, budget) for i, item in enumerate(node.value)]
+        finally:
+            inside.discard(id(node))
     return _scalar(node)
 
 
@@ -87,8 +106,15 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
         raise YamlSyntaxError(name, None, f"the YAML is broken ({exc})") from exc
     lines: dict[Path_, int] = {}
     try:
-        data = _construct(node, (), lines) if node is not None else None
-    except _DuplicateKey as exc:
-        raise YamlSyntaxError(name, exc.second, f'"{exc.key}" is written twice here (also on line {exc.first}); '
-                                                f"the second would silently replace the first. Keep one, or merge them.") from None
+        data = _construct(node, (), lines, set(), [MAX_VALUES]) if node is not None else None
+    except _Shape as exc:
+        raise YamlSyntaxError(name, exc.line, exc.problem) from None
+    except yaml.MarkedYAMLError as exc:  # a tag (!!set, !!python/object, !!binary ...) on a value that cannot be it
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlSyntaxError(name, mark.line + 1 if mark else None,
+                              f"a value here cannot be read ({exc.problem or exc}). Remove the !! tag.") from None
+    except (ValueError, TypeError, yaml.YAMLError) as exc:  # !!int abc, !!float x, !!timestamp 99 ...
+        raise YamlSyntaxError(name, None, f"a value cannot be read ({type(exc).__name__}). Remove any !! tag.") from None
+    except RecursionError:
+        raise YamlSyntaxError(name, None, "the YAML is nested too deeply. Check indentation and brackets.") from None
     return YamlDocument(name, data, lines)

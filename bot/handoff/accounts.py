@@ -123,3 +123,4 @@ def run_counsellor(settings, action: str, name: str, password: str | None) -> in
         return 1
     print(f'counsellor "{name}" {done} (id {cid})' + ("; log in at /console" if action == "add" else ""))
     return 0
+

@@ -386,7 +386,7 @@ async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
         names = await q.counsellor_names(s, {h.counsellor_id for h in rows if h.counsellor_id})
     queued, live = [], []
     for h in rows:
-        ctx = q.context_of(h)
+        ctx = q.context_of(h, c.store.crypto)
         item = {
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "locale": h.locale, "channel": h.channel,
             "waiting": _minutes_since(h.queued_at, now), "left_message": h.left_message,
@@ -418,9 +418,9 @@ async def queue_page(request: web.Request) -> web.Response:
 
 # ---- one conversation ---------------------------------------------------------------------------
 
-def context_packet(h, now: float) -> dict[str, Any]:
+def context_packet(h, now: float, crypto) -> dict[str, Any]:
     """What the counsellor may see of a conversation: the flow, never the person."""
-    ctx = q.context_of(h)
+    ctx = q.context_of(h, crypto)
     packet: dict[str, Any] = {}
     for key in CONTEXT_LISTS:
         value = ctx.get(key)
@@ -464,7 +464,7 @@ async def handoff_page(request: web.Request) -> web.Response:
         request, "handoff.html", page="handoff", h={
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
             "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message},
-        packet=context_packet(h, now), lines=[_line(line, c.tz) for line in lines],
+        packet=context_packet(h, now, c.store.crypto), lines=[_line(line, c.tz) for line in lines],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
         notice=request.query.get("notice"))
 

@@ -11,9 +11,26 @@ import sys
 
 from aiohttp import web
 
+from bot.errors import BotError
+
+from . import queries as q
 from .accounts import create_counsellor
 
 DEMO_NAME = "demo"
+
+
+class DemoAccountActive(BotError):
+    """Production refuses to start while the demo's counsellor account is active."""
+
+
+async def refuse_active_demo_account(store) -> None:
+    """In production: raise ``DemoAccountActive`` when an active account is named ``demo``
+    (``serve --demo`` made it, and printed its password on a terminal)."""
+    async with store.transaction() as s:
+        row = await q.counsellor_by_name(s, DEMO_NAME)
+    if row is not None and row.is_active:
+        raise DemoAccountActive(f'an active counsellor account is named "{DEMO_NAME}" (made by serve --demo, its '
+                                f"password was printed): disable it with `python -m bot counsellor disable {DEMO_NAME}`")
 
 
 async def prepare_demo(runtime, wait_seconds: float = 60.0) -> tuple[str, str]:

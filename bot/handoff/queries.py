@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store import audit as audit_chain
+from bot.store import handoffs
 from bot.store.crypto import Crypto, DecryptError
 from bot.store.models import (
     CLOSED, LIVE, QUEUED, AuditEntry, ConsoleLogin, Counsellor, DailyFigure, Handoff, Switch, TranscriptMessage,
@@ -219,10 +220,7 @@ class Line:
 
 
 async def add_line(s: AsyncSession, crypto: Crypto, handoff_id: str, author: str, text: str, now: float) -> int:
-    row = TranscriptMessage(handoff_id=handoff_id, author=author, body_enc=crypto.encrypt(text), created_at=now)
-    s.add(row)
-    await s.flush()
-    return row.id
+    return (await handoffs.add_transcript(s, crypto, handoff_id, author, text, now)).id
 
 
 async def transcript(s: AsyncSession, crypto: Crypto, handoff_id: str, after_id: int = 0) -> list[Line]:
@@ -232,7 +230,7 @@ async def transcript(s: AsyncSession, crypto: Crypto, handoff_id: str, after_id:
     out = []
     for r in rows.scalars():
         try:
-            text = crypto.decrypt(r.body_enc)
+            text = handoffs.open_body(crypto, r)
         except DecryptError:
             text = "…"
         out.append(Line(r.id, r.author, text, r.created_at))
@@ -318,9 +316,5 @@ async def figures(s: AsyncSession, days: int, now: float, tz: str) -> list[DayFi
     return out
 
 
-def context_of(handoff: Handoff) -> dict[str, Any]:
-    try:
-        data = json.loads(handoff.context_json or "{}")
-    except ValueError:
-        data = {}
-    return data if isinstance(data, dict) else {}
+def context_of(handoff: Handoff, crypto: Crypto) -> dict[str, Any]:
+    return handoffs.open_context(crypto, handoff)

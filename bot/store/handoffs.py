@@ -15,8 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.engine import Flow, Session
 
 from . import throttle
-from .crypto import Crypto
+from .crypto import Crypto, DecryptError, open_json, seal_json, where
+from .db import next_id
 from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, Handoff, TranscriptMessage
+
+_H, _TM = Handoff.__table__, TranscriptMessage.__table__
 
 CRISIS_PRIORITY = 10
 ORIGIN_WINDOW = 3_600.0  # handoffs opened per address are counted per hour
@@ -37,11 +40,36 @@ def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
     }
 
 
-async def open_handoff(session: AsyncSession, *, conversation_id: str, channel: str, locale: str,
+def seal_context(crypto: Crypto, handoff_id: str, context: dict[str, Any]) -> str:
+    """The context packet for ``handoffs.context_json``: sealed (situation, age band and risk are
+    what the person chose, and say a lot about them)."""
+    return seal_json(crypto, json.dumps(context, ensure_ascii=False), _H.name, "context_json", handoff_id)
+
+
+def open_context(crypto: Crypto, handoff: Handoff) -> dict[str, Any]:
+    """The context packet of a handoff; ``{}`` when it does not open or is not an object."""
+    try:
+        data = json.loads(open_json(crypto, handoff.context_json or "{}", _H.name, "context_json", handoff.id))
+    except (DecryptError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def body_aad(row_id: int) -> bytes:
+    return where(_TM.name, "body_enc", row_id)
+
+
+def open_body(crypto: Crypto, row: TranscriptMessage) -> str:
+    """A transcript line's text; raises ``DecryptError``."""
+    return crypto.decrypt(row.body_enc, body_aad(row.id))
+
+
+async def open_handoff(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, locale: str,
                        context: dict[str, Any], is_crisis: bool, now: float, origin: str | None = None) -> Handoff:
-    row = Handoff(id=uuid.uuid4().hex, conversation_id=conversation_id, channel=channel, status=QUEUED,
+    hid = uuid.uuid4().hex
+    row = Handoff(id=hid, conversation_id=conversation_id, channel=channel, status=QUEUED,
                   priority=CRISIS_PRIORITY if is_crisis else 0, is_crisis=is_crisis, locale=locale,
-                  context_json=json.dumps(context, ensure_ascii=False), queued_at=now, left_message=False,
+                  context_json=seal_context(crypto, hid, context), queued_at=now, left_message=False,
                   origin=origin)
     session.add(row)
     await session.flush()
@@ -97,7 +125,9 @@ def take(handoff: Handoff, counsellor_id: int, now: float) -> None:
 
 async def add_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str, author: str, text: str,
                          now: float) -> TranscriptMessage:
-    row = TranscriptMessage(handoff_id=handoff_id, author=author, body_enc=crypto.encrypt(text), created_at=now)
+    row_id = await next_id(session, _TM)  # the sealed body names its row
+    row = TranscriptMessage(id=row_id, handoff_id=handoff_id, author=author,
+                            body_enc=crypto.encrypt(text, body_aad(row_id)), created_at=now)
     session.add(row)
     await session.flush()
     return row
@@ -106,5 +136,5 @@ async def add_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str,
 async def read_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str) -> list[dict[str, Any]]:
     rows = (await session.execute(select(TranscriptMessage).where(TranscriptMessage.handoff_id == handoff_id)
                                   .order_by(TranscriptMessage.id))).scalars().all()
-    return [{"id": r.id, "author": r.author, "text": crypto.decrypt(r.body_enc), "created_at": r.created_at}
+    return [{"id": r.id, "author": r.author, "text": open_body(crypto, r), "created_at": r.created_at}
             for r in rows]

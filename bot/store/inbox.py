@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import InboundEvent
 
-from .crypto import Crypto
+from .crypto import Crypto, where
 from .db import SQLITE_WEBHOOK_BUSY_SECONDS, notify_sync, sqlite_busy_timeout
 from .models import DONE, PENDING, InboxEvent
 
@@ -57,6 +57,17 @@ _SQLITE_ACCEPT = (f"INSERT INTO {_T.name} ({', '.join(_T.c[c].name for c in _ROW
                   f"VALUES ({', '.join(':' + c for c in _ROW_COLUMNS)}) ON CONFLICT (channel, event_id) DO NOTHING")
 
 
+def payload_aad(channel: str, event_id: str) -> bytes:
+    """What an inbox payload is sealed to: its row, named by its unique (channel, event id)."""
+    return where(_T.name, "payload_enc", f"{channel}/{event_id}")
+
+
+def open_payload(crypto: Crypto, row) -> InboundEvent:
+    """The event of an inbox row (with ``channel``, ``event_id``, ``payload_enc``); raises
+    ``DecryptError`` when it does not open (another key, or a payload moved from another row)."""
+    return InboundEvent.from_json(crypto.decrypt(row.payload_enc, payload_aad(row.channel, row.event_id)))
+
+
 def event_rows(crypto: Crypto, events: Iterable[InboundEvent], now: float) -> list[dict]:
     """The inbox rows of these events (encrypted payload, pseudonym), for ``insert_events``."""
     rows = []
@@ -65,7 +76,7 @@ def event_rows(crypto: Crypto, events: Iterable[InboundEvent], now: float) -> li
         if len(event_id) > EVENT_ID_MAX:  # still unique, and fits the column
             event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
         rows.append(dict(zip(_ROW_COLUMNS, (ev.channel, event_id, crypto.pseudonym(ev.channel, ev.user_id), PENDING,
-                                            crypto.encrypt(ev.to_json()), 0, now))))
+                                            crypto.encrypt(ev.to_json(), payload_aad(ev.channel, event_id)), 0, now))))
     return rows
 
 
@@ -215,7 +226,7 @@ class GroupCommit:
 def _claim_rows_statement(postgres: bool):
     earlier = _T.alias("earlier")
     stmt = (
-        select(_T.c.id, _T.c.pseudonym, _T.c.payload_enc, _T.c.accepted_at)
+        select(_T.c.id, _T.c.channel, _T.c.event_id, _T.c.pseudonym, _T.c.payload_enc, _T.c.accepted_at)
         .where(_T.c.status == IS_PENDING)
         .where(~exists().where(and_(earlier.c.pseudonym == _T.c.pseudonym,
                                     earlier.c.status == IS_PENDING, earlier.c.id < _T.c.id)))
@@ -229,7 +240,7 @@ CLAIM_ROWS = {True: _claim_rows_statement(True), False: _claim_rows_statement(Fa
 
 
 def claim_rows(conn: Connection, limit: int) -> list:
-    """Up to ``limit`` events (id, pseudonym, payload_enc, accepted_at), each the oldest pending
+    """Up to ``limit`` events (id, channel, event_id, pseudonym, payload_enc, accepted_at), each the oldest pending
     one of its conversation (so never two of one conversation), oldest first. Inside
     ``Store.run`` or ``AsyncConnection.run_sync``.
 

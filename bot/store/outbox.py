@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Outbound
 
-from .crypto import Crypto, DecryptError
+from .crypto import Crypto, DecryptError, where
+from .db import next_id, next_ids
 from .inbox import IS_PENDING
 from .models import FAILED, PENDING, SENT, OutboxMessage
 
@@ -47,38 +48,71 @@ def new_retry_key() -> str:
     return secrets.token_hex(16)
 
 
+def row_key(conversation_id: str, inbox_id: int | None, row_id: int | None) -> str:
+    """What names an outbox row in its sealed values' associated data: the conversation and the
+    event that caused it (a turn's reply; known before the insert, so the quick path needs no
+    statement to learn ids), else its own id (counsellors' messages and notices, whose id
+    ``enqueue`` takes from ``next_id`` first)."""
+    return f"{conversation_id}/{inbox_id}" if inbox_id is not None else f"{conversation_id}/#{row_id}"
+
+
+def payload_aad(key: str) -> bytes:
+    return where(_O.name, "payload_enc", key)
+
+
+def user_ref_aad(key: str) -> bytes:
+    return where(_O.name, "user_ref_enc", key)
+
+
 async def enqueue(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, user_id: str,
                   outbound: Outbound, now: float, inbox_id: int | None = None) -> OutboxMessage:
     """Add one delivery. ``outbound.retry_key`` should be set (``new_retry_key()``)."""
-    row = OutboxMessage(**outbox_row(crypto, conversation_id=conversation_id, channel=channel, user_id=user_id,
-                                     outbound=outbound, now=now, inbox_id=inbox_id))
+    values = outbox_row(conversation_id=conversation_id, channel=channel, user_id=user_id, outbound=outbound,
+                        now=now, inbox_id=inbox_id)
+    row_id = await next_id(session, _O) if inbox_id is None else None
+    row = OutboxMessage(**_sealed(crypto, values, row_id))
     session.add(row)
     await session.flush()
     return row
 
 
-def outbox_row(crypto: Crypto, *, conversation_id: str, channel: str, user_id: str, outbound: Outbound,
+def outbox_row(*, conversation_id: str, channel: str, user_id: str, outbound: Outbound,
                now: float, inbox_id: int | None = None) -> dict:
-    """The values of one ``enqueue`` row, for ``enqueue_many``."""
+    """One delivery for ``enqueue_many``, not yet sealed: that needs its id (``enqueue_many``)."""
     return dict(conversation_id=conversation_id, channel=channel, kind=outbound.kind, status=PENDING,
-                payload_enc=crypto.encrypt(outbound.to_json()), user_ref_enc=crypto.encrypt(user_id),
+                payload=outbound.to_json(), user_id=user_id,
                 inbox_id=inbox_id, attempts=0, next_attempt_at=now, leased_until=0.0, created_at=now)
+
+
+def _sealed(crypto: Crypto, values: dict, row_id: int | None) -> dict:
+    """The row's values with its payload and the platform id sealed to it (and its id, when the
+    row is named by it)."""
+    out = {k: v for k, v in values.items() if k not in ("payload", "user_id")}
+    if row_id is not None:
+        out["id"] = row_id
+    key = row_key(values["conversation_id"], values["inbox_id"], row_id)
+    out["payload_enc"] = crypto.encrypt(values["payload"], payload_aad(key))
+    out["user_ref_enc"] = crypto.encrypt(values["user_id"], user_ref_aad(key))
+    return out
 
 
 _ENQUEUE = insert(_O)
 
 
-def enqueue_many(conn: Connection, rows: list[dict]) -> None:
-    """Add many deliveries in one statement (executemany), inside ``Store.run``; nobody needs their ids."""
+def enqueue_many(conn: Connection, crypto: Crypto, rows: list[dict]) -> None:
+    """Add many deliveries (``outbox_row``) in one statement (executemany), inside ``Store.run``.
+    The worker's replies name their event (``row_key``); others take their ids first."""
     if rows:
-        conn.execute(_ENQUEUE, rows)
+        ids = iter(next_ids(conn, _O, sum(1 for r in rows if r["inbox_id"] is None)))
+        conn.execute(_ENQUEUE, [_sealed(crypto, values, next(ids) if values["inbox_id"] is None else None)
+                                for values in rows])
 
 
 def _due_statement(postgres: bool):
     earlier = _O.alias("earlier")
     stmt = (
         select(_O.c.id, _O.c.conversation_id, _O.c.channel, _O.c.kind, _O.c.attempts, _O.c.payload_enc,
-               _O.c.user_ref_enc)
+               _O.c.user_ref_enc, _O.c.inbox_id)
         .where(_O.c.status == IS_PENDING, _O.c.next_attempt_at <= bindparam("now", type_=Double),
                _O.c.leased_until <= bindparam("now", type_=Double), _O.c.channel.in_(bindparam("channels", expanding=True)))
         .where(~exists().where(and_(earlier.c.conversation_id == _O.c.conversation_id,
@@ -108,8 +142,10 @@ def claim_due(conn: Connection, crypto: Crypto, channels: tuple[str, ...], now: 
     claimed, leased, broken = [], [], []
     for row in rows:
         try:
-            user_id, payload = crypto.decrypt(row.user_ref_enc), crypto.decrypt(row.payload_enc)
-        except DecryptError:  # written under another BOT_SECRET_KEY: can never be sent
+            key = row_key(row.conversation_id, row.inbox_id, row.id)
+            user_id = crypto.decrypt(row.user_ref_enc, user_ref_aad(key))
+            payload = crypto.decrypt(row.payload_enc, payload_aad(key))
+        except DecryptError:  # under a key no longer in the ring, or moved from another row: never sent
             broken.append({"rid": row.id, "at": now})
             continue
         leased.append(row.id)

@@ -74,6 +74,8 @@ async def purge(store, settings, now: float | None = None) -> dict[str, int]:
         out["conversations"] += len(convs)
         if len(convs) < BATCH:
             break
+    if any(out.values()):
+        await store.checkpoint_wal()  # the deleted rows' pages leave SQLite's WAL too
     for kind, n in out.items():
         if n:
             log.info("retention.purged", extra={"kind": kind, "deleted": n})

@@ -1,5 +1,12 @@
 """Conversations: the engine's session for one person on one channel, found by pseudonym.
 
+The session (``session_json``: state, path, choices, risk) and the kept platform id are sealed
+to their row (``crypto``). A conversation is keyed by the pseudonym under the ring's newest key;
+after a rotation one still keyed under an older key is found by that key's pseudonym (the
+event's platform id gives all of them) and re-keyed at once, with its inbox rows
+(``find_for_event``); ``python -m bot keys rotate`` re-keys the ones it can without the person
+writing (``bot.store.keys``).
+
 ``forget_conversation`` is the one place that deletes everything of a person: the
 conversation, their inbox tombstones, outbox rows, handoffs and transcripts, in one transaction.
 """
@@ -13,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Session
 
+from .crypto import Crypto, open_json, seal_json, where
 from .models import OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 
 
@@ -21,6 +29,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+_C = Conversation.__table__
 _BY_PSEUDONYM = select(Conversation).where(Conversation.pseudonym == bindparam("p"))
 _BY_PSEUDONYM_LOCKED = _BY_PSEUDONYM.with_for_update()
 
@@ -35,27 +44,91 @@ async def get(session: AsyncSession, conversation_id: str, for_update: bool = Fa
     return await session.get(Conversation, conversation_id, with_for_update=for_update or None)
 
 
-def load_session(conv: Conversation | None) -> Session | None:
-    return Session.from_dict(json.loads(conv.session_json)) if conv is not None else None
+def load_session(crypto: Crypto, conv) -> Session | None:
+    """The engine's session of a conversation (an ORM row or a ``load_many`` row), or None.
+    Raises ``DecryptError`` when it does not open."""
+    if conv is None:
+        return None
+    return Session.from_dict(json.loads(open_json(crypto, conv.session_json, _C.name, "session_json", conv.id)))
 
 
-async def save_session(session: AsyncSession, conv: Conversation | None, *, pseudonym: str, channel: str,
-                       engine_session: Session, now: float) -> Conversation:
+def dump_session(crypto: Crypto, conversation_id: str, engine_session: Session) -> str:
+    """The session for ``session_json``, sealed to its conversation."""
     data = json.dumps(engine_session.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    return seal_json(crypto, data, _C.name, "session_json", conversation_id)
+
+
+def seal_user_ref(crypto: Crypto, conversation_id: str, user_id: str) -> bytes:
+    """The platform id kept while a handoff is open, sealed to its conversation."""
+    return crypto.encrypt(user_id, where(_C.name, "user_ref_enc", conversation_id))
+
+
+def open_user_ref(crypto: Crypto, conv) -> str:
+    return crypto.decrypt(conv.user_ref_enc, where(_C.name, "user_ref_enc", conv.id))
+
+
+async def save_session(session: AsyncSession, crypto: Crypto, conv: Conversation | None, *, pseudonym: str,
+                       channel: str, engine_session: Session, now: float) -> Conversation:
     if conv is None:
         conv = Conversation(id=new_id(), pseudonym=pseudonym, channel=channel, created_at=now, in_handoff=False)
         session.add(conv)
     conv.state = engine_session.state
     conv.locale = engine_session.locale
     conv.flow_version = engine_session.flow_version
-    conv.session_json = data
+    conv.session_json = dump_session(crypto, conv.id, engine_session)
     conv.last_active_at = now
     return conv  # written by the transaction's next flush (with the outbox row), not here
 
 
+# ---- after a key rotation: conversations keyed by an older key's pseudonym -------------------
+
+async def find_for_event(session: AsyncSession, crypto: Crypto, row_pseudonym: str, channel: str,
+                         user_id: str) -> tuple[str, Conversation | None]:
+    """The pseudonym under the newest key and the conversation of the person who sent an inbox
+    event (stored under ``row_pseudonym``), locked as ``get_by_pseudonym`` locks it.
+
+    With one key that is the row's own pseudonym. With a ring, a conversation (and inbox rows)
+    still keyed under an older key is re-keyed to the newest pseudonym here, in the turn's
+    transaction: the person is found as before, and nothing stays keyed by a retired key."""
+    if crypto.ring_size == 1:
+        return row_pseudonym, await get_by_pseudonym(session, row_pseudonym)
+    newest, *older = crypto.pseudonyms(channel, user_id)
+    conv = await get_by_pseudonym(session, newest)
+    moved = {row_pseudonym} - {newest}  # the event itself was stored under an older key
+    for old in older if conv is None else ():
+        conv = await get_by_pseudonym(session, old)
+        if conv is not None:
+            conv.pseudonym = newest
+            await session.flush()
+            moved.add(old)
+            break
+    for old in moved:  # the person's inbox rows (pending and tombstones) follow
+        await session.execute(update(InboxEvent).where(InboxEvent.pseudonym == old).values(pseudonym=newest))
+    return newest, conv
+
+
+def older_keyed(conn: Connection, crypto: Crypto, events: dict) -> set:
+    """For the quick path (inside ``Store.run``), with a ring of several keys: which of these
+    inbox rows (``{row: event}``) need ``find_for_event`` first, because the row was stored
+    under an older key or an older key's pseudonym still keys the person's conversation."""
+    if crypto.ring_size == 1 or not events:
+        return set()
+    out, older = set(), {}
+    for row, event in events.items():
+        newest, *rest = crypto.pseudonyms(event.channel, event.user_id)
+        if row.pseudonym != newest:
+            out.add(row)
+        else:
+            for p in rest:
+                older[p] = row
+    if older:
+        found = conn.execute(select(_C.c.pseudonym).where(_C.c.pseudonym.in_(list(older)))).scalars()
+        out.update(older[p] for p in found)
+    return out
+
+
 # ---- the worker's batch path: plain rows, one statement per batch ---------------------------
 
-_C = Conversation.__table__
 _MANY = select(_C).where(_C.c.pseudonym.in_(bindparam("ps", expanding=True)))
 LOAD_MANY = {True: _MANY.with_for_update(), False: _MANY}
 
@@ -73,21 +146,21 @@ def load_many(conn: Connection, pseudonyms: list[str]) -> dict:
 class SessionWrites:
     """New and changed conversations of one batch of turns, written by ``write_many``."""
 
-    def __init__(self) -> None:
+    def __init__(self, crypto: Crypto) -> None:
+        self.crypto = crypto
         self.new: list[dict] = []
         self.changed: list[dict] = []
 
     def save(self, conv, *, pseudonym: str, channel: str, engine_session: Session, now: float) -> str:
         """``save_session`` for a row from ``load_many`` (or None); returns the conversation id."""
-        data = json.dumps(engine_session.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        cid = new_id() if conv is None else conv.id
         fields = {"st": engine_session.state, "loc": engine_session.locale, "fv": engine_session.flow_version,
-                  "sj": data, "at": now}
+                  "sj": dump_session(self.crypto, cid, engine_session), "at": now}
         if conv is None:
-            cid = new_id()
             self.new.append({"cid": cid, "ps": pseudonym, "ch": channel, "created": now, **fields})
-            return cid
-        self.changed.append({"cid": conv.id, **fields})
-        return conv.id
+        else:
+            self.changed.append({"cid": cid, **fields})
+        return cid
 
 
 _INSERT_NEW = insert(_C).values(

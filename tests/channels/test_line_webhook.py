@@ -169,6 +169,33 @@ async def test_malformed_json_is_refused(bot):
     await _nothing_happened(bot)
 
 
+async def test_a_deeply_nested_signed_body_is_refused_not_a_crash(bot):
+    """Issue 16: correctly signed, but nested deeper than Python's JSON parser goes (a
+    RecursionError, which answered 500): 400, nothing stored."""
+    deep = 100_000
+    bodies = (b'{"events": ' + b"[" * deep + b"]" * deep + b"}",
+              b'{"destination": "x", "events": [{"type": "message", "message": ' + b'{"a": ' * deep + b"1"
+              + b"}" * deep + b"}]}")
+    for body in bodies:
+        assert len(body) < line_webhook.MAX_BODY_BYTES
+        resp = await bot.post(body=body, check=False)  # signed with the channel secret
+        assert resp.status == 400
+    await _nothing_happened(bot)
+
+
+async def test_events_older_than_the_event_id_window_are_ignored(bot):
+    """Issue 16: an event id is kept BOT_EVENT_ID_RETENTION_DAYS (7); an older event, replayed
+    with its genuine signature, could no longer be recognised as a repeat: ignored."""
+    user, day_ms = new_user_id(), 86_400_000
+    now_ms = int(time.time() * 1000)
+    resp = await bot.post([make_text(user, "むかしの", timestamp_ms=now_ms - 8 * day_ms, redelivery=True)])
+    assert resp.status == 200
+    await _nothing_happened(bot)
+    resp = await bot.post([make_text(user, "こんにちは", timestamp_ms=now_ms - 6 * day_ms, redelivery=True)])
+    assert resp.status == 200
+    assert await bot.count(InboxEvent) == 1
+
+
 async def test_huge_bodies_are_refused(bot):
     user = new_user_id()
     big = webhook_body([make_text(user, "あ" * 5000) for _ in range(80)])  # 1.2 MB, correctly signed
