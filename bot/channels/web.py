@@ -109,8 +109,8 @@ class ChatIds:
 
     RANDOM, MAC = 24, 22  # 18 random bytes; 128 bits of the HMAC
 
-    def __init__(self, secret: bytes):
-        self._signer = Signer(secret, "web-chat-id")
+    def __init__(self, secrets_: bytes | list[bytes]):
+        self._signer = Signer(secrets_, "web-chat-id")
 
     def new(self) -> str:
         random_part = secrets.token_urlsafe(18)
@@ -119,8 +119,10 @@ class ChatIds:
     def is_valid(self, chat_id: object) -> bool:
         if not isinstance(chat_id, str) or len(chat_id) != self.RANDOM + self.MAC or not ID_PATTERN.match(chat_id):
             return False
-        expected = self._signer.mac("chat", chat_id[:self.RANDOM])[:self.MAC]
-        return hmac.compare_digest(expected, chat_id[self.RANDOM:])
+        # any key of the ring: a chat begun before a rotation goes on after it
+        given = chat_id[self.RANDOM:]
+        return sum(hmac.compare_digest(mac[:self.MAC], given)
+                   for mac in self._signer.macs("chat", chat_id[:self.RANDOM])) > 0
 
     def event_id(self, chat_id: str, client_event_id: str) -> str:
         """What the inbox keeps instead of the client's event id: unique per chat, chosen by no one."""
@@ -162,7 +164,7 @@ class WebChat:
         self._streams_per_address: dict[str, int] = {}
         if runtime is not None:
             settings = runtime.settings
-            self.ids = ChatIds(settings.secret_key())
+            self.ids = ChatIds(settings.secret_keys())
             self._proxies = settings.proxy_trust
             self._starts = RateLimit(settings.web_chat_starts_per_hour, 3600.0)
             self._sends_per_address = RateLimit(settings.web_chat_sends_per_minute, 60.0)

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.engine.model import Flow
 from bot.store.models import LIVE, QUEUED
+from bot.web_security import TRUSTED_PROXIES, TrustedProxies, request_came_over_https
 
 from . import queries as q
 from .accounts import authenticate
@@ -38,7 +39,7 @@ from .bus import LocalBus
 from .hours import format_opening
 from .security import (
     COOKIE, PRE_COOKIE, Argon2Pool, HasherBusy, LoginCodec, LoginCookie, LoginThrottle, RateLimit, address_key,
-    client_address, is_secure_request, password_fingerprint,
+    client_address, password_fingerprint,
 )
 from .service import OUTCOMES, HandoffService
 
@@ -148,7 +149,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 
 
 def _secure(request: web.Request) -> bool:
-    return is_secure_request(request.scheme, request.headers.get("X-Forwarded-Proto"))
+    # X-Forwarded-Proto counts only from a proxy named in BOT_TRUSTED_PROXIES
+    return request_came_over_https(request, request.app.get(TRUSTED_PROXIES) or TrustedProxies())
 
 
 def _cookie_name(request: web.Request, base: str) -> str:
@@ -655,7 +657,7 @@ def track_streams(app: web.Application) -> None:
 # ---- wiring -------------------------------------------------------------------------------------
 
 def add_console(app: web.Application, service: HandoffService, settings) -> Console:
-    console = Console(service=service, codec=LoginCodec(settings.secret_key(), settings.console_login_hours * 3600.0),
+    console = Console(service=service, codec=LoginCodec(settings.secret_keys(), settings.console_login_hours * 3600.0),
                       throttle=LoginThrottle(service.store.crypto), hasher=Argon2Pool(), templates=make_templates(),
                       settings=settings, anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0))
     app[CONSOLE] = console

@@ -30,6 +30,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -304,35 +305,59 @@ class LoginCookie:
 
 
 class Signer:
-    """HMAC-SHA256 under a key derived from the bot's secret key for one purpose."""
+    """HMAC-SHA256 under keys derived from the bot's key ring for one purpose. Signs with the
+    newest key and names it (a short key id), so rotating ``BOT_SECRET_KEYS`` keeps logins, CSRF
+    tokens and web-chat ids made under an older key of the ring valid until that key is dropped."""
 
-    def __init__(self, secret: bytes, purpose: str = "console-session"):
-        self._key = hmac.new(secret, b"first-contact-bot/" + purpose.encode(), hashlib.sha256).digest()
+    def __init__(self, secrets_: bytes | Sequence[bytes], purpose: str = "console-session"):
+        ring = [secrets_] if isinstance(secrets_, (bytes, bytearray)) else list(secrets_)
+        if not ring:
+            raise ValueError("a Signer needs at least one key")
+        self._keys = [hmac.new(secret, b"first-contact-bot/" + purpose.encode(), hashlib.sha256).digest()
+                      for secret in ring]
+        self._by_kid = {self._kid(key): key for key in reversed(self._keys)}  # newest wins a clash
+
+    @staticmethod
+    def _kid(key: bytes) -> str:
+        return _b64(hashlib.sha256(b"kid" + key).digest()[:3])
 
     def sign(self, payload: bytes) -> str:
-        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
-        return _b64(payload) + "." + _b64(mac)
+        key = self._keys[0]
+        mac = hmac.new(key, payload, hashlib.sha256).digest()
+        return _b64(payload) + "." + self._kid(key) + "." + _b64(mac)
 
     def unsign(self, token: str) -> bytes | None:
         try:
-            body, mac = token.split(".", 1)
+            body, kid, mac = token.split(".", 2)
+            key = self._by_kid.get(kid)
+            if key is None:
+                return None
             payload = _unb64(body)
-            expected = hmac.new(self._key, payload, hashlib.sha256).digest()
+            expected = hmac.new(key, payload, hashlib.sha256).digest()
             return payload if hmac.compare_digest(expected, _unb64(mac)) else None
         except (ValueError, TypeError):
             return None
 
     def mac(self, *parts: str) -> str:
-        return _b64(hmac.new(self._key, "\0".join(parts).encode(), hashlib.sha256).digest())
+        """A MAC under the newest key."""
+        return self._mac(self._keys[0], parts)
+
+    def macs(self, *parts: str) -> list[str]:
+        """The MAC under each key of the ring, newest first: what a check accepts."""
+        return [self._mac(key, parts) for key in self._keys]
+
+    @staticmethod
+    def _mac(key: bytes, parts: tuple[str, ...]) -> str:
+        return _b64(hmac.new(key, "\0".join(parts).encode(), hashlib.sha256).digest())
 
 
 class LoginCodec:
     """Login cookies and CSRF tokens. ``max_age_seconds``: no cookie is read after this, even if
     its row were somehow still open (the row's own limits are checked by the console)."""
 
-    def __init__(self, secret: bytes, max_age_seconds: float = 12 * 3600):
-        self.signer = Signer(secret, "console-session")
-        self.csrf_signer = Signer(secret, "console-csrf")
+    def __init__(self, secrets_: bytes | Sequence[bytes], max_age_seconds: float = 12 * 3600):
+        self.signer = Signer(secrets_, "console-session")
+        self.csrf_signer = Signer(secrets_, "console-csrf")
         self.max_age = max_age_seconds
 
     def issue(self, counsellor_id: int, stored_hash: str, now: float | None = None) -> tuple[str, LoginCookie]:
@@ -365,11 +390,5 @@ class LoginCodec:
     def check_csrf(self, binding: str | None, token: str | None) -> bool:
         if not binding or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(binding), token)
-
-
-def is_secure_request(scheme: str, forwarded_proto: str | None) -> bool:
-    """Over TLS, directly or behind a proxy that says so."""
-    if scheme == "https":
-        return True
-    return (forwarded_proto or "").split(",")[0].strip().lower() == "https"
+        # every key is compared, so the time taken does not say which key matched
+        return sum(hmac.compare_digest(mac, token) for mac in self.csrf_signer.macs("csrf", binding)) > 0

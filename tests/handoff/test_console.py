@@ -63,13 +63,24 @@ async def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(client, co
     assert (await client.get("/console/queue", allow_redirects=False)).status == 303
 
 
-async def test_cookies_are_secure_behind_tls(client, counsellor):
-    # Over TLS (here: as a proxy says), cookies are Secure and __Host- prefixed; the test client
-    # speaks plain HTTP and so would not send them back, which is the point.
+async def test_cookies_are_secure_behind_tls_only_from_a_trusted_proxy(client, web_runtime, counsellor):
+    # Over TLS (here: as a proxy named in BOT_TRUSTED_PROXIES says), cookies are Secure and
+    # __Host- prefixed; the test client speaks plain HTTP and so would not send them back.
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot import web_security
+    from tests.handoff.conftest import make_web_app
+
     resp = await client.get("/console/login", headers={"X-Forwarded-Proto": "https"})
-    cookie = resp.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-console_login=") and "Secure" in cookie and "HttpOnly" in cookie
-    assert "SameSite=Strict" in cookie
+    assert resp.headers["Set-Cookie"].startswith("console_login="), "an untrusted peer's header counted"
+
+    app = make_web_app(web_runtime)
+    web_security.install(app, web_runtime.settings.model_copy(update={"trusted_proxies": "127.0.0.1/32"}))
+    async with TestClient(TestServer(app)) as behind_proxy:
+        resp = await behind_proxy.get("/console/login", headers={"X-Forwarded-Proto": "https"})
+        cookie = resp.headers["Set-Cookie"]
+        assert cookie.startswith("__Host-console_login=") and "Secure" in cookie and "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
 
 
 async def test_wrong_passwords_are_throttled(client, counsellor):

@@ -139,3 +139,13 @@ async def test_streams_are_capped_per_chat_and_per_address(serve):
     assert refused.status == 429 and json.loads(await refused.text())["error"] == "too many streams"
     for resp in (newer, newest, third):
         resp.close()
+
+
+def test_a_chat_begun_before_a_key_rotation_goes_on_after_it():
+    from bot.channels.web import ChatIds
+
+    old, new = b"o" * 32, b"n" * 32
+    chat = ChatIds([old]).new()
+    assert ChatIds([new, old]).is_valid(chat)
+    assert ChatIds([new, old]).is_valid(ChatIds([new, old]).new())
+    assert not ChatIds([new]).is_valid(chat)
