@@ -351,7 +351,9 @@ _EXPANSIONS = {
 _SUFFIXES = {"'s": (), "'re": ("are",), "'ve": ("have",), "'ll": ("will",), "'d": ("would",), "n't": ("not",)}
 
 
-def _english(word: str, sentence: int) -> list[Token]:
+@lru_cache(maxsize=65536)
+def _english(word: str, sentence: int) -> tuple[Token, ...]:
+    # cached: the same few thousand words come back in every message
     words = _EXPANSIONS.get(word)
     if words is not None:
         parts = words.split()
@@ -361,7 +363,7 @@ def _english(word: str, sentence: int) -> list[Token]:
             if word.endswith(suffix) and len(word) > len(suffix):
                 parts = [word[: -len(suffix)], *extra]
                 break
-    return [Token(p, _lemma_en(p), p, _lemma_en(p), EN, _skeleton(p), sentence=sentence) for p in parts]
+    return tuple(Token(p, _lemma_en(p), p, _lemma_en(p), EN, _skeleton(p), sentence=sentence) for p in parts)
 
 
 _DOUBLED = re.compile(r"([a-z])\1+")
