@@ -69,6 +69,7 @@ _BRIDGE_EN = frozenset({
     "want", "feel", "feeling", "that", "so", "too", "do", "does", "did", "will", "would", "could", "can",
     "should", "have", "has", "had", "planning", "plan", "trying", "try", "thinking", "think", "about",
     "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
+    "in", "a", "an", "any",   # "not in a suicidal way"
 })
 MAX_BRIDGE = 4
 

@@ -125,6 +125,7 @@ def test_english_idioms():
 @pytest.mark.parametrize("text, hit", [
     ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
     ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
+    ("しにたいとかじゃないけど、こわい", False), ("死にたいとかはないけど", False), ("しのうとかおもってないよ", False),
 ])
 def test_japanese_negation_is_seen(text, hit):
     idx = index(crisis={"keywords": ("死にたい", "死ぬ", "自殺")})
@@ -134,7 +135,7 @@ def test_japanese_negation_is_seen(text, hit):
 @pytest.mark.parametrize("text, hit", [
     ("im not suicidal", False), ("i dont want to die", False), ("i'm not going to kill myself", False),
     ("i never wanted to die", False), ("im not ok. i want to die", True), ("not ok i want to die", True),
-    ("i cant stop thinking about killing myself", True),
+    ("i cant stop thinking about killing myself", True), ("not in a suicidal way, just scared", False),
 ])
 def test_english_negation_is_seen(text, hit):
     idx = index(crisis={"keywords": ("suicidal", "want to die", "kill myself")})
