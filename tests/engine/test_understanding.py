@@ -361,3 +361,16 @@ def test_a_detour_entered_by_a_button_remembers_the_way_back(flow):
     assert scared.session.state == "scared" and scared.session.resume == "step1"
     back = step(flow, scared.session, UserInput.tapped("continue"), NIGHT)
     assert back.session.state == "step1"
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("人生終わりだって言われた", False), ("明日までに送らなかったら、お前の人生終わりだってDMきた", False),
+    ("送らないと人生終わりとか言ってくる", False), ("he says my life is over if i dont pay", False),
+    ("人生終わりだって言ったら親に怒られた", True),          # the person said it
+    ("拡散するって言われた、もう人生終わり", True),          # their own clause, after the comma
+    ("he said hell post it and my life is over", True),      # "and my ...": their own words again
+    ("i told him my life is over", True),
+])
+def test_reported_speech_without_quotes_is_someone_elses(text, hit):
+    idx = index(maybe={"keywords": ("人生終わり", "life is over"), "quoted": False})
+    assert (found(idx, text) == {"maybe"}) is hit
