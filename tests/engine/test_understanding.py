@@ -374,3 +374,12 @@ def test_a_detour_entered_by_a_button_remembers_the_way_back(flow):
 def test_reported_speech_without_quotes_is_someone_elses(text, hit):
     idx = index(maybe={"keywords": ("人生終わり", "life is over"), "quoted": False})
     assert (found(idx, text) == {"maybe"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("けいさつってひとりでいける?", False),   # いける: 行ける by the dictionary, read like 逝ける
+    ("もう逝ける", True), ("しぬ", True), ("くすりのんだ", True),
+])
+def test_a_reading_alone_does_not_make_another_word_the_keyword(text, hit):
+    idx = index(crisis={"keywords": ("逝ける", "死ぬ", "薬 … 飲んだ")})
+    assert (found(idx, text) == {"crisis"}) is hit
