@@ -300,7 +300,13 @@ class KeywordIndex:
                         group.append((part_id, part.gap))
                     layout.append(tuple(group))
                 self._layout.append(tuple(layout))
-        self._users = {part_id: tuple(sorted(pids)) for part_id, pids in users.items()}
+        # Each pattern is looked at only when its rarest part was found: a common part ("{image}",
+        # 写真) used by hundreds of keywords does not make each of them a candidate.
+        anchored: dict[int, list[int]] = {}
+        for pid, groups in enumerate(self._layout):
+            parts = {part_id for group in groups for part_id, _ in group}
+            anchored.setdefault(min(parts, key=lambda p: (len(users[p]), p)), []).append(pid)
+        self._anchored = {part_id: tuple(pids) for part_id, pids in anchored.items()}
         self._automata = {layer: _automaton({k: sorted(v) for k, v in entries.items()}) for layer, entries in table.items()}
 
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
@@ -339,8 +345,8 @@ class KeywordIndex:
                         found.add(span)
         if not hits:
             return EMPTY_SCAN
-        patterns, layout, users = self.patterns, self._layout, self._users
-        candidates = {pid for part_id in hits for pid in users[part_id]}
+        patterns, layout, anchored = self.patterns, self._layout, self._anchored
+        candidates = [pid for part_id in hits for pid in anchored.get(part_id, ())]
         spans: dict[int, list[list[tuple[int, int]]]] = {}
         for pid in candidates:
             groups = layout[pid]
