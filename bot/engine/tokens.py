@@ -66,6 +66,7 @@ def fold(text: str) -> str:
         text = _WAVES.sub("", text)
         text = _DASH_RUNS.sub("ー", text)
         text = _HIRAGANA_ELONGATION.sub("", text)
+        text = _SMALL_VOWEL.sub(lambda m: _FULL_VOWEL[m.group()], text)
         if "氏" in text or "ﾀﾋ" in text or "タヒ" in text or "たひ" in text:
             text = _SHI_FOR_DEATH.sub("死", text)
         if "4" in text:
@@ -80,6 +81,11 @@ def fold(text: str) -> str:
     text = _DIGIT_WORD.sub(lambda m: "to" if m.group(1) == "2" else "for", text)
     return _LEET_WORD.sub(_unleet, text)
 
+
+# A small vowel in hiragana after a kana it does not combine with is a style of writing
+# ("きえたぃ", "つらぃ"): read it full size. ふぁ, てぃ, でゅ, うぇ ... keep theirs.
+_SMALL_VOWEL = re.compile("(?<=[\u3041-\u3096])(?<![ふてでうゔしちじつくぐすずとど])[ぁぃぅぇぉ]")
+_FULL_VOWEL = {"ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お"}
 
 # The same two to six characters three times or more ("しぬしぬしぬ"), or a run of three to six
 # twice ("しにたいしにたい"): the tokeniser cuts such runs in the wrong places.

@@ -126,6 +126,8 @@ def test_english_idioms():
     ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
     ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
     ("しにたいとかじゃないけど、こわい", False), ("死にたいとかはないけど", False), ("しのうとかおもってないよ", False),
+    ("死にたいとかは思ってない", False), ("死にたいとまでは思ってない", False), ("死なないと決めた", False),
+    ("死なないといけない", True), ("死なないと楽になれない", True),     # "must", not "not"
 ])
 def test_japanese_negation_is_seen(text, hit):
     idx = index(crisis={"keywords": ("死にたい", "死ぬ", "自殺")})
@@ -383,3 +385,9 @@ def test_reported_speech_without_quotes_is_someone_elses(text, hit):
 def test_a_reading_alone_does_not_make_another_word_the_keyword(text, hit):
     idx = index(crisis={"keywords": ("逝ける", "死ぬ", "薬 … 飲んだ")})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+def test_a_small_vowel_written_for_style_is_read_full_size():
+    assert fold("きえたぃ…") == "きえたい." and fold("つらぃ") == "つらい"
+    assert fold("ふぃるむ") == "ふぃるむ" and fold("てぃっしゅ") == "てぃっしゅ"   # these combine
+    assert found(index(crisis={"keywords": ("消えたい",)}), "きえたぃ…") == {"crisis"}
