@@ -202,6 +202,8 @@ def tokenize(text: str) -> tuple[Token, ...]:
 # Quotation of another person: 「…」って言われた / 来た / 脅された; he said / told me "…".
 _SAID_TO_ME_JA = frozenset({"言う", "脅す", "来る", "送る", "書く", "言ってくる", "脅迫"})
 _PASSIVE_JA = frozenset({"れる", "られる", "来る", "くる"})
+_WORDS_OF_A_WORK_JA = frozenset({"役", "セリフ", "せりふ", "台詞", "歌詞", "曲", "歌", "タイトル", "題名", "ドラマ", "映画",
+                                 "アニメ", "漫画", "マンガ", "小説", "ゲーム", "シーン", "場面", "ネタ", "ミーム"})
 _SAID_EN = frozenset({"said", "says", "say", "told", "tell", "tells", "threatened", "threatens", "wrote", "texted",
                       "messaged", "saying", "keeps", "replied", "dmed"})
 _OTHERS_EN = frozenset({"he", "she", "they", "him", "her", "them", "someone", "somebody", "guy", "man", "person",
@@ -212,6 +214,8 @@ def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
     after = tokens[end:end + 5]
     if tokens[first].kind == JA:
         lemmas = [t.lemma for t in after]
+        if len(after) > 1 and after[0].surface in ("って", "という", "と") and after[1].lemma in _WORDS_OF_A_WORK_JA:
+            return True   # 「殺してやる」って役, 「死にたい」って歌詞: lines of a play or a song
         # って言われた, って来た, ってDM来た, と脅された (not って思った: that is the person's own)
         return any(l in _SAID_TO_ME_JA for l in lemmas) and (
             any(l in _PASSIVE_JA for l in lemmas) or "来る" in lemmas or "送る" in lemmas)

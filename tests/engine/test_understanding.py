@@ -153,6 +153,8 @@ def test_words_in_quotes_can_be_ignored():
     idx = index(maybe={"keywords": ("人生終わり",), "quoted": False})
     assert found(idx, "「拡散されたら人生終わりだよ」って言われた") == frozenset()
     assert found(idx, "人生終わりだ") == {"maybe"}
+    assert found(idx, "「人生終わり」って歌詞の曲がすき") == frozenset()   # a line of a song
+    assert found(idx, "「人生終わり」って思う") == {"maybe"}                 # their own thought
 
 
 def test_gaps_all_of_and_word_lists():
