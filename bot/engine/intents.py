@@ -176,8 +176,9 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
             value = "".join(getattr(t, layer) for t in tokens)
             if len(value) >= min_reading:
                 strings.add((layer, value))
-        if not inflected:
+        if not inflected or (len(tokens) == 1 and tokens[0].is_kana):
             # 切る written in kana is often not recognised as 切る (きり, きっ): its stems, as read.
+            # A keyword written in kana in its dictionary form (ぶつける) takes its forms too.
             head = "".join(t.reading for t in tokens[:-1])
             strings.update(("reading", head + v) for v in conjugated_readings(tokens[-1])
                            if len(head + v) >= min_reading)

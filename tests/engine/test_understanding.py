@@ -393,3 +393,8 @@ def test_a_small_vowel_written_for_style_is_read_full_size():
     assert fold("きえたぃ…") == "きえたい." and fold("つらぃ") == "つらい"
     assert fold("ふぃるむ") == "ふぃるむ" and fold("てぃっしゅ") == "てぃっしゅ"   # these combine
     assert found(index(crisis={"keywords": ("消えたい",)}), "きえたぃ…") == {"crisis"}
+
+
+@pytest.mark.parametrize("text", ["かべに頭ぶつけてる", "ぶつけちゃった", "ぶつける"])
+def test_a_kana_keyword_in_its_dictionary_form_takes_its_forms(text):
+    assert found(index(harm={"keywords": ("ぶつける",)}), text) == {"harm"}
