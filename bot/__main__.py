@@ -113,15 +113,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_worker(settings)
     if cmd == "discord":
-        from bot.channels.discord import run_discord
+        from bot.app import run_discord
 
         return run_discord(settings)
     if cmd == "db":
-        from bot.store.migrate import run_upgrade
+        from bot.store.commands import run_upgrade
 
         return run_upgrade(settings)
     if cmd == "purge":
-        from bot.store.retention import run_purge
+        from bot.store.commands import run_purge
 
         return run_purge(settings)
     if cmd == "counsellor":
@@ -129,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_counsellor(settings, args.action, args.name, args.password)
     if cmd == "audit":
-        from bot.store.audit import run_verify
+        from bot.store.commands import run_verify
 
         return run_verify(settings)
     if cmd == "keys":
-        from bot.store.keys import run_rotate
+        from bot.store.commands import run_rotate
 
         return run_rotate(settings)
     return 2

@@ -3,17 +3,17 @@
 Passwords are hashed with argon2id (``security.hash_password``); the clear password is never
 stored nor logged. Names are what counsellors log in with and what the audit log shows to staff;
 a person never sees them. A new password or a disabled account ends every login of that
-counsellor at once (``queries.end_logins``).
+counsellor at once (``bot.store.counsellors.end_logins``).
 """
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 import sys
 import time
 
-from . import queries as q
+from bot.store import audit, counsellors
+
 from .security import Argon2Pool, hash_password, needs_rehash
 
 log = logging.getLogger(__name__)
@@ -39,29 +39,29 @@ async def create_counsellor(store, name: str, password: str, *, replace: bool = 
     hashed = hash_password(password)
     now = time.time()
     async with store.transaction() as s:
-        existing = await q.counsellor_by_name(s, name)
+        existing = await counsellors.counsellor_by_name(s, name)
         if existing is not None:
             if not replace:
                 raise AccountError(f'a counsellor called "{name}" already exists')
-            await q.set_password(s, existing.id, hashed)
-            await q.end_logins(s, existing.id, now, "new_password")
-            await q.audit(s, q.ACCOUNT, now, existing.id, detail="new password")
+            await counsellors.set_password(s, existing.id, hashed)
+            await counsellors.end_logins(s, existing.id, now, "new_password")
+            await audit.append(s, audit.ACCOUNT, now, existing.id, detail="new password")
             return existing.id
-        cid = (await q.add_counsellor(s, name, hashed, now)).id
-        await q.audit(s, q.ACCOUNT, now, cid, detail="added")
+        cid = (await counsellors.add_counsellor(s, name, hashed, now)).id
+        await audit.append(s, audit.ACCOUNT, now, cid, detail="added")
         return cid
 
 
 async def disable_counsellor(store, name: str) -> int:
     """Disable an account and end its logins at once. Returns its id."""
     async with store.transaction() as s:
-        row = await q.counsellor_by_name(s, name)
+        row = await counsellors.counsellor_by_name(s, name)
         if row is None:
             raise AccountError(f'there is no counsellor called "{name}"')
         now = time.time()
-        row.is_active = False
-        await q.end_logins(s, row.id, now, "disabled")
-        await q.audit(s, q.ACCOUNT, now, row.id, detail="disabled")
+        await counsellors.disable(s, row.id)
+        await counsellors.end_logins(s, row.id, now, "disabled")
+        await audit.append(s, audit.ACCOUNT, now, row.id, detail="disabled")
         return row.id
 
 
@@ -71,14 +71,14 @@ async def authenticate(store, name: str, password: str, hasher: Argon2Pool):
     argon2 runs in ``hasher``'s threads and outside any transaction: on SQLite a transaction
     holds the write lock, which the webhooks' inbox needs too."""
     async with store.transaction() as s:
-        row = await q.counsellor_by_name(s, name)
+        row = await counsellors.counsellor_by_name(s, name)
         stored = row.password_hash if row is not None and row.is_active else None
     if not await hasher.verify(stored, password):
         return None
     if needs_rehash(stored):
         rehashed = await hasher.hash(password)
         async with store.transaction() as s:
-            await q.set_password(s, row.id, rehashed, only_if=stored)
+            await counsellors.set_password(s, row.id, rehashed, only_if=stored)
         row.password_hash = rehashed
     return row
 
@@ -95,17 +95,13 @@ def _read_password() -> str:
 def run_counsellor(settings, action: str, name: str, password: str | None) -> int:
     """``python -m bot counsellor add|password|disable NAME [--password P]`` (for add and
     password, the password is read from stdin when omitted)."""
-    from bot.store import Store, StoreUnavailable
+    from bot.store import StoreUnavailable
+    from bot.store.commands import with_store
 
-    async def go(pw: str | None) -> int:
-        store = Store.from_settings(settings)
-        try:
-            await store.upgrade()
-            if action == "disable":
-                return await disable_counsellor(store, name)
-            return await create_counsellor(store, name, pw, replace=action == "password")
-        finally:
-            await store.dispose()
+    async def change(store, pw: str | None) -> int:
+        if action == "disable":
+            return await disable_counsellor(store, name)
+        return await create_counsellor(store, name, pw, replace=action == "password")
 
     done = {"add": "added", "password": "has a new password; every login of theirs has ended",
             "disable": "is disabled; every login of theirs has ended"}[action]
@@ -114,7 +110,7 @@ def run_counsellor(settings, action: str, name: str, password: str | None) -> in
         if action != "disable":
             pw = password if password is not None else _read_password()
             check_new_account(name, pw)
-        cid = asyncio.run(go(pw))
+        cid = with_store(settings, lambda store: change(store, pw))
     except AccountError as exc:
         print(f"counsellor not changed: {exc}", file=sys.stderr)
         return 1
