@@ -24,9 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-encrypt and re-pseudonymise everything stored under the newest key")
 
     c = sub.add_parser("counsellor", help="manage counsellor accounts (a new password or disabling ends every login)")
-    c.add_argument("action", choices=["add", "password", "disable"])
-    c.add_argument("name")
+    c.add_argument("action", choices=["add", "password", "disable", "role", "list"])
+    c.add_argument("name", nargs="?")
     c.add_argument("--password", help="read from standard input when omitted")
+    c.add_argument("--role", choices=["counsellor", "supervisor", "editor", "admin"],
+                   help="with add (default counsellor) or role: what the account may do")
 
     a = sub.add_parser("audit", help="the audit log")
     a.add_argument("action", choices=["verify"], help="check the hash chain; exit 1 and name the row if broken")
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "counsellor":
         from bot.handoff.accounts import run_counsellor
 
-        return run_counsellor(settings, args.action, args.name, args.password)
+        return run_counsellor(settings, args.action, args.name, args.password, args.role)
     if cmd == "audit":
         from bot.store.commands import run_verify
 

@@ -32,7 +32,7 @@ from bot.live import LiveBus
 from bot.store import audit, counsellors, figures, handoffs, switches
 from bot.store.models import LIVE, QUEUED
 
-from .accounts import authenticate
+from .accounts import authenticate, may
 from .hours import format_opening
 from .security import COOKIE, PRE_COOKIE, Argon2Pool, HasherBusy, LoginCodec, LoginCookie, LoginThrottle, password_fingerprint
 from .service import OUTCOMES, HandoffService
@@ -90,6 +90,41 @@ CONSOLE_LOGIN = _RequestKey("console_login", object) if _RequestKey else "consol
 LOGIN_ID = _RequestKey("login_id", int) if _RequestKey else "login_id"
 COUNSELLOR_ID = _RequestKey("counsellor_id", int) if _RequestKey else "counsellor_id"
 COUNSELLOR_NAME = _RequestKey("counsellor_name", str) if _RequestKey else "counsellor_name"
+ROLE = _RequestKey("counsellor_role", str) if _RequestKey else "counsellor_role"
+# Which capability (bot.handoff.accounts.CAPABILITIES) a part of the console needs, by path
+# prefix, longest first; everything else under /console needs "converse". Other packages (the
+# flow editor) add theirs with ``restrict``; ``HOMES`` is where a login lands, by capability.
+AREAS = web.AppKey("console_areas", list)
+HOMES = web.AppKey("console_homes", dict)
+
+
+def restrict(app: web.Application, prefix: str, capability: str, home: str | None = None) -> None:
+    """Make ``prefix`` (and below) need ``capability``; ``home``: where its role lands on login."""
+    app[AREAS].append((prefix, capability))
+    app[AREAS].sort(key=lambda area: -len(area[0]))
+    if home:
+        app[HOMES][capability] = home
+
+
+def _capability_for(request: web.Request) -> str | None:
+    if request.path in (f"{PREFIX}/login", f"{PREFIX}/logout", PREFIX, f"{PREFIX}/me"):
+        return None
+    return _capability_for_path(request.app, request.path)
+
+
+def _capability_for_path(app: web.Application, path: str) -> str:
+    for prefix, capability in app.get(AREAS, ()):
+        if path == prefix or path.startswith(prefix + "/"):
+            return capability
+    return "converse"
+
+
+def home_for(app: web.Application, role: str) -> str:
+    """The first page of the console this role may see."""
+    for capability, path in [("converse", f"{PREFIX}/queue"), *app.get(HOMES, {}).items()]:
+        if may(role, capability):
+            return path
+    return f"{PREFIX}/me"
 PRE_LOGIN = _RequestKey("pre_login", str) if _RequestKey else "pre_login"
 
 
@@ -107,7 +142,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     binding = login.nonce if login else request.get(PRE_LOGIN)
     html = c.templates.get_template(template).render(
         t=_texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME),
-        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", **context})
+        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", "message_vars": {}, **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
@@ -169,6 +204,7 @@ class CurrentLogin:
     cookie: LoginCookie
     login_id: int
     counsellor_name: str
+    role: str
 
 
 async def current_login(request: web.Request, *, touch: bool = True) -> CurrentLogin | None:
@@ -201,7 +237,7 @@ async def current_login(request: web.Request, *, touch: bool = True) -> CurrentL
             return None
         if touch and now - row.last_seen_at >= TOUCH_SECONDS:
             await counsellors.touch_login(s, row.id, now)
-        return CurrentLogin(cookie, row.id, counsellor.name)
+        return CurrentLogin(cookie, row.id, counsellor.name, counsellor.role)
 
 
 # ---- middleware ---------------------------------------------------------------------------------
@@ -227,6 +263,7 @@ async def console_guard(request: web.Request, handler):
         request[LOGIN_ID] = login.login_id
         request[COUNSELLOR_ID] = login.cookie.counsellor_id
         request[COUNSELLOR_NAME] = login.counsellor_name
+        request[ROLE] = login.role
     if request.path not in PUBLIC:
         if login is None:
             if request.method == "GET" and not _is_live(request) \
@@ -242,6 +279,15 @@ async def console_guard(request: web.Request, handler):
                 log.warning("console.csrf_refused", extra={"path": request.path})
                 await _audit_refused(request, _route(request), request.match_info.get("id"), audit.CSRF_REFUSED)
                 return _headers(render(request, "error.html", status=403, message_key="forbidden"))
+        capability = _capability_for(request)
+        if capability is not None and not may(login.role, capability):
+            await _audit_refused(request, _route(request), request.match_info.get("id"), audit.REFUSED)
+            if request.method == "GET" and not _is_live(request):
+                home = home_for(request.app, login.role)   # a page this role may see
+                if home != request.path:
+                    raise web.HTTPSeeOther(home)
+            return _headers(render(request, "error.html", status=403, message_key="role_forbidden",
+                                   message_vars={"role": login.role}))
     response = await handler(request)
     return _headers(response)
 
@@ -254,7 +300,7 @@ def _headers(response: web.StreamResponse) -> web.StreamResponse:
 
 async def login_page(request: web.Request) -> web.Response:
     if request.get(CONSOLE_LOGIN):
-        raise web.HTTPSeeOther(f"{PREFIX}/queue")
+        raise web.HTTPSeeOther(home_for(request.app, request[ROLE]))
     pre = secrets.token_urlsafe(16)
     request[PRE_LOGIN] = pre
     response = render(request, "login.html", error=None)
@@ -313,7 +359,7 @@ async def login(request: web.Request) -> web.Response:
         login_id = await counsellors.add_login(s, row.id, cookie.token_hash, now)
         await audit.append(s, audit.LOGGED_IN, now, row.id, login_id=login_id, address_hash=_address_hash(c, address))
     log.info("console.login", extra={"counsellor": row.id})
-    response = web.HTTPSeeOther(f"{PREFIX}/queue")
+    response = web.HTTPSeeOther(home_for(request.app, row.role))
     _set_cookie(request, response, COOKIE, token, max_age=int(c.codec.max_age))
     _clear_cookie(request, response, PRE_COOKIE)
     raise response
@@ -356,7 +402,15 @@ async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
 
 
 async def index(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther(f"{PREFIX}/queue")
+    raise web.HTTPSeeOther(home_for(request.app, request[ROLE]))
+
+
+async def nothing_for_role(request: web.Request) -> web.Response:
+    """Where a login lands whose role has no page yet (an editor, before the flow editor)."""
+    home = home_for(request.app, request[ROLE])
+    if home != request.path:
+        raise web.HTTPSeeOther(home)
+    return render(request, "error.html", message_key="role_nothing", message_vars={"role": request[ROLE]})
 
 
 async def queue_page(request: web.Request) -> web.Response:
@@ -584,6 +638,8 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
                       templates=http.make_templates(), settings=settings,
                       anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0))
     app[CONSOLE] = console
+    app[AREAS] = []
+    app[HOMES] = {}
     app.middlewares.append(console_guard)
 
     async def stop_hasher(_app: web.Application) -> None:
@@ -595,6 +651,7 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_get(f"{PREFIX}/login", login_page)
     r.add_post(f"{PREFIX}/login", login)
     r.add_post(f"{PREFIX}/logout", logout)
+    r.add_get(f"{PREFIX}/me", nothing_for_role)
     r.add_get(f"{PREFIX}/queue", queue_page)
     r.add_get(f"{PREFIX}/events", events)
     r.add_get(f"{PREFIX}/handoff/{{id}}", handoff_page)

@@ -42,7 +42,7 @@ async def prepare_demo(runtime, wait_seconds: float = 60.0) -> tuple[str, str]:
     """
     password = secrets.token_urlsafe(12)
     await runtime.store.wait_for_schema(wait_seconds)
-    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
+    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True, role="admin")
     return DEMO_NAME, password
 
 

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .models import ConsoleLogin, Counsellor
 
 
-async def add_counsellor(s: AsyncSession, name: str, password_hash: str, now: float) -> Counsellor:
-    row = Counsellor(name=name, password_hash=password_hash, is_active=True, created_at=now)
+async def add_counsellor(s: AsyncSession, name: str, password_hash: str, now: float,
+                        role: str = "counsellor") -> Counsellor:
+    row = Counsellor(name=name, password_hash=password_hash, is_active=True, created_at=now, role=role)
     s.add(row)
     await s.flush()
     return row
@@ -41,6 +42,15 @@ async def set_password(s: AsyncSession, counsellor_id: int, password_hash: str, 
     if only_if is not None:
         cond.append(Counsellor.password_hash == only_if)
     await s.execute(update(Counsellor).where(*cond).values(password_hash=password_hash))
+
+
+async def set_role(s: AsyncSession, counsellor_id: int, role: str) -> None:
+    await s.execute(update(Counsellor).where(Counsellor.id == counsellor_id).values(role=role)
+                    .execution_options(synchronize_session=False))
+
+
+async def every_counsellor(s: AsyncSession) -> list[Counsellor]:
+    return list((await s.execute(select(Counsellor).order_by(Counsellor.name))).scalars())
 
 
 async def disable(s: AsyncSession, counsellor_id: int) -> None:

@@ -39,7 +39,7 @@ async def test_create_and_authenticate(store, hasher):
     async with store.transaction() as s:
         trail = (await s.execute(select(AuditEntry.action, AuditEntry.counsellor_id, AuditEntry.detail)
                                  .order_by(AuditEntry.id))).all()
-    assert [tuple(r) for r in trail] == [("account", cid, "added"), ("account", cid, "new password"),
+    assert [tuple(r) for r in trail] == [("account", cid, "added as counsellor"), ("account", cid, "new password"),
                                          ("account", cid, "disabled")]
 
 
