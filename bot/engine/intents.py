@@ -128,6 +128,16 @@ _LOCALE_PREFIX = re.compile(r"\{[a-z]+\.(?=[A-Za-z0-9_]+\})")
 _GAP = re.compile(r"\s*…(\d*)\s*")
 
 
+def _spelled_out(raw: str, words: dict[str, list[str]]) -> list[str]:
+    """A keyword whose {list} holds words with their own "…" or "&" ("how many … take") is
+    spelled out into one keyword per word, since a part cannot hold a gap; others stay whole."""
+    names = _WORD_LIST.findall(raw)
+    if any(_GAP.search(str(w).replace("...", "…")) or ALL_OF in str(w)
+           for name in names for w in words.get(name, ())):
+        return expand_word_lists(raw, words)
+    return [raw]
+
+
 def expand_word_lists(text: str, words: dict[str, list[str]]) -> list[str]:
     """"薬 & {amount}" with amount: [全部, 大量] -> ["薬 & 全部", "薬 & 大量"]. Raises KeyError
     naming an unknown list."""
@@ -151,7 +161,7 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
     chunk = chunk.rstrip(FUZZY)
     needs_end = not chunk.endswith("*")
     needs_start = not chunk.startswith("*")
-    tokens = tokenize(chunk.strip("*"))
+    tokens = tokenize(chunk.strip("*"), romaji=False)
     if not tokens:
         return frozenset()
     strings = {("surface", "".join(t.surface for t in tokens))}
@@ -280,9 +290,11 @@ class KeywordIndex:
             self.negatable[name] = spec.negation
             if not spec.quoted:
                 self.ignores_quotes.add(name)
-            for raw, kind in ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
-                              + [(u, "unless") for u in spec.unless]):
-                pattern = compile_pattern(name, raw, kind, words, shown=_LOCALE_PREFIX.sub("{", raw))
+            written = ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
+                       + [(u, "unless") for u in spec.unless])
+            for raw, kind, text in ((raw, kind, text) for raw, kind in written
+                                    for text in _spelled_out(str(raw), words or {})):
+                pattern = compile_pattern(name, text, kind, words, shown=_LOCALE_PREFIX.sub("{", str(raw)))
                 if pattern is None:
                     continue
                 pid = len(self.patterns)

@@ -398,3 +398,38 @@ def test_a_small_vowel_written_for_style_is_read_full_size():
 @pytest.mark.parametrize("text", ["かべに頭ぶつけてる", "ぶつけちゃった", "ぶつける"])
 def test_a_kana_keyword_in_its_dictionary_form_takes_its_forms(text):
     assert found(index(harm={"keywords": ("ぶつける",)}), text) == {"harm"}
+
+
+def test_a_list_word_with_its_own_gap_is_spelled_out():
+    idx = KeywordIndex({"c": IntentSpec(keywords=("{q}",))}, {"q": ["how many … take", "pills & enough"]})
+    assert found(idx, "how many pills do i take") == {"c"}
+    assert found(idx, "are these pills enough") == {"c"}
+    assert found(idx, "how are you") == frozenset()
+
+
+def test_an_english_keyword_that_looks_like_romaji_is_still_english():
+    idx = index(school={"keywords": ("senpai", "koban")})
+    assert found(idx, "my senpai has my pics") == {"school"}
+    assert found(idx, "can i go to the koban alone") == {"school"}
+
+
+def test_doubled_letters_are_not_squeezed_into_another_word():
+    idx = index(meeting={"keywords": ("meet him",)}, past={"keywords": ("met him",)}, crisis={"keywords": ("kill",)})
+    assert found(idx, "he wants me to meet him") == {"meeting"}
+    assert found(idx, "i met him online") == {"past"}
+    assert found(idx, "i want to kil") == {"crisis"}            # a typo still meets its word
+
+
+def test_contractions_and_verb_forms_people_type():
+    assert [t.lemma for t in tokenize("hes here thinking about ending it")][:6] == [
+        "he", "be", "here", "think", "about", "end"]
+
+
+@pytest.mark.parametrize("text, hit", [
+    ('my friend joked "just kys lol" when i told her', False),
+    ('he keeps saying "youre dead" and "ur life is over"', False),
+    ('i said "i want to die"', True),
+])
+def test_quotes_of_other_people_however_they_are_introduced(text, hit):
+    idx = index(crisis={"keywords": ("kys", "want to die", "life is over", "dead"), "quoted": False})
+    assert (found(idx, text) == {"crisis"}) is hit
