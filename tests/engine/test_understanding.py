@@ -293,7 +293,8 @@ def dataclasses_replace(session, **changes):
     ("a minor", "minor"), ("i am seventeen", "16_17"), ("im 19", "adult"), ("im 20 minutes away", None),
     ("15万払えって", None), ("じゅうななさいです", "16_17"), ("18歳未満です", "minor"), ("not 18 yet", "minor"),
     ("JK2", "16_17"), ("ＪＣ３", "u16"), ("turning 16 in march", "u16"), ("freshman in high school", "u16"),
-    ("junior in hs", "16_17"),
+    ("junior in hs", "16_17"), ("16m here", "16_17"), ("im 16f", "16_17"), ("jhs 3rd year", "u16"),
+    ("chuu 3", "u16"), ("koukou 2nen (16)", "16_17"), ("i ran 10m", None), ("walked 15m today", None),
 ])
 def test_ages_in_every_common_form(text, band):
     assert find_age_band(text) == band
@@ -302,7 +303,7 @@ def test_ages_in_every_common_form(text, band):
 @pytest.mark.parametrize("text, band", [
     ("15", "u16"), ("15!!", "u16"), ("えっと、14です", "u16"), ("じゅうご", "u16"), ("ｼﾞｭｳﾛｸ", "16_17"),
     ("ちゅうに", "u16"), ("ｺｳ1", "minor"), ("14 but ill be 15 next week", "u16"), ("にじゅう", "adult"),
-    ("1", None), ("しにたい", None), ("じゅうぶん", None),
+    ("1", None), ("しにたい", None), ("じゅうぶん", None), ("1️⃣7️⃣", "16_17"),
 ])
 def test_ages_where_the_bot_asked(text, band):
     assert find_age_band(text, asked=True) == band
