@@ -66,10 +66,10 @@ def test_no_change_makes_understanding_worse_than_the_recorded_floor(split, caps
 
 
 def test_the_floor_is_never_below_what_it_was_when_recorded_for_the_issue():
-    # The floor only moves up: these are the figures of 2026-12-01 after round 4 (test split).
+    # The floor only moves up (new rows aside): the figures of 2026-12-01 after round 5 (test split).
     floor = json.loads(FLOOR.read_text(encoding="utf-8"))
-    assert floor["test"]["crisis_recall"] >= 82.3 and floor["test"]["emergency_recall"] >= 80.9
-    assert floor["test"]["false_crisis_max"] <= 3.34 and floor["test"]["routing"] >= 79.5
+    assert floor["test"]["crisis_recall"] >= 89.4 and floor["test"]["emergency_recall"] >= 88.0
+    assert floor["test"]["false_crisis_max"] <= 2.87 and floor["test"]["routing"] >= 84.8
 
 
 def test_the_students_story_lands_in_the_threat_branch():
