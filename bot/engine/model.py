@@ -195,6 +195,7 @@ class CompiledChoice:
     target: str
     sets: tuple[tuple[str, str], ...]
     folded_labels: tuple[str, ...]  # normalised labels in every locale, for typed answers
+    trigger: str = ""               # its move in ``Flow.machine``, which says where it leads
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class CompiledRoute:
     matcher: IntentMatcher
     target: str
     sets: tuple[tuple[str, str], ...]
+    trigger: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class CompiledInterrupt:
     matcher: IntentMatcher
     target: str | None
     set_locale: str | None
+    trigger: str = ""
 
 
 @dataclass(frozen=True)

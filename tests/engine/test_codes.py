@@ -1,0 +1,57 @@
+"""The registry of codes and messages: every code explained in Japanese and English alike."""
+from __future__ import annotations
+
+import string
+
+from bot.engine.codes import SEVERITY_WORDS, STATE_WORDS, SUGGESTION, Code, M, Severity, messages
+from bot.engine.errors import FlowIssue, did_you_mean, issue_records
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def test_every_code_has_a_message_and_every_message_both_languages():
+    explained = {m.code for m in messages()}
+    assert explained == set(Code), f"codes nobody explains: {set(Code) - explained}"
+    for message in messages() + [SUGGESTION, STATE_WORDS]:
+        assert message.en.strip() and message.ja.strip(), message
+        assert message.en != message.ja, message
+
+
+def test_the_placeholders_of_the_two_languages_agree():
+    for name, message in vars(M).items():
+        if not hasattr(message, "code"):
+            continue
+        assert _placeholders(message.en) == _placeholders(message.ja), name
+        # Every template renders (no lone brace), given a value for each placeholder.
+        values = {p: "x" for p in _placeholders(message.en)}
+        message.en.format(**values), message.ja.format(**values)
+
+
+def test_codes_are_stable_strings_with_a_name_and_a_severity():
+    assert Code.MISSING_TARGET == "F102" and Code("F102") is Code.MISSING_TARGET
+    assert Code.MISSING_TARGET.title == "MissingTarget"
+    assert Code.UNUSED_LOCALE_KEY.severity is Severity.WARNING
+    assert all(c.severity is Severity.ERROR for c in Code if c.value.startswith("F"))
+    assert set(SEVERITY_WORDS["ja"]) == set(SEVERITY_WORDS["en"]) == {s.value for s in Severity}
+
+
+def test_an_issue_says_the_same_thing_in_both_languages_with_did_you_mean():
+    issue = FlowIssue.of(M.MISSING_TARGET, "flows/x.yaml", 41, state="ask_age",
+                         suggestion="age_ok", target="age_okk")
+    assert str(issue) == ('flows/x.yaml:41, state "ask_age": error F102 MissingTarget: goes to "age_okk", which '
+                          'does not exist. Check the spelling or add that state. Did you mean "age_ok"?')
+    ja = issue.describe("ja")
+    assert ja.startswith("flows/x.yaml:41、状態「ask_age」: エラー F102 MissingTarget: ")
+    assert "「age_okk」" in ja and "「age_ok」のまちがいではありませんか？" in ja
+    record = issue_records([issue])[0]
+    assert record == {"code": "F102", "name": "MissingTarget", "severity": "error", "file": "flows/x.yaml",
+                      "line": 41, "state": "ask_age", "message_ja": issue.message_ja, "message_en": issue.message}
+
+
+def test_did_you_mean_names_a_close_word_only():
+    assert did_you_mean("evidense", ["evidence", "law", "welcome"]) == "evidence"
+    assert did_you_mean("Welcome", ["welcome", "law"]) == "welcome"
+    assert did_you_mean("zzz", ["evidence", "law"]) is None
+    assert did_you_mean("law", ["law"]) is None  # the word itself is no suggestion
