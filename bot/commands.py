@@ -23,18 +23,37 @@ def _bundle(args) -> Bundle:
     return load_bundle(flows, locales, dt.date.today())
 
 
-def _print_issues(bundle: Bundle, stream=sys.stderr) -> None:
+CHECKED = {
+    "en": "checked {flows} flow(s), {states} states, locales {locales}: {errors} error(s), {warnings} warning(s)",
+    "ja": "確認しました：フロー {flows} 個、状態 {states} 個、言語 {locales}：エラー {errors} 件、注意 {warnings} 件",
+}
+
+
+def _language() -> str:
+    """The language of the messages (``BOT_LANG``, else the locale); English if it is not valid."""
+    from bot.settings import SettingsError, message_language
+
+    try:
+        return message_language()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return "en"
+
+
+def _print_issues(bundle: Bundle, stream=sys.stderr, lang: str | None = None) -> None:
+    lang = lang or _language()
     for issue in sorted(bundle.issues, key=lambda i: (i.severity != "error", i.file, i.line or 0)):
-        print(issue, file=stream)
+        print(issue.describe(lang), file=stream)
 
 
 def run_check(args) -> int:
+    lang = _language()
     bundle = _bundle(args)
-    _print_issues(bundle, sys.stdout)
+    _print_issues(bundle, sys.stdout, lang)
     errors, warnings = len(bundle.errors), len(bundle.warnings)
     states = sum(len(f.states) for f in bundle.flows.values())
-    print(f"checked {len(bundle.flows) or 'no valid'} flow(s), {states} states, locales {', '.join(bundle.locales) or '-'}: "
-          f"{errors} error(s), {warnings} warning(s)")
+    print(CHECKED[lang].format(flows=len(bundle.flows), states=states, locales=", ".join(bundle.locales) or "-",
+                               errors=errors, warnings=warnings))
     if errors or (args.fail_on_warnings and warnings):
         return 1
     return 0

@@ -4,14 +4,15 @@ Owns: flow and locale loading and validation, text normalisation, intent matchin
 Must not import: aiohttp, discord, linebot, sqlalchemy, asyncpg, aiosqlite, os.environ, the clock.
 The caller passes ``now``; the engine never reads the time, the network or a database.
 """
-from .errors import FlowError, FlowIssue
+from .codes import Code
+from .errors import FlowError, FlowIssue, issue_records
 from .flow import FALLBACK, HUMAN_CHOICE_ID, START
 from .loader import Bundle, load_bundle, load_or_raise
 from .model import Choice, Effect, Flow, Link, Reply, Session, Turn, UserInput
 from .turn import enter, new_session, step
 
 __all__ = [
-    "Bundle", "Choice", "Effect", "FALLBACK", "Flow", "FlowError", "FlowIssue", "HUMAN_CHOICE_ID",
+    "Bundle", "Choice", "Code", "Effect", "FALLBACK", "Flow", "FlowError", "FlowIssue", "HUMAN_CHOICE_ID",
     "Link", "Reply", "START", "Session", "Turn", "UserInput", "load_bundle", "load_or_raise",
-    "enter", "new_session", "step",
+    "enter", "issue_records", "new_session", "step",
 ]
