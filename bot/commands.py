@@ -164,7 +164,12 @@ def run_test(args) -> int:
     if not files:
         print("no conversation tests found (tests/conversations/*.yaml)", file=sys.stderr)
         return 1
-    report = run_files(bundle, files, update=args.update)
+    report = run_files(bundle, files, update=args.update, lang=_language())
+    if args.update:
+        changed = {name: len({(r.conversation, r.step, r.key) for r in revs})
+                   for name, revs in report.revisions.items() if revs}
+        for name, count in changed.items():
+            print(f"updated {count} expectation(s) in {name}: review the diff")
     for failure in report.failures:
         print(failure)
     coverage = report.coverage(bundle)
