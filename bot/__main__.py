@@ -43,8 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--flows")
     ch.add_argument("--locales")
 
-    g = sub.add_parser("graph", help="draw the flow")
-    g.add_argument("--format", choices=["mermaid"], default="mermaid")
+    g = sub.add_parser("graph", help="draw the flow: boxes say what the bot says, a legend explains the arrows")
+    g.add_argument("--format", choices=["dot", "svg", "html", "mermaid"], default="dot",
+                   help="dot (Graphviz), svg or html (need Graphviz's dot installed), mermaid")
+    g.add_argument("--part", help="only the states with this tag (a part of the conversation), and where they lead")
+    g.add_argument("--hide-human", action="store_true", help='leave out the "talk to a person" arrows')
+    g.add_argument("--lang", help="the language of the texts on the boxes (default: the flow's, Japanese)")
     g.add_argument("--flow")
     g.add_argument("--flows")
     g.add_argument("--locales")

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from bot.engine import Bundle, Turn, UserInput, load_bundle, step
-from bot.engine.graph import to_mermaid
+from bot.engine.graph import to_dot, to_mermaid
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,12 +147,53 @@ def run_chat(args) -> int:
         print(_render(turn))
 
 
+GRAPH_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{margin:1rem;font-family:"Noto Sans CJK JP",sans-serif}} svg{{max-width:100%;height:auto}}</style>
+</head><body><h1>{title}</h1>
+{svg}
+</body></html>
+"""
+
+
 def run_graph(args) -> int:
+    """The flow as DOT (default), Mermaid, or SVG / an HTML page (these need Graphviz's ``dot``,
+    an optional system package; nothing is fetched from the network)."""
     bundle = _bundle(args)
     if bundle.errors:
         _print_issues(bundle)
         return 1
-    print(to_mermaid(bundle.flow(args.flow)), end="")
+    flow = bundle.flow(args.flow)
+    tags = sorted({t for st in flow.states.values() for t in st.tags})
+    if args.part and args.part not in tags:
+        from bot.engine.errors import did_you_mean
+
+        hint = did_you_mean(args.part, tags)
+        print(f"--part: no state is tagged {args.part!r}" + (f'; did you mean "{hint}"?' if hint else "")
+              + f" Parts: {', '.join(tags)}", file=sys.stderr)
+        return 2
+    lang = args.lang or flow.default_locale
+    if args.format == "mermaid":
+        print(to_mermaid(flow, lang, args.part, args.hide_human), end="")
+        return 0
+    dot = to_dot(flow, lang, args.part, args.hide_human)
+    if args.format == "dot":
+        print(dot, end="")
+        return 0
+    if shutil.which("dot") is None:
+        print(f"--format {args.format} needs Graphviz's `dot` (Debian: apt-get install graphviz). "
+              "--format dot writes the diagram without it.", file=sys.stderr)
+        return 2
+    rendered = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, timeout=120)
+    if rendered.returncode != 0:
+        print(f"dot failed: {rendered.stderr.strip()}", file=sys.stderr)
+        return 1
+    svg = rendered.stdout
+    if args.format == "html":
+        svg = svg[svg.find("<svg"):]  # the page gives the doctype
+        title = html.escape(f"{flow.name}" + (f" · {args.part}" if args.part else ""))
+        svg = GRAPH_PAGE.format(lang=lang, title=title, svg=svg)
+    print(svg, end="")
     return 0
 
 
