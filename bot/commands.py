@@ -32,6 +32,15 @@ CHECKED = {
 }
 
 
+def _checked_bundle(args) -> Bundle | None:
+    """The bundle, or None after printing its errors (the commands that run the flow need it clean)."""
+    bundle = _bundle(args)
+    if bundle.errors:
+        _print_issues(bundle)
+        return None
+    return bundle
+
+
 def _language() -> str:
     """The language of the messages (``BOT_LANG``, else the locale); English if it is not valid."""
     from bot.settings import SettingsError, message_language
@@ -108,9 +117,8 @@ def _render(turn: Turn) -> str:
 
 
 def run_chat(args) -> int:
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     flow = bundle.flow(args.flow)
     if args.locale and args.locale not in flow.locales:
@@ -159,9 +167,8 @@ GRAPH_PAGE = """<!doctype html>
 def run_graph(args) -> int:
     """The flow as DOT (default), Mermaid, or SVG / an HTML page (these need Graphviz's ``dot``,
     an optional system package; nothing is fetched from the network)."""
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     flow = bundle.flow(args.flow)
     tags = sorted({t for st in flow.states.values() for t in st.tags})
@@ -200,9 +207,8 @@ def run_graph(args) -> int:
 def run_test(args) -> int:
     from bot.convtest import default_files, run_files
 
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     files = [Path(f) for f in args.files] or default_files(ROOT)
     if not files:
@@ -260,9 +266,8 @@ NIGHT_TS = dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=
 
 
 def run_explain(args) -> int:
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     flow = bundle.flow(getattr(args, "flow", None))
     if args.state and args.state not in flow.states:

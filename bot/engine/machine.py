@@ -18,6 +18,11 @@ from transitions import Machine
 from .flow import RESUME
 
 
+def _named(kind: str):
+    """``Triggers.choice("done")`` is ``"choice:done"``."""
+    return staticmethod(lambda name: f"{kind}:{name}")
+
+
 class Triggers:
     """Trigger names, built in one place so a turn and the compiler always agree."""
 
@@ -27,22 +32,10 @@ class Triggers:
     MODEL_CRISIS = "model:crisis"
     MODEL_EMERGENCY = "model:emergency"
     OTHER_LANGUAGE = "other_language"
-
-    @staticmethod
-    def choice(choice_id: str) -> str:
-        return f"choice:{choice_id}"
-
-    @staticmethod
-    def intent(name: str) -> str:
-        return f"intent:{name}"
-
-    @staticmethod
-    def interrupt(name: str) -> str:
-        return f"interrupt:{name}"
-
-    @staticmethod
-    def branch(value: str) -> str:
-        return f"branch:{value}"
+    choice = _named("choice")        # a button, tapped or typed
+    intent = _named("intent")        # words typed: a state's route or the flow's intents
+    interrupt = _named("interrupt")  # tried first, from every state
+    branch = _named("branch")        # an automatic move on a variable's value
 
 
 class FlowMachine:
