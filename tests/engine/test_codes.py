@@ -55,3 +55,18 @@ def test_did_you_mean_names_a_close_word_only():
     assert did_you_mean("Welcome", ["welcome", "law"]) == "welcome"
     assert did_you_mean("zzz", ["evidence", "law"]) is None
     assert did_you_mean("law", ["law"]) is None  # the word itself is no suggestion
+
+
+def shown(template: str) -> str:
+    """A template as docs/CHECKS.md shows it: each placeholder as ‹name›."""
+    return template.format(**{p: f"‹{p}›" for p in _placeholders(template)})
+
+
+def test_docs_checks_lists_every_code_and_message_in_both_languages():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "CHECKS.md").read_text(encoding="utf-8")
+    for code in Code:
+        assert f"## {code.value} {code.title}" in page, code
+    for message in messages():
+        assert shown(message.en) in page and shown(message.ja) in page, message.en
