@@ -1,6 +1,9 @@
 """The dialogue engine: flows from YAML, a pure ``step`` function, checks and diagrams.
 
 Owns: flow and locale loading and validation, text normalisation, intent matching, turns.
+Loading is ``loader`` (the order), ``locales`` (the language files), ``checks`` (one function per
+check, its codes and messages in ``codes``) and ``compile`` (the ``Flow``); ``machine`` says where
+every move leads; ``turn`` runs one input; ``graph`` draws the flow.
 Must not import: aiohttp, discord, linebot, sqlalchemy, asyncpg, aiosqlite, os.environ, the clock.
 The caller passes ``now``; the engine never reads the time, the network or a database.
 """
