@@ -347,8 +347,10 @@ def check_auto_loops(flow: Flow, src: FlowSource, issues: Issues) -> None:
                 on_path.discard(node)
                 continue
             if nxt in on_path:
-                if nxt not in reported:
-                    reported.add(nxt)
+                path = [n for n, _ in stack]
+                circle = set(path[path.index(nxt):])
+                if not circle & reported:  # one circle, one error, whichever state it was found from
+                    reported |= circle
                     issues.add(M.AUTO_LOOP, src.file, src.line("states", nxt), nxt)
                 continue
             if nxt in flow.states:

@@ -56,6 +56,8 @@ def test_broken_flow_is_reported_with_its_code_file_and_line(path: Path, tmp_pat
 
     found = [i for i in bundle.errors if i.code == code]
     assert found, f"expected {code}, got {[str(i) for i in bundle.issues]}"
+    # and nothing that follows from it: no error of another code
+    assert {i.code for i in bundle.errors} == {code}, [str(i) for i in bundle.errors]
     issue = found[0]
     if line is not None:
         assert issue.line == line, str(issue)

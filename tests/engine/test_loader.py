@@ -150,3 +150,13 @@ def test_a_text_that_is_not_text_is_one_error_not_also_missing(tmp_path):
     _edit(locales / "en.yaml", "bye: ", "bye:\n      - ")
     bundle = load_bundle(flows, locales, TODAY)
     assert [i.code for i in bundle.errors] == ["F101"], [str(i) for i in bundle.errors]
+
+
+def test_a_circle_of_automatic_moves_is_one_error(tmp_path):
+    flows, locales = copy_mini(tmp_path)
+    _edit(flows / "mini.yaml", "    next: law\n", "    next: law\n  spin:\n    say: [law.u16]\n    next: spin_back\n"
+          "  spin_back:\n    say: [law.u16]\n    next: spin\n")
+    _edit(flows / "mini.yaml", "- {id: done, label: choice.done, target: goodbye}",
+          "- {id: done, label: choice.done, target: goodbye}\n      - {id: spin, label: choice.done, target: spin}")
+    bundle = load_bundle(flows, locales, TODAY)
+    assert [(i.code, i.state) for i in bundle.errors] == [("F109", "spin")], [str(i) for i in bundle.errors]
