@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=["dev", "test", "all"], default="all")
     e.add_argument("--summary", action="store_true", help="figures only, no example messages")
     e.add_argument("--json", action="store_true", help="one line of figures per split")
+    e.add_argument("--floor", help="fail only below these recorded figures (JSON per split) instead of the targets")
+    e.add_argument("--record-floor", help="write today's figures to this file as the floor")
     e.add_argument("--flow")
     e.add_argument("--flows")
     e.add_argument("--locales")

@@ -69,6 +69,7 @@ _BRIDGE_EN = frozenset({
     "want", "feel", "feeling", "that", "so", "too", "do", "does", "did", "will", "would", "could", "can",
     "should", "have", "has", "had", "planning", "plan", "trying", "try", "thinking", "think", "about",
     "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
+    "in", "a", "an", "any",   # "not in a suicidal way"
 })
 MAX_BRIDGE = 4
 
@@ -179,7 +180,16 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
             head = "".join(t.reading for t in tokens[:-1])
             strings.update(("reading", head + v) for v in conjugated_readings(tokens[-1])
                            if len(head + v) >= min_reading)
-    return frozenset((layer, string, needs_start, needs_end) for layer, string in strings)
+    # A match by reading alone must not be another word read the same way (いける is 行ける, not
+    # 逝ける): reading entries carry the keyword's own lemma when it is written with kanji.
+    own = tokens[0].lemma if len(tokens) == 1 else ""   # one word: the check is meaningful
+    own = own if needs_start and needs_end and _has_kanji(own) else ""
+    return frozenset((layer, string, needs_start, needs_end, own if layer in _READING_LAYERS else "")
+                     for layer, string in strings)
+
+
+def _has_kanji(text: str) -> bool:
+    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
 
 
 # Godan verbs change their last kana by row; these are the kana each row can take
@@ -283,13 +293,20 @@ class KeywordIndex:
                         part_id = part_ids.get(key)
                         if part_id is None:
                             part_id = part_ids[key] = len(part_ids)
-                            for layer, string, needs_start, needs_end in part.strings:
-                                table[layer].setdefault(string, set()).add((part_id, needs_start, needs_end, part.min_reading))
+                            for layer, string, needs_start, needs_end, lemma in part.strings:
+                                table[layer].setdefault(string, set()).add(
+                                    (part_id, needs_start, needs_end, part.min_reading, lemma))
                         users.setdefault(part_id, set()).add(pid)
                         group.append((part_id, part.gap))
                     layout.append(tuple(group))
                 self._layout.append(tuple(layout))
-        self._users = {part_id: tuple(sorted(pids)) for part_id, pids in users.items()}
+        # Each pattern is looked at only when its rarest part was found: a common part ("{image}",
+        # 写真) used by hundreds of keywords does not make each of them a candidate.
+        anchored: dict[int, list[int]] = {}
+        for pid, groups in enumerate(self._layout):
+            parts = {part_id for group in groups for part_id, _ in group}
+            anchored.setdefault(min(parts, key=lambda p: (len(users[p]), p)), []).append(pid)
+        self._anchored = {part_id: tuple(pids) for part_id, pids in anchored.items()}
         self._automata = {layer: _automaton({k: sorted(v) for k, v in entries.items()}) for layer, entries in table.items()}
 
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
@@ -312,13 +329,15 @@ class KeywordIndex:
                 at_start = start in starts
                 at_end = (end + 1) in ends
                 span = None
-                for part_id, needs_start, needs_end, min_reading in entries:
+                for part_id, needs_start, needs_end, min_reading, lemma in entries:
                     if (needs_start and not at_start) or (needs_end and not at_end):
                         continue
                     if reading_layer and length < min_reading:
                         continue
                     if span is None:
                         span = (bisect_right(cuts, start), bisect_right(cuts, end))
+                    if lemma and _another_word(tokens, span, lemma):
+                        continue
                     found = hits.get(part_id)
                     if found is None:
                         hits[part_id] = {span}
@@ -326,8 +345,8 @@ class KeywordIndex:
                         found.add(span)
         if not hits:
             return EMPTY_SCAN
-        patterns, layout, users = self.patterns, self._layout, self._users
-        candidates = {pid for part_id in hits for pid in users[part_id]}
+        patterns, layout, anchored = self.patterns, self._layout, self._anchored
+        candidates = [pid for part_id in hits for pid in anchored.get(part_id, ())]
         spans: dict[int, list[list[tuple[int, int]]]] = {}
         for pid in candidates:
             groups = layout[pid]
@@ -372,6 +391,14 @@ class KeywordIndex:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
         return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
+
+
+def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
+    """The words read like the keyword are, by the dictionary, other words written with kanji."""
+    if span[0] != span[1]:
+        return False
+    theirs = tokens[span[0]].lemma
+    return theirs != lemma and _has_kanji(theirs)
 
 
 def _group_spans(group: tuple[tuple[int, int], ...], hits, tokens) -> list[tuple[int, int]]:

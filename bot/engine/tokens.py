@@ -47,6 +47,7 @@ _SEGMENT = re.compile(
     r"|(?P<num>\d+(?:[.,]\d+)?)"
     rf"|(?P<emoji>[{_EMOJI}])"
     r"|(?P<stop>[.!?。！？\n]+)"
+    r"|(?P<comma>[、,，;；:：]+)"
     r'|(?P<open>[「『“])|(?P<close>[」』”])|(?P<toggle>")'
     r"|(?P<other>[^\W\d_]+)"   # letters of other scripts (한국어, русский): one word each
 )
@@ -148,11 +149,14 @@ def tokenize(text: str) -> tuple[Token, ...]:
     sentence = 0
     quoted = False
     spans: list[list[int]] = []   # [first token, end] of each quotation
+    clauses = [0]                 # the token each clause (between commas and stops) starts at
     for m in _SEGMENT.finditer(folded):
         kind = m.lastgroup
         value = m.group()
-        start = len(out)
-        if kind == "stop":
+        if kind == "comma":
+            clauses.append(len(out))
+        elif kind == "stop":
+            clauses.append(len(out))
             if "?" in value:
                 # A question mark is a word for the matcher ("消していい & ?"): the person asks.
                 out.append(Token("?", "?", "?", "?", PUNCT, sentence=sentence))
@@ -180,6 +184,8 @@ def tokenize(text: str) -> tuple[Token, ...]:
     for first, end in spans:
         if end > first and _said_by_someone_else(out, first, end):
             out[first:end] = [t._replace(quoted=True) for t in out[first:end]]
+    for first, end in _reported_without_quotes(out, clauses):
+        out[first:end] = [t._replace(quoted=True) for t in out[first:end]]
     if out and all(t.kind != JA for t in out) and _looks_romaji(folded):
         # Japanese typed in Latin letters ("shinitai", "mou kietai"): read it as kana too.
         offset = sentence + 1
@@ -208,6 +214,53 @@ def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
         if word in _SAID_EN and any(w in _OTHERS_EN for w in before[:i]):
             return True
     return False
+
+
+# Reported speech without quotation marks: 拡散するって言われた, 人生終わりだってDM来た; "he says my
+# life is over if i dont pay". The clause before って (Japanese) or after "he says" (English) is
+# someone else's words. Only where the saying is clearly done to the person: 死にたいって言ったら
+# (the person said it) stays theirs.
+_PARTICLES_SAID_JA = frozenset({"って", "と", "とか"})
+_SAYING_JA = frozenset({"言う", "脅す", "書く", "送る", "脅迫", "言い出す"})
+_MESSAGE_JA = frozenset({"dm", "line", "ライン", "メッセ", "メッセージ", "連絡", "メール", "返信"})
+_FIRST_PERSON_EN = frozenset({"i", "me", "my", "myself"})
+_CLAUSE_JOINERS_EN = frozenset({"and", "but", "so", "because", "cause", "cuz", "bc"})
+
+
+def _said_to_me_ja(after: list[Token]) -> bool:
+    """って/と followed by a saying done to the person: 言われた, 言ってくる, 来た, DM来た."""
+    lemmas = [t.lemma for t in after]
+    if lemmas[:1] == ["来る"] or (len(lemmas) > 1 and lemmas[1] == "来る" and after[0].surface in _MESSAGE_JA):
+        return True
+    for k, lemma in enumerate(lemmas[:2]):
+        if lemma in _SAYING_JA:
+            rest = lemmas[k + 1:k + 3]
+            return bool(rest) and (rest[0] in ("れる", "られる") or (rest[0] == "て" and rest[1:] == ["来る"]))
+    return False
+
+
+def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tuple[int, int]]:
+    out = []
+    for i, t in enumerate(tokens):
+        if t.quoted:
+            continue
+        if t.kind == JA and t.surface in _PARTICLES_SAID_JA and i > 0 and _said_to_me_ja(tokens[i + 1:i + 5]):
+            first = max(c for c in clauses if c <= i - 1)
+            if first < i and all(x.sentence == t.sentence for x in tokens[first:i]):
+                out.append((first, i))
+        elif t.kind == EN and t.surface in _SAID_EN and i > 0 and \
+                any(w.surface in _OTHERS_EN for w in tokens[max(0, i - 3):i]):
+            end = i + 1
+            while end < len(tokens) and tokens[end].sentence == t.sentence and not tokens[end].quoted:
+                if end > i + 1 and end in clauses:
+                    break
+                if tokens[end].surface in _CLAUSE_JOINERS_EN and \
+                        any(w.surface in _FIRST_PERSON_EN for w in tokens[end + 1:end + 3]):
+                    break
+                end += 1
+            if end > i + 1:
+                out.append((i + 1, end))
+    return out
 
 
 _ROMAJI_WORD = re.compile(r"[a-z]+")
@@ -351,7 +404,9 @@ _EXPANSIONS = {
 _SUFFIXES = {"'s": (), "'re": ("are",), "'ve": ("have",), "'ll": ("will",), "'d": ("would",), "n't": ("not",)}
 
 
-def _english(word: str, sentence: int) -> list[Token]:
+@lru_cache(maxsize=65536)
+def _english(word: str, sentence: int) -> tuple[Token, ...]:
+    # cached: the same few thousand words come back in every message
     words = _EXPANSIONS.get(word)
     if words is not None:
         parts = words.split()
@@ -361,7 +416,7 @@ def _english(word: str, sentence: int) -> list[Token]:
             if word.endswith(suffix) and len(word) > len(suffix):
                 parts = [word[: -len(suffix)], *extra]
                 break
-    return [Token(p, _lemma_en(p), p, _lemma_en(p), EN, _skeleton(p), sentence=sentence) for p in parts]
+    return tuple(Token(p, _lemma_en(p), p, _lemma_en(p), EN, _skeleton(p), sentence=sentence) for p in parts)
 
 
 _DOUBLED = re.compile(r"([a-z])\1+")

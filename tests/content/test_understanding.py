@@ -1,12 +1,14 @@
 """The evaluation set tests/data/understanding.tsv, run by the same code as ``python -m bot eval``.
 
-A missed crisis is the worst bug this product can have. Both splits must meet the targets of
-issue 13: crisis and emergency recall 100%, false crisis at most 1% of ordinary messages,
-overall routing at least 95%. The `test` split is held back: the matching rules are never tuned
-on it, so its figures say whether the rules generalise. Run with ``-s`` to see the report.
+A missed crisis is the worst bug this product can have. The targets of issue 13 are crisis and
+emergency recall 100%, false crisis at most 1% of ordinary messages, overall routing at least
+95%, on both splits; they are not met yet, so the figures last measured are a floor no change
+may fall below. The `test` split is held back: the matching rules are never tuned on it, so its
+figures say whether the rules generalise.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from functools import lru_cache
 
@@ -17,6 +19,7 @@ from bot.evaluation import CRISIS_LABELS, DEFAULT_SET, TARGETS, evaluate, load_s
 from .helpers import flow
 
 SPLITS = ("dev", "test")
+FLOOR = DEFAULT_SET.parent / "understanding_floor.json"
 
 
 @lru_cache(maxsize=1)
@@ -46,14 +49,27 @@ def test_the_set_is_big_varied_and_split():
     assert all(r.where == "start" or r.where in states for r in all_rows)
 
 
-@pytest.mark.xfail(reason="issue 13 in progress: the rules do not meet the targets yet", strict=False)
 @pytest.mark.parametrize("split", SPLITS)
-def test_targets_are_met(split, capsys):
+def test_no_change_makes_understanding_worse_than_the_recorded_floor(split, capsys):
+    """A ratchet: tests/data/understanding_floor.json holds the figures last measured
+    (``python -m bot eval --record-floor``); a change that lowers any of them fails here. The
+    issue's targets are printed beside them: they are not met yet on either split."""
     report = reports()[split]
     with capsys.disabled():
         print()
-        print_report(report, examples=split == "dev")
-    assert not report.failures_of_targets(), f"{split}: " + "; ".join(report.failures_of_targets())
+        print_report(report, examples=False)
+        short = report.failures_of_targets()
+        if short:
+            print(f"{split}: short of the issue's targets: " + "; ".join(short))
+    floor = json.loads(FLOOR.read_text(encoding="utf-8"))[split]
+    assert not report.failures_of_targets(floor), f"{split}: " + "; ".join(report.failures_of_targets(floor))
+
+
+def test_the_floor_is_never_below_what_it_was_when_recorded_for_the_issue():
+    # The floor only moves up: these are the figures of 2026-12-01 after round 4 (test split).
+    floor = json.loads(FLOOR.read_text(encoding="utf-8"))
+    assert floor["test"]["crisis_recall"] >= 82.3 and floor["test"]["emergency_recall"] >= 80.9
+    assert floor["test"]["false_crisis_max"] <= 3.34 and floor["test"]["routing"] >= 79.5
 
 
 def test_the_students_story_lands_in_the_threat_branch():

@@ -125,6 +125,7 @@ def test_english_idioms():
 @pytest.mark.parametrize("text, hit", [
     ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
     ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
+    ("しにたいとかじゃないけど、こわい", False), ("死にたいとかはないけど", False), ("しのうとかおもってないよ", False),
 ])
 def test_japanese_negation_is_seen(text, hit):
     idx = index(crisis={"keywords": ("死にたい", "死ぬ", "自殺")})
@@ -134,7 +135,7 @@ def test_japanese_negation_is_seen(text, hit):
 @pytest.mark.parametrize("text, hit", [
     ("im not suicidal", False), ("i dont want to die", False), ("i'm not going to kill myself", False),
     ("i never wanted to die", False), ("im not ok. i want to die", True), ("not ok i want to die", True),
-    ("i cant stop thinking about killing myself", True),
+    ("i cant stop thinking about killing myself", True), ("not in a suicidal way, just scared", False),
 ])
 def test_english_negation_is_seen(text, hit):
     idx = index(crisis={"keywords": ("suicidal", "want to die", "kill myself")})
@@ -360,3 +361,25 @@ def test_a_detour_entered_by_a_button_remembers_the_way_back(flow):
     assert scared.session.state == "scared" and scared.session.resume == "step1"
     back = step(flow, scared.session, UserInput.tapped("continue"), NIGHT)
     assert back.session.state == "step1"
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("人生終わりだって言われた", False), ("明日までに送らなかったら、お前の人生終わりだってDMきた", False),
+    ("送らないと人生終わりとか言ってくる", False), ("he says my life is over if i dont pay", False),
+    ("人生終わりだって言ったら親に怒られた", True),          # the person said it
+    ("拡散するって言われた、もう人生終わり", True),          # their own clause, after the comma
+    ("he said hell post it and my life is over", True),      # "and my ...": their own words again
+    ("i told him my life is over", True),
+])
+def test_reported_speech_without_quotes_is_someone_elses(text, hit):
+    idx = index(maybe={"keywords": ("人生終わり", "life is over"), "quoted": False})
+    assert (found(idx, text) == {"maybe"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("けいさつってひとりでいける?", False),   # いける: 行ける by the dictionary, read like 逝ける
+    ("もう逝ける", True), ("しぬ", True), ("くすりのんだ", True),
+])
+def test_a_reading_alone_does_not_make_another_word_the_keyword(text, hit):
+    idx = index(crisis={"keywords": ("逝ける", "死ぬ", "薬 … 飲んだ")})
+    assert (found(idx, text) == {"crisis"}) is hit
