@@ -199,7 +199,7 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
         return None
 
     # 1b. the model's net under the keywords: a message that reads like harm now or a crisis
-    if whole and flow.classifier is not None and "crisis" not in state.tags and not _denies_crisis(flow, r):
+    if whole and flow.classifier is not None and "crisis" not in state.tags and not _denies_crisis(flow, state, r):
         verdict = flow.classifier.read(r.text)
         for trigger, says in ((Triggers.MODEL_EMERGENCY, verdict.reads_like_emergency),
                               (Triggers.MODEL_CRISIS, verdict.reads_like_crisis)):
@@ -253,12 +253,12 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     return None
 
 
-def _denies_crisis(flow: Flow, r: Reading) -> bool:
+def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
     """The person said it is not that ("死にたいとかじゃない", "not suicidal, just scared"): a
     crisis keyword stood only negated. The model, which reads words without their negation,
     does not overrule what they said."""
-    return any(it.matcher.name in r.scan.negated for it in flow.interrupts
-               if it.target and "crisis" in flow.states[it.target].tags)
+    return any(it.matcher.name in r.scan.negated and "crisis" in flow.states[target].tags
+               for it in flow.interrupts if (target := _lead(flow, state, it.trigger)))
 
 
 def _model_says_ordinary(flow: Flow, r: Reading) -> bool:
