@@ -209,11 +209,10 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
                 return _enter(flow, s, target, trigger, ts)
 
     # 2. a language the bot does not speak
-    if whole:
-        target = _lead(flow, state, Triggers.OTHER_LANGUAGE)
-        if target and is_unsupported(r.text, flow.locales):
-            s = _remember_way_back(flow, session, state, target, r, taken=None)
-            return _enter(flow, s, target, OTHER_LANGUAGE, ts)
+    target = _lead(flow, state, Triggers.OTHER_LANGUAGE) if whole else None
+    if target and is_unsupported(r.text, flow.locales):
+        s = _remember_way_back(flow, session, state, target, r, taken=None)
+        return _enter(flow, s, target, OTHER_LANGUAGE, ts)
 
     # 3. the state's choices: number, label, or close to a label
     if whole:
@@ -257,8 +256,12 @@ def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
     """The person said it is not that ("死にたいとかじゃない", "not suicidal, just scared"): a
     crisis keyword stood only negated. The model, which reads words without their negation,
     does not overrule what they said."""
-    return any(it.matcher.name in r.scan.negated and "crisis" in flow.states[target].tags
-               for it in flow.interrupts if (target := _lead(flow, state, it.trigger)))
+    for it in flow.interrupts:
+        if it.matcher.name in r.scan.negated:  # rare: only then ask where the interrupt leads
+            target = _lead(flow, state, it.trigger)
+            if target and "crisis" in flow.states[target].tags:
+                return True
+    return False
 
 
 def _model_says_ordinary(flow: Flow, r: Reading) -> bool:
