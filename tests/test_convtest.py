@@ -152,3 +152,15 @@ def test_update_after_a_text_edit_changes_only_the_lines_that_check_it(tmp_path)
     assert len(before) == len(after)
     changed = [(old, new) for old, new in zip(before, after) if old != new]
     assert len(changed) == 2 and all("あなたのせいではありません" in new and "悪くありません" in old for old, new in changed)
+
+
+def test_update_handles_per_locale_items_in_a_list_and_not_said(tmp_path):
+    body = ("  - name: mixed\n    steps:\n      - start: true\n"
+            "        expect: {text: [{ja: おはよう, en: What is happening}, どう], not_said: [welcome.hello, system.intro]}\n")
+    path, report = _run(tmp_path, body, update=True)
+    assert report.failures == [], "\n".join(map(str, report.failures))
+    line = next(l for l in path.read_text(encoding="utf-8").splitlines() if "text:" in l)
+    # each locale keeps what still holds and swaps what does not for the closest sentence it says
+    assert line.strip() == ("expect: {text: {ja: [こんにちは、。, どう], en: [What is happening, Hello .]}, "
+                            "not_said: [system.intro]}")
+    assert run_files(mini_bundle(), [path]).failures == []
