@@ -187,7 +187,7 @@ def compile_flow(fd: FlowDoc, file: str, version: str, locales: dict[str, Locale
             effects=tuple(Effect(e.type, {"locale": e.locale} if e.locale else {}) for e in st.effects),
             end=st.end, offers_human=any(c.target == fd.human_state for c in st.choices),
             say_again=tuple(st.say_again), ack=st.ack, asks=frozenset(k for c in st.choices for k in c.set),
-            is_detour=any(c.target == RESUME for c in st.choices),
+            is_detour=any(c.target == RESUME for c in st.choices), moves_on=bool(st.next or st.branch),
         )
     owners: dict[str, list[str]] = {}
     for sname, st in fd.states.items():

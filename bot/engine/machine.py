@@ -53,13 +53,13 @@ class FlowMachine:
             send_event=False,
         )
         self._events = self.machine.events
+        # Each trigger's transitions by source, as the machine holds them (its own dicts, not a copy).
+        self._by_trigger = {trigger: event.transitions for trigger, event in self._events.items()}
 
     def resolve(self, source: str, trigger: str) -> str | None:
         """Where ``trigger`` leads from ``source`` (``@resume`` for "back"), or None: no such move."""
-        event = self._events.get(trigger)
-        if event is None:
-            return None
-        found = event.transitions.get(source)  # .get: the defaultdict must not grow per message
+        by_source = self._by_trigger.get(trigger)
+        found = by_source.get(source) if by_source is not None else None  # .get: the defaultdict must not grow
         return found[0].dest if found else None
 
     def edges(self) -> list[tuple[str, str, str]]:

@@ -236,10 +236,7 @@ class CompiledState:
     ack: str | None = None           # the choice an acknowledgement ("うん", "ok") takes here
     asks: frozenset[str] = frozenset()  # variables its choices set (age_band: it asks the age)
     is_detour: bool = False          # a choice leads to "@resume": entering it remembers the way back
-
-    @property
-    def moves_on(self) -> bool:
-        return self.next is not None or self.branch_var is not None
+    moves_on: bool = False           # says its text, then moves on by itself (``next`` or ``branch``)
 
 
 @dataclass(frozen=True)

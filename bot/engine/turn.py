@@ -161,19 +161,14 @@ def _route_by_model(flow: Flow, session: Session, state: CompiledState, r: Readi
     intent = best[0]
     for route in state.routes + flow.global_routes:
         if route.matcher.name == intent:
-            target = _lead(flow, state, route.trigger)
+            target = flow.machine.resolve(state.name, route.trigger)
             s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
             return _enter(flow, s, target, f"model:{intent}", ts)
     for it in flow.interrupts:
-        target = _lead(flow, state, it.trigger) if it.matcher.name == intent else None
+        target = flow.machine.resolve(state.name, it.trigger) if it.matcher.name == intent else None
         if target:
             return _enter(flow, session, target, f"model:{intent}", ts)
     return None
-
-
-def _lead(flow: Flow, state: CompiledState, trigger: str) -> str | None:
-    """Where ``trigger`` leads from ``state``: the flow's machine is the one source of that."""
-    return flow.machine.resolve(state.name, trigger)
 
 
 def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, ts: float,
@@ -183,8 +178,8 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # 1. interrupts, from every state
     for it in flow.interrupts:
         if it.matcher.matches(r.scan, r.spaced):
-            target = _lead(flow, state, it.trigger)
-            if target and target == _lead(flow, state, Triggers.MODEL_CRISIS) and _model_says_ordinary(flow, r):
+            target = flow.machine.resolve(state.name, it.trigger)
+            if target and target == flow.machine.resolve(state.name, Triggers.MODEL_CRISIS) and _model_says_ordinary(flow, r):
                 continue  # an unclear word ("dead", 死ぬ) in a message the model reads as ordinary
             matched = it.trigger
             s = session
@@ -203,13 +198,13 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
         verdict = flow.classifier.read(r.text)
         for trigger, says in ((Triggers.MODEL_EMERGENCY, verdict.reads_like_emergency),
                               (Triggers.MODEL_CRISIS, verdict.reads_like_crisis)):
-            target = _lead(flow, state, trigger) if says else None
+            target = flow.machine.resolve(state.name, trigger) if says else None
             if target:
                 s = _remember_way_back(flow, session, state, target, r, taken=None)
                 return _enter(flow, s, target, trigger, ts)
 
     # 2. a language the bot does not speak
-    target = _lead(flow, state, Triggers.OTHER_LANGUAGE) if whole else None
+    target = flow.machine.resolve(state.name, Triggers.OTHER_LANGUAGE) if whole else None
     if target and is_unsupported(r.text, flow.locales):
         s = _remember_way_back(flow, session, state, target, r, taken=None)
         return _enter(flow, s, target, OTHER_LANGUAGE, ts)
@@ -233,7 +228,7 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     for route in state.routes:
         if route.matcher.matches(r.scan, r.spaced):
             s = _with_vars(session, route.sets)
-            return _enter(flow, s, _lead(flow, state, route.trigger), route.trigger, ts,
+            return _enter(flow, s, flow.machine.resolve(state.name, route.trigger), route.trigger, ts,
                           because=r.scan.found.get(route.matcher.name, ()))
 
     # 6. an acknowledgement
@@ -246,7 +241,7 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # intent ``adult_age`` ("im 23, can you still help me")
     for route in flow.global_routes:
         if route.matcher.matches(r.scan, r.spaced) or (band == "adult" and route.matcher.name == ADULT_INTENT):
-            target = _lead(flow, state, route.trigger)
+            target = flow.machine.resolve(state.name, route.trigger)
             s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
             return _enter(flow, s, target, route.trigger, ts, because=r.scan.found.get(route.matcher.name, ()))
     return None
@@ -258,7 +253,7 @@ def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
     does not overrule what they said."""
     for it in flow.interrupts:
         if it.matcher.name in r.scan.negated:  # rare: only then ask where the interrupt leads
-            target = _lead(flow, state, it.trigger)
+            target = flow.machine.resolve(state.name, it.trigger)
             if target and "crisis" in flow.states[target].tags:
                 return True
     return False
@@ -285,13 +280,11 @@ def _remember_way_back(flow: Flow, session: Session, state: CompiledState, targe
     if detour is None or not detour.is_detour:
         return session
     for route in state.routes + flow.global_routes:
-        if route is taken:
+        if route is taken or not route.matcher.matches(r.scan, r.spaced):
             continue
-        way = _lead(flow, state, route.trigger)
+        way = flow.machine.resolve(state.name, route.trigger)
         dest = flow.states.get(way or "")
-        if dest is None or way == target or dest.is_detour:
-            continue
-        if route.matcher.matches(r.scan, r.spaced):
+        if dest is not None and way != target and not dest.is_detour:
             return _replace(_with_vars(session, route.sets), resume=way)
     if not state.is_detour and not state.end and state.name != flow.start:
         return _replace(session, resume=state.name)
@@ -322,7 +315,7 @@ def _tap(flow: Flow, session: Session, state: CompiledState, user_input: UserInp
     cid = user_input.choice
     if cid == HUMAN_CHOICE_ID:
         trigger = Triggers.choice(cid)
-        return _enter(flow, session, _lead(flow, state, trigger), trigger, ts)
+        return _enter(flow, session, flow.machine.resolve(state.name, trigger), trigger, ts)
     if cid in state.choice_by_id:
         return _take_choice(flow, session, state, cid, ts)
     # A button from an earlier message: honour it if its state still has that choice.
@@ -347,7 +340,7 @@ def _take_choice(flow: Flow, session: Session, state: CompiledState, cid: str, t
 
 
 def _target_of(flow: Flow, session: Session, state: CompiledState, choice) -> tuple[str, Session]:
-    target = _lead(flow, state, choice.trigger)
+    target = flow.machine.resolve(state.name, choice.trigger)
     if target == RESUME:
         back = session.resume if session.resume in flow.states else (flow.resume_default or flow.start)
         return back, _replace(session, resume="")
@@ -410,9 +403,9 @@ def _auto_target(flow: Flow, state: CompiledState, variables: Mapping[str, str])
     if not state.moves_on:
         return None
     if state.branch_var is None:
-        return _lead(flow, state, Triggers.AUTO)
+        return flow.machine.resolve(state.name, Triggers.AUTO)
     value = variables.get(state.branch_var, "")
-    return _lead(flow, state, Triggers.branch(value)) or _lead(flow, state, Triggers.BRANCH_DEFAULT)
+    return flow.machine.resolve(state.name, Triggers.branch(value)) or flow.machine.resolve(state.name, Triggers.BRANCH_DEFAULT)
 
 
 def _choices(flow: Flow, state: CompiledState, locale: str, offer_human: bool = False,
