@@ -123,17 +123,29 @@ def targets(fd: FlowDoc) -> Iterator[tuple[str, tuple, str | None, str]]:
 # -- checks of one flow document -------------------------------------------------------------------
 
 def check_targets(src: FlowSource, ctx: Context, issues: Issues) -> None:
-    """F102: every move leads to a state that exists; only a choice leads to "@resume"."""
+    """F102: every move leads to a state that exists; only a choice leads to "@resume". A state
+    renamed while the moves to it kept the old name is one error, at the state."""
     states = src.fd.states
-    for target, path, state, kind in targets(src.fd):
+    moves = list(targets(src.fd))
+    missing: dict[str, list[tuple[tuple, str | None]]] = {}
+    for target, path, state, kind in moves:
         if target == RESUME:
             if kind == "field":
                 issues.add(M.RESUME_NOT_A_STATE, src.file, src.line(*path), state, field=path[0])
             elif kind == "route":
                 issues.add(M.RESUME_ONLY_FROM_CHOICE, src.file, src.line(*path), state)
         elif target not in states:
-            issues.add(M.MISSING_TARGET, src.file, src.line(*path), state, suggestion=did_you_mean(target, states),
-                       target=target)
+            missing.setdefault(target, []).append((path, state))
+    reached = {target for target, _, _, _ in moves}
+    for target, refs in missing.items():
+        renamed = did_you_mean(target, states)
+        if renamed and renamed not in reached and len(refs) > 1:
+            lines = ", ".join(str(src.line(*path)) for path, _ in refs)
+            issues.add(M.STATE_RENAMED, src.file, src.line("states", renamed), renamed, count=len(refs),
+                       target=target, renamed=renamed, lines=lines)
+            continue
+        for path, state in refs:
+            issues.add(M.MISSING_TARGET, src.file, src.line(*path), state, suggestion=renamed, target=target)
 
 
 def check_choices(src: FlowSource, ctx: Context, issues: Issues) -> None:

@@ -220,6 +220,11 @@ class M:
     MISSING_TARGET = Message(C.MISSING_TARGET,
         'goes to "{target}", which does not exist. Check the spelling or add that state.',
         "行き先の「{target}」という状態がありません。つづりを確かめるか、その状態を作ってください。")
+    STATE_RENAMED = Message(C.MISSING_TARGET,
+        '{count} moves go to "{target}" (lines {lines}), but the state is called "{renamed}" and nothing goes '
+        'there. Give them the same name: rename the state, or change the moves.',
+        "{count} か所の移動（{lines} 行目）は「{target}」へ行きますが、状態の名前は「{renamed}」で、そこへはどこからも"
+        "来ません。名前をそろえてください（状態の名前を変えるか、移動のほうを直す）。")
     RESUME_NOT_A_STATE = Message(C.MISSING_TARGET,
         '{field} must name a state, not "@resume".', "{field} には状態の名前を書いてください（「@resume」は使えません）。")
     RESUME_ONLY_FROM_CHOICE = Message(C.MISSING_TARGET,

@@ -62,11 +62,36 @@ def shown(template: str) -> str:
     return template.format(**{p: f"‹{p}›" for p in _placeholders(template)})
 
 
+HEADER = """# What `bot check` reports / `bot check` が伝えること
+
+Every code, its name and what it says, in English and Japanese, as `bot/engine/codes.py` has them
+(`tests/engine/test_codes.py` keeps this page in step with it). Errors (`F`) stop an edit from
+loading: the bot keeps serving the last good version. Warnings (`W`) are reported and the edit
+loads. ‹name› is filled in with what the check found; a name that does not exist is followed by
+"Did you mean ...?". `bot check` speaks Japanese with `BOT_LANG=ja` or a Japanese locale.
+
+エラー（`F`）のある編集は読み込まれず、ボットは前の版のまま動きます。注意（`W`）は伝えるだけで、
+編集は読み込まれます。‹name› のところには見つかったものが入ります。存在しない名前には
+「〜のまちがいではありませんか？」が続きます。`BOT_LANG=ja` か日本語のロケールで、`bot check` は日本語で伝えます。
+"""
+
+
+def checks_page() -> str:
+    """docs/CHECKS.md as the registry makes it (``python -m tests.engine.test_codes > docs/CHECKS.md``)."""
+    out = [HEADER]
+    for code in Code:
+        out.append(f"## {code.value} {code.title} ({'error / エラー' if code.severity == 'error' else 'warning / 注意'})\n")
+        out += [f"- {shown(m.en)}\n  {shown(m.ja)}" for m in messages() if m.code is code]
+        out.append("")
+    return "\n".join(out)
+
+
 def test_docs_checks_lists_every_code_and_message_in_both_languages():
     from pathlib import Path
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "CHECKS.md").read_text(encoding="utf-8")
-    for code in Code:
-        assert f"## {code.value} {code.title}" in page, code
-    for message in messages():
-        assert shown(message.en) in page and shown(message.ja) in page, message.en
+    assert page == checks_page(), "docs/CHECKS.md is out of date: python -m tests.engine.test_codes > docs/CHECKS.md"
+
+
+if __name__ == "__main__":
+    print(checks_page(), end="")

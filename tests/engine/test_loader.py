@@ -160,3 +160,13 @@ def test_a_circle_of_automatic_moves_is_one_error(tmp_path):
           "- {id: done, label: choice.done, target: goodbye}\n      - {id: spin, label: choice.done, target: spin}")
     bundle = load_bundle(flows, locales, TODAY)
     assert [(i.code, i.state) for i in bundle.errors] == [("F109", "spin")], [str(i) for i in bundle.errors]
+
+
+def test_a_renamed_state_whose_moves_kept_the_old_name_is_one_error_at_the_state(tmp_path):
+    flows, locales = copy_mini(tmp_path)
+    line = _edit(flows / "mini.yaml", "\n  evidence:\n", "\n  evidnce:\n") + 1
+    bundle = load_bundle(flows, locales, TODAY)
+    assert [(i.code, i.line, i.state) for i in bundle.errors] == [("F102", line, "evidnce")], [str(i) for i in bundle.errors]
+    assert bundle.errors[0].message.startswith('3 moves go to "evidence" (lines ')
+    assert 'the state is called "evidnce"' in bundle.errors[0].message
+    assert "状態の名前は「evidnce」" in bundle.errors[0].message_ja
