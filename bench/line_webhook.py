@@ -3,7 +3,7 @@
     .venv/bin/python bench/line_webhook.py [--deliveries 5000] [--users 1000] [--concurrency 32]
         [--echo-app PATH | --sdk-git-dir DIR] [--flows DIR --locales DIR --flow NAME] [--database-url URL]
 
-Three processes per target, on this machine: the stand-in LINE (``tests/channels/line_standin.py``
+Three processes per target, on this machine: the stand-in LINE (``bot/channels/line/fake.py``
 on loopback, recording counts only), the server under test, and this load generator. The load
 is pre-signed deliveries, one text event each, each with its own ``webhookEventId`` and reply
 token, spread over ``--users`` people; ``--concurrency`` connections post them as fast as the
@@ -50,14 +50,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.channels.line_standin import (  # noqa: E402
-    MINI,
-    make_text,
-    mini_locales_with_line,
-    new_user_id,
-    sign,
-    webhook_body,
-)
+from bench.common import MINI, mini_locales_with_line  # noqa: E402
+from bot.channels.line.fake import make_text, new_user_id, sign, webhook_body  # noqa: E402
 
 SECRET = "benchsecret0123456789abcdef01234"
 TOKEN = "bench-access-token"
@@ -142,10 +136,9 @@ def serve_layer(port: int, reply: bool = True) -> None:
 
     from aiohttp import web
 
-    from bot.channels.base import Outbound
-    from bot.channels.line import LineChannel
-    from bot.channels.line_webhook import LineWebhook
+    from bot.channels.line import LineChannel, LineWebhook
     from bot.engine.model import Choice, Reply
+    from bot.envelope import Outbound
 
     turn = (Reply("こんにちは。ここは名前を言わずに相談できる場所です。どうしましたか？", "welcome.hello",
                   (Choice("threatened", "脅されている"), Choice("age_u16", "16歳未満"), Choice("person", "人と話す"))),)
@@ -352,7 +345,7 @@ async def measure(name: str, url: str, standin: str, warmup: list, deliveries: l
 async def run_target(name: str, cmd: list[str], env: dict, url_path: str, health: str | None, args, warmup, deliveries,
                      log_file: Path) -> Result:
     standin_port, port = free_port(), free_port()
-    standin_cmd = [sys.executable, "-m", "tests.channels.line_standin", "--port", str(standin_port), "--token", TOKEN]
+    standin_cmd = [sys.executable, "-m", "bot.channels.line.fake", "--port", str(standin_port), "--token", TOKEN]
     standin = subprocess.Popen(standin_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     standin_url = f"http://127.0.0.1:{standin_port}"
     server = None

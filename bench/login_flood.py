@@ -30,17 +30,17 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.channels.line_standin import MINI, LineStandIn, make_text, mini_locales_with_line, new_user_id, sign, webhook_body  # noqa: E402
+from bench.common import MINI, mini_locales_with_line  # noqa: E402
+from bot.channels.line.fake import LineStandIn, make_text, new_user_id, sign, webhook_body  # noqa: E402
 
 SECRET = "0123456789abcdef0123456789abcdef"
 KEY = "bench-secret-key-that-is-long-enough-0123456789"
 
 
 async def start(folder: Path):
-    from bot.app import build_app, setup_channels
+    from bot.app import assemble, build_app
     from bot.handoff.accounts import create_counsellor
     from bot.reload import BundleHolder
-    from bot.runtime import Runtime
     from bot.settings import Settings
 
     line = LineStandIn("token")
@@ -49,9 +49,9 @@ async def start(folder: Path):
     settings = Settings(BOT_DATA_DIR=folder, BOT_SECRET_KEY=KEY, BOT_FLOWS_DIR=MINI / "flows", BOT_LOCALES_DIR=locales,
                         BOT_FLOW="mini", LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN="token",
                         LINE_API_BASE_URL=line.url, BOT_TRUSTED_PROXIES="1")
-    runtime = Runtime(settings, BundleHolder(MINI / "flows", locales, "mini"), poll_interval=0.05)
-    setup_channels(settings, runtime)
-    app = build_app(settings, runtime)
+    process = assemble(settings, holder=BundleHolder(MINI / "flows", locales, "mini"), poll_interval=0.05)
+    runtime = process.runtime
+    app = build_app(process)
     await runtime.start(run_worker=True)
     await create_counsellor(runtime.store, "aiko", "a long password")
     runner = web.AppRunner(app, access_log=None)

@@ -3,8 +3,8 @@
     .venv/bin/python bench/scale_test.py [--conversations 1000] [--turns 10] [--concurrency 32]
         [--database-url postgresql://postgres@127.0.0.1:5432/bot_scale]
 
-Three runs on the same load, each on a fresh database, with a stand-in LINE on loopback (the
-one the tests use, in this process, recording every request):
+Three runs on the same load, each on a fresh database, with a stand-in LINE on loopback
+(``bot.channels.line.fake``, in this process, recording every request):
 
 1. one ``serve`` process with its worker inside (the baseline);
 2. two ``serve`` processes (webhooks only) and two ``worker`` processes;
@@ -48,9 +48,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.channels.line_messages import build_messages  # noqa: E402
+from bot.channels.line.fake import LineStandIn, sign, webhook_body  # noqa: E402
+from bot.channels.line.render import build_messages  # noqa: E402
 from bot.engine import UserInput, load_bundle, step  # noqa: E402
-from tests.channels.line_standin import LineStandIn, sign, webhook_body  # noqa: E402
 
 SECRET = "scale-test-channel-secret"
 TOKEN = "scale-test-access-token"
@@ -131,7 +131,7 @@ async def run_once(args, name: str, webs: int, workers: int, kill_half: bool, ex
                    logdir: Path) -> Run:
     run = Run(name)
     await fresh_database(args.database_url)
-    line = LineStandIn(TOKEN, validate=False, record=True)
+    line = LineStandIn(TOKEN, record=True)
     await line.start()
     env = {**os.environ, "DATABASE_URL": args.database_url, "BOT_SECRET_KEY": secrets.token_urlsafe(48),
            "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_API_BASE_URL": line.url,

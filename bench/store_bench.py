@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from bot.channels.base import DeliveryResult, InboundEvent  # noqa: E402
+from bot.envelope import DeliveryResult, InboundEvent  # noqa: E402
 from bot.reload import BundleHolder  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import Store  # noqa: E402
-from bot.store import sessions  # noqa: E402
+from bot.store import conversations  # noqa: E402
 from bot.engine import Session  # noqa: E402
 from bot.store.models import Conversation, InboxEvent, OutboxMessage  # noqa: E402
 
@@ -170,7 +170,7 @@ async def seed(rt: Runtime, count: int, prefix: str = "seed") -> None:
             cid = secrets.token_hex(16)
             pseudo = rt.crypto.pseudonym("bench", f"{prefix}-{i}")
             convs.append(dict(id=cid, pseudonym=pseudo, channel="bench", state="welcome", locale="en",
-                              session_json=sessions.dump_session(rt.crypto, cid, session), flow_version=rt.bundles.version, created_at=now,
+                              session_json=conversations.dump_session(rt.crypto, cid, session), flow_version=rt.bundles.version, created_at=now,
                               last_active_at=now, in_handoff=False))
             tombs.append(dict(channel="bench", event_id=f"{prefix}-{i}", pseudonym=pseudo, status="done",
                               payload_enc=None, attempts=0, accepted_at=now, processed_at=now))

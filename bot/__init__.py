@@ -1,5 +1,7 @@
 """First-contact bot for young people facing sextortion.
 
-Packages: ``engine`` (pure dialogue engine), ``store`` (SQLAlchemy persistence),
-``channels`` (platform adapters), ``handoff`` (counsellor side), ``app`` (wiring).
+From the bottom up: ``engine`` (the pure dialogue engine), ``envelope`` (what crosses between an
+adapter and the rest), ``store`` (every SQL statement), ``channels`` (platform adapters),
+``handoff`` (the counsellor side), ``runtime`` (turns and deliveries), ``app`` (wiring and the
+start-up of every process). Each package's docstring says what it owns and must not import.
 """

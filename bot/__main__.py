@@ -24,9 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-encrypt and re-pseudonymise everything stored under the newest key")
 
     c = sub.add_parser("counsellor", help="manage counsellor accounts (a new password or disabling ends every login)")
-    c.add_argument("action", choices=["add", "password", "disable"])
-    c.add_argument("name")
+    c.add_argument("action", choices=["add", "password", "disable", "role", "list"])
+    c.add_argument("name", nargs="?")
     c.add_argument("--password", help="read from standard input when omitted")
+    c.add_argument("--role", choices=["counsellor", "supervisor", "editor", "admin"],
+                   help="with add (default counsellor) or role: what the account may do")
 
     a = sub.add_parser("audit", help="the audit log")
     a.add_argument("action", choices=["verify"], help="check the hash chain; exit 1 and name the row if broken")
@@ -117,27 +119,27 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_worker(settings)
     if cmd == "discord":
-        from bot.channels.discord import run_discord
+        from bot.app import run_discord
 
         return run_discord(settings)
     if cmd == "db":
-        from bot.store.migrate import run_upgrade
+        from bot.store.commands import run_upgrade
 
         return run_upgrade(settings)
     if cmd == "purge":
-        from bot.store.retention import run_purge
+        from bot.store.commands import run_purge
 
         return run_purge(settings)
     if cmd == "counsellor":
         from bot.handoff.accounts import run_counsellor
 
-        return run_counsellor(settings, args.action, args.name, args.password)
+        return run_counsellor(settings, args.action, args.name, args.password, args.role)
     if cmd == "audit":
-        from bot.store.audit import run_verify
+        from bot.store.commands import run_verify
 
         return run_verify(settings)
     if cmd == "keys":
-        from bot.store.keys import run_rotate
+        from bot.store.commands import run_rotate
 
         return run_rotate(settings)
     return 2

@@ -1,13 +1,16 @@
-"""Wiring: the aiohttp application, the channels, and the two long-running commands.
+"""Wiring, and the start-up of every long-running process of the Procfile.
 
-* ``build_app(settings, runtime)``: the web application. Each feature adds its routes with one
-  line in ``_add_routes`` calling its own ``setup_routes(app, runtime)``.
-* ``setup_channels(settings, runtime)``: registers every channel this process can deliver to
-  (the worker process needs them too). One line per adapter.
-* ``run_serve``: web server, plus the worker and sender unless ``BOT_WORKER_IN_WEB=false``.
-* ``run_worker``: turns and deliveries only (PostgreSQL deployments with several processes).
+* ``assemble(settings)``: what a process runs turns with, wired explicitly: the runtime (on its
+  store), the live bus, the handoff service set as the runtime's ``handoff_hooks``, and the
+  channels it delivers to (``deliver=False``: none).
+* ``build_app(process)``: the web application: ``bot.health``'s routes, the web chat, the console,
+  the LINE webhook when LINE is configured; the live bus and the handoff watch run with it.
+* ``run_serve`` (``python -m bot serve``): the web server, plus the worker and the sender unless
+  ``BOT_WORKER_IN_WEB=false``. ``run_worker`` (``python -m bot worker``): turns and deliveries
+  only. ``run_discord`` (``python -m bot discord``): Discord's gateway, its deliveries and a worker.
 
-Both also reload edited flows (``BundleHolder.watch``) and apply retention every hour.
+Every process also reloads edited flows (``BundleHolder.watch``), applies retention every hour,
+and serves the internal port when ``BOT_METRICS_PORT`` is set.
 """
 from __future__ import annotations
 
@@ -19,147 +22,95 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from aiohttp import web
 
-from bot import web_security
+from bot import health, http
+from bot.channels import line
+from bot.channels.web import WebChannel
+from bot.channels.web import setup_routes as web_chat_routes
+from bot.engine import FlowError
+from bot.handoff import console, service
+from bot.handoff.demo import DemoAccountActive, refuse_active_demo_account
+from bot.live import LiveBus
 from bot.observability import configure_logging
+from bot.reload import BundleHolder
 from bot.runtime import Runtime
 from bot.store import StoreUnavailable
 from bot.store.retention import purge_forever
 
 log = logging.getLogger(__name__)
 
-RUNTIME = web.AppKey("runtime", Runtime)
-SETTINGS = web.AppKey("settings", object)
-INTERNAL = web.AppKey("internal_port", bool)
+PROCESS = web.AppKey("process", object)
 START_RETRY_SECONDS = 5.0
+DISCORD_START_WAIT = 15.0   # seconds the gateway waits for the database at start-up
+SIGNAL_REPEAT_SECONDS = 1.0
 
 
-def build_app(settings, runtime: Runtime) -> web.Application:
+@dataclass
+class Process:
+    """What one process runs turns and deliveries with."""
+
+    settings: object
+    runtime: Runtime
+    bus: LiveBus
+    handoff: service.HandoffService
+    web: WebChannel | None = None
+    line: line.LineChannel | None = None
+
+
+def assemble(settings, *, holder: BundleHolder | None = None, deliver: bool = True, **runtime_options) -> Process:
+    """The runtime and what it works with, wired. Raises ``FlowError`` when the flows have errors.
+    ``runtime_options`` go to ``Runtime`` (``store``, ``clock``, ``poll_interval``...)."""
+    holder = holder or BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, settings.bot_flow)
+    runtime = Runtime(settings, holder, **runtime_options)
+    bus = LiveBus(runtime.store)
+    handoff = service.from_settings(settings, runtime, bus)
+    # The handoff hears of every turn this process runs (queued, person's messages, closed).
+    runtime.handoff_hooks = handoff
+    process = Process(settings, runtime, bus, handoff)
+    if deliver:
+        process.web = WebChannel(bus, runtime.crypto)
+        runtime.register_channel(process.web)
+        process.line = line.setup_channel(settings, runtime)
+    return process
+
+
+def build_app(process: Process) -> web.Application:
+    settings, runtime = process.settings, process.runtime
     app = web.Application(client_max_size=1024 * 1024)
-    app[RUNTIME] = runtime
-    app[SETTINGS] = settings
-    web_security.install(app, settings)  # before the features' middlewares: the console's HTTPS check first
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    _add_routes(app, runtime)
-    if settings.metrics_port:
-        app.cleanup_ctx.append(_internal_site)
+    app[PROCESS] = process
+    http.install(app, settings.proxy_trust)
+    if settings.bot_env == "production":  # before the console's own middleware
+        app.middlewares.append(http.https_only(console.PREFIX))
+    health.add_routes(app, runtime, settings.metrics_token.get_secret_value())
+    web_chat_routes(app, runtime, process.web or WebChannel(process.bus, runtime.crypto))
+    console.setup_routes(app, process.handoff, settings)
+    if process.line is not None:
+        line.setup_routes(app, settings, process.line, runtime)
+    app.cleanup_ctx.append(_live(process))
+    app.cleanup_ctx.append(health.internal_site(settings, runtime))
     return app
 
 
-def build_internal_app(settings, runtime: Runtime) -> web.Application:
-    """What the internal port (``BOT_METRICS_PORT``) serves: ``/metrics``, ``/readyz`` with its
-    details, ``/healthz``. No token: it is bound to ``BOT_METRICS_HOST`` (127.0.0.1 by default)."""
-    app = web.Application()
-    app[RUNTIME] = runtime
-    app[SETTINGS] = settings
-    app[INTERNAL] = True
-    web_security.install(app, settings)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    return app
+def _live(process: Process):
+    """The live bus listening, and the handoff's watch (nobody answered, expiry), while the app runs."""
+
+    async def lifecycle(_app: web.Application):
+        await process.bus.start()
+        watch = asyncio.create_task(process.handoff.watch(), name="handoff-watch")
+        yield
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watch
+        await process.bus.stop()
+
+    return lifecycle
 
 
-async def _internal_site(app: web.Application):
-    settings = app[SETTINGS]
-    runner = web.AppRunner(build_internal_app(settings, app[RUNTIME]), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
-    await site.start()
-    log.info("web.metrics_port", extra={"host": settings.metrics_host, "port": settings.metrics_port})
-    yield
-    await runner.cleanup()
-
-
-def _may_see_details(request: web.Request) -> bool:
-    """The internal port, or the public one with ``Authorization: Bearer <BOT_METRICS_TOKEN>``."""
-    if request.app.get(INTERNAL):
-        return True
-    return web_security.bearer_ok(request, _metrics_token(request))
-
-
-def _metrics_token(request: web.Request) -> str:
-    settings = request.app.get(SETTINGS)
-    return settings.metrics_token.get_secret_value() if settings is not None else ""
-
-
-def _add_routes(app: web.Application, runtime: Runtime) -> None:
-    """Features add their routes here, one line each, e.g.
-    ``from bot.channels.line import setup_routes as line_routes; line_routes(app, runtime)``."""
-    from bot.channels.web import setup_routes as web_chat_routes; web_chat_routes(app, runtime)  # noqa: E702
-    from bot.handoff import setup_routes as console_routes; console_routes(app, runtime)  # noqa: E702
-    from bot.channels.line import setup_routes as line_routes; line_routes(app, runtime)  # noqa: E702
-
-
-def setup_channels(settings, runtime: Runtime) -> None:
-    """Register the channels this deployment delivers to: one line per adapter, calling its
-    ``setup_channel``, which registers it when it is configured, e.g.
-    ``from bot.channels.line import setup_channel as line_channel; line_channel(settings, runtime)``
-    (``LineChannel.from_settings(settings, flow=...)`` when LINE's two settings are there)."""
-    from bot.channels.web import setup_channel as web_channel; web_channel(runtime)  # noqa: E702 (and the handoff hooks)
-    from bot.channels.line import setup_channel as line_channel; line_channel(settings, runtime)  # noqa: E702
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Alive: the process answers. Always 200, so a platform does not restart a server that is
-    waiting for its database (it still answers people with the safety message meanwhile)."""
-    runtime = request.app[RUNTIME]
-    return web.json_response({"status": "alive", "flow_version": runtime.bundles.version})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers and the flows are loaded. 503 otherwise. The public answer
-    says only that; the details (queue depths, versions) need ``_may_see_details``."""
-    runtime = request.app[RUNTIME]
-    if not _may_see_details(request):
-        ready = bool(runtime.bundles.bundle.flows) and await runtime.store.ping()
-        return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
-    body = {"status": "ready", "db": True, "flows": bool(runtime.bundles.bundle.flows),
-            "flow_version": runtime.bundles.version}
-    try:
-        body.update(await runtime.queue_depths())
-        body["handoff_queue"] = await _handoff_queue_length(runtime)
-    except Exception:  # StoreUnavailable, or anything else: the database is not usable
-        body.update(status="not ready", db=False)
-    ready = body["db"] and body["flows"]
-    if not ready:
-        body["status"] = "not ready"
-    return web.json_response(body, status=200 if ready else 503)
-
-
-async def _handoff_queue_length(runtime: Runtime) -> int:
-    from bot.handoff.queries import count_queued
-    from bot.observability import HANDOFF_QUEUE
-
-    async with runtime.store.transaction() as s:
-        n = await count_queued(s)
-    HANDOFF_QUEUE.set(n)
-    return n
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus: turns, turn time, deliveries, queues, state visits; no identities, no text."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from bot.observability import REGISTRY
-
-    if not _may_see_details(request):
-        if _metrics_token(request):
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
-        raise web.HTTPNotFound()  # served on BOT_METRICS_PORT only
-    runtime = request.app[RUNTIME]
-    try:  # the gauges are read from the store at scrape time
-        await runtime.queue_depths()
-        await _handoff_queue_length(runtime)
-    except Exception:
-        pass
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
+# ---- the runtime and the background jobs ---------------------------------------------------------
 
 async def _start_with_retry(runtime: Runtime, run_worker: bool,
                             on_refused: Callable[[str], None] | None = None) -> None:
@@ -167,8 +118,6 @@ async def _start_with_retry(runtime: Runtime, run_worker: bool,
     with the safety message, since ``accept`` raises ``StoreUnavailable``). In production, once
     the database answers, refuse to run while the demo's counsellor account is active: the
     runtime is not started and ``on_refused(why)`` stops the process."""
-    from bot.handoff.demo import DemoAccountActive, refuse_active_demo_account
-
     check = refuse_active_demo_account if runtime.settings.bot_env == "production" else None
     while True:
         try:
@@ -184,12 +133,13 @@ async def _start_with_retry(runtime: Runtime, run_worker: bool,
             return
 
 
-def _background(settings, runtime: Runtime, run_worker: bool,
+def _background(process: Process, run_worker: bool,
                 on_refused: Callable[[str], None] | None = None) -> list[asyncio.Task]:
+    runtime = process.runtime
     return [
         asyncio.create_task(_start_with_retry(runtime, run_worker, on_refused), name="runtime-start"),
         asyncio.create_task(runtime.bundles.watch(), name="flows-watch"),
-        asyncio.create_task(purge_forever(runtime.store, settings), name="retention"),
+        asyncio.create_task(purge_forever(runtime.store, process.settings), name="retention"),
     ]
 
 
@@ -202,52 +152,48 @@ async def _stop(tasks: list[asyncio.Task], runtime: Runtime) -> None:
     await runtime.stop()
 
 
-def attach_runtime(app: web.Application, runtime: Runtime, run_worker: bool = True,
+def attach_runtime(app: web.Application, process: Process, run_worker: bool = True,
                    on_refused: Callable[[str], None] | None = None) -> None:
     """Start the runtime, the flow watcher and retention with the app; stop them with it."""
 
-    async def lifecycle(app: web.Application):
-        tasks = _background(app[SETTINGS], runtime, run_worker, on_refused)
+    async def lifecycle(_app: web.Application):
+        tasks = _background(process, run_worker, on_refused)
         yield
-        await _stop(tasks, runtime)
+        await _stop(tasks, process.runtime)
 
     app.cleanup_ctx.append(lifecycle)
 
 
-def _make_runtime(settings) -> Runtime | None:
-    from bot.engine import FlowError
-    from bot.reload import BundleHolder
-
+def _assembled(settings, **kwargs) -> Process | None:
     try:
-        holder = BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, settings.bot_flow)
+        return assemble(settings, **kwargs)
     except FlowError as exc:
         print(f"the flows have errors; run `python -m bot check`:\n{exc}", file=sys.stderr)
         return None
-    runtime = Runtime(settings, holder)
-    setup_channels(settings, runtime)
-    return runtime
 
+
+# ---- python -m bot serve -------------------------------------------------------------------------
 
 def run_serve(settings, host: str | None = None, port: int | None = None, demo: bool = False) -> int:
     """``python -m bot serve``."""
     # A person trying the demo reads the terminal: plain lines there, JSON for log collectors.
     configure_logging("text" if demo else settings.log_format, settings.log_level)
-    runtime = _make_runtime(settings)
-    if runtime is None:
+    process = _assembled(settings)
+    if process is None:
         return 2
-    app = build_app(settings, runtime)
+    app = build_app(process)
     refused: list[str] = []
 
     def refuse(why: str) -> None:  # stop as on SIGTERM (see _stop_on_signals), then exit 2
         refused.append(why)
         signal.raise_signal(signal.SIGTERM)
 
-    attach_runtime(app, runtime, run_worker=settings.run_worker_in_web is not False, on_refused=refuse)
+    attach_runtime(app, process, run_worker=settings.run_worker_in_web is not False, on_refused=refuse)
     host, port = host or settings.host, port or settings.port
     if demo:
         from bot.handoff.demo import setup_demo
 
-        setup_demo(app, runtime, host, port)
+        setup_demo(app, process.runtime, host, port)
     log.info("web.starting", extra={"host": host, "port": port, "mode": "demo" if demo else settings.bot_env})
     app.on_startup.append(_stop_on_signals)
     _freeze_startup_objects()
@@ -260,9 +206,6 @@ def run_serve(settings, host: str | None = None, port: int | None = None, demo: 
         print(f"refusing to run in production: {refused[0]}", file=sys.stderr)
         return 2
     return 0
-
-
-SIGNAL_REPEAT_SECONDS = 1.0
 
 
 async def _stop_on_signals(_app: web.Application) -> None:
@@ -303,33 +246,95 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _stop_event() -> asyncio.Event:
+    """Set on SIGTERM or SIGINT (the processes without a web server)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+# ---- python -m bot worker ------------------------------------------------------------------------
+
 def run_worker(settings) -> int:
     """``python -m bot worker``: turns and deliveries, no web server. Stops on SIGTERM/SIGINT."""
     configure_logging(settings.log_format, settings.log_level)
-    runtime = _make_runtime(settings)
-    if runtime is None:
+    process = _assembled(settings)
+    if process is None:
         return 2
-
     refused: list[str] = []
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = _stop_event()
 
         def refuse(why: str) -> None:
             refused.append(why)
             stop.set()
 
-        tasks = _background(settings, runtime, run_worker=True, on_refused=refuse)
-        _freeze_startup_objects()
-        await stop.wait()
-        await _stop(tasks, runtime)
+        tasks = _background(process, run_worker=True, on_refused=refuse)
+        async with contextlib.asynccontextmanager(health.internal_site(settings, process.runtime))():
+            _freeze_startup_objects()
+            await stop.wait()
+            await _stop(tasks, process.runtime)
 
     asyncio.run(main())
     if refused:
         print(f"refusing to run in production: {refused[0]}", file=sys.stderr)
         return 2
     return 0
+
+
+# ---- python -m bot discord -----------------------------------------------------------------------
+
+def run_discord(settings) -> int:
+    """``python -m bot discord``: the gateway client, the inbox, and the worker that answers."""
+    import discord
+
+    token = settings.discord_token.get_secret_value().strip()
+    if not token:
+        print("DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications "
+              "and put its token in DISCORD_TOKEN.", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    # This process runs turns (answers within the second, without waiting for another process's
+    # poll), so the handoff side hears about them here too; it delivers Discord's rows only.
+    process = _assembled(settings, deliver=False)
+    if process is None:
+        return 2
+    try:
+        asyncio.run(_serve_discord(process, token))
+    except discord.LoginFailure:
+        print("DISCORD_TOKEN was refused by Discord: check the bot token.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve_discord(process: Process, token: str) -> None:
+    from bot.channels import discord as discord_channel
+
+    runtime = process.runtime
+    gateway = discord_channel.connect(runtime, lambda: runtime.bundles.flow)
+    runtime.register_channel(gateway.channel)
+    stop = _stop_event()
+    background = _background(process, run_worker=True)
+    starting = background[0]
+    async with gateway.client, contextlib.asynccontextmanager(health.internal_site(process.settings, runtime))():
+        await gateway.channel.login(token)
+        # Migrations first, so the first DMs find the inbox; if the database stays down, connect
+        # anyway: people then get the safety message rather than silence.
+        await asyncio.wait({starting}, timeout=DISCORD_START_WAIT)
+        connected = asyncio.create_task(gateway.client.connect(), name="discord-gateway")
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({connected, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if connected in done:
+                connected.result()  # raise what stopped the gateway
+        finally:
+            log.info("discord.stopping")
+            for task in (connected, stopped):
+                task.cancel()
+            await _stop(background, runtime)

@@ -27,12 +27,13 @@ import traceback
 from typing import Awaitable, Callable, Iterable, Sequence
 
 from bot import observability as metrics
-from bot.channels.base import Channel, DeliveryResult, InboundEvent, Outbound
+from bot.envelope import Channel, DeliveryResult, InboundEvent, Outbound
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
-from bot.store import StoreUnavailable, figures, handoffs, inbox, keys, outbox, sessions
+from bot.store import StoreUnavailable, figures, handoffs, inbox, keys, outbox, conversations
 from bot.store.crypto import DecryptError
-from bot.store.db import Store, is_unavailable, notify, notify_sync
+from bot.store.db import Store, is_unavailable
+from bot.store.notify import notify, notify_sync
 from bot.store.models import BOT, FAILED, PERSON, QUEUED
 
 log = logging.getLogger(__name__)
@@ -147,14 +148,14 @@ class _BatchWrites:
 
     def __init__(self, crypto) -> None:
         self.crypto = crypto
-        self.sessions = sessions.SessionWrites(crypto)
+        self.conversations = conversations.SessionWrites(crypto)
         self.outbox: list[dict] = []
         self.figures: dict[tuple[str, str], float] = {}
         self.done_ids: list[int] = []
         self.failed_ids: list[int] = []
 
     def write(self, conn, now: float) -> None:
-        sessions.write_many(conn, self.sessions)
+        conversations.write_many(conn, self.conversations)
         outbox.enqueue_many(conn, self.crypto, self.outbox)
         figures.bump_days_sync(conn, self.figures)
         # Erase the payloads, keep the tombstones (redeliveries stay no-ops).
@@ -196,6 +197,7 @@ class Runtime:
         self._inbox_wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._unlisten: list[Callable[[], None]] = []
         self._running = False
         self._forget_cache: dict[str, tuple] = {}
         self._local_sender = False
@@ -238,8 +240,10 @@ class Runtime:
         self._local_sender = sender
         if sender:
             self._tasks.append(asyncio.create_task(self._sender_loop(), name="sender"))
-        if self.store.is_postgres and (run_worker or sender):
-            self._tasks.append(asyncio.create_task(self._listen(run_worker, sender), name="listen"))
+        if run_worker:  # PostgreSQL: woken by other processes' commits (they poll as well)
+            self._unlisten.append(self.store.listen(INBOX_CHANNEL, lambda _payload: self._inbox_wake.set()))
+        if sender:
+            self._unlisten.append(self.store.listen(OUTBOX_CHANNEL, lambda _payload: self._outbox_wake.set()))
         log.info("runtime.started", extra={"worker": self.workers if run_worker else 0,
                                            "mode": self.store.dialect, "version": self.bundles.version})
 
@@ -254,6 +258,9 @@ class Runtime:
 
     async def stop(self) -> None:
         self._running = False
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten.clear()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -326,10 +333,6 @@ class Runtime:
         Without it they still poll every ``poll_interval``."""
         await notify(s, channel)
 
-    async def _listen(self, inbox_too: bool, outbox_too: bool) -> None:
-        wakes = ({INBOX_CHANNEL: self._inbox_wake.set} if inbox_too else {}) | \
-                ({OUTBOX_CHANNEL: self._outbox_wake.set} if outbox_too else {})
-        await self.store.listen(wakes)
 
     # ---- the worker ---------------------------------------------------------------------------
 
@@ -429,8 +432,8 @@ class Runtime:
                 log.error("turn.undecryptable", extra={"inbox": row.id})
                 writes.failed_ids.append(row.id)
         # After a key rotation: a person still keyed under an older key is re-keyed on the careful path.
-        rekey = sessions.older_keyed(conn, self.crypto, events)
-        convs = sessions.load_many(conn, [r.pseudonym for r in events if r not in rekey])
+        rekey = conversations.older_keyed(conn, self.crypto, events)
+        convs = conversations.load_many(conn, [r.pseudonym for r in events if r not in rekey])
         for row, event in events.items():
             if row in rekey:
                 batch.careful = True
@@ -475,7 +478,7 @@ class Runtime:
                                 log.error("turn.undecryptable", extra={"inbox": row.id})
                                 await inbox.mark_done(orm, row.id, now, status=FAILED)
                                 continue
-                            pseudonym, conv = await sessions.find_for_event(orm, self.crypto, row.pseudonym,
+                            pseudonym, conv = await conversations.find_for_event(orm, self.crypto, row.pseudonym,
                                                                             event.channel, event.user_id)
                             cid = await self._handle(orm, flow, row.id, pseudonym, event, conv, now, turn_later)
                             await inbox.mark_done(orm, row.id, now)  # erase the payload, keep the tombstone
@@ -517,14 +520,14 @@ class Runtime:
         ``CAREFUL`` when the event needs the careful path (forgetting, a handoff)."""
         if event.kind == "forget" or (conv is not None and conv.in_handoff):
             return CAREFUL
-        before = sessions.load_session(self.crypto, conv)
+        before = conversations.load_session(self.crypto, conv)
         turn = step(flow, before, event.to_input(), _utc(now))
         if any(e.type in ("forget_me", "handoff") for e in turn.effects):
             return CAREFUL  # the careful path runs the (pure) turn again
         self._turn_metrics(flow, event, turn)
         new_day = conv is None or figures.local_day(conv.last_active_at, self.settings.timezone) != \
             figures.local_day(now, self.settings.timezone)
-        cid = writes.sessions.save(conv, pseudonym=pseudonym, channel=event.channel, engine_session=turn.session,
+        cid = writes.conversations.save(conv, pseudonym=pseudonym, channel=event.channel, engine_session=turn.session,
                                    now=now)
         for key, amount in self._figures(flow, before, turn, new_day, now).items():
             writes.figures[key] = writes.figures.get(key, 0.0) + amount
@@ -558,14 +561,14 @@ class Runtime:
                 return conv.id
             if route == LEAVE:
                 if handoff is not None:  # the person went back to the bot while waiting
-                    handoffs.close(handoff, now, "person_left")
+                    await handoffs.close(s, handoff.id, "person_left", now)
                     hid = handoff.id
                     later.append(lambda: self.handoff_hooks.on_closed(hid, "person_left"))
                     log.info("handoff.person_left", extra={"conversation": conv.id, "handoff": hid})
                 conv.in_handoff, conv.user_ref_enc = False, None
             # ENGINE: the "forget me" question is answered by the bot; the handoff stays open.
 
-        before = sessions.load_session(self.crypto, conv)
+        before = conversations.load_session(self.crypto, conv)
         turn = step(flow, before, event.to_input(), _utc(now))
         effects = {e.type for e in turn.effects}
         self._turn_metrics(flow, event, turn)
@@ -573,7 +576,7 @@ class Runtime:
         if "forget_me" in effects:
             await self._forget(s, conv, pseudonym, inbox_id, later)
             # The confirmation goes out under a fresh id that links to nothing.
-            await self._enqueue_turn(s, sessions.new_id(), event, turn.replies, turn.session, now, inbox_id)
+            await self._enqueue_turn(s, conversations.new_id(), event, turn.replies, turn.session, now, inbox_id)
             log.info("conversation.forgotten", extra={"conversation": conv.id if conv else None, "reason": "flow"})
             return conv.id if conv else None
 
@@ -586,7 +589,7 @@ class Runtime:
 
         new_day = conv is None or figures.local_day(conv.last_active_at, self.settings.timezone) != \
             figures.local_day(now, self.settings.timezone)
-        conv = await sessions.save_session(s, self.crypto, conv, pseudonym=pseudonym, channel=event.channel,
+        conv = await conversations.save_session(s, self.crypto, conv, pseudonym=pseudonym, channel=event.channel,
                                            engine_session=turn.session, now=now)
         await self._count(s, flow, before, turn, new_day, now)
 
@@ -596,7 +599,7 @@ class Runtime:
                 context=handoffs.context_packet(flow, turn.session), is_crisis="crisis" in turn.session.risk, now=now,
                 origin=event.origin)
             conv.in_handoff = True
-            conv.user_ref_enc = sessions.seal_user_ref(self.crypto, conv.id, event.user_id)  # a counsellor may push
+            conv.user_ref_enc = conversations.seal_user_ref(self.crypto, conv.id, event.user_id)  # a counsellor may push
             hid = h.id
             later.append(lambda: self.handoff_hooks.on_queued(hid))
             log.info("handoff.queued", extra={"conversation": conv.id, "handoff": hid, "priority": h.priority})
@@ -649,9 +652,9 @@ class Runtime:
         # After the commit: the deleted rows' pages leave SQLite's WAL too.
         later.append(self.store.checkpoint_wal)
         if conv is None:
-            await sessions.forget_inbox(s, pseudonym, inbox_id)
+            await conversations.forget_inbox(s, pseudonym, inbox_id)
             return
-        for hid in await sessions.forget_conversation(s, conv, keep_inbox_id=inbox_id):
+        for hid in await conversations.forget_conversation(s, conv, keep_inbox_id=inbox_id):
             later.append(lambda hid=hid: self.handoff_hooks.on_closed(hid, "forgotten"))
 
     def _handoff_route(self, flow: Flow, conv, handoff, event: InboundEvent) -> str:
@@ -662,7 +665,7 @@ class Runtime:
         * while still queued, a tap on one of the human state's own choices ("back to the bot",
           "bye"): the person leaves the queue and the bot answers (LEAVE).
         """
-        session = sessions.load_session(self.crypto, conv)
+        session = conversations.load_session(self.crypto, conv)
         forget_names, confirm_states = self._forget_paths(flow)
         if event.kind == "text" and event.text:
             if any(it.name in forget_names for it in flow.matching_interrupts(event.text)):
@@ -713,22 +716,22 @@ class Runtime:
         else:
             text = f"[{event.kind}]"   # media is never downloaded; the counsellor sees only the kind
         is_crisis = event.kind == "text" and self.is_crisis_text(flow, text)
-        await handoffs.add_transcript(s, self.crypto, handoff.id, PERSON, text, now)
-        handoff.last_person_at = now
+        await handoffs.add_line(s, self.crypto, handoff.id, PERSON, text, now)
+        await handoffs.note_person_message(s, handoff.id, now, left_message=False)
         conv.last_active_at = now
         if is_crisis:
-            handoffs.mark_crisis(handoff)
-            session = sessions.load_session(self.crypto, conv)
+            await handoffs.mark_crisis(s, handoff.id)
+            session = conversations.load_session(self.crypto, conv)
             if "crisis" not in session.risk:
-                conv.session_json = sessions.dump_session(
+                conv.session_json = conversations.dump_session(
                     self.crypto, conv.id, dataclasses.replace(session, risk=session.risk + ("crisis",)))
             log.warning("handoff.crisis", extra={"conversation": conv.id, "handoff": handoff.id})
         if event.kind in ("media", "sticker", "location"):
             # The same fixed answer as outside a handoff: no images needed, keep them as evidence.
-            session = sessions.load_session(self.crypto, conv)
+            session = conversations.load_session(self.crypto, conv)
             key = {"media": flow.texts.media, "sticker": flow.texts.sticker, "location": flow.texts.location}[event.kind]
             reply = Reply(flow.text(session.locale, key, session.variables), key)
-            await handoffs.add_transcript(s, self.crypto, handoff.id, BOT, reply.text, now)
+            await handoffs.add_line(s, self.crypto, handoff.id, BOT, reply.text, now)
             await self._enqueue_turn(s, conv.id, event, (reply,), session, now, inbox_id)
         hid = handoff.id
         if event.kind == "tap":  # a button (e.g. "back to the bot" while queued): the id, no text
@@ -748,10 +751,10 @@ class Runtime:
                 return
             try:
                 event = inbox.open_payload(self.crypto, row)
-                _, conv = await sessions.find_for_event(s, self.crypto, row.pseudonym, event.channel, event.user_id)
-                session = sessions.load_session(self.crypto, conv) or new_session(flow, flow.pick_locale(event.locale_hint), _utc(now))
+                _, conv = await conversations.find_for_event(s, self.crypto, row.pseudonym, event.channel, event.user_id)
+                session = conversations.load_session(self.crypto, conv) or new_session(flow, flow.pick_locale(event.locale_hint), _utc(now))
                 reply = Reply(flow.text(session.locale, flow.texts.error, session.variables), flow.texts.error)
-                await self._enqueue_turn(s, conv.id if conv else sessions.new_id(), event, (reply,), session, now, row_id)
+                await self._enqueue_turn(s, conv.id if conv else conversations.new_id(), event, (reply,), session, now, row_id)
             finally:
                 await inbox.mark_done(s, row_id, now, status=FAILED)
             log.error("turn.gave_up", extra={"inbox": row_id, "attempts": attempts})
@@ -833,13 +836,13 @@ class Runtime:
         replies = (Reply(text_or_replies),) if isinstance(text_or_replies, str) else tuple(text_or_replies)
         now = self.clock()
         async with self.store.transaction() as s:
-            conv = await sessions.get(s, conversation_id, for_update=True)
+            conv = await conversations.get(s, conversation_id, for_update=True)
             if conv is None:
                 raise ConversationGone(conversation_id)
             if conv.user_ref_enc is None:
                 raise NotReachable(conversation_id)
-            user_id = sessions.open_user_ref(self.crypto, conv)
-            session = sessions.load_session(self.crypto, conv)
+            user_id = conversations.open_user_ref(self.crypto, conv)
+            session = conversations.load_session(self.crypto, conv)
             out = Outbound(replies, retry_key=outbox.new_retry_key(), kind=kind,
                            meta={"state": session.state, "locale": session.locale})
             row = await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
@@ -850,26 +853,25 @@ class Runtime:
         log.info("outbox.queued", extra={"conversation": conversation_id, "outbox": row_id, "kind": kind})
         return row_id
 
-    async def return_to_bot(self, conversation_id: str, *, outcome: str | None = None,
-                            counsellor_id: int | None = None) -> str | None:
+    async def return_to_bot(self, conversation_id: str, *, outcome: str | None = None) -> str | None:
         """Close the open handoff, erase the kept platform id, and let the bot go on from
         ``flow.handoff_return`` (its replies are sent). Returns the closed handoff's id."""
         flow = self.bundles.flow
         now = self.clock()
         async with self.store.transaction() as s:
-            conv = await sessions.get(s, conversation_id, for_update=True)
+            conv = await conversations.get(s, conversation_id, for_update=True)
             if conv is None:
                 raise ConversationGone(conversation_id)
             h = await handoffs.active_handoff(s, conv.id)
             if h is not None:
-                handoffs.close(h, now, outcome, counsellor_id)
-            user_id = sessions.open_user_ref(self.crypto, conv) if conv.user_ref_enc is not None else None
+                await handoffs.close(s, h.id, outcome, now)
+            user_id = conversations.open_user_ref(self.crypto, conv) if conv.user_ref_enc is not None else None
             conv.in_handoff = False
             conv.user_ref_enc = None
-            session = sessions.load_session(self.crypto, conv) or new_session(flow, flow.default_locale, _utc(now))
+            session = conversations.load_session(self.crypto, conv) or new_session(flow, flow.default_locale, _utc(now))
             if flow.handoff_return:
                 turn = enter_state(flow, session, flow.handoff_return, now)
-                await sessions.save_session(s, self.crypto, conv, pseudonym=conv.pseudonym, channel=conv.channel,
+                await conversations.save_session(s, self.crypto, conv, pseudonym=conv.pseudonym, channel=conv.channel,
                                             engine_session=turn.session, now=now)
                 if user_id is not None and turn.replies:
                     out = Outbound(turn.replies, retry_key=outbox.new_retry_key(), kind="turn",
@@ -890,11 +892,11 @@ class Runtime:
     async def forget(self, conversation_id: str) -> bool:
         """Delete everything of this conversation now (no confirmation is sent)."""
         async with self.store.transaction() as s:
-            conv = await sessions.get(s, conversation_id, for_update=True)
+            conv = await conversations.get(s, conversation_id, for_update=True)
             if conv is None:
                 return False
             # The row lock serialises this with the worker, which takes it too.
-            closed = await sessions.forget_conversation(s, conv)
+            closed = await conversations.forget_conversation(s, conv)
         await self.store.checkpoint_wal()
         log.info("conversation.forgotten", extra={"conversation": conversation_id, "reason": "request"})
         for hid in closed:

@@ -34,39 +34,90 @@ class SettingsError(BotError):
     """A setting is missing or wrong; the message names the environment variable."""
 
 
+def _ip(text: str):
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class ProxyTrust:
-    """Which reverse proxies may say who the client is (``X-Forwarded-For``): none, the last
-    ``hops`` of them (each appends the address it saw), or those in ``networks``."""
+    """``BOT_TRUSTED_PROXIES``: which reverse proxies may say who the client is and how it came
+    (``X-Forwarded-For``, ``X-Forwarded-Proto``): none (empty: the peer is the client, forwarded
+    headers are ignored), the last ``hops`` of them (``1`` behind one load balancer; each
+    appends the address it saw), or those connecting from ``networks``
+    (``10.0.0.0/8, 127.0.0.1``)."""
 
     hops: int = 0
     networks: tuple = ()
+
+    @classmethod
+    def parse(cls, value: str | None) -> "ProxyTrust":
+        """Raises ValueError, saying what was wrong, for anything else."""
+        value = (value or "").strip()
+        if not value:
+            return cls()
+        if value.isdigit():
+            hops = int(value)
+            if hops > 10:
+                raise ValueError("a hop count is between 0 and 10 (proxies in front of the bot)")
+            return cls(hops=hops)
+        networks = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(f"{part!r} is neither a number of hops nor an address or network (CIDR)") from None
+        return cls(networks=tuple(networks))
 
     @property
     def trusts_anyone(self) -> bool:
         return bool(self.hops or self.networks)
 
+    def trusts(self, peer: str | None) -> bool:
+        """Is the connection's peer one of the trusted proxies?"""
+        if self.hops:
+            return True  # so many proxies stand in front: the peer is the nearest of them
+        address = _ip(peer or "")
+        return address is not None and any(address in net for net in self.networks)
 
-def parse_trusted_proxies(value: str) -> ProxyTrust:
-    """``BOT_TRUSTED_PROXIES``: empty (no proxy: the peer is the client), a number of proxy hops
-    (``1`` behind one load balancer), or comma-separated addresses and networks
-    (``10.0.0.0/8, 127.0.0.1``)."""
-    value = (value or "").strip()
-    if not value:
-        return ProxyTrust()
-    if value.isdigit():
-        hops = int(value)
-        if hops > 10:
-            raise ValueError("a hop count is a small number (proxies in front of the bot)")
-        return ProxyTrust(hops=hops)
-    networks = []
-    for part in value.split(","):
-        part = part.strip()
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ValueError(f"{part!r} is neither a number of hops nor an address or network (CIDR)") from None
-    return ProxyTrust(networks=tuple(networks))
+    def forwarded_value(self, header: str | None) -> str | None:
+        """The entry of a comma-separated forwarded header written by the outermost trusted
+        proxy: the ``hops``-th from the right (one, for networks), else the leftmost there is."""
+        values = [v.strip() for v in (header or "").split(",") if v.strip()]
+        if not values:
+            return None
+        return values[-min(max(self.hops, 1), len(values))]
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The address to count a client's requests by. Without trusted proxies the peer,
+        whatever ``X-Forwarded-For`` says (anyone can write that header). With ``hops`` = N, the
+        Nth entry from the right. With ``networks``, the peer only counts as a proxy when it is
+        in one of them, and so does each entry, right to left: the first address outside them
+        is the client. An entry that is not an address ends the walk at the last proxy."""
+        peer = peer or "?"
+        if not forwarded_for or not self.trusts_anyone:
+            return peer
+        entries = [e.strip() for e in forwarded_for.split(",") if e.strip()]
+        if self.hops:
+            if len(entries) < self.hops:
+                return peer
+            ip = _ip(entries[-self.hops])
+            return str(ip) if ip is not None else peer
+        current = _ip(peer)
+        if not self.trusts(peer):
+            return peer
+        for entry in reversed(entries):
+            ip = _ip(entry)
+            if ip is None:
+                return str(current)
+            if not self.trusts(entry):
+                return str(ip)
+            current = ip
+        return str(current)
 
 
 class Settings(BaseSettings):
@@ -125,17 +176,11 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_a_count_or_networks(cls, value: str) -> str:
-        parse_trusted_proxies(value)  # raises ValueError with what is wrong
+        ProxyTrust.parse(value)  # raises ValueError with what is wrong
         return value.strip()
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":
-        from bot.web_security import TrustedProxies
-
-        try:
-            TrustedProxies.parse(self.trusted_proxies)
-        except ValueError as exc:
-            raise ValueError(f"BOT_TRUSTED_PROXIES: {exc}") from None
         ring = self._configured_keys()
         single = self.bot_secret_key.get_secret_value()
         if single and self.bot_secret_keys.get_secret_value() and single not in ring:
@@ -190,12 +235,8 @@ class Settings(BaseSettings):
 
     # -- derived ----------------------------------------------------------------------------------
     @property
-    def proxy_trust(self) -> "ProxyTrust":
-        return parse_trusted_proxies(self.trusted_proxies)
-
-    @property
-    def is_demo(self) -> bool:
-        return self.bot_env == "demo"
+    def proxy_trust(self) -> ProxyTrust:
+        return ProxyTrust.parse(self.trusted_proxies)
 
     @property
     def db_url(self) -> str:

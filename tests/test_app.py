@@ -1,20 +1,50 @@
-"""The application skeleton: /healthz, /readyz, /metrics (public and internal), and the runtime
-started and stopped with the app."""
+"""The wiring: what ``assemble`` puts together, the runtime started and stopped with the app, and
+the internal port in the processes without a web server."""
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
-import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
 
-from bot.app import RUNTIME, attach_runtime, build_app, build_internal_app
-from bot.channels.base import InboundEvent
+from bot.app import assemble, attach_runtime, build_app
 from bot.channels.memory import MemoryChannel
-from bot.runtime import Runtime
+from bot.envelope import InboundEvent
+
+from .conftest import MINI, SECRET
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-TOKEN = "metrics-token-0123456789abcdef"
+def test_assemble_wires_the_handoff_and_the_channels_explicitly(settings, mini_holder):
+    process = assemble(settings, holder=mini_holder)
+    runtime = process.runtime
+    assert runtime.handoff_hooks is process.handoff       # the handoff hears of every turn
+    assert process.handoff.bus is process.bus and process.web.bus is process.bus
+    assert runtime.channels == {"web": process.web}       # LINE is not configured here
+    quiet = assemble(settings, holder=mini_holder, deliver=False)
+    assert quiet.runtime.channels == {} and quiet.runtime.handoff_hooks is quiet.handoff
+
+
+async def test_the_app_runs_the_worker_and_sender(settings, mini_holder, store_target):
+    process = assemble(settings, holder=mini_holder, store=store_target.make(), poll_interval=0.05)
+    rt = process.runtime
+    ch = MemoryChannel("memory")
+    rt.register_channel(ch)
+    app = build_app(process)
+    attach_runtime(app, process)
+    async with TestClient(TestServer(app)):
+        async with asyncio.timeout(10):  # the runtime starts (and migrates) in the background
+            await rt.store.schema_ready.wait()
+        await rt.accept([InboundEvent("memory", "e1", "U1", "start", locale_hint="en")])
+        [d] = await ch.wait_for(1)
+    assert d.keys == ["welcome.hello"]
 
 
 def _free_port() -> int:
@@ -23,110 +53,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_public_readyz_says_only_ready_and_metrics_are_not_served(runtime, settings):
-    """Issue 16: the queue depths, versions and Prometheus figures are not for anyone on the internet."""
-    app = build_app(settings, runtime)
-    assert app[RUNTIME] is runtime
-    async with TestClient(TestServer(app)) as client:
-        resp = await client.get("/readyz")
-        assert resp.status == 200 and await resp.json() == {"status": "ready"}
-        assert (await client.get("/metrics")).status == 404
-        assert (await client.get("/healthz")).status == 200
-
-
-async def test_a_bearer_token_opens_metrics_and_readyz_details_on_the_public_port(runtime, settings):
-    app = build_app(settings.model_copy(update={"metrics_token": SecretStr(TOKEN)}), runtime)
-    async with TestClient(TestServer(app)) as client:
-        for auth in (None, "Bearer wrong", f"Basic {TOKEN}", "Bearer "):
-            headers = {"Authorization": auth} if auth else {}
-            resp = await client.get("/metrics", headers=headers)
-            assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
-            assert "db" not in await (await client.get("/readyz", headers=headers)).json()
-        good = {"Authorization": f"Bearer {TOKEN}"}
-        body = await (await client.get("/readyz", headers=good)).json()
-        metrics = await (await client.get("/metrics", headers=good)).text()
-    assert body["db"] is True and "inbox_pending" in body
-    assert "bot_turns_total" in metrics
-
-
-async def test_the_internal_port_serves_metrics_and_details_without_a_token(runtime, settings):
+def test_the_worker_process_serves_the_internal_port(tmp_path):
+    """``python -m bot worker`` has no web server, but Prometheus scrapes it too."""
     port = _free_port()
-    app = build_app(settings.model_copy(update={"metrics_port": port}), runtime)
-    async with TestClient(TestServer(app)) as client:
-        assert (await client.get("/metrics")).status == 404  # not on the public port
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                assert resp.status == 200 and "bot_inbox_depth" in await resp.text()
-                assert resp.headers["X-Content-Type-Options"] == "nosniff"
-            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                assert (await resp.json())["db"] is True
-    with socket.socket() as s:  # closed with the app
-        s.bind(("127.0.0.1", port))
-
-
-async def test_readyz_details_report_the_database_and_the_flow_version(runtime, settings):
-    app = build_internal_app(settings, runtime)
-    async with TestClient(TestServer(app)) as client:
-        resp = await client.get("/readyz")
-        assert resp.status == 200
-        body = await resp.json()
-        alive = await client.get("/healthz")
-        assert alive.status == 200
-        metrics = await (await client.get("/metrics")).text()
-    assert body["db"] is True and body["flows"] is True and body["flow_version"] == runtime.bundles.version
-    assert body["handoff_queue"] == 0
-    for name in ("bot_turns_total", "bot_turn_seconds", "bot_inbox_depth", "bot_outbox_retries_total",
-                 "bot_handoff_queue_length", "bot_handoff_wait_seconds", "bot_state_visits_total"):
-        assert name in metrics
-
-
-async def test_readyz_is_503_and_healthz_200_when_the_database_is_down(settings, mini_holder):
-    from bot.store import Store
-
-    from aiohttp import web
-
-    from bot.app import healthz, readyz
-
-    rt = Runtime(settings, mini_holder, store=Store("postgresql+asyncpg://postgres@127.0.0.1:1/x", b"k" * 40))
-    app = web.Application()  # the handlers alone: features' start-up needs no database here
-    app[RUNTIME] = rt
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    async with TestClient(TestServer(app)) as client:
-        resp = await client.get("/readyz")
-        assert resp.status == 503 and await resp.json() == {"status": "not ready"}
-        assert (await client.get("/healthz")).status == 200
-    await rt.store.dispose()
-
-
-async def test_the_app_runs_the_worker_and_sender(settings, mini_holder, store_target):
-    rt = Runtime(settings, mini_holder, store=store_target.make(), poll_interval=0.05)
-    ch = MemoryChannel("memory")
-    rt.register_channel(ch)
-    app = build_app(settings, rt)
-    attach_runtime(app, rt)
-    async with TestClient(TestServer(app)):
-        for _ in range(100):  # the runtime starts (and migrates) in the background
-            if rt._running:
+    env = {**os.environ, "BOT_DATA_DIR": str(tmp_path), "DATABASE_URL": "", "BOT_SECRET_KEY": SECRET.decode(),
+           "BOT_FLOWS_DIR": str(MINI / "flows"), "BOT_LOCALES_DIR": str(MINI / "locales"), "BOT_FLOW": "mini",
+           "BOT_METRICS_PORT": str(port), "BOT_LOG_FORMAT": "text"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    assert r.status == 200 and b"bot_turns_total" in r.read()
                 break
-            import asyncio
-
-            await asyncio.sleep(0.05)
-        await rt.accept([InboundEvent("memory", "e1", "U1", "start", locale_hint="en")])
-        [d] = await ch.wait_for(1)
-    assert d.keys == ["welcome.hello"]
-
-
-async def test_readyz_shows_the_queues(runtime, settings):
-    from aiohttp import web
-
-    from bot.app import INTERNAL, readyz
-
-    app = web.Application()
-    app[RUNTIME] = runtime
-    app[INTERNAL] = True
-    app.router.add_get("/readyz", readyz)
-    await runtime.accept([InboundEvent("memory", "q1", "U1", "start", locale_hint="en")])
-    async with TestClient(TestServer(app)) as client:
-        body = await (await client.get("/readyz")).json()
-    assert body["inbox_pending"] == 1 and body["outbox_pending"] == 0
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=15)[0].decode(errors="replace")
+    assert proc.returncode == 0 and "Traceback" not in out

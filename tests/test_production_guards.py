@@ -39,7 +39,7 @@ def test_serve_demo_is_refused_in_production_or_with_a_database_url(env, monkeyp
 
 def test_demo_settings_need_sqlite(monkeypatch, tmp_path):
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    assert Settings.for_demo().is_demo
+    assert Settings.for_demo().bot_env == "demo"
     with pytest.raises(SettingsError, match="SQLite only"):
         Settings.from_env(BOT_ENV="demo", DATABASE_URL="postgresql://db/bot", BOT_SECRET_KEY=KEY)
 

@@ -8,10 +8,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels.base import DeliveryResult, InboundEvent
+from bot.envelope import DeliveryResult, InboundEvent
 from bot.engine import Reply
 from bot.runtime import ConversationGone, HandoffHooks, NotReachable
-from bot.store import StoreUnavailable, handoffs, sessions
+from bot.store import StoreUnavailable, handoffs, conversations
 from bot.store.models import (
     Conversation,
     DailyFigure,
@@ -89,7 +89,7 @@ async def test_a_turn_commits_session_and_reply_and_the_sender_delivers_it(runti
         row = (await s.execute(select(OutboxMessage))).scalar_one()
         inbox_row = (await s.execute(select(InboxEvent))).scalar_one()
     assert conv.state == "welcome" and conv.locale == "en" and conv.user_ref_enc is None
-    assert sessions.load_session(runtime.crypto, conv).state == "welcome"
+    assert conversations.load_session(runtime.crypto, conv).state == "welcome"
     assert "welcome" not in conv.session_json  # sealed, not clear JSON
     assert row.status == "sent" and row.payload_enc is None and row.user_ref_enc is None
     assert inbox_row.status == "done" and inbox_row.payload_enc is None
@@ -159,7 +159,7 @@ async def test_handoff_relays_messages_and_raises_priority_on_crisis_words(runti
     assert h2.is_crisis and h2.priority > 0
     assert [handoffs.open_body(runtime.crypto, r) for r in lines] == ["hello is anyone there", "i want to die"]
     assert all(b"die" not in r.body_enc for r in lines)
-    assert "crisis" in sessions.load_session(runtime.crypto, conv).risk
+    assert "crisis" in conversations.load_session(runtime.crypto, conv).risk
 
     await runtime.send_to_person(conv.id, "I am here with you.")
     await runtime.send_to_person(conv.id, (Reply("Two"), Reply("bubbles")), kind="notice")

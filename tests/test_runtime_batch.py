@@ -86,9 +86,9 @@ async def test_one_batch_mixes_quick_turns_with_a_handoff_and_a_forgetting(runti
 
 
 async def test_when_a_batchs_writes_fail_the_events_go_one_by_one_and_none_is_lost(runtime, monkeypatch):
-    from bot.store import sessions
+    from bot.store import conversations
 
-    real = sessions.write_many
+    real = conversations.write_many
     failures = []
 
     def write_many(conn, writes):
@@ -97,7 +97,7 @@ async def test_when_a_batchs_writes_fail_the_events_go_one_by_one_and_none_is_lo
             raise RuntimeError("a bug in the batch's writes")
         real(conn, writes)
 
-    monkeypatch.setattr(sessions, "write_many", write_many)
+    monkeypatch.setattr(conversations, "write_many", write_many)
     await runtime.accept([ev(u, kind="start") for u in ("A", "B", "C")])
     assert await runtime.process_batch(16) == 1  # rolled back, then the oldest alone, carefully
     assert failures == [3]

@@ -1,3 +1,6 @@
-"""Platform adapters: each turns platform events into ``InboundEvent`` and replies into platform
-messages. Platform limits live at the top of each adapter. Nothing platform-specific goes further in.
+"""Platform adapters: each turns platform events into ``InboundEvent`` (``bot.envelope``) and
+replies into platform messages, one package or module per platform (``line/``, ``discord/``,
+``web.py``; ``memory.py`` for tests). Platform limits live at the top of each adapter's
+rendering. Nothing platform-specific goes further in. Adapters import the envelope, the engine's
+reply types, ``bot.text`` and ``bot.http``; never the runtime, the store's tables or each other.
 """

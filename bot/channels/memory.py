@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from .base import DeliveryResult, Outbound
+from bot.envelope import DeliveryResult, Outbound
 
 
 @dataclass

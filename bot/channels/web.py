@@ -20,16 +20,15 @@ repeat is recognised within its chat only and nothing the client chose reaches t
     POST /chat/api/stream  {"id", "after": <seq>}   -> text/event-stream, one "data: {...}" per delivery
 
 Inbound messages go through the runtime's inbox like any platform's. ``WebChannel.deliver``
-(called by the outbox sender, in whichever process) publishes the outbound, encrypted, on the
-live bus; the web process holding the page's stream passes it on. A short mailbox per chat
+(called by the outbox sender, in whichever process) publishes the outbound on the live bus,
+sealed to its mailbox (a token moved to another mailbox does not open); the web process holding
+the page's stream passes it on. A short mailbox per chat
 (``MAILBOX_SECONDS``) lets a reloaded page catch up; after that, what was never read is dropped.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
 import re
 import secrets
@@ -40,9 +39,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import DeliveryResult, InboundEvent, Outbound
-from bot.handoff.console import console_locale, live_stream
-from bot.handoff.security import RateLimit, Signer, address_key, client_address
+from bot import http
+from bot.envelope import DeliveryResult, InboundEvent, Outbound
+from bot.http import RateLimit, Signer, address_key, client_address, request_locale
+from bot.store import StoreUnavailable
+from bot.store.crypto import where
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +60,6 @@ EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 SAFE_LINK = re.compile(r"^(tel:[0-9+*#%]+|https://[^\s\"'<>]+)$")
 # Where the quick-exit button goes: a page that says nothing about this service.
 NEUTRAL_URL = "https://www.google.com/search?q=%E5%A4%A9%E6%B0%97"
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                                "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"),
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-}
-
 
 def outbound_for_page(outbound: Outbound) -> dict[str, Any]:
     """What the page needs of one delivery; links only if tel: or https:."""
@@ -120,9 +109,7 @@ class ChatIds:
         if not isinstance(chat_id, str) or len(chat_id) != self.RANDOM + self.MAC or not ID_PATTERN.match(chat_id):
             return False
         # any key of the ring: a chat begun before a rotation goes on after it
-        given = chat_id[self.RANDOM:]
-        return sum(hmac.compare_digest(mac[:self.MAC], given)
-                   for mac in self._signer.macs("chat", chat_id[:self.RANDOM])) > 0
+        return self._signer.verify(chat_id[self.RANDOM:], "chat", chat_id[:self.RANDOM], length=self.MAC)
 
     def event_id(self, chat_id: str, client_event_id: str) -> str:
         """What the inbox keeps instead of the client's event id: unique per chat, chosen by no one."""
@@ -148,9 +135,21 @@ class WebChannel:
         return self.crypto.pseudonym("web-chat-mailbox", chat_id)[:32]
 
     async def deliver(self, user_id: str, outbound: Outbound) -> DeliveryResult:
-        token = self.crypto.encrypt_to_text(outbound.to_json())
-        await self.bus.publish(TOPIC, {"k": self.mailbox_key(user_id), "d": token})
+        key = self.mailbox_key(user_id)
+        token = self.crypto.encrypt_to_text(outbound.to_json(), mailbox_aad(key))
+        await self.bus.publish(TOPIC, {"k": key, "d": token})
         return DeliveryResult("sent")
+
+    def open(self, message: dict[str, Any]) -> tuple[str, Outbound]:
+        """A message from the bus: its mailbox key and the outbound, which must have been sealed
+        to that mailbox; raises otherwise."""
+        key = str(message["k"])
+        return key, Outbound.from_json(self.crypto.decrypt_text(str(message["d"]), mailbox_aad(key)))
+
+
+def mailbox_aad(key: str) -> bytes:
+    """What a delivery on the bus is sealed to: its mailbox."""
+    return where("live", TOPIC, key)
 
 
 class WebChat:
@@ -165,7 +164,6 @@ class WebChat:
         if runtime is not None:
             settings = runtime.settings
             self.ids = ChatIds(settings.secret_keys())
-            self._proxies = settings.proxy_trust
             self._starts = RateLimit(settings.web_chat_starts_per_hour, 3600.0)
             self._sends_per_address = RateLimit(settings.web_chat_sends_per_minute, 60.0)
             self._sends_per_chat = RateLimit(SENDS_PER_CHAT, 60.0)
@@ -182,11 +180,11 @@ class WebChat:
                 if message is None:
                     continue
                 try:
-                    outbound = Outbound.from_json(self.channel.crypto.decrypt_text(str(message["d"])))
-                except Exception as exc:  # a message for another key or damaged: drop it
+                    key, outbound = self.channel.open(message)
+                except Exception as exc:  # for another key or mailbox, or damaged: drop it
                     log.warning("web.undecryptable", extra={"code": type(exc).__name__})
                     continue
-                box = self.mailboxes.setdefault(str(message["k"]), Mailbox())
+                box = self.mailboxes.setdefault(key, Mailbox())
                 box.put(outbound_for_page(outbound))
 
     def _sweep(self) -> None:
@@ -198,7 +196,7 @@ class WebChat:
 
     def _address(self, request: web.Request) -> str:
         """The client's address as limits count it (``address_key``: an IPv6 /64)."""
-        return address_key(client_address(request.remote, request.headers.get("X-Forwarded-For"), self._proxies))
+        return address_key(client_address(request))
 
     def _origin(self, address: str) -> str:
         """What the event carries of the address for the handoff limits: a keyed hash."""
@@ -207,7 +205,7 @@ class WebChat:
     # ---- routes ---------------------------------------------------------------------------------
 
     def _locale(self, request: web.Request) -> str:
-        return console_locale(request, self.runtime.bundles.flow)
+        return request_locale(request, self.runtime.bundles.flow)
 
     async def page(self, request: web.Request) -> web.Response:
         flow = self.runtime.bundles.flow
@@ -281,8 +279,6 @@ class WebChat:
         return _headers(web.json_response({"ok": True}))
 
     async def _accept(self, event: InboundEvent) -> bool:
-        from bot.store import StoreUnavailable
-
         try:
             await self.runtime.accept([event])
             return True
@@ -302,29 +298,23 @@ class WebChat:
             return _headers(web.json_response({"error": "too many streams"}, status=429))
         key = self.channel.mailbox_key(chat_id)
         box = self.mailboxes.setdefault(key, Mailbox())
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
-        _headers(response)
-        await response.prepare(request)
-        with live_stream(request), self._open_stream(key, address) as stream:
-            try:
-                await response.write(b": open\n\n")
-                while not stream.ended:
+        with self._open_stream(key, address) as mine:
+            async with http.event_stream(request) as stream:
+                await stream.comment("open")
+                while not mine.ended:
                     for seq, message in box.after(after):
                         after = seq
-                        data = json.dumps({"seq": seq, **message}, ensure_ascii=False)
-                        await response.write(f"data: {data}\n\n".encode())
+                        await stream.send({"seq": seq, **message})
                     box.wake.clear()
                     box.touched = time.monotonic()
                     try:
-                        async with asyncio.timeout(STREAM_PING_SECONDS):  # not wait_for (see bus.get)
+                        async with asyncio.timeout(STREAM_PING_SECONDS):  # not wait_for (see live.Subscription.get)
                             await box.wake.wait()
                     except TimeoutError:
-                        await response.write(b": ping\n\n")
+                        await stream.comment("ping")
                     if self.mailboxes.get(key) is not box:  # swept meanwhile
                         box = self.mailboxes.setdefault(key, box)
-            except (ConnectionResetError, asyncio.CancelledError):
-                pass
-        return response
+        return stream.response
 
     @contextlib.contextmanager
     def _open_stream(self, key: str, address: str):
@@ -354,28 +344,22 @@ class WebChat:
 
 
 def _headers(response: web.StreamResponse) -> web.StreamResponse:
-    for k, v in SECURITY_HEADERS.items():
-        response.headers.setdefault(k, v)
-    return response
+    return http.secure_page(response)
 
 
 CHAT = web.AppKey("web_chat", WebChat)
 
 
-def setup_routes(app: web.Application, runtime) -> WebChat:
-    """The page and its API; registers the web channel with the runtime (see ``setup_channel``)."""
-    from bot.handoff.console import add_static, ensure_started, make_templates, track_streams
-
-    channel = setup_channel(runtime)
-    chat = WebChat(runtime, channel, make_templates())
+def setup_routes(app: web.Application, runtime, channel: WebChannel) -> WebChat:
+    """``/chat``, its API and its mailboxes (fed from ``channel``'s bus while the app runs)."""
+    chat = WebChat(runtime, channel, http.make_templates())
     app[CHAT] = chat
     app.router.add_get(PAGE, chat.page)
     app.router.add_post(f"{PAGE}/api/start", chat.start)
     app.router.add_post(f"{PAGE}/api/send", chat.send)
     app.router.add_post(f"{PAGE}/api/stream", chat.stream)
-    add_static(app)
-    track_streams(app)
-    ensure_started(app, runtime.handoff_hooks)
+    http.add_static(app)
+    http.track_streams(app)
 
     async def lifecycle(app: web.Application):
         chat._task = asyncio.create_task(chat.run(), name="web-chat-mailboxes")
@@ -386,15 +370,3 @@ def setup_routes(app: web.Application, runtime) -> WebChat:
 
     app.cleanup_ctx.append(lifecycle)
     return chat
-
-
-def setup_channel(runtime) -> WebChannel:
-    """Register the web channel (web and worker processes alike): deliveries go on the bus."""
-    from bot.handoff import attach
-
-    existing = runtime.channels.get(NAME)
-    if isinstance(existing, WebChannel):
-        return existing
-    channel = WebChannel(attach(runtime).bus, runtime.crypto)
-    runtime.register_channel(channel)
-    return channel

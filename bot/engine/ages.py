@@ -34,7 +34,9 @@ _SCHOOL_WORDS = [
 ]
 _NOT_A_UNIT = r"(?!\s*(?:min|minute|hour|hr|sec|km|mile|meter|metre|yen|dollar|bucks|%|percent|time|pic|photo))"
 _EN_AGE = [
-    re.compile(r"\b(?:i\s*am|i'?m|im|age|aged|turned|turning)\s+(?:only\s+|just\s+)?" + _NUMBER + r"\b" + _NOT_A_UNIT),
+    re.compile(r"\b(?:i\s*am|i'?m|im|age|aged|turned|turning)\s+(?:only\s+|just\s+)?" + _NUMBER + r"[mf]?\b" + _NOT_A_UNIT),
+    # "16m here", "17f": an age and a letter for gender, as people introduce themselves online
+    re.compile(r"^\s*(1[0-9]|2[0-9])\s?[mf](?![a-z0-9])|(?<![\d.,])(1[0-9]|2[0-9])\s?[mf]\s+here\b"),
     re.compile(r"\b" + _NUMBER + r"\s*(?:yo|y/o|yrs?\s*old|years?\s*old|year-old)\b"),
 ]
 _EN_SCHOOL = [
@@ -44,7 +46,7 @@ _EN_SCHOOL = [
 _EN_WORDS = [
     (re.compile(r"\b(?:a\s+minor|under\s*18|under\s*eighteen|underage|under\s+age)\b"), MINOR),
     (re.compile(r"\b(?:under\s*16|under\s*sixteen)\b"), U16),
-    (re.compile(r"\b(?:middle\s+school|junior\s+high|primary\s+school|elementary\s+school)\b"), U16),
+    (re.compile(r"\b(?:middle\s+school|junior\s+high|jhs|primary\s+school|elementary\s+school)\b"), U16),
     (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
     (re.compile(r"\b(?:an\s+adult|over\s*18|in\s+college|at\s+uni|university\s+student|college\s+student)\b"), ADULT),
 ]
@@ -138,13 +140,20 @@ def _kana_digit(kana: str) -> str:
 _MAYBE_AGE = re.compile(
     r"[0-9０-９一二三四五六七八九十]|じゅう|ジュウ|ｼﾞｭｳ|ちゅう|こう|しょう|ｺｳ|はたち|ハタチ|未成年|大学|大人|社会人|成人|専門"
     r"|[中高小]学|(?i:jk|jc|dk|dc|teen|minor|adult|under|over|college|uni|school|freshman|sophomore|junior|senior"
-    r"|turning|year|grade|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
+    r"|turning|year|grade|chu|kou|shou|jhs|\d|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
+
+
+# School years typed in romaji: "chuu 3", "chu3", "koukou 2nen", "kou1".
+_ROMAJI_SCHOOL = re.compile(r"(?<![a-z])(chuu?|kou(?:kou)?|shou)\s*([1-6])(?![0-9])")
+# "(16)" after a school word: "koukou 2nen (16)", "high school (17)".
+_AGE_IN_BRACKETS = re.compile(r"\((\d{1,2})\)")
 
 
 def find_age_band(text: str, asked: bool = False) -> str | None:
     """The age band ``text`` states, or None. ``asked``: the bot just asked the age, so a bare
     number ("15", "15です", "えっと、14です", "14 but ill be 15 next week") is an age too."""
-    t = unicodedata.normalize("NFKC", text[:500]).lower()
+    # keycap digits ("1️⃣7️⃣") are digits
+    t = unicodedata.normalize("NFKC", text[:500].replace("\ufe0f", "").replace("\u20e3", "")).lower()
     if not _MAYBE_AGE.search(t):
         return None
     if any("\u3041" <= c <= "\u30ff" for c in t):
@@ -152,6 +161,15 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
     for pattern, band in _UNDER:
         if pattern.search(t):
             return band
+    m = _AGE_IN_BRACKETS.search(t)
+    if m and (asked or any(p.search(t) for p, _ in _SCHOOL_WORDS) or _ROMAJI_SCHOOL.search(t)):
+        n = _number(m.group(1))
+        if n is not None and band_of(n):
+            return band_of(n)
+    m = _ROMAJI_SCHOOL.search(t)
+    if m:
+        return _school_year({"chu": "中", "chuu": "中", "kou": "高", "koukou": "高", "shou": "小"}[m.group(1)],
+                            int(m.group(2)))
     m = _JK_YEAR.search(t)
     if m:
         kind = "高" if m.group(1) in ("jk", "dk") else "中"
@@ -186,7 +204,7 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
     for pattern in _EN_AGE:
         m = pattern.search(t)
         if m:
-            n = _number(m.group(1))
+            n = _number(next(g for g in m.groups() if g))
             if n is not None and band_of(n):
                 return band_of(n)
     for pattern, system in _EN_SCHOOL:

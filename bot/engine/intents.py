@@ -62,6 +62,7 @@ _BRIDGE_JA = frozenset({
     "て", "で", "は", "も", "たい", "だ", "です", "ます", "訳", "積もり", "気", "事", "こと", "はず", "筈",
     "なんか", "なんて", "とか", "と", "思う", "考える", "為る", "する", "居る", "いる", "てる", "有る",
     "ある", "たり", "ちゃう", "れる", "られる", "せる", "させる", "そう", "よう", "か", "の", "ん",
+    "まで", "ほど",   # 死にたいとまでは思ってない, 死にたいってほどではない
 })
 _NEGATORS_EN = frozenset({"not", "never", "no", "nobody", "nothing", "neither", "nor"})
 _BRIDGE_EN = frozenset({
@@ -71,7 +72,7 @@ _BRIDGE_EN = frozenset({
     "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
     "in", "a", "an", "any",   # "not in a suicidal way"
 })
-MAX_BRIDGE = 4
+MAX_BRIDGE = 5
 
 
 # ---- compiling keywords ------------------------------------------------------------------------------
@@ -127,6 +128,16 @@ _LOCALE_PREFIX = re.compile(r"\{[a-z]+\.(?=[A-Za-z0-9_]+\})")
 _GAP = re.compile(r"\s*…(\d*)\s*")
 
 
+def _spelled_out(raw: str, words: dict[str, list[str]]) -> list[str]:
+    """A keyword whose {list} holds words with their own "…" or "&" ("how many … take") is
+    spelled out into one keyword per word, since a part cannot hold a gap; others stay whole."""
+    names = _WORD_LIST.findall(raw)
+    if any(_GAP.search(str(w).replace("...", "…")) or ALL_OF in str(w)
+           for name in names for w in words.get(name, ())):
+        return expand_word_lists(raw, words)
+    return [raw]
+
+
 def expand_word_lists(text: str, words: dict[str, list[str]]) -> list[str]:
     """"薬 & {amount}" with amount: [全部, 大量] -> ["薬 & 全部", "薬 & 大量"]. Raises KeyError
     naming an unknown list."""
@@ -150,7 +161,7 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
     chunk = chunk.rstrip(FUZZY)
     needs_end = not chunk.endswith("*")
     needs_start = not chunk.startswith("*")
-    tokens = tokenize(chunk.strip("*"))
+    tokens = tokenize(chunk.strip("*"), romaji=False)
     if not tokens:
         return frozenset()
     strings = {("surface", "".join(t.surface for t in tokens))}
@@ -175,8 +186,9 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
             value = "".join(getattr(t, layer) for t in tokens)
             if len(value) >= min_reading:
                 strings.add((layer, value))
-        if not inflected:
+        if not inflected or (len(tokens) == 1 and tokens[0].is_kana):
             # 切る written in kana is often not recognised as 切る (きり, きっ): its stems, as read.
+            # A keyword written in kana in its dictionary form (ぶつける) takes its forms too.
             head = "".join(t.reading for t in tokens[:-1])
             strings.update(("reading", head + v) for v in conjugated_readings(tokens[-1])
                            if len(head + v) >= min_reading)
@@ -278,9 +290,11 @@ class KeywordIndex:
             self.negatable[name] = spec.negation
             if not spec.quoted:
                 self.ignores_quotes.add(name)
-            for raw, kind in ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
-                              + [(u, "unless") for u in spec.unless]):
-                pattern = compile_pattern(name, raw, kind, words, shown=_LOCALE_PREFIX.sub("{", raw))
+            written = ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
+                       + [(u, "unless") for u in spec.unless])
+            for raw, kind, text in ((raw, kind, text) for raw, kind in written
+                                    for text in _spelled_out(str(raw), words or {})):
+                pattern = compile_pattern(name, text, kind, words, shown=_LOCALE_PREFIX.sub("{", str(raw)))
                 if pattern is None:
                     continue
                 pid = len(self.patterns)
@@ -437,11 +451,14 @@ def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
     """Is the word run tokens[first..last] negated (死にたく-ない, "not" suicidal)?"""
     if tokens[last].kind == JA:
         bridged = 0
-        for t in tokens[last + 1:]:
+        for i in range(last + 1, len(tokens)):
+            t = tokens[i]
             if t.sentence != tokens[last].sentence:
                 break
             if t.lemma in _NEGATORS_JA or t.surface in _NEGATORS_JA:
-                return True
+                return not _obligation_ja(tokens, i)
+            if (t.surface == "か" and tokens[i - 1].surface == "と") or t.lemma == "たい":
+                continue   # とか is one word; たい is part of the verb (死に-たい-とかは思ってない)
             if (t.lemma in _BRIDGE_JA or t.surface in _BRIDGE_JA) and bridged < MAX_BRIDGE:
                 bridged += 1
                 continue
@@ -458,6 +475,18 @@ def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
                 continue
             break
     return False
+
+
+# 切らないと落ち着かない, 死なないといけない: "must", not "not" (but 死なないと決めた is a promise).
+_CONDITIONAL_JA = frozenset({"と", "ば", "きゃ", "ちゃ", "くちゃ", "ければ", "けりゃ"})
+_PROMISE_JA = frozenset({"決める", "約束", "誓う", "思う", "言う", "考える"})
+
+
+def _obligation_ja(tokens: tuple[Token, ...], negator: int) -> bool:
+    after = tokens[negator + 1:negator + 3]
+    if not after or after[0].surface not in _CONDITIONAL_JA:
+        return False
+    return not (len(after) > 1 and after[1].lemma in _PROMISE_JA)
 
 
 def _automaton(table: dict[str, list[tuple[int, int]]]):

@@ -66,6 +66,7 @@ def fold(text: str) -> str:
         text = _WAVES.sub("", text)
         text = _DASH_RUNS.sub("ー", text)
         text = _HIRAGANA_ELONGATION.sub("", text)
+        text = _SMALL_VOWEL.sub(lambda m: _FULL_VOWEL[m.group()], text)
         if "氏" in text or "ﾀﾋ" in text or "タヒ" in text or "たひ" in text:
             text = _SHI_FOR_DEATH.sub("死", text)
         if "4" in text:
@@ -80,6 +81,11 @@ def fold(text: str) -> str:
     text = _DIGIT_WORD.sub(lambda m: "to" if m.group(1) == "2" else "for", text)
     return _LEET_WORD.sub(_unleet, text)
 
+
+# A small vowel in hiragana after a kana it does not combine with is a style of writing
+# ("きえたぃ", "つらぃ"): read it full size. ふぁ, てぃ, でゅ, うぇ ... keep theirs.
+_SMALL_VOWEL = re.compile("(?<=[\u3041-\u3096])(?<![ふてでうゔしちじつくぐすずとど])[ぁぃぅぇぉ]")
+_FULL_VOWEL = {"ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お"}
 
 # The same two to six characters three times or more ("しぬしぬしぬ"), or a run of three to six
 # twice ("しにたいしにたい"): the tokeniser cuts such runs in the wrong places.
@@ -142,8 +148,10 @@ class Token(NamedTuple):
 
 
 @lru_cache(maxsize=8192)
-def tokenize(text: str) -> tuple[Token, ...]:
-    """The tokens of ``text`` (at most the first 2,000 characters). Never raises."""
+def tokenize(text: str, romaji: bool = True) -> tuple[Token, ...]:
+    """The tokens of ``text`` (at most the first 2,000 characters). Never raises. ``romaji``: a
+    message in Latin letters that reads as Japanese is read as kana too (keywords are not: a
+    keyword "senpai" is the English-typed word)."""
     folded = fold(text[:2000])
     out: list[Token] = []
     sentence = 0
@@ -181,12 +189,15 @@ def tokenize(text: str) -> tuple[Token, ...]:
             out.append(Token(value, value, value, value, EMOJI, sentence=sentence))
     if quoted and spans:
         spans[-1][1] = len(out)
+    last_marked = -10
     for first, end in spans:
-        if end > first and _said_by_someone_else(out, first, end):
+        # he keeps saying "youre dead" and "ur life is over": the second quote is his too
+        if end > first and (_said_by_someone_else(out, first, end) or first - last_marked <= 2):
             out[first:end] = [t._replace(quoted=True) for t in out[first:end]]
+            last_marked = end
     for first, end in _reported_without_quotes(out, clauses):
         out[first:end] = [t._replace(quoted=True) for t in out[first:end]]
-    if out and all(t.kind != JA for t in out) and _looks_romaji(folded):
+    if romaji and out and all(t.kind != JA for t in out) and _looks_romaji(folded):
         # Japanese typed in Latin letters ("shinitai", "mou kietai"): read it as kana too.
         offset = sentence + 1
         out.extend(t._replace(sentence=t.sentence + offset) for t in tokenize(_romaji_to_kana(folded)))
@@ -196,22 +207,31 @@ def tokenize(text: str) -> tuple[Token, ...]:
 # Quotation of another person: 「…」って言われた / 来た / 脅された; he said / told me "…".
 _SAID_TO_ME_JA = frozenset({"言う", "脅す", "来る", "送る", "書く", "言ってくる", "脅迫"})
 _PASSIVE_JA = frozenset({"れる", "られる", "来る", "くる"})
+_WORDS_OF_A_WORK_JA = frozenset({"役", "セリフ", "せりふ", "台詞", "歌詞", "曲", "歌", "タイトル", "題名", "ドラマ", "映画",
+                                 "アニメ", "漫画", "マンガ", "小説", "ゲーム", "シーン", "場面", "ネタ", "ミーム"})
 _SAID_EN = frozenset({"said", "says", "say", "told", "tell", "tells", "threatened", "threatens", "wrote", "texted",
-                      "messaged", "saying", "keeps", "replied", "dmed"})
+                      "messaged", "saying", "keeps", "replied", "dmed", "joked", "jokes", "joking", "yelled"})
 _OTHERS_EN = frozenset({"he", "she", "they", "him", "her", "them", "someone", "somebody", "guy", "man", "person",
                         "scammer", "account", "this", "it"})
+# Who may be quoted in quotation marks (my friend joked "just kys lol"); unquoted reported speech
+# keeps to _OTHERS_EN ("my friend said she wants to die" may be the friend's crisis, or theirs).
+_QUOTED_OTHERS_EN = _OTHERS_EN | {"friend", "friends", "bf", "gf", "boyfriend", "girlfriend", "classmate", "mom",
+                                  "dad", "everyone", "people", "senpai"}
+_QUOTING_EN = _SAID_EN | {"sent", "commented", "posted", "asked", "asks", "called"}
 
 
 def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
     after = tokens[end:end + 5]
     if tokens[first].kind == JA:
         lemmas = [t.lemma for t in after]
+        if len(after) > 1 and after[0].surface in ("って", "という", "と") and after[1].lemma in _WORDS_OF_A_WORK_JA:
+            return True   # 「殺してやる」って役, 「死にたい」って歌詞: lines of a play or a song
         # って言われた, って来た, ってDM来た, と脅された (not って思った: that is the person's own)
         return any(l in _SAID_TO_ME_JA for l in lemmas) and (
             any(l in _PASSIVE_JA for l in lemmas) or "来る" in lemmas or "送る" in lemmas)
     before = [t.surface for t in tokens[max(0, first - 4):first]]
     for i, word in enumerate(before):
-        if word in _SAID_EN and any(w in _OTHERS_EN for w in before[:i]):
+        if word in _QUOTING_EN and any(w in _QUOTED_OTHERS_EN for w in before[:i]):
             return True
     return False
 
@@ -400,7 +420,11 @@ _EXPANSIONS = {
     "sum1": "someone", "some1": "someone", "ppl": "people", "yall": "you all", "cus": "because",
     "idw": "i do not want", "idwt": "i do not want to", "b": "be", "wit": "with", "tmrw": "tomorrow",
     "tmr": "tomorrow", "2moro": "tomorrow", "nvm": "never mind", "bc": "because",
+    "hes": "he is", "shes": "she is",
 }
+# Where the lemmatiser's guess is not the verb people mean ("thinking" -> "thinke").
+_LEMMA_FIXES = {"thinking": "think", "ending": "end", "oding": "od", "odding": "od", "killing": "kill",
+                "cutting": "cut", "hanging": "hang", "jumping": "jump", "overdosing": "overdose"}
 _SUFFIXES = {"'s": (), "'re": ("are",), "'ve": ("have",), "'ll": ("will",), "'d": ("would",), "n't": ("not",)}
 
 
@@ -424,12 +448,20 @@ _DOUBLED = re.compile(r"([a-z])\1+")
 
 def _skeleton(word: str) -> str:
     word = word.replace("'", "")
-    # Short words keep their doubled letters: "off" is not "of", "odd" is not "od".
-    return _DOUBLED.sub(r"\1", word) if len(word) >= 4 else word
+    # Short words keep their doubled letters: "off" is not "of", "odd" is not "od"; so does a
+    # word that would become another word ("meet" is not "met", "good" is not "god").
+    if len(word) < 4:
+        return word
+    squeezed = _DOUBLED.sub(r"\1", word)
+    if squeezed != word and _is_english(squeezed) and _is_english(word):
+        return word
+    return squeezed
 
 
 @lru_cache(maxsize=65536)
 def _lemma_en(word: str) -> str:
+    if word in _LEMMA_FIXES:
+        return _LEMMA_FIXES[word]
     try:
         from simplemma import lemmatize
 

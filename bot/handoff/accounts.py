@@ -1,19 +1,25 @@
-"""Counsellor accounts: ``python -m bot counsellor add|password|disable NAME``, and checking a login.
+"""Console accounts: ``python -m bot counsellor add|password|disable|role|list``, roles, and
+checking a login.
+
+Roles: ``counsellor`` talks with people; ``supervisor`` also watches every live conversation and
+can join or take over; ``editor`` edits the conversation (the flow editor), and talks with nobody;
+``admin`` may do everything, accounts included. ``may(role, capability)`` is the one place that
+says which role may do what.
 
 Passwords are hashed with argon2id (``security.hash_password``); the clear password is never
 stored nor logged. Names are what counsellors log in with and what the audit log shows to staff;
 a person never sees them. A new password or a disabled account ends every login of that
-counsellor at once (``queries.end_logins``).
+counsellor at once (``bot.store.counsellors.end_logins``).
 """
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 import sys
 import time
 
-from . import queries as q
+from bot.store import audit, counsellors
+
 from .security import Argon2Pool, hash_password, needs_rehash
 
 log = logging.getLogger(__name__)
@@ -21,9 +27,27 @@ log = logging.getLogger(__name__)
 MIN_PASSWORD = 10
 MAX_NAME = 80
 
+ROLES = ("counsellor", "supervisor", "editor", "admin")
+# capability -> the roles that have it
+CAPABILITIES = {
+    "converse": frozenset({"counsellor", "supervisor", "admin"}),   # the queue, taking, answering
+    "supervise": frozenset({"supervisor", "admin"}),                # every live conversation
+    "edit": frozenset({"editor", "admin"}),                         # the conversation's texts and flow
+    "accounts": frozenset({"admin"}),                               # adding and changing accounts
+}
+
+
+def may(role: str | None, capability: str) -> bool:
+    return role in CAPABILITIES[capability]
+
 
 class AccountError(ValueError):
     """A name or password that cannot be used; the message says why."""
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AccountError(f"a role is one of {', '.join(ROLES)}")
 
 
 def check_new_account(name: str, password: str) -> None:
@@ -33,35 +57,62 @@ def check_new_account(name: str, password: str) -> None:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
 
 
-async def create_counsellor(store, name: str, password: str, *, replace: bool = False) -> int:
-    """Create an account (or, with ``replace``, set a new password and end its logins). Returns its id."""
+async def create_counsellor(store, name: str, password: str, *, replace: bool = False,
+                            role: str | None = None) -> int:
+    """Create an account (or, with ``replace``, set a new password and end its logins; its role
+    stays unless ``role`` is given). Returns its id."""
     check_new_account(name, password)
+    if role is not None:
+        check_role(role)
     hashed = hash_password(password)
     now = time.time()
     async with store.transaction() as s:
-        existing = await q.counsellor_by_name(s, name)
+        existing = await counsellors.counsellor_by_name(s, name)
         if existing is not None:
             if not replace:
                 raise AccountError(f'a counsellor called "{name}" already exists')
-            await q.set_password(s, existing.id, hashed)
-            await q.end_logins(s, existing.id, now, "new_password")
-            await q.audit(s, q.ACCOUNT, now, existing.id, detail="new password")
+            await counsellors.set_password(s, existing.id, hashed)
+            if role is not None and role != existing.role:
+                await counsellors.set_role(s, existing.id, role)
+            await counsellors.end_logins(s, existing.id, now, "new_password")
+            await audit.append(s, audit.ACCOUNT, now, existing.id, detail="new password")
             return existing.id
-        cid = (await q.add_counsellor(s, name, hashed, now)).id
-        await q.audit(s, q.ACCOUNT, now, cid, detail="added")
+        role = role or "counsellor"
+        cid = (await counsellors.add_counsellor(s, name, hashed, now, role)).id
+        await audit.append(s, audit.ACCOUNT, now, cid, detail=f"added as {role}")
         return cid
+
+
+async def change_role(store, name: str, role: str) -> int:
+    """Give an account another role; its logins end (what it may see changes). Returns its id."""
+    check_role(role)
+    async with store.transaction() as s:
+        row = await counsellors.counsellor_by_name(s, name)
+        if row is None:
+            raise AccountError(f'there is no counsellor called "{name}"')
+        now = time.time()
+        await counsellors.set_role(s, row.id, role)
+        await counsellors.end_logins(s, row.id, now, "new_role")
+        await audit.append(s, audit.ACCOUNT, now, row.id, detail=f"role {role}")
+        return row.id
+
+
+async def list_accounts(store) -> list[tuple[str, str, bool]]:
+    """(name, role, active) of every account, by name."""
+    async with store.transaction() as s:
+        return [(r.name, r.role, r.is_active) for r in await counsellors.every_counsellor(s)]
 
 
 async def disable_counsellor(store, name: str) -> int:
     """Disable an account and end its logins at once. Returns its id."""
     async with store.transaction() as s:
-        row = await q.counsellor_by_name(s, name)
+        row = await counsellors.counsellor_by_name(s, name)
         if row is None:
             raise AccountError(f'there is no counsellor called "{name}"')
         now = time.time()
-        row.is_active = False
-        await q.end_logins(s, row.id, now, "disabled")
-        await q.audit(s, q.ACCOUNT, now, row.id, detail="disabled")
+        await counsellors.disable(s, row.id)
+        await counsellors.end_logins(s, row.id, now, "disabled")
+        await audit.append(s, audit.ACCOUNT, now, row.id, detail="disabled")
         return row.id
 
 
@@ -71,14 +122,14 @@ async def authenticate(store, name: str, password: str, hasher: Argon2Pool):
     argon2 runs in ``hasher``'s threads and outside any transaction: on SQLite a transaction
     holds the write lock, which the webhooks' inbox needs too."""
     async with store.transaction() as s:
-        row = await q.counsellor_by_name(s, name)
+        row = await counsellors.counsellor_by_name(s, name)
         stored = row.password_hash if row is not None and row.is_active else None
     if not await hasher.verify(stored, password):
         return None
     if needs_rehash(stored):
         rehashed = await hasher.hash(password)
         async with store.transaction() as s:
-            await q.set_password(s, row.id, rehashed, only_if=stored)
+            await counsellors.set_password(s, row.id, rehashed, only_if=stored)
         row.password_hash = rehashed
     return row
 
@@ -92,35 +143,46 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
-def run_counsellor(settings, action: str, name: str, password: str | None) -> int:
-    """``python -m bot counsellor add|password|disable NAME [--password P]`` (for add and
-    password, the password is read from stdin when omitted)."""
-    from bot.store import Store, StoreUnavailable
+def run_counsellor(settings, action: str, name: str | None, password: str | None, role: str | None = None) -> int:
+    """``python -m bot counsellor add|password|disable|role NAME [--password P] [--role R]`` and
+    ``counsellor list`` (for add and password, the password is read from stdin when omitted)."""
+    from bot.store import StoreUnavailable
+    from bot.store.commands import with_store
 
-    async def go(pw: str | None) -> int:
-        store = Store.from_settings(settings)
-        try:
-            await store.upgrade()
-            if action == "disable":
-                return await disable_counsellor(store, name)
-            return await create_counsellor(store, name, pw, replace=action == "password")
-        finally:
-            await store.dispose()
+    async def change(store, pw: str | None):
+        if action == "list":
+            return await list_accounts(store)
+        if action == "disable":
+            return await disable_counsellor(store, name)
+        if action == "role":
+            return await change_role(store, name, role or "")
+        return await create_counsellor(store, name, pw, replace=action == "password",
+                                       role=role if action == "add" else None)
 
     done = {"add": "added", "password": "has a new password; every login of theirs has ended",
-            "disable": "is disabled; every login of theirs has ended"}[action]
+            "disable": "is disabled; every login of theirs has ended",
+            "role": f"is now {role}; every login of theirs has ended"}.get(action, "")
     try:
+        if action != "list" and not name:
+            raise AccountError("name the account")
+        if action in ("add", "role") and role is not None:
+            check_role(role)
+        if action == "role" and role is None:
+            raise AccountError("--role is needed")
         pw = None
-        if action != "disable":
+        if action in ("add", "password"):
             pw = password if password is not None else _read_password()
             check_new_account(name, pw)
-        cid = asyncio.run(go(pw))
+        result = with_store(settings, lambda store: change(store, pw))
     except AccountError as exc:
         print(f"counsellor not changed: {exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
         print(f"database: {exc} (DATABASE_URL or BOT_DATA_DIR)", file=sys.stderr)
         return 1
-    print(f'counsellor "{name}" {done} (id {cid})' + ("; log in at /console" if action == "add" else ""))
+    if action == "list":
+        for account, account_role, active in result:
+            print(f"{account}\t{account_role}\t{'active' if active else 'disabled'}")
+        return 0
+    print(f'counsellor "{name}" {done} (id {result})' + ("; log in at /console" if action == "add" else ""))
     return 0
-

@@ -15,39 +15,30 @@ conversation that is not, or no longer, the counsellor's), with a keyed hash of 
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import json
 import logging
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
+from bot import http
 from bot.engine.model import Flow
+from bot.http import RateLimit, address_key, client_address, request_locale
+from bot.live import LiveBus
+from bot.store import audit, counsellors, figures, handoffs, switches
 from bot.store.models import LIVE, QUEUED
-from bot.web_security import TRUSTED_PROXIES, TrustedProxies, request_came_over_https
 
-from . import queries as q
-from .accounts import authenticate
-from .bus import LocalBus
+from .accounts import authenticate, may
 from .hours import format_opening
-from .security import (
-    COOKIE, PRE_COOKIE, Argon2Pool, HasherBusy, LoginCodec, LoginCookie, LoginThrottle, RateLimit, address_key,
-    client_address, password_fingerprint,
-)
+from .security import COOKIE, PRE_COOKIE, Argon2Pool, HasherBusy, LoginCodec, LoginCookie, LoginThrottle, password_fingerprint
 from .service import OUTCOMES, HandoffService
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
-STATIC_DIR = HERE / "static"
-STATIC_URL = "/static/handoff"  # the console's and the web chat's CSS and JS (public, no secrets)
 PREFIX = "/console"
 SSE_PING_SECONDS = 15.0
 CONTEXT_LISTS = ("path", "tags", "choices", "risk")  # the only context keys a counsellor sees
@@ -57,16 +48,6 @@ TOUCH_SECONDS = 30.0            # a login's last activity is written at most thi
 MAX_BULK = 200                  # handoffs dismissed in one request
 # Audit rows that requests without a login can cause, per address (a flood must not fill the log).
 ANONYMOUS_AUDIT_PER_HOUR = 60
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                                "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-
 
 @dataclass
 class Console:
@@ -95,7 +76,7 @@ class Console:
         return self.service.hours.tz  # the NGO's time zone (office_hours.yaml, else BOT_TIMEZONE)
 
     @property
-    def bus(self) -> LocalBus:
+    def bus(self) -> LiveBus:
         return self.service.bus
 
     @property
@@ -109,25 +90,42 @@ CONSOLE_LOGIN = _RequestKey("console_login", object) if _RequestKey else "consol
 LOGIN_ID = _RequestKey("login_id", int) if _RequestKey else "login_id"
 COUNSELLOR_ID = _RequestKey("counsellor_id", int) if _RequestKey else "counsellor_id"
 COUNSELLOR_NAME = _RequestKey("counsellor_name", str) if _RequestKey else "counsellor_name"
+ROLE = _RequestKey("counsellor_role", str) if _RequestKey else "counsellor_role"
+# Which capability (bot.handoff.accounts.CAPABILITIES) a part of the console needs, by path
+# prefix, longest first; everything else under /console needs "converse". Other packages (the
+# flow editor) add theirs with ``restrict``; ``HOMES`` is where a login lands, by capability.
+AREAS = web.AppKey("console_areas", list)
+HOMES = web.AppKey("console_homes", dict)
+
+
+def restrict(app: web.Application, prefix: str, capability: str, home: str | None = None) -> None:
+    """Make ``prefix`` (and below) need ``capability``; ``home``: where its role lands on login."""
+    app[AREAS].append((prefix, capability))
+    app[AREAS].sort(key=lambda area: -len(area[0]))
+    if home:
+        app[HOMES][capability] = home
+
+
+def _capability_for(request: web.Request) -> str | None:
+    if request.path in (f"{PREFIX}/login", f"{PREFIX}/logout", PREFIX, f"{PREFIX}/me"):
+        return None
+    return _capability_for_path(request.app, request.path)
+
+
+def _capability_for_path(app: web.Application, path: str) -> str:
+    for prefix, capability in app.get(AREAS, ()):
+        if path == prefix or path.startswith(prefix + "/"):
+            return capability
+    return "converse"
+
+
+def home_for(app: web.Application, role: str) -> str:
+    """The first page of the console this role may see."""
+    for capability, path in [("converse", f"{PREFIX}/queue"), *app.get(HOMES, {}).items()]:
+        if may(role, capability):
+            return path
+    return f"{PREFIX}/me"
 PRE_LOGIN = _RequestKey("pre_login", str) if _RequestKey else "pre_login"
-
-
-def make_templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env
-
-
-def console_locale(request: web.Request, flow: Flow) -> str:
-    wanted = request.query.get("lang") or ""
-    if wanted in flow.locales:
-        return wanted
-    for part in request.headers.get("Accept-Language", "").split(","):
-        code = part.split(";")[0].strip().split("-")[0].lower()
-        if code in flow.locales:
-            return code
-    return flow.default_locale
 
 
 def _texts(flow: Flow, locale: str):
@@ -139,18 +137,18 @@ def _texts(flow: Flow, locale: str):
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     c = request.app[CONSOLE]
     flow = c.flow
-    locale = console_locale(request, flow)
+    locale = request_locale(request, flow)
     login: LoginCookie | None = request.get(CONSOLE_LOGIN)
     binding = login.nonce if login else request.get(PRE_LOGIN)
     html = c.templates.get_template(template).render(
         t=_texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME),
-        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", **context})
+        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", "message_vars": {}, **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
 def _secure(request: web.Request) -> bool:
     # X-Forwarded-Proto counts only from a proxy named in BOT_TRUSTED_PROXIES
-    return request_came_over_https(request, request.app.get(TRUSTED_PROXIES) or TrustedProxies())
+    return http.request_came_over_https(request)
 
 
 def _cookie_name(request: web.Request, base: str) -> str:
@@ -165,11 +163,6 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, base: str, v
 
 def _clear_cookie(request: web.Request, response: web.StreamResponse, base: str) -> None:
     response.del_cookie(_cookie_name(request, base), path="/")
-
-
-def _client_address(request: web.Request) -> str:
-    c = request.app[CONSOLE]
-    return client_address(request.remote, request.headers.get("X-Forwarded-For"), c.settings.proxy_trust)
 
 
 def _address_hash(c: Console, address: str) -> str:
@@ -189,21 +182,21 @@ async def _audit_anonymous(request: web.Request, action: str, detail: str, couns
     """An audit row for a request without a login, at most ``ANONYMOUS_AUDIT_PER_HOUR`` per
     address: beyond that only the log line says it happened."""
     c = request.app[CONSOLE]
-    address = _client_address(request)
+    address = client_address(request)
     if not c.anonymous_audit.allow(address_key(address)):
         log.warning("console.audit_skipped", extra={"action": action})
         return
     async with c.store.transaction() as s:
-        await q.audit(s, action, time.time(), counsellor_id, address_hash=_address_hash(c, address), detail=detail)
+        await audit.append(s, action, time.time(), counsellor_id, address_hash=_address_hash(c, address), detail=detail)
 
 
 async def _audit_refused(request: web.Request, detail: str, handoff_id: str | None = None,
-                         action: str = q.REFUSED) -> None:
+                         action: str = audit.REFUSED) -> None:
     """A logged-in counsellor's action the console refused."""
     c = request.app[CONSOLE]
     async with c.store.transaction() as s:
-        await q.audit(s, action, time.time(), request[COUNSELLOR_ID], handoff_id, login_id=request[LOGIN_ID],
-                      address_hash=_address_hash(c, _client_address(request)), detail=detail)
+        await audit.append(s, action, time.time(), request[COUNSELLOR_ID], handoff_id, login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, client_address(request)), detail=detail)
 
 
 @dataclass(frozen=True)
@@ -211,6 +204,7 @@ class CurrentLogin:
     cookie: LoginCookie
     login_id: int
     counsellor_name: str
+    role: str
 
 
 async def current_login(request: web.Request, *, touch: bool = True) -> CurrentLogin | None:
@@ -223,10 +217,10 @@ async def current_login(request: web.Request, *, touch: bool = True) -> CurrentL
         return None
     now = time.time()
     async with c.store.transaction() as s:
-        row = await q.login_by_token(s, cookie.token_hash)
+        row = await counsellors.login_by_token(s, cookie.token_hash)
         if row is None or row.ended_at is not None or row.counsellor_id != cookie.counsellor_id:
             return None
-        counsellor = await q.counsellor_by_id(s, row.counsellor_id)
+        counsellor = await counsellors.counsellor_by_id(s, row.counsellor_id)
         reason = None
         if counsellor is None or not counsellor.is_active:
             reason = "disabled"
@@ -237,13 +231,13 @@ async def current_login(request: web.Request, *, touch: bool = True) -> CurrentL
         elif now - row.last_seen_at >= c.idle_seconds:
             reason = "idle"
         if reason is not None:
-            if await q.end_login(s, row.id, now, reason):
-                await q.audit(s, q.LOGIN_ENDED, now, row.counsellor_id, login_id=row.id, detail=reason)
+            if await counsellors.end_login(s, row.id, now, reason):
+                await audit.append(s, audit.LOGIN_ENDED, now, row.counsellor_id, login_id=row.id, detail=reason)
             log.info("console.login_ended", extra={"counsellor": row.counsellor_id, "reason": reason})
             return None
         if touch and now - row.last_seen_at >= TOUCH_SECONDS:
-            row.last_seen_at = now
-        return CurrentLogin(cookie, row.id, counsellor.name)
+            await counsellors.touch_login(s, row.id, now)
+        return CurrentLogin(cookie, row.id, counsellor.name, counsellor.role)
 
 
 # ---- middleware ---------------------------------------------------------------------------------
@@ -269,36 +263,44 @@ async def console_guard(request: web.Request, handler):
         request[LOGIN_ID] = login.login_id
         request[COUNSELLOR_ID] = login.cookie.counsellor_id
         request[COUNSELLOR_NAME] = login.counsellor_name
+        request[ROLE] = login.role
     if request.path not in PUBLIC:
         if login is None:
             if request.method == "GET" and not _is_live(request) \
                     and "text/event-stream" not in request.headers.get("Accept", ""):
                 raise web.HTTPSeeOther(f"{PREFIX}/login")
             if request.method not in ("GET", "HEAD"):
-                await _audit_anonymous(request, q.REFUSED, "login required: " + _route(request))
+                await _audit_anonymous(request, audit.REFUSED, "login required: " + _route(request))
             return _headers(web.json_response({"error": "login required"}, status=401))
         if request.method not in ("GET", "HEAD"):
             form = await request.post()
             token = form.get("csrf") or request.headers.get("X-CSRF-Token")
             if not c.codec.check_csrf(login.cookie.nonce, str(token) if token else None):
                 log.warning("console.csrf_refused", extra={"path": request.path})
-                await _audit_refused(request, _route(request), request.match_info.get("id"), q.CSRF_REFUSED)
+                await _audit_refused(request, _route(request), request.match_info.get("id"), audit.CSRF_REFUSED)
                 return _headers(render(request, "error.html", status=403, message_key="forbidden"))
+        capability = _capability_for(request)
+        if capability is not None and not may(login.role, capability):
+            await _audit_refused(request, _route(request), request.match_info.get("id"), audit.REFUSED)
+            if request.method == "GET" and not _is_live(request):
+                home = home_for(request.app, login.role)   # a page this role may see
+                if home != request.path:
+                    raise web.HTTPSeeOther(home)
+            return _headers(render(request, "error.html", status=403, message_key="role_forbidden",
+                                   message_vars={"role": login.role}))
     response = await handler(request)
     return _headers(response)
 
 
 def _headers(response: web.StreamResponse) -> web.StreamResponse:
-    for k, v in SECURITY_HEADERS.items():
-        response.headers.setdefault(k, v)
-    return response
+    return http.secure_page(response, "'self'")
 
 
 # ---- login and logout ---------------------------------------------------------------------------
 
 async def login_page(request: web.Request) -> web.Response:
     if request.get(CONSOLE_LOGIN):
-        raise web.HTTPSeeOther(f"{PREFIX}/queue")
+        raise web.HTTPSeeOther(home_for(request.app, request[ROLE]))
     pre = secrets.token_urlsafe(16)
     request[PRE_LOGIN] = pre
     response = render(request, "login.html", error=None)
@@ -321,18 +323,18 @@ async def login(request: web.Request) -> web.Response:
     pre = request.cookies.get(_cookie_name(request, PRE_COOKIE))
     if not c.codec.check_csrf(pre, str(form.get("csrf") or "")):
         log.warning("console.csrf_refused", extra={"path": "login"})
-        await _audit_anonymous(request, q.CSRF_REFUSED, _route(request))
+        await _audit_anonymous(request, audit.CSRF_REFUSED, _route(request))
         return render(request, "error.html", status=403, message_key="forbidden")
     request[PRE_LOGIN] = pre
     name, password = str(form.get("name") or "")[:80], str(form.get("password") or "")[:1000]
-    address = _client_address(request)
+    address = client_address(request)
     # Few transactions per attempt: on SQLite each one takes the write lock the webhooks need too.
     async with c.store.transaction() as s:
         wait = await c.throttle.retry_after(s, name, address)
         if wait > 0:
-            known = await q.counsellor_by_name(s, name)
+            known = await counsellors.counsellor_by_name(s, name)
             if c.anonymous_audit.allow(address_key(address)):
-                await q.audit(s, q.LOGIN_THROTTLED, time.time(), known.id if known else None,
+                await audit.append(s, audit.LOGIN_THROTTLED, time.time(), known.id if known else None,
                               address_hash=_address_hash(c, address))
     if wait > 0:
         log.warning("console.login_throttled")
@@ -346,18 +348,18 @@ async def login(request: web.Request) -> web.Response:
         log.info("console.login_failed")
         async with c.store.transaction() as s:
             await c.throttle.failed(s, name, address)
-            known = await q.counsellor_by_name(s, name)
-            await q.audit(s, q.LOGIN_FAILED, time.time(), known.id if known else None,
+            known = await counsellors.counsellor_by_name(s, name)
+            await audit.append(s, audit.LOGIN_FAILED, time.time(), known.id if known else None,
                           address_hash=_address_hash(c, address), detail="" if known else "unknown name")
         return render(request, "login.html", status=401, error=("login_failed", {}))
     token, cookie = c.codec.issue(row.id, row.password_hash)
     now = time.time()
     async with c.store.transaction() as s:
         await c.throttle.succeeded(s, name, address)
-        login_id = await q.add_login(s, row.id, cookie.token_hash, now)
-        await q.audit(s, q.LOGGED_IN, now, row.id, login_id=login_id, address_hash=_address_hash(c, address))
+        login_id = await counsellors.add_login(s, row.id, cookie.token_hash, now)
+        await audit.append(s, audit.LOGGED_IN, now, row.id, login_id=login_id, address_hash=_address_hash(c, address))
     log.info("console.login", extra={"counsellor": row.id})
-    response = web.HTTPSeeOther(f"{PREFIX}/queue")
+    response = web.HTTPSeeOther(home_for(request.app, row.role))
     _set_cookie(request, response, COOKIE, token, max_age=int(c.codec.max_age))
     _clear_cookie(request, response, PRE_COOKIE)
     raise response
@@ -367,9 +369,9 @@ async def logout(request: web.Request) -> web.Response:
     c = request.app[CONSOLE]
     now = time.time()
     async with c.store.transaction() as s:
-        await q.end_login(s, request[LOGIN_ID], now, "logout")
-        await q.audit(s, q.LOGGED_OUT, now, request[COUNSELLOR_ID], login_id=request[LOGIN_ID],
-                      address_hash=_address_hash(c, _client_address(request)))
+        await counsellors.end_login(s, request[LOGIN_ID], now, "logout")
+        await audit.append(s, audit.LOGGED_OUT, now, request[COUNSELLOR_ID], login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, client_address(request)))
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     _clear_cookie(request, response, COOKIE)
     raise response
@@ -384,11 +386,11 @@ def _minutes_since(then: float | None, now: float) -> int:
 async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
     now = time.time()
     async with c.store.transaction() as s:
-        rows = await q.open_handoffs(s)
-        names = await q.counsellor_names(s, {h.counsellor_id for h in rows if h.counsellor_id})
+        rows = await handoffs.open_handoffs(s)
+        names = await counsellors.counsellor_names(s, {h.counsellor_id for h in rows if h.counsellor_id})
     queued, live = [], []
     for h in rows:
-        ctx = q.context_of(h, c.store.crypto)
+        ctx = handoffs.open_context(c.store.crypto, h)
         item = {
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "locale": h.locale, "channel": h.channel,
             "waiting": _minutes_since(h.queued_at, now), "left_message": h.left_message,
@@ -400,7 +402,15 @@ async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
 
 
 async def index(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther(f"{PREFIX}/queue")
+    raise web.HTTPSeeOther(home_for(request.app, request[ROLE]))
+
+
+async def nothing_for_role(request: web.Request) -> web.Response:
+    """Where a login lands whose role has no page yet (an editor, before the flow editor)."""
+    home = home_for(request.app, request[ROLE])
+    if home != request.path:
+        raise web.HTTPSeeOther(home)
+    return render(request, "error.html", message_key="role_nothing", message_vars={"role": request[ROLE]})
 
 
 async def queue_page(request: web.Request) -> web.Response:
@@ -409,9 +419,9 @@ async def queue_page(request: web.Request) -> web.Response:
     avail = await c.service.availability()
     banner = ""
     if avail.reason == "switch":
-        banner = _texts(c.flow, console_locale(request, c.flow))("switch_is_on")
+        banner = _texts(c.flow, request_locale(request, c.flow))("switch_is_on")
     elif avail.reason == "hours":
-        locale = console_locale(request, c.flow)
+        locale = request_locale(request, c.flow)
         now = dt.datetime.now(dt.timezone.utc)
         banner = _texts(c.flow, locale)("hours_closed", when=format_opening(avail.back_at, locale, now))
     template = "_queue.html" if request.query.get("fragment") else "queue.html"
@@ -422,7 +432,7 @@ async def queue_page(request: web.Request) -> web.Response:
 
 def context_packet(h, now: float, crypto) -> dict[str, Any]:
     """What the counsellor may see of a conversation: the flow, never the person."""
-    ctx = q.context_of(h, crypto)
+    ctx = handoffs.open_context(crypto, h)
     packet: dict[str, Any] = {}
     for key in CONTEXT_LISTS:
         value = ctx.get(key)
@@ -442,10 +452,10 @@ def context_packet(h, now: float, crypto) -> dict[str, Any]:
 
 async def _note_read(request: web.Request, s, handoff_id: str, now: float) -> None:
     """Audit a transcript read, once per login and handoff."""
-    if not await q.has_audit(s, handoff_id, q.OPENED, login_id=request[LOGIN_ID]):
+    if not await audit.has_entry(s, handoff_id, audit.OPENED, login_id=request[LOGIN_ID]):
         c = request.app[CONSOLE]
-        await q.audit(s, q.OPENED, now, request[COUNSELLOR_ID], handoff_id, login_id=request[LOGIN_ID],
-                      address_hash=_address_hash(c, _client_address(request)))
+        await audit.append(s, audit.OPENED, now, request[COUNSELLOR_ID], handoff_id, login_id=request[LOGIN_ID],
+                      address_hash=_address_hash(c, client_address(request)))
 
 
 async def handoff_page(request: web.Request) -> web.Response:
@@ -454,11 +464,11 @@ async def handoff_page(request: web.Request) -> web.Response:
     me = request[COUNSELLOR_ID]
     now = time.time()
     async with c.store.transaction() as s:
-        h = await q.get_handoff(s, hid)
+        h = await handoffs.get_handoff(s, hid)
         if h is None:
             raise web.HTTPNotFound()
-        lines = await q.transcript(s, c.store.crypto, hid)
-        names = await q.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
+        lines = await handoffs.transcript(s, c.store.crypto, hid)
+        names = await counsellors.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
         await _note_read(request, s, hid, now)
     flow = c.flow
     canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
@@ -471,7 +481,7 @@ async def handoff_page(request: web.Request) -> web.Response:
         notice=request.query.get("notice"))
 
 
-def _line(line: q.Line, tz) -> dict[str, Any]:
+def _line(line: handoffs.Line, tz) -> dict[str, Any]:
     return {"id": line.id, "author": line.author, "text": line.text,
             "at": dt.datetime.fromtimestamp(line.at, tz).strftime("%H:%M")}
 
@@ -485,10 +495,10 @@ async def handoff_messages(request: web.Request) -> web.Response:
     except ValueError:
         after = 0
     async with c.store.transaction() as s:
-        h = await q.get_handoff(s, hid)
+        h = await handoffs.get_handoff(s, hid)
         if h is None:
             raise web.HTTPNotFound()
-        lines = await q.transcript(s, c.store.crypto, hid, after)
+        lines = await handoffs.transcript(s, c.store.crypto, hid, after)
         if lines:
             await _note_read(request, s, hid, time.time())
     return web.json_response({"status": h.status, "crisis": h.is_crisis,
@@ -539,7 +549,7 @@ async def close(request: web.Request) -> web.Response:
 async def _known(c: Console, handoff_id: str) -> str | None:
     """The id if such a handoff exists (the audit's handoff column names real ones only)."""
     async with c.store.transaction() as s:
-        return handoff_id if await q.get_handoff(s, handoff_id) is not None else None
+        return handoff_id if await handoffs.get_handoff(s, handoff_id) is not None else None
 
 
 async def dismiss(request: web.Request) -> web.Response:
@@ -569,8 +579,8 @@ async def hours_page(request: web.Request) -> web.Response:
     moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     avail = await c.service.availability(now)
     async with c.store.transaction() as s:
-        switch_on = await q.switch_is_on(s)
-    locale = console_locale(request, c.flow)
+        switch_on = await switches.switch_is_on(s)
+    locale = request_locale(request, c.flow)
     hours = c.service.hours
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     def hhmm(minute: int) -> str:
@@ -595,7 +605,7 @@ async def set_switch(request: web.Request) -> web.Response:
 async def figures_page(request: web.Request) -> web.Response:
     c = request.app[CONSOLE]
     async with c.store.transaction() as s:
-        days = await q.figures(s, 14, time.time(), c.settings.timezone)
+        days = await figures.report(s, 14, time.time(), c.settings.timezone)
     return render(request, "figures.html", page="figures", days=days)
 
 
@@ -604,63 +614,32 @@ async def figures_page(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``queue`` and ``handoff`` changes (ids only; the page fetches the rest)."""
     c = request.app[CONSOLE]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
-    _headers(response)
-    await response.prepare(request)
-    with c.bus.subscribe("console") as sub, live_stream(request):
-        try:
-            await response.write(b"retry: 3000\n\n")
+    with c.bus.subscribe("console") as sub:
+        async with http.event_stream(request, "'self'") as stream:
+            await stream.response.write(b"retry: 3000\n\n")
             while True:
                 message = await sub.get(SSE_PING_SECONDS)
                 if message is None:
                     # A logout elsewhere, a disabled account or the idle timeout ends the stream too.
                     if await current_login(request, touch=False) is None:
                         break
-                    await response.write(b": ping\n\n")
+                    await stream.comment("ping")
                 else:
-                    await response.write(f"data: {json.dumps(message)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-    return response
-
-
-STREAMS = web.AppKey("live_streams", set)
-
-
-@contextlib.contextmanager
-def live_stream(request: web.Request):
-    """Register a long-lived response so that shutting the server down ends it at once."""
-    tasks = request.app.get(STREAMS)
-    task = asyncio.current_task()
-    if tasks is not None and task is not None:
-        tasks.add(task)
-    try:
-        yield
-    finally:
-        if tasks is not None and task is not None:
-            tasks.discard(task)
-
-
-def track_streams(app: web.Application) -> None:
-    if STREAMS in app:
-        return
-    app[STREAMS] = set()
-
-    async def end_streams(app: web.Application) -> None:
-        for task in list(app[STREAMS]):
-            task.cancel()
-
-    app.on_shutdown.append(end_streams)
+                    await stream.send(message)
+    return stream.response
 
 
 # ---- wiring -------------------------------------------------------------------------------------
 
-def add_console(app: web.Application, service: HandoffService, settings) -> Console:
+def setup_routes(app: web.Application, service: HandoffService, settings) -> Console:
+    """``/console`` and its pages, on ``service``."""
     console = Console(service=service, codec=LoginCodec(settings.secret_keys(), settings.console_login_hours * 3600.0),
-                      throttle=LoginThrottle(service.store.crypto), hasher=Argon2Pool(), templates=make_templates(),
-                      settings=settings, anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0))
+                      throttle=LoginThrottle(service.store.crypto), hasher=Argon2Pool(),
+                      templates=http.make_templates(), settings=settings,
+                      anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0))
     app[CONSOLE] = console
+    app[AREAS] = []
+    app[HOMES] = {}
     app.middlewares.append(console_guard)
 
     async def stop_hasher(_app: web.Application) -> None:
@@ -672,6 +651,7 @@ def add_console(app: web.Application, service: HandoffService, settings) -> Cons
     r.add_get(f"{PREFIX}/login", login_page)
     r.add_post(f"{PREFIX}/login", login)
     r.add_post(f"{PREFIX}/logout", logout)
+    r.add_get(f"{PREFIX}/me", nothing_for_role)
     r.add_get(f"{PREFIX}/queue", queue_page)
     r.add_get(f"{PREFIX}/events", events)
     r.add_get(f"{PREFIX}/handoff/{{id}}", handoff_page)
@@ -684,45 +664,6 @@ def add_console(app: web.Application, service: HandoffService, settings) -> Cons
     r.add_get(f"{PREFIX}/hours", hours_page)
     r.add_post(f"{PREFIX}/hours", set_switch)
     r.add_get(f"{PREFIX}/figures", figures_page)
-    add_static(app)
-    track_streams(app)
-    return console
-
-
-def add_static(app: web.Application) -> None:
-    if not any(getattr(res, "canonical", None) == STATIC_URL for res in app.router.resources()):
-        app.router.add_static(STATIC_URL, STATIC_DIR)
-
-
-STARTED = web.AppKey("handoff_started", bool)
-
-
-def ensure_started(app: web.Application, service: HandoffService) -> None:
-    """Once per app: the live bus (LISTEN on PostgreSQL) and the nobody-answered watch."""
-    if app.get(STARTED):
-        return
-    app[STARTED] = True
-
-    async def lifecycle(app: web.Application):
-        # Not awaited: a server started while the database is down must still start (and answer
-        # people with the safety message); the bus connects when the database is back.
-        bus = asyncio.create_task(service.bus.keep_connected(), name="handoff-bus")
-        watch = asyncio.create_task(service.watch(), name="handoff-watch")
-        yield
-        for task in (watch, bus):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await service.bus.stop()
-
-    app.cleanup_ctx.append(lifecycle)
-
-
-def setup_routes(app: web.Application, runtime) -> Console:
-    """``/console``: the one line ``bot.app`` calls. Makes the runtime's handoff hooks too."""
-    from . import attach
-
-    service = attach(runtime)
-    console = add_console(app, service, runtime.settings)
-    ensure_started(app, service)
+    http.add_static(app)
+    http.track_streams(app)
     return console

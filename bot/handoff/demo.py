@@ -13,7 +13,8 @@ from aiohttp import web
 
 from bot.errors import BotError
 
-from . import queries as q
+from bot.store import counsellors
+
 from .accounts import create_counsellor
 
 DEMO_NAME = "demo"
@@ -27,7 +28,7 @@ async def refuse_active_demo_account(store) -> None:
     """In production: raise ``DemoAccountActive`` when an active account is named ``demo``
     (``serve --demo`` made it, and printed its password on a terminal)."""
     async with store.transaction() as s:
-        row = await q.counsellor_by_name(s, DEMO_NAME)
+        row = await counsellors.counsellor_by_name(s, DEMO_NAME)
     if row is not None and row.is_active:
         raise DemoAccountActive(f'an active counsellor account is named "{DEMO_NAME}" (made by serve --demo, its '
                                 f"password was printed): disable it with `python -m bot counsellor disable {DEMO_NAME}`")
@@ -41,7 +42,7 @@ async def prepare_demo(runtime, wait_seconds: float = 60.0) -> tuple[str, str]:
     """
     password = secrets.token_urlsafe(12)
     await runtime.store.wait_for_schema(wait_seconds)
-    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True)
+    await create_counsellor(runtime.store, DEMO_NAME, password, replace=True, role="admin")
     return DEMO_NAME, password
 
 

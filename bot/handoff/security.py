@@ -1,4 +1,4 @@
-"""Passwords, login throttling, console login cookies, CSRF tokens, client addresses, rate limits.
+"""Passwords, login throttling, console login cookies, CSRF tokens.
 
 - Passwords: argon2id (memory-hard), via argon2-cffi; rehashed on login when the parameters
   change. Hashing runs in worker threads (``Argon2Pool``), never on the event loop: one hash
@@ -11,25 +11,21 @@
 - Throttling (``LoginThrottle``): failed logins are counted in the database, by name and
   address together and by address alone; after a few free tries each next one waits twice as
   long. A wrong password typed at someone's name from elsewhere does not lock them out.
-- Addresses (``client_address``): the peer, unless ``BOT_TRUSTED_PROXIES`` says which proxies
-  may name the client in ``X-Forwarded-For``.
+- Addresses: ``bot.http.client_address`` (the peer, unless ``BOT_TRUSTED_PROXIES`` says which
+  proxies may name the client in ``X-Forwarded-For``).
 - CSRF: every form carries a token bound to the login (or, on the login page, to a pre-login
   cookie); a POST without the right token is refused.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
-import hmac
-import ipaddress
 import json
 import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +34,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from bot.errors import BotError
-from bot.settings import ProxyTrust
+from bot.http import Signer, address_key
 from bot.store import throttle
 
 COOKIE = "console_session"     # the cookie's name stays what browsers already hold
@@ -118,113 +114,6 @@ class Argon2Pool:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-# ---- client addresses ---------------------------------------------------------------------------
-
-NO_PROXY = ProxyTrust()
-
-
-def _ip(text: str):
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-
-
-def client_address(peer: str | None, forwarded_for: str | None, trust: ProxyTrust = NO_PROXY) -> str:
-    """The address to count a client's requests by.
-
-    Without trusted proxies (the default) the peer, whatever ``X-Forwarded-For`` says: anyone can
-    write that header. With ``trust.hops`` = N (N proxies in front, each appending the address it
-    saw), the Nth entry from the right. With ``trust.networks``, the peer only counts as a proxy
-    when it is in one of them, and so does each entry, right to left: the first address outside
-    them is the client. An entry that is not an address ends the walk at the last proxy."""
-    peer = peer or "?"
-    if not forwarded_for or not trust.trusts_anyone:
-        return peer
-    entries = [e.strip() for e in forwarded_for.split(",") if e.strip()]
-    if trust.hops:
-        if len(entries) < trust.hops:
-            return peer
-        ip = _ip(entries[-trust.hops])
-        return str(ip) if ip is not None else peer
-
-    def trusted(address) -> bool:
-        return address is not None and any(address in net for net in trust.networks)
-
-    current = _ip(peer)
-    if not trusted(current):
-        return peer
-    for entry in reversed(entries):
-        ip = _ip(entry)
-        if ip is None:
-            return str(current)
-        if not trusted(ip):
-            return str(ip)
-        current = ip
-    return str(current)
-
-
-def address_key(address: str) -> str:
-    """What limits count by: the address; for IPv6 its /64, which one subscriber usually holds
-    whole (so an attacker cannot take a new address per request)."""
-    ip = _ip(address)
-    if ip is None:
-        return address[:64]
-    if ip.version == 6:
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
-# ---- in-memory rate limits ----------------------------------------------------------------------
-
-class RateLimit:
-    """At most about ``limit`` hits per ``window`` seconds per key, in this process.
-
-    A sliding window estimated from two fixed ones (the current count plus the previous one
-    weighted by how much of it still overlaps), so a key costs three numbers whatever its limit.
-    Keys idle for two windows (when they count nothing any more) are forgotten as new hits come;
-    beyond ``max_keys`` the least recently used go first: memory stays bounded under a flood
-    from many addresses."""
-
-    def __init__(self, limit: int, window: float, max_keys: int = 20_000, clock=time.monotonic):
-        self.limit, self.window, self.max_keys, self.clock = limit, window, max_keys, clock
-        self._keys: OrderedDict[str, list[float]] = OrderedDict()  # key -> [window start, count, previous count]
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def allow(self, key: str) -> bool:
-        """Count a hit and say yes, or say no (and count nothing) when over the limit."""
-        now = self.clock()
-        self._forget_idle(now)
-        entry = self._keys.get(key)
-        if entry is None:
-            entry = self._keys[key] = [now, 0, 0]
-        elif now - entry[0] >= self.window:
-            periods = int((now - entry[0]) // self.window)
-            entry[2] = entry[1] if periods == 1 else 0
-            entry[0] += periods * self.window
-            entry[1] = 0
-        self._keys.move_to_end(key)
-        overlap = 1.0 - (now - entry[0]) / self.window
-        if entry[1] + entry[2] * overlap >= self.limit:
-            return False
-        entry[1] += 1
-        while len(self._keys) > self.max_keys:
-            self._keys.popitem(last=False)
-        return True
-
-    def _forget_idle(self, now: float) -> None:
-        # Ordered by last use: the idle ones are at the front. Two windows on, a key counts nothing.
-        while self._keys:
-            key, entry = next(iter(self._keys.items()))
-            if now - entry[0] < 2 * self.window:
-                return
-            del self._keys[key]
-
-
 # ---- login throttling (shared through the database) ---------------------------------------------
 
 THROTTLE_WINDOW = 3_600.0      # failures older than this are forgotten
@@ -281,14 +170,6 @@ class LoginThrottle:
 
 # ---- signed cookies -----------------------------------------------------------------------------
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 @dataclass(frozen=True)
 class LoginCookie:
     """What a login cookie says; the login's row in the database says whether it still holds."""
@@ -302,53 +183,6 @@ class LoginCookie:
     def token_hash(self) -> str:
         """The key of the login's row: the nonce itself is only in the cookie."""
         return hashlib.sha256(self.nonce.encode()).hexdigest()
-
-
-class Signer:
-    """HMAC-SHA256 under keys derived from the bot's key ring for one purpose. Signs with the
-    newest key and names it (a short key id), so rotating ``BOT_SECRET_KEYS`` keeps logins, CSRF
-    tokens and web-chat ids made under an older key of the ring valid until that key is dropped."""
-
-    def __init__(self, secrets_: bytes | Sequence[bytes], purpose: str = "console-session"):
-        ring = [secrets_] if isinstance(secrets_, (bytes, bytearray)) else list(secrets_)
-        if not ring:
-            raise ValueError("a Signer needs at least one key")
-        self._keys = [hmac.new(secret, b"first-contact-bot/" + purpose.encode(), hashlib.sha256).digest()
-                      for secret in ring]
-        self._by_kid = {self._kid(key): key for key in reversed(self._keys)}  # newest wins a clash
-
-    @staticmethod
-    def _kid(key: bytes) -> str:
-        return _b64(hashlib.sha256(b"kid" + key).digest()[:3])
-
-    def sign(self, payload: bytes) -> str:
-        key = self._keys[0]
-        mac = hmac.new(key, payload, hashlib.sha256).digest()
-        return _b64(payload) + "." + self._kid(key) + "." + _b64(mac)
-
-    def unsign(self, token: str) -> bytes | None:
-        try:
-            body, kid, mac = token.split(".", 2)
-            key = self._by_kid.get(kid)
-            if key is None:
-                return None
-            payload = _unb64(body)
-            expected = hmac.new(key, payload, hashlib.sha256).digest()
-            return payload if hmac.compare_digest(expected, _unb64(mac)) else None
-        except (ValueError, TypeError):
-            return None
-
-    def mac(self, *parts: str) -> str:
-        """A MAC under the newest key."""
-        return self._mac(self._keys[0], parts)
-
-    def macs(self, *parts: str) -> list[str]:
-        """The MAC under each key of the ring, newest first: what a check accepts."""
-        return [self._mac(key, parts) for key in self._keys]
-
-    @staticmethod
-    def _mac(key: bytes, parts: tuple[str, ...]) -> str:
-        return _b64(hmac.new(key, "\0".join(parts).encode(), hashlib.sha256).digest())
 
 
 class LoginCodec:
@@ -390,5 +224,4 @@ class LoginCodec:
     def check_csrf(self, binding: str | None, token: str | None) -> bool:
         if not binding or not token:
             return False
-        # every key is compared, so the time taken does not say which key matched
-        return sum(hmac.compare_digest(mac, token) for mac in self.csrf_signer.macs("csrf", binding)) > 0
+        return self.csrf_signer.verify(token, "csrf", binding)

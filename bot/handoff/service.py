@@ -22,19 +22,21 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from bot.engine.model import Choice, Flow, Link, Reply
-from bot.observability import HANDOFF_WAIT
 from bot.engine.normalise import normalise
 from bot.errors import BotError
+from bot.observability import HANDOFF_WAIT
+from bot.store import audit, handoffs, switches
 from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
 
-from . import queries as q
-from .bus import LocalBus
+from bot.live import LiveBus
 from .hours import HoursFile, OfficeHours, format_opening
 
 log = logging.getLogger(__name__)
 
 BACK_TO_BOT = "handoff_back"  # choice id: the person leaves the queue and goes back to the bot
 OUTCOMES = ("resolved", "referred", "no_reply", "person_left", "other")
+# Outcomes the console and the system give a closed handoff besides the counsellors' own.
+SPAM, QUEUE_EXPIRED, IDLE_EXPIRED = "spam", "expired", "idle"
 MAX_REPLY_CHARS = 2000        # the strictest platform (Discord) takes 2,000 characters
 MAX_LINES = 5                 # 24-hour lines offered at once
 WATCH_SECONDS = 20.0
@@ -59,14 +61,14 @@ class Availability:
 
 class HandoffService:
     def __init__(self, store, person: PersonPort, flow: Callable[[], Flow], hours: "OfficeHours | HoursFile",
-                 wait_minutes: int, bus: LocalBus | None = None, clock: Callable[[], float] = time.time,
+                 wait_minutes: int, bus: LiveBus | None = None, clock: Callable[[], float] = time.time,
                  queue_hours: int = 72, idle_days: int = 7):
         self.store, self.person, self._flow, self._hours = store, person, flow, hours
         self.wait_seconds = wait_minutes * 60
         self.wait_minutes = wait_minutes
         self.queue_seconds = queue_hours * 3600.0
         self.idle_seconds = idle_days * 86_400.0
-        self.bus = bus or LocalBus()
+        self.bus = bus or LiveBus()
         self.clock = clock
 
     @property
@@ -83,7 +85,7 @@ class HandoffService:
         now = self.clock() if now is None else now
         moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         async with self.store.transaction() as s:
-            switched_off = await q.switch_is_on(s)
+            switched_off = await switches.switch_is_on(s)
         if switched_off:
             # While the switch is on, "back" is the next shift after this one.
             return Availability(False, "switch", _after_current_shift(self.hours, moment))
@@ -94,8 +96,8 @@ class HandoffService:
     async def set_unavailable(self, counsellor_id: int, on: bool) -> None:
         now = self.clock()
         async with self.store.transaction() as s:
-            await q.set_switch(s, on, now)
-            await q.audit(s, q.SWITCHED, now, counsellor_id)
+            await switches.set_switch(s, on, now)
+            await audit.append(s, audit.SWITCHED, now, counsellor_id)
         log.info("handoff.switch", extra={"nobody_available": on, "counsellor": counsellor_id})
         await self._changed(None)
 
@@ -106,7 +108,7 @@ class HandoffService:
         avail = await self.availability()
         if not avail.available:
             await self._tell_unavailable(handoff_id, "unavailable" if avail.reason == "switch" else "out_of_hours",
-                                         avail.back_at, q.TOLD_UNAVAILABLE)
+                                         avail.back_at, audit.TOLD_UNAVAILABLE)
         log.info("handoff.queued", extra={"handoff": handoff_id, "available": avail.available})
         await self._changed(handoff_id)
 
@@ -117,28 +119,28 @@ class HandoffService:
         now = self.clock()
         flow = self.flow
         async with self.store.transaction() as s:
-            h = await q.get_handoff(s, handoff_id)
+            h = await handoffs.get_handoff(s, handoff_id)
             if h is None or h.status not in (QUEUED, LIVE):
                 return
             conversation_id, locale, status = h.conversation_id, h.locale, h.status
             closed = status == QUEUED and self._is_back_to_bot(flow, locale, text, choice)
             if closed:
-                closed = await q.close(s, handoff_id, "person_left", now)
+                closed = await handoffs.close(s, handoff_id, "person_left", now)
         if closed:
             log.info("handoff.person_left", extra={"handoff": handoff_id})
             await self._return(conversation_id)
             await self._changed(handoff_id)
             return
         async with self.store.transaction() as s:
-            await q.get_handoff(s, handoff_id, lock=True)  # one acknowledgement, even across processes
-            told = status == QUEUED and (await q.has_audit(s, handoff_id, q.TOLD_UNAVAILABLE)
-                                         or await q.has_audit(s, handoff_id, q.TOLD_NOBODY_ANSWERED))
-            await q.note_person_message(s, handoff_id, now, left_message=told)
+            await handoffs.get_handoff(s, handoff_id, lock=True)  # one acknowledgement, even across processes
+            told = status == QUEUED and (await audit.has_entry(s, handoff_id, audit.TOLD_UNAVAILABLE)
+                                         or await audit.has_entry(s, handoff_id, audit.TOLD_NOBODY_ANSWERED))
+            await handoffs.note_person_message(s, handoff_id, now, left_message=told)
             if is_crisis:
-                await q.mark_crisis(s, handoff_id)  # the runtime did it already; here for other callers
-            ack = told and not await q.has_audit(s, handoff_id, q.ACKED_MESSAGE)
+                await handoffs.mark_crisis(s, handoff_id)  # the runtime did it already; here for other callers
+            ack = told and not await audit.has_entry(s, handoff_id, audit.ACKED_MESSAGE)
             if ack:
-                await q.audit(s, q.ACKED_MESSAGE, now, None, handoff_id)
+                await audit.append(s, audit.ACKED_MESSAGE, now, None, handoff_id)
         if ack:
             key = "console.person.message_left"
             back = Choice(BACK_TO_BOT, flow.text(locale, "console.person.back_to_bot"))
@@ -164,15 +166,15 @@ class HandoffService:
         """``ok``, ``taken`` (someone else won), ``closed`` or ``missing``."""
         now = self.clock()
         async with self.store.transaction() as s:
-            won = await q.claim(s, handoff_id, counsellor_id, now)
-            h = await q.get_handoff(s, handoff_id)
+            won = await handoffs.claim(s, handoff_id, counsellor_id, now)
+            h = await handoffs.get_handoff(s, handoff_id)
             if h is None:
                 return "missing"
             if not won:
                 if h.status == LIVE and h.counsellor_id == counsellor_id:
                     return "ok"
                 return "taken" if h.status == LIVE else "closed"
-            await q.audit(s, q.TOOK, now, counsellor_id, handoff_id)
+            await audit.append(s, audit.TOOK, now, counsellor_id, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
             waited = max(0.0, now - (h.queued_at or now))
         HANDOFF_WAIT.observe(waited)
@@ -188,11 +190,11 @@ class HandoffService:
             return False
         now = self.clock()
         async with self.store.transaction() as s:
-            h = await q.get_handoff(s, handoff_id)
+            h = await handoffs.get_handoff(s, handoff_id)
             if h is None or h.status != LIVE or h.counsellor_id != counsellor_id:
                 return False
-            await q.add_line(s, self.store.crypto, handoff_id, COUNSELLOR, text, now)
-            await q.audit(s, q.ANSWERED, now, counsellor_id, handoff_id)
+            await handoffs.add_line(s, self.store.crypto, handoff_id, COUNSELLOR, text, now)
+            await audit.append(s, audit.ANSWERED, now, counsellor_id, handoff_id)
             conversation_id = h.conversation_id
         if not await self._push(conversation_id, (Reply(text, "counsellor"),), "counsellor"):
             return False
@@ -205,10 +207,10 @@ class HandoffService:
             outcome = "other"
         now = self.clock()
         async with self.store.transaction() as s:
-            if not await q.close(s, handoff_id, outcome, now, counsellor_id):
+            if not await handoffs.close(s, handoff_id, outcome, now, counsellor_id):
                 return False
-            h = await q.get_handoff(s, handoff_id)
-            await q.audit(s, q.CLOSED_BY, now, counsellor_id, handoff_id)
+            h = await handoffs.get_handoff(s, handoff_id)
+            await audit.append(s, audit.CLOSED_BY, now, counsellor_id, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
         await self._send(handoff_id, conversation_id, self._goodbye(locale), kind="notice", keep=False)
         await self._return(conversation_id)
@@ -223,10 +225,10 @@ class HandoffService:
         for hid in handoff_ids:
             now = self.clock()
             async with self.store.transaction() as s:
-                if not await q.close(s, hid, q.SPAM, now, status=QUEUED):
+                if not await handoffs.close(s, hid, SPAM, now, status=QUEUED):
                     continue
-                h = await q.get_handoff(s, hid)
-                await q.audit(s, q.DISMISSED_SPAM, now, counsellor_id, hid, login_id=login_id)
+                h = await handoffs.get_handoff(s, hid)
+                await audit.append(s, audit.DISMISSED_SPAM, now, counsellor_id, hid, login_id=login_id)
                 conversation_id = h.conversation_id
             await self._return(conversation_id)
             dismissed.append(hid)
@@ -241,12 +243,12 @@ class HandoffService:
         """Tell everyone queued longer than the wait that nobody answered. Returns how many."""
         now = self.clock()
         async with self.store.transaction() as s:
-            overdue = [h.id for h in await q.queued_longer_than(s, now - self.wait_seconds)]
+            overdue = [h.id for h in await handoffs.queued_longer_than(s, now - self.wait_seconds)]
         if not overdue:
             return 0
         avail = await self.availability(now)
         for hid in overdue:
-            await self._tell_unavailable(hid, "nobody_answered", avail.back_at, q.TOLD_NOBODY_ANSWERED)
+            await self._tell_unavailable(hid, "nobody_answered", avail.back_at, audit.TOLD_NOBODY_ANSWERED)
             log.info("handoff.nobody_answered", extra={"handoff": hid})
             await self._changed(hid)
         return len(overdue)
@@ -258,21 +260,21 @@ class HandoffService:
         the kept platform id is erased, and the normal retention applies. Returns how many."""
         now = self.clock()
         async with self.store.transaction() as s:
-            queued = await q.queued_since_before(s, now - self.queue_seconds)
-            idle = await q.live_idle_since(s, now - self.idle_seconds)
+            queued = await handoffs.queued_since_before(s, now - self.queue_seconds)
+            idle = await handoffs.live_idle_since(s, now - self.idle_seconds)
         flow = self.flow
         closed = 0
-        for hid, outcome in [(h, q.QUEUE_EXPIRED) for h in queued] + [(h, q.IDLE_EXPIRED) for h in idle]:
+        for hid, outcome in [(h, QUEUE_EXPIRED) for h in queued] + [(h, IDLE_EXPIRED) for h in idle]:
             async with self.store.transaction() as s:
-                h = await q.get_handoff(s, hid, lock=True)
+                h = await handoffs.get_handoff(s, hid, lock=True)
                 # Taken, answered or closed since the list was read: not this time.
-                still = h is not None and (h.status == QUEUED if outcome == q.QUEUE_EXPIRED
-                                           else hid in await q.live_idle_since(s, now - self.idle_seconds, hid))
-                if not still or not await q.close(s, hid, outcome, now, status=h.status):
+                still = h is not None and (h.status == QUEUED if outcome == QUEUE_EXPIRED
+                                           else hid in await handoffs.live_idle_since(s, now - self.idle_seconds, hid))
+                if not still or not await handoffs.close(s, hid, outcome, now, status=h.status):
                     continue
-                await q.audit(s, q.EXPIRED, now, None, hid, detail=outcome)
+                await audit.append(s, audit.EXPIRED, now, None, hid, detail=outcome)
                 conversation_id, locale = h.conversation_id, h.locale
-            if outcome == q.QUEUE_EXPIRED:
+            if outcome == QUEUE_EXPIRED:
                 key = "console.person.expired"
                 replies = (Reply(flow.text(locale, key), key), *self._lines_replies(flow, locale, now))
             else:
@@ -285,7 +287,7 @@ class HandoffService:
         return closed
 
     async def watch(self, interval: float = WATCH_SECONDS) -> None:
-        """Runs until cancelled (started by ``setup_routes`` in the web process)."""
+        """Runs until cancelled (``bot.app`` starts it in the web process)."""
         await self.store.wait_for_schema()  # started with the server, before the migrations have run
         expired_at = 0.0
         while True:
@@ -305,12 +307,12 @@ class HandoffService:
     async def _tell_unavailable(self, handoff_id: str, what: str, back_at: dt.datetime | None, marker: str) -> None:
         now = self.clock()
         async with self.store.transaction() as s:
-            h = await q.get_handoff(s, handoff_id, lock=True)
+            h = await handoffs.get_handoff(s, handoff_id, lock=True)
             if h is None or h.status != QUEUED:
                 return
-            if await q.has_audit(s, handoff_id, q.TOLD_UNAVAILABLE) or await q.has_audit(s, handoff_id, q.TOLD_NOBODY_ANSWERED):
+            if await audit.has_entry(s, handoff_id, audit.TOLD_UNAVAILABLE) or await audit.has_entry(s, handoff_id, audit.TOLD_NOBODY_ANSWERED):
                 return
-            await q.audit(s, marker, now, None, handoff_id)
+            await audit.append(s, marker, now, None, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
         await self._send(handoff_id, conversation_id, self.unavailable_replies(locale, what, back_at, now), kind="notice")
 
@@ -359,7 +361,7 @@ class HandoffService:
             async with self.store.transaction() as s:
                 for r in replies:
                     if r.text:
-                        await q.add_line(s, self.store.crypto, handoff_id, BOT, r.text, now)
+                        await handoffs.add_line(s, self.store.crypto, handoff_id, BOT, r.text, now)
         await self._push(conversation_id, replies, kind)
 
     async def _push(self, conversation_id: str, replies: tuple[Reply, ...], kind: str) -> bool:
@@ -415,14 +417,10 @@ def lines_now(flow: Flow, locale: str, now: float) -> tuple[Link, ...]:
     return tuple(out)
 
 
-def attach_to_runtime(runtime) -> HandoffService:
-    from .bus import make_bus
-    if isinstance(runtime.handoff_hooks, HandoffService):
-        return runtime.handoff_hooks
-    settings = runtime.settings
+def from_settings(settings, runtime, bus: LiveBus) -> HandoffService:
+    """The handoff service of a process: on ``runtime``'s store and flows, its office hours read
+    from ``BOT_OFFICE_HOURS_FILE`` (and again when the file changes)."""
     hours = HoursFile(settings.office_hours_file, settings.timezone)
-    service = HandoffService(runtime.store, runtime, lambda: runtime.bundles.flow, hours,
-                             settings.handoff_wait_minutes, make_bus(runtime.store.url), clock=runtime.clock,
-                             queue_hours=settings.handoff_queue_hours, idle_days=settings.handoff_idle_days)
-    runtime.handoff_hooks = service
-    return service
+    return HandoffService(runtime.store, runtime, lambda: runtime.bundles.flow, hours, settings.handoff_wait_minutes,
+                          bus, clock=runtime.clock, queue_hours=settings.handoff_queue_hours,
+                          idle_days=settings.handoff_idle_days)

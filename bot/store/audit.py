@@ -24,6 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import AuditEntry
 
+# Actions. Counsellors' own (OPENED: read a transcript, once per login and handoff), then what
+# the console refused (with a keyed hash of the address), then the system's (counsellor_id
+# None), which also mark that a notice was sent, so that it is sent once.
+OPENED, TOOK, ANSWERED, CLOSED_BY, SWITCHED = "opened", "took", "answered", "closed", "switched"
+DISMISSED_SPAM = "dismissed_spam"
+LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
+ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
+LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
+TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
+EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
+
 GENESIS = "0" * 64          # the prev_hash of the first row
 _CHAIN_LOCK = 0x4155_4454   # any constant: one advisory lock for appending to the chain
 CHAINED = ("counsellor_id", "action", "handoff_id", "at", "login_id", "address_hash", "detail")
@@ -37,8 +48,8 @@ def row_digest(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-async def append(s: AsyncSession, action: str, at: float, *, counsellor_id: int | None = None,
-                 handoff_id: str | None = None, login_id: int | None = None, address_hash: str | None = None,
+async def append(s: AsyncSession, action: str, at: float, counsellor_id: int | None = None,
+                 handoff_id: str | None = None, *, login_id: int | None = None, address_hash: str | None = None,
                  detail: str | None = None) -> None:
     """Add one row at the end of the chain, inside the caller's transaction."""
     if s.bind.dialect.name == "postgresql":
@@ -49,6 +60,20 @@ async def append(s: AsyncSession, action: str, at: float, *, counsellor_id: int 
            "login_id": login_id, "address_hash": address_hash, "detail": detail[:60] if detail else None}
     prev = prev or GENESIS
     await s.execute(insert(AuditEntry).values(**row, prev_hash=prev, row_hash=row_digest(prev, row)))
+
+
+async def has_entry(s: AsyncSession, handoff_id: str, action: str, login_id: int | None = None) -> bool:
+    """Whether ``action`` was recorded for this handoff (with ``login_id``: by that login)."""
+    cond = [AuditEntry.handoff_id == handoff_id, AuditEntry.action == action]
+    if login_id is not None:
+        cond.append(AuditEntry.login_id == login_id)
+    return (await s.execute(select(AuditEntry.id).where(*cond).limit(1))).first() is not None
+
+
+async def trail(s: AsyncSession, handoff_id: str) -> list[AuditEntry]:
+    """The rows of one handoff, in order."""
+    return list((await s.execute(select(AuditEntry).where(AuditEntry.handoff_id == handoff_id)
+                                 .order_by(AuditEntry.id))).scalars())
 
 
 def chain_existing(conn: Connection) -> int:
@@ -101,32 +126,3 @@ def verify_connection(conn: Connection) -> Verdict:
 async def verify(store) -> Verdict:
     async with store.connection() as conn:
         return await conn.run_sync(verify_connection)
-
-
-def run_verify(settings) -> int:
-    """``python -m bot audit verify``: 0 when the chain is intact, 1 (and which row) when not."""
-    import asyncio
-    import sys
-
-    from . import StoreUnavailable
-    from .db import Store
-
-    async def go() -> Verdict:
-        store = Store.from_settings(settings)
-        try:
-            await store.upgrade()
-            return await verify(store)
-        finally:
-            await store.dispose()
-
-    try:
-        verdict = asyncio.run(go())
-    except StoreUnavailable as exc:
-        print(f"database: {exc} (DATABASE_URL or BOT_DATA_DIR)", file=sys.stderr)
-        return 2
-    if verdict.intact:
-        print(f"audit log: {verdict.rows} rows, chain intact; head {verdict.head}")
-        return 0
-    print(f"audit log: row {verdict.broken_at} {verdict.reason}; the {verdict.rows - 1} rows before it check out",
-          file=sys.stderr)
-    return 1

@@ -9,8 +9,7 @@ go on meanwhile. ``synchronous=FULL``: an accepted event survives a power cut, n
 PostgreSQL: READ COMMITTED. The inbox queue uses ``FOR UPDATE SKIP LOCKED`` and offers only a
 conversation's oldest pending event, so one conversation never has two turns in flight; the
 conversation row is locked ``FOR UPDATE`` for the turn, which also orders it with the console's
-writes. ``lock_conversation`` (an advisory lock on the pseudonym) is there for writers that may
-have to create a conversation.
+writes.
 """
 from __future__ import annotations
 
@@ -35,10 +34,20 @@ from sqlalchemy.pool import SingletonThreadPool
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from . import StoreUnavailable
+from bot.errors import BotError
+
 from .crypto import Crypto
+from .notify import Listener, publish
 
 log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(BotError):
+    """The database cannot be reached (down, full, locked too long, wrong URL).
+
+    Raised by ``Runtime.accept``: the adapter should answer the person with
+    ``runtime.safety_text(locale)`` and tell the platform to retry where it can.
+    """
 
 # How long a write waits for another *process* holding SQLite's write lock. That wait happens
 # in the driver's thread and cannot be cancelled, so the webhook path (``Runtime.accept``) asks
@@ -265,6 +274,7 @@ class Store:
         else:
             raise ValueError(f"DATABASE_URL: unsupported database {backend!r}; use postgresql:// or leave it empty for SQLite")
         self.dialect = backend
+        self.listener = Listener(self.engine) if backend == "postgresql" else None
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Set once ``upgrade`` has brought the schema up to date in this process: background jobs
         # that start with the server wait for it instead of failing on missing tables.
@@ -489,36 +499,32 @@ class Store:
             async with asyncio.timeout(timeout):  # not wait_for (see _writer_turn)
                 await self.schema_ready.wait()
 
+    def listen(self, channel: str, callback: Callable[[str], None]) -> Callable[[], None]:
+        """PostgreSQL LISTEN: ``callback(payload)`` on each NOTIFY on ``channel``, on this
+        process's one listening connection (``notify.Listener``), until the function returned is
+        called. Nothing on SQLite (one process: its parts wake each other directly)."""
+        if self.listener is None:
+            return lambda: None
+        return self.listener.listen(channel, callback)
+
+    async def listening(self, channel: str) -> None:
+        """Until this process's LISTEN on ``channel`` is in place (PostgreSQL; at once on SQLite):
+        a NOTIFY sent from then on reaches it."""
+        if self.listener is not None:
+            await self.listener.listening(channel)
+
+    async def publish(self, channel: str, payload: str = "") -> None:
+        """PostgreSQL NOTIFY, now; nothing on SQLite."""
+        if self.is_postgres:
+            async with _unreachable_as_store_unavailable():
+                await publish(self.engine, channel, payload)
+
     async def dispose(self) -> None:
+        if self.listener is not None:
+            await self.listener.close()
         await self.engine.dispose()
         if self._thread_engine is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._thread_engine.dispose)
-
-    async def listen(self, callbacks: dict[str, Callable[[], None]]) -> None:
-        """PostgreSQL LISTEN: call ``callbacks[channel]()`` on each NOTIFY, until cancelled.
-        Reconnects after a lost connection. Does nothing (returns) on SQLite."""
-        if not self.is_postgres or not callbacks:
-            return
-        while True:
-            try:
-                async with self.engine.connect() as conn:
-                    pg = (await conn.get_raw_connection()).driver_connection
-                    handlers = {name: (lambda fn: lambda *_: fn())(fn) for name, fn in callbacks.items()}
-                    for name, handler in handlers.items():
-                        await pg.add_listener(name, handler)
-                    try:
-                        while True:
-                            await asyncio.sleep(30)
-                            await pg.execute("SELECT 1")  # notice a dead connection
-                    finally:
-                        for name, handler in handlers.items():
-                            with contextlib.suppress(Exception):
-                                await pg.remove_listener(name, handler)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("store.listen_lost", extra={"code": type(exc).__name__})
-                await asyncio.sleep(5)
 
 
 def next_ids(conn: Connection, table, count: int) -> list[int]:
@@ -550,37 +556,3 @@ _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_
 async def next_id(session: AsyncSession, table) -> int:
     """``next_ids`` for one row, inside an ORM session's transaction."""
     return (await session.run_sync(lambda sync: next_ids(sync.connection(), table, 1)))[0]
-
-
-def dialect_name(executor) -> str:
-    """"sqlite" or "postgresql", for an AsyncSession or an AsyncConnection."""
-    dialect = getattr(executor, "dialect", None)
-    return (dialect or executor.bind.dialect).name
-
-
-async def notify(session: AsyncSession | AsyncConnection, channel: str) -> None:
-    """PostgreSQL NOTIFY, delivered when the transaction commits; nothing on SQLite."""
-    if dialect_name(session) == "postgresql":
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
-
-
-def notify_sync(conn: Connection, channel: str) -> None:
-    """``notify`` inside ``Store.run``."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
-
-
-async def lock_conversation(session: AsyncSession, pseudonym: str, notify: str | None = None) -> None:
-    """Serialise everything that changes one conversation, across processes.
-
-    PostgreSQL: a transaction-scoped advisory lock on the pseudonym (the conversation row may not
-    exist yet on a first turn, so a row lock is not enough). SQLite: BEGIN IMMEDIATE already
-    serialises every transaction. ``notify``: a NOTIFY channel to signal at commit as well.
-    """
-    if session.bind.dialect.name != "postgresql":
-        return
-    if notify:  # also NOTIFY (delivered at commit) in the same round trip
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0)), pg_notify(:c, '')"),
-                              {"k": pseudonym, "c": notify})
-    else:
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": pseudonym})

@@ -1,13 +1,14 @@
-"""Daily figures with no identity, and the run-time switches staff flip.
+"""Daily figures with no identity, and the report the console shows.
 
 Figures are counters per local day (``BOT_TIMEZONE``): ``conversations`` (people active that
 day), ``reached:<tag>`` (conversations that reached a state tagged evidence, law,
-crisis... for the first time), ``asked_person``, ``handoff_waits`` and ``handoff_wait_seconds``
-(the handoff part adds a wait when a counsellor takes one). Nothing here can be traced back.
+crisis... for the first time), ``asked_person``. Handoffs and their waits are read from the
+handoffs table itself (``report``). Nothing here can be traced back.
 """
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
@@ -15,18 +16,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from .db import dialect_name
-from .models import DailyFigure, Switch
-
-NOBODY_AVAILABLE = "nobody_available"  # switch: "nobody can answer now"
+from .models import DailyFigure, Handoff
 
 
 def local_day(ts: float, tz: str) -> str:
     return dt.datetime.fromtimestamp(ts, ZoneInfo(tz)).date().isoformat()
-
-
-async def bump(session: AsyncSession, day: str, name: str, amount: float = 1.0) -> None:
-    await bump_many(session, day, {name: amount})
 
 
 def _upsert(insert):
@@ -40,11 +34,6 @@ def _upsert(insert):
 _UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
-async def bump_many(session: AsyncSession | AsyncConnection, day: str, amounts: dict[str, float]) -> None:
-    """Add to several counters of one day."""
-    await bump_days(session, {(day, n): v for n, v in amounts.items()})
-
-
 def _rows(amounts: dict[tuple[str, str], float]) -> list[dict]:
     return [{"d": d, "n": n, "v": v} for (d, n), v in sorted(amounts.items())]
 
@@ -52,7 +41,8 @@ def _rows(amounts: dict[tuple[str, str], float]) -> list[dict]:
 async def bump_days(session: AsyncSession | AsyncConnection, amounts: dict[tuple[str, str], float]) -> None:
     """Add to counters of any days, ``{(day, name): amount}``, in one statement (executemany)."""
     if amounts:
-        await session.execute(_UPSERT[dialect_name(session)], _rows(amounts))
+        dialect = getattr(session, "dialect", None) or session.bind.dialect
+        await session.execute(_UPSERT[dialect.name], _rows(amounts))
 
 
 def bump_days_sync(conn: Connection, amounts: dict[tuple[str, str], float]) -> None:
@@ -61,23 +51,47 @@ def bump_days_sync(conn: Connection, amounts: dict[tuple[str, str], float]) -> N
         conn.execute(_UPSERT[conn.dialect.name], _rows(amounts))
 
 
-async def read(session: AsyncSession, first_day: str, last_day: str) -> dict[str, dict[str, float]]:
-    """``{day: {name: value}}`` for the days in [first_day, last_day]."""
-    rows = (await session.execute(select(DailyFigure).where(DailyFigure.day >= first_day, DailyFigure.day <= last_day)
-                                  .order_by(DailyFigure.day, DailyFigure.name))).scalars().all()
-    out: dict[str, dict[str, float]] = {}
-    for r in rows:
-        out.setdefault(r.day, {})[r.name] = r.value
+@dataclass(frozen=True)
+class DayFigures:
+    day: str
+    conversations: int
+    evidence: int
+    law: int
+    asked_person: int
+    handoffs: int
+    answered: int
+    mean_wait_minutes: float | None
+
+
+async def report(s: AsyncSession, days: int, now: float, tz: str) -> list[DayFigures]:
+    """The last ``days`` local days, newest first: counts only, never who."""
+    zone = ZoneInfo(tz)
+    today = dt.datetime.fromtimestamp(now, zone).date()
+    wanted = [(today - dt.timedelta(days=i)).isoformat() for i in range(days)]
+    counts: dict[tuple[str, str], float] = {}
+    rows = await s.execute(select(DailyFigure.day, DailyFigure.name, DailyFigure.value)
+                           .where(DailyFigure.day.in_(wanted)))
+    for day, name, value in rows:
+        counts[(day, name)] = value
+    # Handoffs and waits come from the handoffs table itself (closed ones stay until purge).
+    start = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), zone).timestamp()
+    hrows = await s.execute(select(Handoff.queued_at, Handoff.taken_at).where(Handoff.queued_at >= start))
+    per_day: dict[str, list[float | None]] = {}
+    for queued_at, taken_at in hrows:
+        day = dt.datetime.fromtimestamp(queued_at, zone).date().isoformat()
+        per_day.setdefault(day, []).append(None if taken_at is None else taken_at - queued_at)
+    out = []
+    for day in wanted:
+        waits = per_day.get(day, [])
+        answered = [w for w in waits if w is not None]
+        out.append(DayFigures(
+            day=day,
+            conversations=int(counts.get((day, "conversations"), 0)),
+            evidence=int(counts.get((day, "reached:evidence"), 0)),
+            law=int(counts.get((day, "reached:law"), 0)),
+            asked_person=int(counts.get((day, "asked_person"), 0)),
+            handoffs=len(waits),
+            answered=len(answered),
+            mean_wait_minutes=round(sum(answered) / len(answered) / 60, 1) if answered else None,
+        ))
     return out
-
-
-async def get_switch(session: AsyncSession, name: str, default: str = "") -> str:
-    row = await session.get(Switch, name)
-    return row.value if row is not None else default
-
-
-async def set_switch(session: AsyncSession, name: str, value: str, now: float) -> None:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Switch).values(name=name, value=value, updated_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": now})
-    await session.execute(stmt)

@@ -1,29 +1,36 @@
-"""Handoff rows and transcripts: the storage the handoff part builds on.
+"""Handoffs and their transcripts: the queue's reads and the guarded writes of its states.
 
-Transcript bodies are encrypted; the context packet holds what the person chose, never who
-they are. ``bot.handoff`` owns the queue logic; these are the plain reads and writes.
+A handoff is ``queued`` (waiting for a counsellor), then ``live`` (a counsellor took it), then
+``closed``; every change of status is one UPDATE guarded by the status it expects, so of two
+processes (or two counsellors) one wins. Transcript lines are sealed to their row; the context
+packet holds what the person chose, never who they are. ``bot.handoff`` decides when each
+change happens; these are the reads and writes.
 """
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Flow, Session
 
 from . import throttle
+from .audit import TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE
 from .crypto import Crypto, DecryptError, open_json, seal_json, where
 from .db import next_id
-from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, Handoff, TranscriptMessage
+from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, AuditEntry, Handoff, TranscriptMessage
 
 _H, _TM = Handoff.__table__, TranscriptMessage.__table__
 
 CRISIS_PRIORITY = 10
 ORIGIN_WINDOW = 3_600.0  # handoffs opened per address are counted per hour
 
+
+# ---- the context packet -------------------------------------------------------------------------
 
 def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
     """What the counsellor sees first: the way through the flow, its tags, the choices made,
@@ -46,7 +53,7 @@ def seal_context(crypto: Crypto, handoff_id: str, context: dict[str, Any]) -> st
     return seal_json(crypto, json.dumps(context, ensure_ascii=False), _H.name, "context_json", handoff_id)
 
 
-def open_context(crypto: Crypto, handoff: Handoff) -> dict[str, Any]:
+def open_context(crypto: Crypto, handoff) -> dict[str, Any]:
     """The context packet of a handoff; ``{}`` when it does not open or is not an object."""
     try:
         data = json.loads(open_json(crypto, handoff.context_json or "{}", _H.name, "context_json", handoff.id))
@@ -55,14 +62,7 @@ def open_context(crypto: Crypto, handoff: Handoff) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def body_aad(row_id: int) -> bytes:
-    return where(_TM.name, "body_enc", row_id)
-
-
-def open_body(crypto: Crypto, row: TranscriptMessage) -> str:
-    """A transcript line's text; raises ``DecryptError``."""
-    return crypto.decrypt(row.body_enc, body_aad(row.id))
-
+# ---- opening and changing status ----------------------------------------------------------------
 
 async def open_handoff(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, locale: str,
                        context: dict[str, Any], is_crisis: bool, now: float, origin: str | None = None) -> Handoff:
@@ -93,48 +93,154 @@ async def may_open_from(session: AsyncSession, origin: str, now: float, *, max_o
     return True
 
 
+async def claim(s: AsyncSession, handoff_id: str, counsellor_id: int, now: float) -> bool:
+    """Take a queued handoff. One UPDATE guarded by its status: of two counsellors, one wins."""
+    result = await s.execute(
+        update(Handoff)
+        .where(and_(Handoff.id == handoff_id, Handoff.status == QUEUED))
+        .values(status=LIVE, counsellor_id=counsellor_id, taken_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def close(s: AsyncSession, handoff_id: str, outcome: str | None, now: float, counsellor_id: int | None = None,
+                status: str | None = None) -> bool:
+    """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may; with
+    ``status``, only while it has that status (a queued one dismissed, while nobody takes it).
+    The address it came from is erased."""
+    cond = [Handoff.id == handoff_id, Handoff.status.in_(OPEN_HANDOFF)]
+    if counsellor_id is not None:
+        cond += [Handoff.status == LIVE, Handoff.counsellor_id == counsellor_id]
+    if status is not None:
+        cond.append(Handoff.status == status)
+    values: dict[str, Any] = {"status": CLOSED, "closed_at": now, "origin": None}
+    if outcome is not None:
+        values["outcome"] = outcome[:40]
+    result = await s.execute(update(Handoff).where(and_(*cond)).values(**values)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def mark_crisis(s: AsyncSession, handoff_id: str) -> bool:
+    """Raise a handoff to the top of the queue; False if it already was a crisis."""
+    result = await s.execute(update(Handoff).where(and_(Handoff.id == handoff_id, Handoff.is_crisis.is_(False)))
+                             .values(is_crisis=True, priority=Handoff.priority + CRISIS_PRIORITY)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def note_person_message(s: AsyncSession, handoff_id: str, now: float, left_message: bool) -> None:
+    values: dict[str, Any] = {"last_person_at": now}
+    if left_message:
+        values["left_message"] = True
+    await s.execute(update(Handoff).where(Handoff.id == handoff_id).values(**values)
+                    .execution_options(synchronize_session=False))
+
+
+# ---- reads --------------------------------------------------------------------------------------
+
 async def active_handoff(session: AsyncSession, conversation_id: str) -> Handoff | None:
     stmt = (select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_HANDOFF))
             .order_by(Handoff.queued_at.desc()).limit(1))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def mark_crisis(handoff: Handoff) -> bool:
-    """Raise the priority; True if it was not a crisis before."""
-    was = handoff.is_crisis
-    handoff.is_crisis = True
-    handoff.priority = max(handoff.priority, CRISIS_PRIORITY)
-    return not was
+async def get_handoff(s: AsyncSession, handoff_id: str, lock: bool = False) -> Handoff | None:
+    """``lock``: hold the row until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serialises), so two processes do not both send the same notice."""
+    if lock:
+        stmt = select(Handoff).where(Handoff.id == handoff_id).with_for_update()
+        return (await s.execute(stmt)).scalar_one_or_none()
+    return await s.get(Handoff, handoff_id)
 
 
-def close(handoff: Handoff, now: float, outcome: str | None = None, counsellor_id: int | None = None) -> None:
-    handoff.status = CLOSED
-    handoff.closed_at = now
-    handoff.origin = None
-    if outcome is not None:
-        handoff.outcome = outcome[:40]
-    if counsellor_id is not None and handoff.counsellor_id is None:
-        handoff.counsellor_id = counsellor_id
+def queue_order():
+    """Crisis first, then higher priority, then the longest waiting."""
+    return (case((Handoff.is_crisis, 0), else_=1), Handoff.priority.desc(), Handoff.queued_at.asc(), Handoff.id)
 
 
-def take(handoff: Handoff, counsellor_id: int, now: float) -> None:
-    handoff.status = LIVE
-    handoff.taken_at = now
-    handoff.counsellor_id = counsellor_id
+async def count_queued(s: AsyncSession) -> int:
+    return (await s.execute(select(func.count()).select_from(Handoff).where(Handoff.status == QUEUED))).scalar_one()
 
 
-async def add_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str, author: str, text: str,
-                         now: float) -> TranscriptMessage:
+async def open_handoffs(s: AsyncSession) -> list[Handoff]:
+    """Queued ones in queue order, then live ones (oldest taken first)."""
+    queued = (await s.execute(select(Handoff).where(Handoff.status == QUEUED).order_by(*queue_order()))).scalars().all()
+    live = (await s.execute(select(Handoff).where(Handoff.status == LIVE).order_by(Handoff.taken_at))).scalars().all()
+    return list(queued) + list(live)
+
+
+async def queued_longer_than(s: AsyncSession, before: float) -> list[Handoff]:
+    """Queued since before ``before`` and not yet told that nobody answered."""
+    told = select(AuditEntry.handoff_id).where(AuditEntry.action.in_((TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE)))
+    rows = await s.execute(select(Handoff).where(and_(Handoff.status == QUEUED, Handoff.queued_at < before,
+                                                      Handoff.id.not_in(told))))
+    return list(rows.scalars())
+
+
+async def queued_since_before(s: AsyncSession, before: float) -> list[str]:
+    """Handoffs still queued that were queued before ``before`` (nobody took them in time)."""
+    rows = await s.execute(select(Handoff.id).where(Handoff.status == QUEUED, Handoff.queued_at < before))
+    return list(rows.scalars())
+
+
+async def live_idle_since(s: AsyncSession, before: float, handoff_id: str | None = None) -> list[str]:
+    """Live handoffs (or that one) where nothing happened since ``before``: neither the person
+    nor a counsellor wrote (the transcript), nor was it taken."""
+    live = select(Handoff.id).where(Handoff.status == LIVE)
+    if handoff_id is not None:
+        live = live.where(Handoff.id == handoff_id)
+    last_line = (select(TranscriptMessage.handoff_id, func.max(TranscriptMessage.created_at).label("last"))
+                 .where(TranscriptMessage.handoff_id.in_(live)).group_by(TranscriptMessage.handoff_id).subquery())
+    rows = await s.execute(
+        select(Handoff.id).outerjoin(last_line, last_line.c.handoff_id == Handoff.id)
+        .where(Handoff.id.in_(live),
+               func.coalesce(Handoff.taken_at, Handoff.queued_at) < before,
+               func.coalesce(Handoff.last_person_at, 0.0) < before,
+               func.coalesce(last_line.c.last, 0.0) < before))
+    return list(rows.scalars())
+
+
+# ---- transcripts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Line:
+    id: int
+    author: str
+    text: str
+    at: float
+
+
+def body_aad(row_id: int) -> bytes:
+    return where(_TM.name, "body_enc", row_id)
+
+
+def open_body(crypto: Crypto, row) -> str:
+    """A transcript line's text; raises ``DecryptError``."""
+    return crypto.decrypt(row.body_enc, body_aad(row.id))
+
+
+async def add_line(session: AsyncSession, crypto: Crypto, handoff_id: str, author: str, text: str,
+                   now: float) -> int:
+    """One transcript line (sealed to its row); returns its id."""
     row_id = await next_id(session, _TM)  # the sealed body names its row
-    row = TranscriptMessage(id=row_id, handoff_id=handoff_id, author=author,
-                            body_enc=crypto.encrypt(text, body_aad(row_id)), created_at=now)
-    session.add(row)
+    session.add(TranscriptMessage(id=row_id, handoff_id=handoff_id, author=author,
+                                  body_enc=crypto.encrypt(text, body_aad(row_id)), created_at=now))
     await session.flush()
-    return row
+    return row_id
 
 
-async def read_transcript(session: AsyncSession, crypto: Crypto, handoff_id: str) -> list[dict[str, Any]]:
-    rows = (await session.execute(select(TranscriptMessage).where(TranscriptMessage.handoff_id == handoff_id)
-                                  .order_by(TranscriptMessage.id))).scalars().all()
-    return [{"id": r.id, "author": r.author, "text": open_body(crypto, r), "created_at": r.created_at}
-            for r in rows]
+async def transcript(s: AsyncSession, crypto: Crypto, handoff_id: str, after_id: int = 0) -> list[Line]:
+    """The lines after ``after_id``, oldest first; a line that does not open reads "…"."""
+    rows = await s.execute(select(TranscriptMessage).where(and_(TranscriptMessage.handoff_id == handoff_id,
+                                                                TranscriptMessage.id > after_id))
+                           .order_by(TranscriptMessage.id))
+    out = []
+    for r in rows.scalars():
+        try:
+            text = open_body(crypto, r)
+        except DecryptError:
+            text = "…"
+        out.append(Line(r.id, r.author, text, r.created_at))
+    return out

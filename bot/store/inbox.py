@@ -19,11 +19,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 
 from .crypto import Crypto, where
-from .db import SQLITE_WEBHOOK_BUSY_SECONDS, notify_sync, sqlite_busy_timeout
+from .db import SQLITE_WEBHOOK_BUSY_SECONDS, sqlite_busy_timeout
 from .models import DONE, PENDING, InboxEvent
+from .notify import notify_sync
 
 if TYPE_CHECKING:
     from .db import Store

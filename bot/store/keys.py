@@ -12,7 +12,7 @@ meanwhile wins and the row is left as that turn wrote it):
 * pseudonyms: a conversation is keyed by an HMAC of channel and platform id, and the platform id
   is not stored. Where it is at hand (a pending inbox event carries it; an open handoff keeps
   it), the conversation and its inbox rows are re-keyed now. Every other conversation is
-  re-keyed when its person next writes (``sessions.find_for_event`` looks under every key of
+  re-keyed when its person next writes (``conversations.find_for_event`` looks under every key of
   the ring). So keep the old key in ``BOT_SECRET_KEYS`` for ``BOT_CONVERSATION_RETENTION_DAYS``
   after the rotation: by then the purge has deleted every conversation idle since.
 
@@ -24,15 +24,13 @@ person's next message.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import and_, bindparam, select, update
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 
 from .crypto import Crypto, DecryptError, is_clear_json, where
 from .outbox import row_key as outbox_row_key
@@ -218,29 +216,3 @@ async def seal_legacy(store) -> int:
     if sealed:
         log.info("store.sealed_legacy", extra={"count": sealed})
     return sealed
-
-
-def run_rotate(settings) -> int:
-    """``python -m bot keys rotate``."""
-    from . import StoreUnavailable
-    from .db import Store
-
-    async def go() -> Report:
-        store = Store.from_settings(settings)
-        try:
-            await store.upgrade()
-            return await rotate(store)
-        finally:
-            await store.dispose()
-
-    try:
-        report = asyncio.run(go())
-    except StoreUnavailable as exc:
-        print(f"database: {exc} (DATABASE_URL or BOT_DATA_DIR)", file=sys.stderr)
-        return 1
-    print(report.line())
-    if len(settings.secret_keys()) > 1:
-        print(f"Keep the older keys in BOT_SECRET_KEYS for {settings.conversation_retention_days} days "
-              "(BOT_CONVERSATION_RETENTION_DAYS): conversations whose person has not written since are "
-              "re-keyed when they do, or deleted by the purge.")
-    return 1 if any(report.unreadable.values()) else 0

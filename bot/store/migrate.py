@@ -1,6 +1,6 @@
 """Schema migrations (Alembic, scripts in ``migrations/`` shipped inside the package).
 
-``python -m bot db upgrade`` runs ``run_upgrade``; ``Runtime.start`` runs the same upgrade, so a
+``python -m bot db upgrade`` (``commands.run_upgrade``) runs it; ``Runtime.start`` runs the same upgrade, so a
 fresh deployment needs no separate step. On PostgreSQL a session advisory lock makes concurrent
 starts (web and worker processes) wait for each other instead of racing on DDL.
 
@@ -9,9 +9,7 @@ with ``DATABASE_URL`` pointing at a database at the current head.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from pathlib import Path
 
 # Alembic narrates every step at INFO (some on import); ``store.migrated`` says what changed.
@@ -66,24 +64,3 @@ def upgrade_connection(connection, schema: str | None = None, revision: str = "h
             connection.rollback()
             connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_UPGRADE_LOCK})")
             connection.commit()
-
-
-def run_upgrade(settings) -> int:
-    """``python -m bot db upgrade``."""
-    from . import StoreUnavailable
-    from .db import Store
-
-    async def go() -> None:
-        store = Store.from_settings(settings)
-        try:
-            await store.upgrade()
-        finally:
-            await store.dispose()
-
-    try:
-        asyncio.run(go())
-    except StoreUnavailable as exc:
-        print(f"database: {exc} (DATABASE_URL or BOT_DATA_DIR)", file=sys.stderr)
-        return 1
-    print(f"database schema is at {head_revision()}")
-    return 0

@@ -175,6 +175,8 @@ class Counsellor(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[float] = mapped_column(Double)
+    # counsellor, supervisor, editor or admin (bot.handoff.accounts.ROLES)
+    role: Mapped[str] = mapped_column(String(20), default="counsellor", server_default="counsellor")
 
 
 class AuditEntry(Base):

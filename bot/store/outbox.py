@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Double, Integer, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import Outbound
+from bot.envelope import Outbound
 
 from .crypto import Crypto, DecryptError, where
 from .db import next_id, next_ids

@@ -25,7 +25,8 @@ from sqlalchemy import delete, select, update
 
 from . import throttle
 from .models import CLOSED, PENDING, ConsoleLogin, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
-from .sessions import forget_conversation
+from .conversations import forget_conversation
+from .db import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ async def purge(store, settings, now: float | None = None) -> dict[str, int]:
 
 async def purge_forever(store, settings, interval: float = PURGE_INTERVAL) -> None:
     """Run ``purge`` now and then every ``interval`` seconds, until cancelled."""
-    from . import StoreUnavailable
-
     await store.wait_for_schema()  # started with the server, before the migrations have run
     while True:
         try:
@@ -95,27 +94,3 @@ async def purge_forever(store, settings, interval: float = PURGE_INTERVAL) -> No
         except Exception as exc:
             log.error("retention.failed", extra={"code": type(exc).__name__})
         await asyncio.sleep(interval)
-
-
-def run_purge(settings) -> int:
-    """``python -m bot purge``."""
-    import sys
-
-    from . import StoreUnavailable
-    from .db import Store
-
-    async def go() -> dict[str, int]:
-        store = Store.from_settings(settings)
-        try:
-            await store.upgrade()
-            return await purge(store, settings)
-        finally:
-            await store.dispose()
-
-    try:
-        counts = asyncio.run(go())
-    except StoreUnavailable as exc:
-        print(f"database: {exc}", file=sys.stderr)
-        return 1
-    print("deleted: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    return 0

@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from bot.channels.line.fake import LineStandIn
 from tests.shared import LINE_OPENAPI
 
 MESSAGING_SPEC = LINE_OPENAPI / "messaging-api.yml"
@@ -468,3 +469,12 @@ def validate_webhook_body(body: bytes | str | dict, checks: Iterable[str] | None
     if "openapi" in chosen:
         problems += [f"openapi: {p}" for p in openapi_webhook_errors(data)]
     return problems
+
+
+def contract_standin(access_token: str = "test-access-token", **kwargs) -> LineStandIn:
+    """The stand-in LINE, refusing what LINE's contract refuses (``check_api_request``). The
+    OpenAPI document is loaded here (about a second, once per process), not inside the first
+    request: in tests the stand-in shares the bot's event loop, and timing tests would feel it."""
+    if "openapi" in available_checks():
+        openapi(MESSAGING_SPEC)
+    return LineStandIn(access_token, check=check_api_request, **kwargs)

@@ -347,11 +347,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.base import DeliveryResult, InboundEvent, Outbound
-from bot.channels.discord import (
-    BUTTONS_PER_MESSAGE, CUSTOM_ID_CHARS, LABEL_CHARS, MESSAGE_CHARS, START_CUSTOM_ID, TEXT_KEYS,
-    DiscordChannel, intents, utf16_len,
+from bot.envelope import DeliveryResult, InboundEvent, Outbound
+from bot.channels.discord import DiscordGateway, connect, intents
+from bot.channels.discord.gateway import TEXT_KEYS
+from bot.channels.discord.render import (
+    BUTTONS_PER_MESSAGE, CUSTOM_ID_CHARS, LABEL_CHARS, MESSAGE_CHARS, START_CUSTOM_ID,
 )
+from bot.text import utf16_len
 from bot.engine import step
 from bot.engine.model import Choice, Link, Reply
 from bot.reload import BundleHolder
@@ -426,13 +428,21 @@ class FakeRuntime:
 
 @dataclass
 class Bot:
-    channel: DiscordChannel
+    gateway: DiscordGateway
     fake: FakeDiscord
     runtime: FakeRuntime
 
     @property
+    def channel(self):
+        return self.gateway.channel
+
+    @property
     def client(self):
-        return self.channel.client
+        return self.gateway.client
+
+    @property
+    def flow(self):
+        return self.channel.flow()
 
     async def dm(self, user_id: int, text: str = "", **kw) -> dict:
         payload = dm_message(user_id, text, **kw)
@@ -458,13 +468,13 @@ async def start_bot(holder, monkeypatch, runtime: FakeRuntime | None = None, fak
                     sync_commands: bool = False) -> Bot:
     fake = fake or FakeDiscord()
     runtime = runtime or FakeRuntime(holder, fake.log)
-    channel = DiscordChannel(runtime, holder, sync_commands=sync_commands)
-    fake.install(channel.client, monkeypatch)
-    runtime.register_channel(channel)
-    await channel.login("test-token")
+    gateway = connect(runtime, lambda: holder.flow, sync_commands=sync_commands)
+    fake.install(gateway.client, monkeypatch)
+    runtime.register_channel(gateway.channel)
+    await gateway.channel.login("test-token")
     fake.login_calls = list(fake.calls)
     fake.clear()
-    return Bot(channel, fake, runtime)
+    return Bot(gateway, fake, runtime)
 
 
 @pytest.fixture
@@ -486,7 +496,7 @@ def sent_to(fake: FakeDiscord, user_id: int) -> list[dict]:
 
 
 async def test_whole_conversation_by_dm_with_buttons(bot):
-    flow = bot.channel.bundle_holder.flow
+    flow = bot.flow
     await bot.dm(ALICE, "こんにちは")
     # The message is stored before the bot makes any request to Discord.
     assert bot.fake.log[0] == ("accept", ("text",))
@@ -531,7 +541,7 @@ async def test_whole_conversation_by_dm_with_buttons(bot):
 
 
 async def test_free_text_is_a_turn(bot):
-    flow = bot.channel.bundle_holder.flow
+    flow = bot.flow
     await bot.dm(ALICE, "こんにちは")
     await bot.turn()
     # A typed number picks a choice; a story goes to its intent; nonsense gets the fallback.
@@ -554,7 +564,7 @@ async def test_free_text_is_a_turn(bot):
 
 
 async def test_crisis_word_gets_the_lines_at_once(bot):
-    flow = bot.channel.bundle_holder.flow
+    flow = bot.flow
     await bot.dm(BOB, "もう死にたい")
     replies = await bot.turn()
     body = replies[-1]
@@ -567,7 +577,7 @@ async def test_crisis_word_gets_the_lines_at_once(bot):
 
 
 async def test_attachment_is_never_downloaded(bot):
-    flow = bot.channel.bundle_holder.flow
+    flow = bot.flow
     await bot.dm(ALICE, "こんにちは")
     await bot.turn()
     await bot.dm(ALICE, "", attachments=2)
@@ -610,7 +620,7 @@ async def test_guild_mention_opens_a_dm_and_stores_nothing(bot):
     assert bot.fake.sent_messages(GUILD_CHANNEL_ID) == []
     invite = sent_to(bot.fake, ALICE)
     assert len(invite) == 1
-    assert invite[0]["content"] == bot.channel.text("ja", "shell.discord.invite")
+    assert invite[0]["content"] == bot.gateway.text("ja", "shell.discord.invite")
     assert "脅されてる" not in invite[0]["content"]
     assert custom_ids(invite[0]) == [START_CUSTOM_ID]
     # A second mention within a minute does not send a second DM.
@@ -622,7 +632,7 @@ async def test_guild_mention_opens_a_dm_and_stores_nothing(bot):
     await bot.press(ALICE, bot.fake.last_sent_message(), START_CUSTOM_ID)
     assert bot.runtime.accepted[-1].kind == "start"
     replies = await bot.turn()
-    assert replies[-1]["content"] == bot.channel.bundle_holder.flow.text("ja", "welcome.hello")
+    assert replies[-1]["content"] == bot.flow.text("ja", "welcome.hello")
 
 
 async def test_guild_messages_without_mention_are_not_read(bot):
@@ -641,7 +651,7 @@ async def test_guild_mention_when_dms_are_closed_points_to_help_only(bot):
     await settle(0.5)
     public = bot.fake.sent_messages(GUILD_CHANNEL_ID)
     assert len(public) == 1
-    assert public[0]["content"] == bot.channel.text("en", "shell.discord.public_pointer")
+    assert public[0]["content"] == bot.gateway.text("en", "shell.discord.public_pointer")
     assert public[0]["allowed_mentions"]["parse"] == []
     assert bot.runtime.accepted == []
 
@@ -655,15 +665,15 @@ async def test_slash_help_in_a_server_is_ephemeral_and_opens_a_dm(bot):
     assert responses[0].json == {"type": 5, "data": {"flags": 64}}  # thinking, only they see it
     followup = responses[-1]
     assert followup.json["flags"] & 64
-    assert followup.json["content"] == bot.channel.text("en", "shell.discord.help_sent")
-    assert [m["content"] for m in sent_to(bot.fake, ALICE)] == [bot.channel.text("en", "shell.discord.invite")]
+    assert followup.json["content"] == bot.gateway.text("en", "shell.discord.help_sent")
+    assert [m["content"] for m in sent_to(bot.fake, ALICE)] == [bot.gateway.text("en", "shell.discord.invite")]
     assert bot.fake.sent_messages(GUILD_CHANNEL_ID) == []
     assert bot.runtime.accepted == []
     # Its locale is remembered for the DMs that follow.
     await bot.dm(ALICE, "hello")
     assert bot.runtime.accepted[-1].locale_hint == "en-US"
     replies = await bot.turn()
-    assert replies[-1]["content"] == bot.channel.bundle_holder.flow.text("en", "welcome.hello")
+    assert replies[-1]["content"] == bot.flow.text("en", "welcome.hello")
 
 
 async def test_slash_help_when_dms_are_closed(bot):
@@ -673,7 +683,7 @@ async def test_slash_help_when_dms_are_closed(bot):
     await settle()
     followup = bot.fake.interaction_responses()[-1]
     assert followup.json["flags"] & 64
-    assert bot.channel.text("ja", "shell.discord.help_blocked") in followup.json["content"]
+    assert bot.gateway.text("ja", "shell.discord.help_blocked") in followup.json["content"]
     assert SAFETY["ja"] in followup.json["content"]
     assert bot.fake.sent_messages(GUILD_CHANNEL_ID) == []
 
@@ -683,7 +693,7 @@ async def test_slash_help_in_dms_offers_start(bot):
     await settle()
     (answer,) = bot.fake.interaction_responses()
     assert answer.json["type"] == 4 and answer.json["data"]["flags"] & 64
-    assert answer.json["data"]["content"] == bot.channel.text("ja", "shell.discord.help_in_dm")
+    assert answer.json["data"]["content"] == bot.gateway.text("ja", "shell.discord.help_in_dm")
     assert custom_ids(answer.json["data"]) == [START_CUSTOM_ID]
 
 
@@ -712,7 +722,7 @@ async def test_button_pressed_after_a_restart(holder, monkeypatch):
 
 
 async def test_button_from_an_old_flow_version_lands_safely(bot):
-    flow = bot.channel.bundle_holder.flow
+    flow = bot.flow
     await bot.dm(ALICE, "こんにちは")
     await bot.turn()
     # A message from before a flow edit: its state and choice no longer exist.
@@ -736,7 +746,7 @@ async def test_button_from_an_old_flow_version_lands_safely(bot):
 
 
 async def test_button_from_an_earlier_message_is_honoured(bot):
-    flow = bot.channel.bundle_holder.flow
+    flow = bot.flow
     await bot.dm(ALICE, "こんにちは")
     await bot.turn()
     welcome = bot.fake.last_sent_message()
@@ -774,7 +784,7 @@ async def test_tap_locale_hint_from_discord(bot):
     # A first contact by button (e.g. the start button) speaks the person's language.
     await bot.press(ALICE, bot_message(ALICE, START_CUSTOM_ID), START_CUSTOM_ID, locale="en-US")
     replies = await bot.turn()
-    assert replies[-1]["content"] == bot.channel.bundle_holder.flow.text("en", "welcome.hello")
+    assert replies[-1]["content"] == bot.flow.text("en", "welcome.hello")
 
 
 # ---- the store is down --------------------------------------------------------------------------
@@ -882,8 +892,8 @@ async def test_help_command_is_synced_with_its_translations(holder, monkeypatch)
         (put,) = [c for c in b.fake.login_calls if c.method == "PUT"]
         (command,) = put.json
         assert command["name"] == "help"
-        assert command["description"] == b.channel.text("en", "shell.discord.help_description")
-        assert command["description_localizations"]["ja"] == b.channel.text("ja", "shell.discord.help_description")
+        assert command["description"] == b.gateway.text("en", "shell.discord.help_description")
+        assert command["description_localizations"]["ja"] == b.gateway.text("ja", "shell.discord.help_description")
         assert sorted(command["contexts"]) == [0, 1] and command["integration_types"] == [0]
         assert b.client._connection._messages is None   # no message text kept in memory
     finally:
@@ -941,14 +951,14 @@ async def durable(settings, holder, store, monkeypatch):
 
     fake = FakeDiscord()
     runtime = Runtime(settings, holder, store=store, clock=lambda: NIGHT.timestamp())
-    channel = DiscordChannel(runtime, holder, sync_commands=False)
-    fake.install(channel.client, monkeypatch)
-    runtime.register_channel(channel)
+    gateway = connect(runtime, lambda: holder.flow, sync_commands=False)
+    fake.install(gateway.client, monkeypatch)
+    runtime.register_channel(gateway.channel)
     await runtime.start(run_worker=False, migrate=False)
-    await channel.login("test-token")
+    await gateway.channel.login("test-token")
     fake.clear()
-    yield Bot(channel, fake, runtime)
-    await channel.close()
+    yield Bot(gateway, fake, runtime)
+    await gateway.channel.close()
     await runtime.stop()
 
 
@@ -979,12 +989,12 @@ async def test_durable_conversation_with_buttons_and_restart(durable, settings, 
     # (from a state the person has left) is honoured.
     fake2 = FakeDiscord()
     runtime2 = Runtime(settings, holder, store=store, clock=lambda: NIGHT.timestamp())
-    channel2 = DiscordChannel(runtime2, holder, sync_commands=False)
-    fake2.install(channel2.client, monkeypatch)
-    runtime2.register_channel(channel2)
+    gateway2 = connect(runtime2, lambda: holder.flow, sync_commands=False)
+    fake2.install(gateway2.client, monkeypatch)
+    runtime2.register_channel(gateway2.channel)
     await runtime2.start(run_worker=False, migrate=False)
-    await channel2.login("test-token")
-    second = Bot(channel2, fake2, runtime2)
+    await gateway2.channel.login("test-token")
+    second = Bot(gateway2, fake2, runtime2)
     try:
         await second.press(ALICE, old_message, "fc:welcome:age_u16")
         assert fake2.interaction_responses()[0].json == {"type": 6}
@@ -995,7 +1005,7 @@ async def test_durable_conversation_with_buttons_and_restart(durable, settings, 
         assert await runtime2.drain() == 1
         assert sent_to(fake2, ALICE)[-1]["content"] == flow.text("ja", "system.fallback")
     finally:
-        await channel2.close()
+        await gateway2.channel.close()
 
 
 async def test_durable_handoff_counsellor_message_is_a_dm(durable, holder):
@@ -1025,18 +1035,18 @@ async def test_database_down_answers_with_safety_text(settings, holder, monkeypa
     unreachable = Store("postgresql+asyncpg://postgres@127.0.0.1:1/none", b"k" * 40)
     runtime = Runtime(settings, holder, store=unreachable, accept_timeout=3.0)
     fake = FakeDiscord()
-    channel = DiscordChannel(runtime, holder, sync_commands=False)
-    fake.install(channel.client, monkeypatch)
-    await channel.login("test-token")
+    gateway = connect(runtime, lambda: holder.flow, sync_commands=False)
+    fake.install(gateway.client, monkeypatch)
+    await gateway.channel.login("test-token")
     fake.clear()
     try:
-        feed_message(channel.client, dm_message(ALICE, "助けて"))
+        feed_message(gateway.client, dm_message(ALICE, "助けて"))
         await settle(5.0)
         (message,) = sent_to(fake, ALICE)
         assert message["content"] == runtime.safety_text("ja")
         assert "0120-279-338" in message["content"]
     finally:
-        await channel.close()
+        await gateway.channel.close()
         await unreachable.dispose()
 
 
@@ -1044,7 +1054,7 @@ async def test_database_down_answers_with_safety_text(settings, holder, monkeypa
 
 
 def test_run_discord_needs_a_token(settings, capsys):
-    from bot.channels.discord import run_discord
+    from bot.app import run_discord
 
     assert run_discord(settings) == 2
     assert "DISCORD_TOKEN" in capsys.readouterr().err
@@ -1052,7 +1062,9 @@ def test_run_discord_needs_a_token(settings, capsys):
 
 def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypatch):
     """The real entry point: migrations, worker and sender loops, the client; only the network is played."""
-    from bot.channels.discord import DiscordClient, run_discord
+    from bot import app
+    from bot.app import run_discord
+    from bot.channels.discord import DiscordClient
     from bot.settings import Settings
 
     settings = Settings(BOT_DATA_DIR=tmp_path / "data", BOT_SECRET_KEY="s" * 40, BOT_FLOWS_DIR=holder.flows_dir,
@@ -1074,7 +1086,6 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
                 return
             await asyncio.sleep(0.01)
 
-    import bot.handoff
     from bot.store import retention
 
     purged = []
@@ -1085,18 +1096,21 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
         return purged[-1]
 
     monkeypatch.setattr(retention, "purge", purge)
-    attached = []
+    wired = []
+    assemble = app.assemble
 
-    def attach(runtime):  # bot.handoff's own wiring is tested there; here: that it is called
-        attached.append(runtime)
+    def assemble_and_see(*args, **kwargs):  # the handoff's own wiring is tested there; here: that it is wired
+        process = assemble(*args, **kwargs)
+        wired.append(process.runtime.handoff_hooks is process.handoff)
+        return process
 
     monkeypatch.setattr(DiscordClient, "login", login)
     monkeypatch.setattr(DiscordClient, "connect", connect)
-    monkeypatch.setattr(bot.handoff, "attach", attach)
+    monkeypatch.setattr(app, "assemble", assemble_and_see)
     monkeypatch.setattr("bot.observability.configure_logging", lambda *a, **k: None)
     assert run_discord(settings) == 0
     # Turns run in this process, so the handoff side is wired to its runtime.
-    assert len(attached) == 1
+    assert wired == [True]
     # The retention rules ran at start (then hourly), on this process's database.
     assert purged and set(purged[0]) >= {"inbox", "conversations"}
     (welcome,) = sent_to(fake, ALICE)
@@ -1104,34 +1118,6 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
     assert custom_ids(welcome)[0] == "fc:welcome:threatened"
     # The /help command was registered with Discord at start-up.
     assert any(c.method == "PUT" and c.path.endswith("/commands") for c in fake.calls)
-
-
-async def test_setup_delivery_logs_in_over_rest_on_first_use(settings, holder, monkeypatch):
-    """``serve`` and ``worker`` can deliver Discord rows without a gateway connection."""
-    from bot.channels.discord import setup_delivery
-
-    class RuntimeStub:
-        bundles = holder
-        channels: dict = {}
-
-        def register_channel(self, channel):
-            self.channels[channel.name] = channel
-
-    assert setup_delivery(settings, RuntimeStub()) is None   # no DISCORD_TOKEN: nothing registered
-    with_token = settings.model_copy(update={"discord_token": type(settings.discord_token)("test-token")})
-    runtime = RuntimeStub()
-    channel = setup_delivery(with_token, runtime)
-    assert runtime.channels == {"discord": channel}
-    fake = FakeDiscord()
-    fake.install(channel.client, monkeypatch)
-    try:
-        result = await channel.deliver(str(ALICE), Outbound((Reply("相談員です。"),), kind="counsellor"))
-        assert result.status == "sent"
-        assert [(c.method, c.path) for c in fake.calls][:2] == [("GET", "/users/@me"), ("GET", "/oauth2/applications/@me")]
-        assert not any(c.method == "PUT" for c in fake.calls)   # commands are the gateway process's job
-        assert sent_to(fake, ALICE)[0]["content"] == "相談員です。"
-    finally:
-        await channel.close()
 
 
 async def test_real_first_contact_flow_fits_discord(monkeypatch):

@@ -1,13 +1,13 @@
-"""The Discord adapter's pure parts: button ids, text splitting, rendering within Discord's limits.
+"""The Discord adapter's rendering: button ids and messages within Discord's limits.
 No discord.py private API here (that stays in test_discord.py)."""
 from __future__ import annotations
 
 import pytest
 
-from bot.channels.base import Outbound
-from bot.channels.discord import (
-    BUTTONS_PER_MESSAGE, CUSTOM_ID_CHARS, LABEL_CHARS, MESSAGE_CHARS, START_CUSTOM_ID, ChoiceButton, Tap,
-    choice_custom_id, clip_label, message_nonce, parse_custom_id, render_outbound, split_text, utf16_len,
+from bot.envelope import Outbound
+from bot.channels.discord.render import (
+    BUTTONS_PER_MESSAGE, CUSTOM_ID_CHARS, LABEL_CHARS, START_CUSTOM_ID, ChoiceButton, Tap,
+    choice_custom_id, clip_label, message_nonce, parse_custom_id, render_outbound,
 )
 from bot.engine.model import Choice, Link, Reply
 
@@ -34,19 +34,6 @@ def test_custom_id_too_long_drops_the_state():
 ])
 def test_parse_custom_id(custom_id, expected):
     assert parse_custom_id(custom_id) == expected
-
-
-def test_split_text_keeps_everything_within_the_limit():
-    text = "一行目。\n" * 300 + "😀" * 1200 + " tail"
-    pieces = split_text(text)
-    assert all(utf16_len(p) <= MESSAGE_CHARS for p in pieces)
-    assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
-    assert split_text("short") == ["short"] and split_text("") == [] and split_text(" \n ") == []
-
-
-def test_split_prefers_line_breaks():
-    text = "a" * 1500 + "\n" + "b" * 1000
-    assert split_text(text) == ["a" * 1500, "b" * 1000]
 
 
 def test_clip_label():

@@ -8,12 +8,14 @@ import uuid
 
 import pytest
 
-from bot.channels import line as line_module
-from bot.channels.base import Outbound
-from bot.channels.line import AUTH_RETRY_AFTER, LineChannel
+from bot.channels.line import delivery as line_module
+from bot.envelope import Outbound
+from bot.channels.line.delivery import AUTH_RETRY_AFTER, LineChannel
 from bot.engine.model import Choice, Link, Reply
 from bot.reload import BundleHolder
-from tests.channels.line_standin import MINI, LineStandIn, mini_locales_with_line, new_reply_token, new_user_id
+from bot.channels.line.fake import new_reply_token, new_user_id
+from tests.channels.helpers import MINI, mini_locales_with_line
+from tests.channels.line_contract import contract_standin
 
 pytestmark = pytest.mark.shared  # the stand-in also checks against the OpenAPI documents where ../shared is there
 
@@ -30,7 +32,7 @@ def holder(tmp_path_factory):
 
 @pytest.fixture
 async def line():
-    async with LineStandIn(TOKEN) as stand_in:
+    async with contract_standin(TOKEN) as stand_in:
         yield stand_in
         assert stand_in.violations == []
 

@@ -8,17 +8,10 @@ import json
 import aiohttp
 import pytest
 
-from bot.channels.line_messages import (
-    MAX_MESSAGES,
-    MAX_QUICK_REPLY_ITEMS,
-    build_messages,
-    cut,
-    split_text,
-    utf16_len,
-)
+from bot.channels.line.render import MAX_MESSAGES, MAX_QUICK_REPLY_ITEMS, build_messages
+from bot.text import utf16_len
 from bot.engine.model import Choice, Link, Reply
-from tests.channels.line_contract import LINE_OPENAPI, check_api_request
-from tests.channels.line_standin import LineStandIn
+from tests.channels.line_contract import LINE_OPENAPI, check_api_request, contract_standin
 from tests.shared import require
 
 pytestmark = pytest.mark.shared  # the OpenAPI check runs where ../shared is there
@@ -37,31 +30,6 @@ def valid(messages: list[dict]) -> list[dict]:
     assert check_api_request("POST", "/v2/bot/message/reply", headers, reply) == []
     assert check_api_request("POST", "/v2/bot/message/push", headers, push) == []
     return messages
-
-
-def test_utf16_counting_and_cutting():
-    assert utf16_len("abc") == 3
-    assert utf16_len("相談") == 2
-    assert utf16_len("😢") == 2
-    assert cut("a" * 25, 20) == "a" * 19 + "…"
-    assert utf16_len(cut("😢" * 15, 20)) <= 20
-    assert cut("😢" * 15, 20).endswith("…")  # never half a surrogate pair
-    assert cut("short", 20) == "short"
-
-
-def test_long_text_is_split_within_limits_at_line_breaks():
-    text = "\n".join(f"{i:04d} " + "あ" * 90 for i in range(120))  # about 11,400 units
-    pieces = split_text(text)
-    assert len(pieces) == 3
-    assert all(utf16_len(p) <= 5000 for p in pieces)
-    assert "".join(p.replace("\n", "") for p in pieces) == text.replace("\n", "")
-    assert all(p.startswith(("0", "1")) for p in pieces)  # cut at a line break
-
-
-def test_emoji_never_split_in_half():
-    pieces = split_text("😢" * 6000)
-    assert [utf16_len(p) for p in pieces] == [5000, 5000, 2000]
-    assert "".join(pieces) == "😢" * 6000
 
 
 def test_simple_turn_with_choices_as_quick_replies():
@@ -264,7 +232,7 @@ def test_each_check_passes_the_well_formed_cases(check):
 
 
 async def test_the_stand_in_answers_a_broken_body_with_400_and_records_it():
-    async with LineStandIn("t") as line, aiohttp.ClientSession() as http:
+    async with contract_standin("t") as line, aiohttp.ClientSession() as http:
         kind, body = AGAINST_THE_SCHEMAS["fourteen quick-reply items"]
         async with http.post(line.url + PATHS[kind], json=body, headers={"Authorization": "Bearer t"}) as resp:
             assert resp.status == 400

@@ -21,16 +21,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from bot.channels import line as line_module
-from bot.channels import line_webhook
-from bot.app import build_app, setup_channels
+from bot.channels.line import delivery as line_module
+from bot.channels.line import webhook as line_webhook
+from bot.app import assemble, build_app
 from bot.reload import BundleHolder
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import Store
 from bot.store.models import Conversation, InboxEvent
-from tests.channels.line_standin import (
-    MINI,
+from bot.channels.line.fake import (
     LineStandIn,
     make_follow,
     make_group_text,
@@ -42,12 +41,12 @@ from tests.channels.line_standin import (
     make_text,
     make_unfollow,
     make_unsend,
-    mini_locales_with_line,
     new_user_id,
     sign,
-    validate_webhook_body,
     webhook_body,
 )
+from tests.channels.helpers import MINI, mini_locales_with_line
+from tests.channels.line_contract import contract_standin, validate_webhook_body
 
 pytestmark = pytest.mark.shared
 
@@ -101,16 +100,15 @@ class Bot:
 
 
 async def _bot(tmp_path, holder, store_url: str | None = None):
-    line = LineStandIn(TOKEN)
+    line = contract_standin(TOKEN)
     await line.start()
     settings = Settings(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=KEY, BOT_FLOWS_DIR=MINI / "flows",
                         BOT_LOCALES_DIR=holder.locales_dir, BOT_FLOW="mini", LINE_CHANNEL_SECRET=SECRET,
                         LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=line.url)
     store = Store(store_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", KEY.encode())
-    runtime = Runtime(settings, holder, store=store, poll_interval=0.05)
-    setup_channels(settings, runtime)
-    app = build_app(settings, runtime)
-    server = TestServer(app, host="127.0.0.1")
+    process = assemble(settings, holder=holder, store=store, poll_interval=0.05)
+    runtime = process.runtime
+    server = TestServer(build_app(process), host="127.0.0.1")
     await server.start_server()
     return line, store, runtime, server
 
@@ -542,9 +540,9 @@ async def test_without_line_settings_the_server_starts_and_says_the_webhook_is_o
     caplog.set_level(logging.INFO)
     settings = Settings(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=KEY, BOT_FLOWS_DIR=MINI / "flows",
                         BOT_LOCALES_DIR=holder.locales_dir, BOT_FLOW="mini")
-    runtime = Runtime(settings, holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", KEY.encode()))
-    setup_channels(settings, runtime)
-    server = TestServer(build_app(settings, runtime), host="127.0.0.1")
+    process = assemble(settings, holder=holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", KEY.encode()))
+    runtime = process.runtime
+    server = TestServer(build_app(process), host="127.0.0.1")
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
@@ -566,7 +564,7 @@ async def test_python_m_bot_serve(tmp_path, holder):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with LineStandIn(TOKEN) as line:
+    async with contract_standin(TOKEN) as line:
         env = {**os.environ, "PORT": str(port), "BOT_DATA_DIR": str(tmp_path), "BOT_SECRET_KEY": KEY,
                "BOT_FLOWS_DIR": str(MINI / "flows"), "BOT_LOCALES_DIR": str(holder.locales_dir), "BOT_FLOW": "mini",
                "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_API_BASE_URL": line.url,
@@ -623,7 +621,7 @@ def test_events_are_read_as_line_bot_sdk_reads_them():
     from linebot.v3.webhooks import (FollowEvent, JoinEvent, MessageEvent, PostbackEvent, UnfollowEvent,
                                      UnsendEvent)
 
-    from bot.channels.line_webhook import GroupVisit, read_event
+    from bot.channels.line.webhook import GroupVisit, read_event
 
     user = new_user_id()
     cases = [

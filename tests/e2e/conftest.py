@@ -65,9 +65,8 @@ class Server:
 async def start_server(tmp_path: Path, hours: str = ALWAYS_OPEN, wait_minutes: int = 10):
     from aiohttp import web
 
-    from bot.app import attach_runtime, build_app, setup_channels
+    from bot.app import assemble, attach_runtime, build_app
     from bot.reload import BundleHolder
-    from bot.runtime import Runtime
     from bot.settings import Settings
     from tests.conftest import SECRET
 
@@ -77,10 +76,10 @@ async def start_server(tmp_path: Path, hours: str = ALWAYS_OPEN, wait_minutes: i
     settings = Settings(BOT_DATA_DIR=tmp_path / "data", BOT_SECRET_KEY=SECRET.decode(), BOT_FLOWS_DIR=flows,
                         BOT_LOCALES_DIR=locales, BOT_FLOW="mini", DATABASE_URL="", BOT_OFFICE_HOURS_FILE=hours_file,
                         BOT_HANDOFF_WAIT_MINUTES=wait_minutes)
-    runtime = Runtime(settings, BundleHolder(flows, locales, "mini"), poll_interval=0.05)
-    setup_channels(settings, runtime)
-    app = build_app(settings, runtime)
-    attach_runtime(app, runtime)
+    process = assemble(settings, holder=BundleHolder(flows, locales, "mini"), poll_interval=0.05)
+    runtime = process.runtime
+    app = build_app(process)
+    attach_runtime(app, process)
     # Migrate before the app starts the runtime (two migrations at once would wait on each other).
     await runtime.store.upgrade()
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
@@ -89,7 +88,7 @@ async def start_server(tmp_path: Path, hours: str = ALWAYS_OPEN, wait_minutes: i
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await create_counsellor(runtime.store, "aiko", PASSWORD)
     await create_counsellor(runtime.store, "ben", PASSWORD)
-    return runner, Server(f"http://127.0.0.1:{port}", runtime, runtime.handoff_hooks)
+    return runner, Server(f"http://127.0.0.1:{port}", runtime, process.handoff)
 
 
 @pytest.fixture

@@ -126,6 +126,8 @@ def test_english_idioms():
     ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
     ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
     ("しにたいとかじゃないけど、こわい", False), ("死にたいとかはないけど", False), ("しのうとかおもってないよ", False),
+    ("死にたいとかは思ってない", False), ("死にたいとまでは思ってない", False), ("死なないと決めた", False),
+    ("死なないといけない", True), ("死なないと楽になれない", True),     # "must", not "not"
 ])
 def test_japanese_negation_is_seen(text, hit):
     idx = index(crisis={"keywords": ("死にたい", "死ぬ", "自殺")})
@@ -151,6 +153,8 @@ def test_words_in_quotes_can_be_ignored():
     idx = index(maybe={"keywords": ("人生終わり",), "quoted": False})
     assert found(idx, "「拡散されたら人生終わりだよ」って言われた") == frozenset()
     assert found(idx, "人生終わりだ") == {"maybe"}
+    assert found(idx, "「人生終わり」って歌詞の曲がすき") == frozenset()   # a line of a song
+    assert found(idx, "「人生終わり」って思う") == {"maybe"}                 # their own thought
 
 
 def test_gaps_all_of_and_word_lists():
@@ -289,7 +293,8 @@ def dataclasses_replace(session, **changes):
     ("a minor", "minor"), ("i am seventeen", "16_17"), ("im 19", "adult"), ("im 20 minutes away", None),
     ("15万払えって", None), ("じゅうななさいです", "16_17"), ("18歳未満です", "minor"), ("not 18 yet", "minor"),
     ("JK2", "16_17"), ("ＪＣ３", "u16"), ("turning 16 in march", "u16"), ("freshman in high school", "u16"),
-    ("junior in hs", "16_17"),
+    ("junior in hs", "16_17"), ("16m here", "16_17"), ("im 16f", "16_17"), ("jhs 3rd year", "u16"),
+    ("chuu 3", "u16"), ("koukou 2nen (16)", "16_17"), ("i ran 10m", None), ("walked 15m today", None),
 ])
 def test_ages_in_every_common_form(text, band):
     assert find_age_band(text) == band
@@ -298,7 +303,7 @@ def test_ages_in_every_common_form(text, band):
 @pytest.mark.parametrize("text, band", [
     ("15", "u16"), ("15!!", "u16"), ("えっと、14です", "u16"), ("じゅうご", "u16"), ("ｼﾞｭｳﾛｸ", "16_17"),
     ("ちゅうに", "u16"), ("ｺｳ1", "minor"), ("14 but ill be 15 next week", "u16"), ("にじゅう", "adult"),
-    ("1", None), ("しにたい", None), ("じゅうぶん", None),
+    ("1", None), ("しにたい", None), ("じゅうぶん", None), ("1️⃣7️⃣", "16_17"),
 ])
 def test_ages_where_the_bot_asked(text, band):
     assert find_age_band(text, asked=True) == band
@@ -382,4 +387,50 @@ def test_reported_speech_without_quotes_is_someone_elses(text, hit):
 ])
 def test_a_reading_alone_does_not_make_another_word_the_keyword(text, hit):
     idx = index(crisis={"keywords": ("逝ける", "死ぬ", "薬 … 飲んだ")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+def test_a_small_vowel_written_for_style_is_read_full_size():
+    assert fold("きえたぃ…") == "きえたい." and fold("つらぃ") == "つらい"
+    assert fold("ふぃるむ") == "ふぃるむ" and fold("てぃっしゅ") == "てぃっしゅ"   # these combine
+    assert found(index(crisis={"keywords": ("消えたい",)}), "きえたぃ…") == {"crisis"}
+
+
+@pytest.mark.parametrize("text", ["かべに頭ぶつけてる", "ぶつけちゃった", "ぶつける"])
+def test_a_kana_keyword_in_its_dictionary_form_takes_its_forms(text):
+    assert found(index(harm={"keywords": ("ぶつける",)}), text) == {"harm"}
+
+
+def test_a_list_word_with_its_own_gap_is_spelled_out():
+    idx = KeywordIndex({"c": IntentSpec(keywords=("{q}",))}, {"q": ["how many … take", "pills & enough"]})
+    assert found(idx, "how many pills do i take") == {"c"}
+    assert found(idx, "are these pills enough") == {"c"}
+    assert found(idx, "how are you") == frozenset()
+
+
+def test_an_english_keyword_that_looks_like_romaji_is_still_english():
+    idx = index(school={"keywords": ("senpai", "koban")})
+    assert found(idx, "my senpai has my pics") == {"school"}
+    assert found(idx, "can i go to the koban alone") == {"school"}
+
+
+def test_doubled_letters_are_not_squeezed_into_another_word():
+    idx = index(meeting={"keywords": ("meet him",)}, past={"keywords": ("met him",)}, crisis={"keywords": ("kill",)})
+    assert found(idx, "he wants me to meet him") == {"meeting"}
+    assert found(idx, "i met him online") == {"past"}
+    assert found(idx, "i want to kil") == {"crisis"}            # a typo still meets its word
+
+
+def test_contractions_and_verb_forms_people_type():
+    assert [t.lemma for t in tokenize("hes here thinking about ending it")][:6] == [
+        "he", "be", "here", "think", "about", "end"]
+
+
+@pytest.mark.parametrize("text, hit", [
+    ('my friend joked "just kys lol" when i told her', False),
+    ('he keeps saying "youre dead" and "ur life is over"', False),
+    ('i said "i want to die"', True),
+])
+def test_quotes_of_other_people_however_they_are_introduced(text, hit):
+    idx = index(crisis={"keywords": ("kys", "want to die", "life is over", "dead"), "quoted": False})
     assert (found(idx, text) == {"crisis"}) is hit

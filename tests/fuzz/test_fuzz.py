@@ -316,8 +316,8 @@ def test_the_line_webhook_answers_every_signed_body_without_a_500():
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.channels.base import InboundEvent
-    from bot.channels.line_webhook import LineWebhook, read_event
+    from bot.envelope import InboundEvent
+    from bot.channels.line.webhook import LineWebhook, read_event
 
     inbox = _Inbox()
     hook = LineWebhook(LINE_SECRET, _LineChannel(), inbox)
@@ -379,7 +379,7 @@ class _Errors(logging.Handler):
 
 
 def test_the_discord_adapter_takes_arbitrary_messages_and_presses(tmp_path):
-    from bot.channels.discord import CUSTOM_ID_PREFIX, parse_custom_id
+    from bot.channels.discord.render import CUSTOM_ID_PREFIX, parse_custom_id
     from bot.reload import BundleHolder
     from tests.channels import test_discord as harness
 

@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 from bot.handoff.hours import parse_office_hours
 from bot.handoff.service import HandoffService
 from bot.reload import BundleHolder
@@ -76,12 +76,12 @@ async def say(runtime, user: str, text: str = "", choice: str = "", kind: str = 
 
 async def ask_for_person(runtime, user: str, store) -> str:
     """Start, then ask for a person; returns the new handoff's id."""
-    from bot.handoff import queries as q
+    from bot.store import handoffs
 
     await say(runtime, user, "こんにちは")
     await say(runtime, user, "人と話したい")
     async with store.transaction() as s:
-        rows = await q.open_handoffs(s)
+        rows = await handoffs.open_handoffs(s)
     return max(rows, key=lambda h: h.queued_at).id
 
 
@@ -108,36 +108,36 @@ def web_settings(tmp_path):
     return make_web_settings(tmp_path)
 
 
-@pytest.fixture
-async def web_runtime(web_settings, store):
-    """A runtime with its worker and sender running, on the real clock, as in ``serve``."""
-    from bot.runtime import Runtime
+def assemble_web(settings, store):
+    """The process ``serve`` runs (``bot.app.assemble``): the runtime, the live bus, the handoff
+    service and the web channel, on ``store``."""
+    from bot.app import assemble
 
-    rt = Runtime(web_settings, BundleHolder(web_settings.bot_flows_dir, web_settings.bot_locales_dir, "mini"),
-                 store=store, poll_interval=0.05)
-    await rt.start(run_worker=True, migrate=False)
-    yield rt
-    await rt.stop()
-
-
-def make_web_app(runtime):
-    """The web chat and the console on one app, as ``bot.app`` wires them."""
-    from aiohttp import web
-
-    from bot.channels.web import setup_routes as web_chat_routes
-    from bot.handoff import setup_routes as console_routes
-
-    app = web.Application()
-    web_chat_routes(app, runtime)
-    console_routes(app, runtime)
-    return app
+    return assemble(settings, holder=BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, "mini"),
+                    store=store, poll_interval=0.05)
 
 
 @pytest.fixture
-async def client(web_runtime):
+async def web_process(web_settings, store):
+    """The process with its worker and sender running, on the real clock, as in ``serve``."""
+    process = assemble_web(web_settings, store)
+    await process.runtime.start(run_worker=True, migrate=False)
+    yield process
+    await process.runtime.stop()
+
+
+@pytest.fixture
+def web_runtime(web_process):
+    return web_process.runtime
+
+
+@pytest.fixture
+async def client(web_process):
     from aiohttp.test_utils import TestClient, TestServer
 
-    c = TestClient(TestServer(make_web_app(web_runtime)))
+    from bot.app import build_app
+
+    c = TestClient(TestServer(build_app(web_process)))
     await c.start_server()
     yield c
     await c.close()
@@ -149,7 +149,7 @@ async def serve(store_target, tmp_path):
     runtime and app), with these settings; a client for it. Stopped after the test."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.runtime import Runtime
+    from bot.app import build_app
 
     started = []
 
@@ -157,10 +157,10 @@ async def serve(store_target, tmp_path):
         settings = make_web_settings(tmp_path, **overrides)
         store = store_target.make()
         await store.upgrade()
-        rt = Runtime(settings, BundleHolder(settings.bot_flows_dir, settings.bot_locales_dir, "mini"),
-                     store=store, poll_interval=0.05)
+        process = assemble_web(settings, store)
+        rt = process.runtime
         await rt.start(run_worker=True, migrate=False)
-        c = TestClient(TestServer(make_web_app(rt)))
+        c = TestClient(TestServer(build_app(process)))
         await c.start_server()
         started.append((c, rt))
         return c, rt

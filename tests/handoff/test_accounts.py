@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.handoff import queries as q
+from bot.store import counsellors, switches
 from bot.handoff import security
 from bot.handoff.accounts import AccountError, authenticate, create_counsellor, disable_counsellor, run_counsellor
 from bot.handoff.security import Argon2Pool, HasherBusy
@@ -24,7 +24,7 @@ async def hasher():
 async def test_create_and_authenticate(store, hasher):
     cid = await create_counsellor(store, "aiko", "a long password")
     async with store.transaction() as s:
-        row = await q.counsellor_by_id(s, cid)
+        row = await counsellors.counsellor_by_id(s, cid)
     assert row.password_hash.startswith("$argon2id$") and "a long password" not in row.password_hash
     assert (await authenticate(store, "aiko", "a long password", hasher)).id == cid
     assert await authenticate(store, "aiko", "wrong password", hasher) is None
@@ -39,7 +39,7 @@ async def test_create_and_authenticate(store, hasher):
     async with store.transaction() as s:
         trail = (await s.execute(select(AuditEntry.action, AuditEntry.counsellor_id, AuditEntry.detail)
                                  .order_by(AuditEntry.id))).all()
-    assert [tuple(r) for r in trail] == [("account", cid, "added"), ("account", cid, "new password"),
+    assert [tuple(r) for r in trail] == [("account", cid, "added as counsellor"), ("account", cid, "new password"),
                                          ("account", cid, "disabled")]
 
 
@@ -63,7 +63,7 @@ async def test_argon2_runs_in_a_worker_thread_outside_any_transaction(store, has
     started = time.perf_counter()
     async with asyncio.timeout(2):
         async with store.transaction() as s:
-            await q.set_switch(s, True, time.time())
+            await switches.set_switch(s, True, time.time())
     assert time.perf_counter() - started < 1.0
     release.set()
     assert await login is None

@@ -5,7 +5,7 @@ that the flow's ``handoff_return`` state and the console's goodbye are the ones 
 """
 import pytest
 
-from bot.handoff import queries as q
+from bot.store import counsellors
 from bot.reload import BundleHolder
 from tests.handoff.conftest import ask_for_person, say
 from tests.handoff.support import ROOT
@@ -22,7 +22,7 @@ def holder():
 async def _close_after_a_reply(hruntime, service, store, channel, user):
     hid = await ask_for_person(hruntime, user, store)
     async with store.transaction() as s:
-        cid = (await q.add_counsellor(s, "aiko", "x", 0.0)).id
+        cid = (await counsellors.add_counsellor(s, "aiko", "x", 0.0)).id
     assert await service.take(hid, cid) == "ok"
     assert await service.reply(hid, cid, "I am here.")
     await hruntime.drain()
@@ -49,7 +49,7 @@ async def test_after_a_counsellor_closes_one_message_says_the_bot_is_back(hrunti
 async def test_a_live_handoff_closed_for_idleness_also_says_it_once(hruntime, service, store, channel, clock, holder):
     hid = await ask_for_person(hruntime, "u3", store)
     async with store.transaction() as s:
-        cid = (await q.add_counsellor(s, "ben", "x", 0.0)).id
+        cid = (await counsellors.add_counsellor(s, "ben", "x", 0.0)).id
     assert await service.take(hid, cid) == "ok"
     await hruntime.drain()
     before = len(channel.for_user("u3"))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.handoff import queries as q
+from bot.store import audit, handoffs, switches
 from bot.handoff.accounts import create_counsellor
 
 PASSWORD = "correct horse battery"
@@ -68,14 +68,14 @@ async def test_cookies_are_secure_behind_tls_only_from_a_trusted_proxy(client, w
     # __Host- prefixed; the test client speaks plain HTTP and so would not send them back.
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot import web_security
-    from tests.handoff.conftest import make_web_app
+    from bot.app import build_app
+    from tests.handoff.conftest import assemble_web
 
     resp = await client.get("/console/login", headers={"X-Forwarded-Proto": "https"})
     assert resp.headers["Set-Cookie"].startswith("console_login="), "an untrusted peer's header counted"
 
-    app = make_web_app(web_runtime)
-    web_security.install(app, web_runtime.settings.model_copy(update={"trusted_proxies": "127.0.0.1/32"}))
+    behind = web_runtime.settings.model_copy(update={"trusted_proxies": "127.0.0.1/32"})
+    app = build_app(assemble_web(behind, web_runtime.store))
     async with TestClient(TestServer(app)) as behind_proxy:
         resp = await behind_proxy.get("/console/login", headers={"X-Forwarded-Proto": "https"})
         cookie = resp.headers["Set-Cookie"]
@@ -102,11 +102,11 @@ async def test_a_form_without_its_csrf_token_is_refused(client, counsellor, web_
         resp = await client.post("/console/hours", data=data, allow_redirects=False)
         assert resp.status == 403
     async with web_runtime.store.transaction() as s:
-        assert not await q.switch_is_on(s)
+        assert not await switches.switch_is_on(s)
     resp = await client.post("/console/hours", data={"on": "1", "csrf": await csrf_of(client)}, allow_redirects=False)
     assert resp.status == 303
     async with web_runtime.store.transaction() as s:
-        assert await q.switch_is_on(s)
+        assert await switches.switch_is_on(s)
 
 
 async def chat_start(client):
@@ -170,8 +170,8 @@ async def test_web_chat_to_console_and_back_never_shows_an_identity(client, coun
     await login(client)
     for _ in range(50):
         async with web_runtime.store.transaction() as s:
-            rows = await q.open_handoffs(s)
-            lines = await q.transcript(s, web_runtime.store.crypto, rows[0].id) if rows else []
+            rows = await handoffs.open_handoffs(s)
+            lines = await handoffs.transcript(s, web_runtime.store.crypto, rows[0].id) if rows else []
         if any(l.text == secret_text for l in lines):
             break
         await asyncio.sleep(0.05)
@@ -205,7 +205,7 @@ async def test_web_chat_to_console_and_back_never_shows_an_identity(client, coun
     assert back["replies"][0]["text"].startswith("こんにちは")
     stream.close()
     async with web_runtime.store.transaction() as s:
-        trail = [e.action for e in await q.audit_trail(s, hid)]
+        trail = [e.action for e in await audit.trail(s, hid)]
     assert trail[:1] == ["opened"] and {"took", "answered", "closed"} <= set(trail)
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name.startswith("bot"))
     assert "handoff.taken" in logged

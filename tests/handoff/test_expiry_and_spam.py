@@ -6,7 +6,8 @@ import asyncio
 
 from sqlalchemy import select
 
-from bot.handoff import queries as q
+from bot.store import audit, handoffs
+from bot.store.models import AuditEntry
 from bot.store.models import Conversation, Handoff
 from bot.store.retention import DAY, purge
 from tests.handoff.conftest import ask_for_person, say
@@ -16,7 +17,7 @@ from tests.handoff.test_service import _counsellor, _keys
 
 async def conversation_of(store, handoff_id):
     async with store.transaction() as s:
-        h = await q.get_handoff(s, handoff_id)
+        h = await handoffs.get_handoff(s, handoff_id)
         return h, await s.get(Conversation, h.conversation_id)
 
 
@@ -36,7 +37,7 @@ async def test_a_queued_handoff_nobody_took_is_closed_the_person_told_and_then_p
     assert (h.status, h.outcome) == ("closed", "expired")
     assert not conv.in_handoff and conv.user_ref_enc is None  # the raw platform id is gone
     async with store.transaction() as s:
-        assert [(e.action, e.detail) for e in await q.audit_trail(s, hid)][-1] == ("expired", "expired")
+        assert [(e.action, e.detail) for e in await audit.trail(s, hid)][-1] == ("expired", "expired")
     # Then the normal retention, as for any closed handoff.
     await purge(store, settings, now=clock.now + settings.conversation_retention_days * DAY + 1)
     async with store.transaction() as s:
@@ -91,11 +92,11 @@ async def test_dismissing_as_spam_closes_queued_handoffs_only_and_audits_each(hr
     await hruntime.drain()
     async with store.transaction() as s:
         for hid in spam:
-            h = await q.get_handoff(s, hid)
+            h = await handoffs.get_handoff(s, hid)
             assert (h.status, h.outcome, h.origin) == ("closed", "spam", None)
-            assert [(e.action, e.counsellor_id, e.login_id) for e in await q.audit_trail(s, hid)] == \
+            assert [(e.action, e.counsellor_id, e.login_id) for e in await audit.trail(s, hid)] == \
                 [("dismissed_spam", aiko, 5)]
-        assert (await q.get_handoff(s, real)).status == "live"
+        assert (await handoffs.get_handoff(s, real)).status == "live"
     assert channel.for_user("bot0")[-1].keys[0] == "welcome.hello"   # whoever it was: back to the bot
 
 
@@ -108,7 +109,7 @@ async def test_the_console_dismisses_one_or_the_ticked_ones(client, web_runtime)
         await client.post("/chat/api/send", json={"id": chat, "event_id": "e" * 12, "text": "人と話したい"})
     for _ in range(100):
         async with web_runtime.store.transaction() as s:
-            ids = [h.id for h in await q.open_handoffs(s)]
+            ids = [h.id for h in await handoffs.open_handoffs(s)]
         if len(ids) == 3:
             break
         await asyncio.sleep(0.05)
@@ -123,13 +124,13 @@ async def test_the_console_dismisses_one_or_the_ticked_ones(client, web_runtime)
                              allow_redirects=False)
     assert resp.status == 303
     async with web_runtime.store.transaction() as s:
-        assert await q.open_handoffs(s) == []
-        dismissed = list((await s.execute(select(q.AuditEntry).where(q.AuditEntry.action == q.DISMISSED_SPAM))).scalars())
+        assert await handoffs.open_handoffs(s) == []
+        dismissed = list((await s.execute(select(AuditEntry).where(AuditEntry.action == audit.DISMISSED_SPAM))).scalars())
     assert sorted(e.handoff_id for e in dismissed) == sorted(ids) and all(e.login_id for e in dismissed)
     # Dismissing again is refused, and recorded as refused.
     resp = await client.post("/console/dismiss", data=[("csrf", token), ("ids", ids[0])],
                              headers={"Accept": "application/json"})
     assert resp.status == 409
     async with web_runtime.store.transaction() as s:
-        refused = list((await s.execute(select(q.AuditEntry).where(q.AuditEntry.action == q.REFUSED))).scalars())
+        refused = list((await s.execute(select(AuditEntry).where(AuditEntry.action == audit.REFUSED))).scalars())
     assert [(e.handoff_id, e.detail) for e in refused] == [(ids[0], "dismiss")]

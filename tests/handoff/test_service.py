@@ -2,14 +2,14 @@
 closing back to the bot, out of hours, the switch, nobody answered."""
 import asyncio
 
-from bot.handoff import queries as q
+from bot.store import audit, counsellors, handoffs
 from bot.handoff.service import BACK_TO_BOT
 from tests.handoff.conftest import ask_for_person, say
 
 
 async def _counsellor(store, name):
     async with store.transaction() as s:
-        return (await q.add_counsellor(s, name, "x", 0.0)).id
+        return (await counsellors.add_counsellor(s, name, "x", 0.0)).id
 
 
 def _keys(channel, user):
@@ -25,7 +25,7 @@ async def test_queue_order_is_crisis_first_then_waiting_time(hruntime, service, 
     await say(hruntime, "u-crisis", "死にたい")        # crisis interrupt: risk flagged
     await say(hruntime, "u-crisis", "人と話したい")
     async with store.transaction() as s:
-        order = [h.id for h in await q.open_handoffs(s)]
+        order = [h.id for h in await handoffs.open_handoffs(s)]
     assert order[1:] == [old, new] and order[0] not in (old, new)
 
 
@@ -35,7 +35,7 @@ async def test_a_crisis_word_while_queued_moves_up_and_gives_the_lines_at_once(h
     later = await ask_for_person(hruntime, "u2", store)
     await say(hruntime, "u2", "もう死にたい")
     async with store.transaction() as s:
-        assert [h.id for h in await q.open_handoffs(s)] == [later, first]
+        assert [h.id for h in await handoffs.open_handoffs(s)] == [later, first]
     assert "console.person.lines_now" in _keys(channel, "u2")
     links = [l for d in channel.for_user("u2") for r in d.outbound.replies for l in r.links]
     assert any(l.resource == "yorisoi" and l.url == "tel:0120279338" for l in links)
@@ -71,9 +71,9 @@ async def test_relay_both_ways_and_close_returns_to_the_bot(hruntime, service, s
     await say(hruntime, "u1", "1")
     assert channel.for_user("u1")[-1].outbound.kind == "turn"
     async with store.transaction() as s:
-        lines = await q.transcript(s, store.crypto, hid)
-        trail = [(e.action, e.counsellor_id) for e in await q.audit_trail(s, hid)]
-        h = await q.get_handoff(s, hid)
+        lines = await handoffs.transcript(s, store.crypto, hid)
+        trail = [(e.action, e.counsellor_id) for e in await audit.trail(s, hid)]
+        h = await handoffs.get_handoff(s, hid)
     assert ("person", "hello <b>there</b>") in [(l.author, l.text) for l in lines]
     assert ("counsellor", "I am here.") in [(l.author, l.text) for l in lines]
     assert trail == [("took", cid), ("answered", cid), ("closed", cid)]
@@ -95,11 +95,11 @@ async def test_out_of_hours_the_person_is_told_when_and_given_the_lines(hruntime
     await say(hruntime, "u1", "thanks")
     assert _keys(channel, "u1").count("console.person.message_left") == 1
     async with store.transaction() as s:
-        assert (await q.get_handoff(s, hid)).left_message
+        assert (await handoffs.get_handoff(s, hid)).left_message
     # Tapping "back to the bot" leaves the queue, and the bot answers again.
     await say(hruntime, "u1", choice=BACK_TO_BOT)
     async with store.transaction() as s:
-        h = await q.get_handoff(s, hid)
+        h = await handoffs.get_handoff(s, hid)
     assert (h.status, h.outcome) == ("closed", "person_left")
     assert channel.for_user("u1")[-1].keys[0] == "welcome.hello"
 

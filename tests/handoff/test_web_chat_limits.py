@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import func, select
 
-from bot.handoff import queries as q
+from bot.store import handoffs
 from bot.store.models import Conversation, Handoff, InboxEvent
 from tests.handoff.test_console import Stream, chat_send, chat_start
 
@@ -75,10 +75,10 @@ async def test_open_handoffs_are_capped_per_address(serve):
     await ask_for_person(client, rt, here)
     refused = await ask_for_person(client, rt, here)
     async with rt.store.transaction() as s:
-        handoffs = list((await s.execute(select(Handoff))).scalars())
+        rows = list((await s.execute(select(Handoff))).scalars())
         in_handoff = (await s.execute(select(func.count()).select_from(Conversation)
                                       .where(Conversation.in_handoff.is_(True)))).scalar_one()
-    assert len(handoffs) == 1 and in_handoff == 1
+    assert len(rows) == 1 and in_handoff == 1
     # The one refused is told so, with the 24-hour lines, and the bot goes on.
     stream = Stream(client, refused)
     told = await stream.until(lambda m: any(r["text"].startswith("ごめんなさい、いまはここから") for r in m["replies"]))
@@ -93,11 +93,11 @@ async def test_handoffs_opened_per_address_per_hour_are_limited(serve):
     client, rt = await serve(BOT_WEB_CHAT_HANDOFFS_PER_HOUR=1, BOT_WEB_CHAT_OPEN_HANDOFFS=5)
     await ask_for_person(client, rt)
     async with rt.store.transaction() as s:
-        hid = (await q.open_handoffs(s))[0].id
-        assert (await q.get_handoff(s, hid)).origin  # kept while open...
+        hid = (await handoffs.open_handoffs(s))[0].id
+        assert (await handoffs.get_handoff(s, hid)).origin  # kept while open...
     await rt.handoff_hooks.dismiss_spam([hid], counsellor_id=1)
     async with rt.store.transaction() as s:
-        assert (await q.get_handoff(s, hid)).origin is None  # ...erased once closed
+        assert (await handoffs.get_handoff(s, hid)).origin is None  # ...erased once closed
     await ask_for_person(client, rt)                          # the first is closed, the hour is not over
     assert await count(rt.store, Handoff) == 1
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bot.channels.base import DeliveryResult  # noqa: E402
+from bot.envelope import DeliveryResult  # noqa: E402
 from bot.reload import BundleHolder  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 from bot.engine import UserInput, step
 from bot.store.models import InboxEvent, OutboxMessage
 

@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, text, update
 
-from bot.channels.base import InboundEvent, Outbound
+from bot.envelope import InboundEvent, Outbound
 from bot.channels.memory import MemoryChannel
 from bot.engine import Reply
 from bot.runtime import Runtime
-from bot.store import handoffs, keys, sessions
+from bot.store import handoffs, keys, conversations
 from bot.store.crypto import Crypto, DecryptError, _derive, open_json, seal_json, where
 from bot.store.models import Conversation, Handoff, InboxEvent, OutboxMessage
 
@@ -130,7 +130,7 @@ async def test_sessions_and_handoff_contexts_are_sealed_at_rest(runtime):
         assert not stored.startswith("{")
         for clear in ("threatened", "reassure", "person", "path", "risk"):
             assert clear not in stored
-    assert "reassure" in sessions.load_session(runtime.crypto, conv).path
+    assert "reassure" in conversations.load_session(runtime.crypto, conv).path
     assert handoffs.open_context(runtime.crypto, h)["path"][-1] == "person"
 
 
@@ -151,7 +151,7 @@ async def test_an_install_written_by_the_earlier_format_still_works_and_gets_sea
     # id or associated data; and one pending event and one pending delivery in that format.
     async with rt.store.transaction() as s:
         for conv in (await s.execute(select(Conversation))).scalars():
-            conv.session_json = json.dumps(sessions.load_session(rt.crypto, conv).to_dict())
+            conv.session_json = json.dumps(conversations.load_session(rt.crypto, conv).to_dict())
             if conv.user_ref_enc is not None:
                 conv.user_ref_enc = earlier_token(OLD, "U2")
         for h in (await s.execute(select(Handoff))).scalars():
@@ -247,5 +247,5 @@ async def test_a_session_moved_to_another_conversation_does_not_open(runtime):
     async with runtime.store.transaction() as s:
         moved = await s.get(Conversation, a.id)
     with pytest.raises(DecryptError):
-        sessions.load_session(runtime.crypto, moved)
-    assert dataclasses.is_dataclass(sessions.load_session(runtime.crypto, b))
+        conversations.load_session(runtime.crypto, moved)
+    assert dataclasses.is_dataclass(conversations.load_session(runtime.crypto, b))

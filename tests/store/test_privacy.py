@@ -10,7 +10,7 @@ import secrets
 
 from sqlalchemy import select, text
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 from bot.observability import JsonFormatter
 from bot.store.crypto import Crypto
 from bot.store.models import Base

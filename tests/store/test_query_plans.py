@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bot.store import inbox, outbox, sessions
+from bot.store import inbox, outbox, conversations
 from bot.store.models import Conversation
 
 from ..conftest import SECRET
@@ -76,14 +76,14 @@ async def test_claiming_due_deliveries_uses_the_pending_index(db_path):
 
 
 async def test_loading_a_batch_of_conversations_uses_the_pseudonym_index(db_path):
-    text = plan(db_path, sessions.LOAD_MANY[False], ps=["p" * 64, "q" * 64])
+    text = plan(db_path, conversations.LOAD_MANY[False], ps=["p" * 64, "q" * 64])
     no_full_scan(text)
     assert "pseudonym" in text or "uq_conversations" in text
 
 
 async def test_finding_a_conversation_uses_the_pseudonym_index(db_path):
     cap = Capture()
-    await sessions.get_by_pseudonym(cap, "p" * 64)
+    await conversations.get_by_pseudonym(cap, "p" * 64)
     text = plan(db_path, cap.statements[0])
     no_full_scan(text)
     assert "pseudonym" in text or "uq_conversations" in text

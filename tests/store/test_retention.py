@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 from bot.store.models import Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 from bot.store.retention import DAY, purge
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 
-from bot.channels.base import InboundEvent
+from bot.envelope import InboundEvent
 from bot.channels.memory import MemoryChannel
 from bot.runtime import Runtime
 from bot.store import Store

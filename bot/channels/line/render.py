@@ -1,12 +1,12 @@
 """Turn replies into LINE message objects (plain JSON, as the Messaging API documents them).
 
-Pure: no I/O. ``line.py`` sends what this returns through line-bot-sdk; the tests validate it
+Pure: no I/O. ``delivery.py`` sends what this returns through line-bot-sdk; the tests validate it
 against ``messaging-api.yml`` and each message's and action's concrete schema.
 
 How a turn becomes at most five messages:
 
-- each bubble's text is one text message (split at line breaks or spaces when it is over 5,000
-  UTF-16 units); bubbles with links add one Flex bubble with a ``uri`` button per link
+- each bubble's text is one text message (split as ``bot.text.split_text`` splits, when it is over
+  5,000 UTF-16 units); bubbles with links add one Flex bubble with a ``uri`` button per link
   (``tel:`` or ``https:``), the name and hours shown above each button;
 - while there are more than five, the two neighbouring texts that make the shortest message
   together are joined with a blank line; if that is not enough, the link bubbles are joined into
@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
 from bot.engine.model import Choice, Link, Reply
+from bot.text import ELLIPSIS, clip, split_text, utf16_len
 
 # LINE's limits (https://developers.line.biz/en/reference/messaging-api/), counted in UTF-16
 # code units as LINE counts them (an emoji outside the BMP is two).
@@ -35,56 +36,6 @@ MAX_DISPLAY_TEXT = 300
 MAX_ALT_TEXT = 400             # Flex message altText
 MAX_URI_CHARS = 1000
 URI_SCHEMES = ("https", "http", "tel", "line")
-ELLIPSIS = "…"
-
-
-def utf16_len(text: str) -> int:
-    """Length as LINE counts it: UTF-16 code units."""
-    if text.isascii():
-        return len(text)
-    # surrogatepass: a lone surrogate counts as the one unit it is, instead of raising
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def cut(text: str, units: int) -> str:
-    """``text`` shortened to at most ``units`` UTF-16 units, ending with "…" when cut."""
-    if utf16_len(text) <= units:
-        return text
-    out, used = [], 0
-    for ch in text:
-        w = 2 if ord(ch) > 0xFFFF else 1
-        if used + w > units - 1:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + ELLIPSIS
-
-
-def split_text(text: str, units: int = MAX_TEXT_UNITS) -> list[str]:
-    """Split into pieces of at most ``units``, preferring a line break, then a space."""
-    pieces: list[str] = []
-    rest = text
-    while utf16_len(rest) > units:
-        # Find the longest prefix within the limit, never inside a surrogate pair.
-        used, end = 0, 0
-        for i, ch in enumerate(rest):
-            used += 2 if ord(ch) > 0xFFFF else 1
-            if used > units:
-                break
-            end = i + 1
-        head = rest[:end]
-        brk = head.rfind("\n")
-        if brk <= end // 2:
-            brk = max(head.rfind(" "), head.rfind("　"))
-        if brk > end // 2:  # the break itself is dropped: the next message starts the new line
-            pieces.append(rest[:brk])
-            rest = rest[brk + 1 :]
-        else:
-            pieces.append(rest[:end])
-            rest = rest[end:]
-    if rest or not pieces:
-        pieces.append(rest)
-    return [p for p in pieces if p] or [""]
 
 
 # ---- single messages -----------------------------------------------------------------------------
@@ -107,8 +58,8 @@ def button_label(link: Link) -> str:
         return link.label
     parts = urlsplit(link.url)
     if parts.scheme == "tel":
-        return cut("📞 " + parts.path.replace("%23", "#"), MAX_LABEL_UNITS)
-    return cut("🔗 " + (parts.hostname or link.label), MAX_LABEL_UNITS)
+        return clip("📞 " + parts.path.replace("%23", "#"), MAX_LABEL_UNITS)
+    return clip("🔗 " + (parts.hostname or link.label), MAX_LABEL_UNITS)
 
 
 def links_message(links: Sequence[Link], closed_text: str = "") -> dict | None:
@@ -129,7 +80,7 @@ def links_message(links: Sequence[Link], closed_text: str = "") -> dict | None:
     if not body:
         return None
     alt = " / ".join(l.label or l.url for l in links)
-    return {"type": "flex", "altText": cut(alt, MAX_ALT_TEXT),
+    return {"type": "flex", "altText": clip(alt, MAX_ALT_TEXT),
             "contents": {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": body}}}
 
 
@@ -140,8 +91,8 @@ def quick_reply(choices: Sequence[Choice], state: str | None) -> dict:
         if len(data) > MAX_POSTBACK_DATA:
             data = c.id[:MAX_POSTBACK_DATA]
         items.append({"type": "action", "action": {
-            "type": "postback", "label": cut(c.label, MAX_LABEL_UNITS) or c.id[:MAX_LABEL_UNITS],
-            "data": data, "displayText": cut(c.label or c.id, MAX_DISPLAY_TEXT)}})
+            "type": "postback", "label": clip(c.label, MAX_LABEL_UNITS) or c.id[:MAX_LABEL_UNITS],
+            "data": data, "displayText": clip(c.label or c.id, MAX_DISPLAY_TEXT)}})
     return {"items": items}
 
 
@@ -162,7 +113,7 @@ def build_messages(replies: Sequence[Reply], state: str | None = None, *,
     parts: list[dict] = []
     choices: tuple[Choice, ...] = ()
     for reply in replies:
-        for piece in split_text(reply.text) if reply.text.strip() else ():
+        for piece in split_text(reply.text, MAX_TEXT_UNITS):
             parts.append(text_message(piece))
         if reply.links:
             msg = links_message(reply.links, closed_text)
@@ -172,7 +123,7 @@ def build_messages(replies: Sequence[Reply], state: str | None = None, *,
         if reply.choices:
             choices = reply.choices  # the engine puts them on the last bubble
     if len(choices) > MAX_QUICK_REPLY_ITEMS:
-        parts.append(text_message(cut(numbered(choices), MAX_TEXT_UNITS)))
+        parts.append(text_message(clip(numbered(choices), MAX_TEXT_UNITS)))
     if not parts and choices:
         parts.append(text_message(prompt() or ELLIPSIS))
     parts = _fit(parts, closed_text)
@@ -206,5 +157,5 @@ def _fit(parts: list[dict], closed_text: str) -> list[dict]:
             continue
         # Only texts too long to join: keep the first four and cut the rest into the fifth.
         tail = "\n\n".join(p["text"] for p in parts[MAX_MESSAGES - 1 :] if p["type"] == "text")
-        parts = parts[: MAX_MESSAGES - 1] + [text_message(cut(tail, MAX_TEXT_UNITS))]
+        parts = parts[: MAX_MESSAGES - 1] + [text_message(clip(tail, MAX_TEXT_UNITS))]
     return parts

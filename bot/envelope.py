@@ -3,6 +3,9 @@
 An adapter turns a platform event into an ``InboundEvent`` (stored in the durable inbox before
 the platform is answered) and delivers an ``Outbound`` (one outbox row: the bubbles of one turn,
 or a counsellor's message) back to the person.
+
+Below the store (which keeps these in the inbox and the outbox) and every adapter: it imports
+only the engine's reply types.
 """
 from __future__ import annotations
 

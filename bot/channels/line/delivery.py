@@ -1,8 +1,7 @@
-"""LINE: deliver turns through the Messaging API (line-bot-sdk v3, async), and the webhook.
+"""LINE delivery: turns through the Messaging API (line-bot-sdk v3, async).
 
-``LineChannel`` is the ``Channel`` the outbox sender calls; ``setup_routes(app, runtime)`` adds
-``POST /line/webhook`` (see ``line_webhook.py``) and registers the channel when LINE is
-configured. Message building is in ``line_messages.py``.
+``LineChannel`` is the ``Channel`` the outbox sender calls, and makes the few other calls the
+webhook needs (leave a group, the loading animation). Message building is in ``render.py``.
 
 Delivery rules:
 
@@ -40,13 +39,12 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 
-from bot.channels.base import DeliveryResult, Outbound
-from bot.channels.line_messages import build_messages
 from bot.engine.model import Reply
+from bot.envelope import DeliveryResult, Outbound
+
+from .render import build_messages
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from bot.engine.model import Flow
     from bot.settings import Settings
 
@@ -314,47 +312,3 @@ class LineChannel:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-def setup_channel(settings: "Settings", runtime: Any) -> LineChannel | None:
-    """Register the LINE channel for delivery when LINE is configured (web and worker processes).
-
-    The loading animation is asked for only where this process also runs the sender
-    (``BOT_WORKER_IN_WEB`` not false), see ``LineChannel.expect_reply``.
-    """
-    existing = runtime.channels.get(CHANNEL)
-    if isinstance(existing, LineChannel):
-        return existing
-    if not settings.line_enabled:
-        return None
-    holder = runtime.bundles
-    channel = LineChannel.from_settings(settings, flow=lambda: holder.flow,  # the current flow, after reloads too
-                                        show_loading=settings.run_worker_in_web is not False)
-    runtime.register_channel(channel)
-    return channel
-
-
-def setup_routes(app: "web.Application", runtime: Any) -> LineChannel | None:
-    """Add ``POST /line/webhook`` when LINE is configured; without it, say that the webhook is off."""
-    from bot.channels.line_webhook import LineWebhook
-
-    settings = runtime.settings
-    channel = setup_channel(settings, runtime)
-    if channel is None:
-        log.warning("line.webhook_off", extra={"reason": "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are not both set"})
-        return None
-    # Events older than the inbox keeps their ids for are refused: a replay could not be recognised.
-    webhook = LineWebhook(settings.line_channel_secret.get_secret_value(), channel, runtime,
-                          max_event_age=settings.event_id_retention_days * 86_400.0)
-    app.router.add_post("/line/webhook", webhook.handle)
-
-    async def _start(_app: "web.Application") -> None:
-        await channel.start()
-
-    async def _close(_app: "web.Application") -> None:
-        await channel.close()
-
-    app.on_startup.append(_start)
-    app.on_cleanup.append(_close)
-    log.info("line.webhook_on", extra={"path": "/line/webhook"})
-    return channel

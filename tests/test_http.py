@@ -1,6 +1,6 @@
-"""Issue 16, item 12 (and the HTTPS check of the console): headers on every response, HSTS over
-TLS, the console over HTTPS only in production, forwarded headers believed only from trusted
-proxies."""
+"""The web plumbing: headers on every response, HSTS over TLS, the console over HTTPS only in
+production, forwarded headers believed only from trusted proxies (issue 16, item 12); the
+address limits count by, and the in-memory rate limits."""
 from __future__ import annotations
 
 import asyncio
@@ -15,12 +15,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bot.app import build_app
+from bot.app import assemble, build_app
 from bot.channels.memory import MemoryChannel
-from bot.runtime import Runtime
-from bot.settings import Settings, SettingsError
+from bot.http import SERVER_NAME, RateLimit, address_key, came_over_https
+from bot.settings import ProxyTrust, Settings, SettingsError
 from bot.store import Store
-from bot.web_security import SERVER_NAME, TrustedProxies, came_over_https
 
 from .conftest import MINI, SECRET
 
@@ -35,10 +34,11 @@ async def make_client(tmp_path, mini_holder):
                       LINE_CHANNEL_SECRET="0123456789abcdef0123456789abcdef", LINE_CHANNEL_ACCESS_TOKEN="t")
         values.update(overrides)
         settings = Settings(**values)
-        rt = Runtime(settings, mini_holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", SECRET))
+        process = assemble(settings, holder=mini_holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", SECRET))
+        rt = process.runtime
         rt.register_channel(MemoryChannel("memory"))
         await rt.start(run_worker=False)
-        client = TestClient(TestServer(build_app(settings, rt), host="127.0.0.1"))
+        client = TestClient(TestServer(build_app(process), host="127.0.0.1"))
         await client.start_server()
         made.append((client, rt))
         return client
@@ -56,7 +56,7 @@ async def test_every_response_says_nosniff_and_no_server_version(make_client):
         await client.get("/metrics", headers={"Authorization": "Bearer tok-0123456789"}),
         await client.get("/metrics"),                                  # 401
         await client.post("/line/webhook", data=b"{}"),                # 400: no signature
-        await client.get("/static/handoff/console.css"), await client.get("/static/handoff/nothing.css"),
+        await client.get("/static/console.css"), await client.get("/static/nothing.css"),
         await client.get("/chat"), await client.get("/console/login"), await client.get("/no/such/page"),
     ]
     for resp in answers:
@@ -100,9 +100,10 @@ async def test_hsts_over_tls(tmp_path, mini_holder):
     server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     settings = Settings(BOT_DATA_DIR=tmp_path, BOT_SECRET_KEY=SECRET.decode(), BOT_FLOWS_DIR=MINI / "flows",
                         BOT_LOCALES_DIR=MINI / "locales", BOT_FLOW="mini", DATABASE_URL="")
-    rt = Runtime(settings, mini_holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", SECRET))
+    process = assemble(settings, holder=mini_holder, store=Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", SECRET))
+    rt = process.runtime
     await rt.start(run_worker=False)
-    server = TestServer(build_app(settings, rt), host="127.0.0.1", scheme="https")
+    server = TestServer(build_app(process), host="127.0.0.1", scheme="https")
     await server.start_server(ssl=server_ctx)
     try:
         async with aiohttp.ClientSession() as http:
@@ -126,20 +127,49 @@ async def test_the_console_needs_https_in_production(make_client, tmp_path):
     assert (await proxied.get("/console/login", headers={"X-Forwarded-Proto": "http"})).status == 403
 
 
-def test_trusted_proxies_are_a_hop_count_or_addresses():
-    assert not TrustedProxies.parse("") and TrustedProxies.parse(" 2 ").hops == 2
-    nets = TrustedProxies.parse("10.0.0.0/8, 127.0.0.1")
-    assert nets.trusts("10.1.2.3") and nets.trusts("127.0.0.1") and not nets.trusts("192.0.2.1")
-    assert not nets.trusts("not-an-address") and not TrustedProxies().trusts("127.0.0.1")
-    for bad in ("10.0.0.0/33", "proxy.example", "11"):
-        with pytest.raises(ValueError):
-            TrustedProxies.parse(bad)
-    with pytest.raises(SettingsError, match="BOT_TRUSTED_PROXIES"):
-        Settings.from_env(BOT_TRUSTED_PROXIES="everyone")
+def test_https_is_believed_from_the_outermost_trusted_proxy():
     # The entry the outermost trusted proxy wrote: the hops-th from the right.
-    two = TrustedProxies.parse("2")
+    two = ProxyTrust.parse("2")
+    nets = ProxyTrust.parse("10.0.0.0/8, 127.0.0.1")
     assert came_over_https(tls=False, peer="10.0.0.1", forwarded_proto="http, https, http", trusted=two)
     assert not came_over_https(tls=False, peer="10.0.0.1", forwarded_proto="https, http, http", trusted=two)
     assert came_over_https(tls=False, peer="10.0.0.1", forwarded_proto="https", trusted=two)
     assert not came_over_https(tls=False, peer="192.0.2.1", forwarded_proto="https", trusted=nets)
-    assert came_over_https(tls=True, peer=None, forwarded_proto=None, trusted=TrustedProxies())
+    assert came_over_https(tls=True, peer=None, forwarded_proto=None, trusted=ProxyTrust())
+
+
+def test_address_key_groups_an_ipv6_subscriber():
+    assert address_key("203.0.113.9") == "203.0.113.9"
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:203.0.113.9") == "203.0.113.9"
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limit_counts_per_key_and_slides():
+    clock = Clock(0.0)
+    limit = RateLimit(3, 60.0, clock=clock)
+    assert [limit.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limit.allow("b")
+    clock.now = 90.0      # half of the first window still overlaps: 3 * 0.5 = 1.5 counted
+    assert [limit.allow("a") for _ in range(3)] == [True, True, False]
+    clock.now = 200.0
+    assert limit.allow("a")
+
+
+def test_rate_limit_forgets_idle_keys_and_stays_bounded():
+    clock = Clock(0.0)
+    limit = RateLimit(5, 60.0, max_keys=100, clock=clock)
+    for i in range(1000):
+        limit.allow(f"k{i}")
+    assert len(limit) == 100            # the least recently used went first
+    assert limit.allow("k999")
+    clock.now = 121.0                    # two windows later every key counts nothing: forgotten
+    limit.allow("new")
+    assert len(limit) == 1

@@ -50,13 +50,15 @@ from typing import Any, Protocol, Sequence
 
 from aiohttp import web
 
-from bot.channels.base import InboundEvent
-from bot.channels.line import CHANNEL, LineChannel
 from bot.engine.model import Reply
+from bot.envelope import InboundEvent
 from bot.observability import WEBHOOKS
+
+from .delivery import CHANNEL, LineChannel
 
 log = logging.getLogger(__name__)
 
+PATH = "/line/webhook"
 SIGNATURE_HEADER = "X-Line-Signature"
 MAX_BODY_BYTES = 1 << 20            # 1 MiB
 MAX_TEXT_CHARS = 10_000             # kept of one message (the engine reads the first 2,000)

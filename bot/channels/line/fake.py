@@ -1,20 +1,19 @@
-"""A local server that plays LINE, on both sides of the bot.
+"""A stand-in for LINE on loopback, on both sides of the bot: for tests and benchmarks.
 
 As the Messaging API (``LineStandIn``, an aiohttp server on 127.0.0.1): it records every request
 the bot makes, answers as LINE does (reply tokens are single use; a push retry key already
-accepted gets 409; a bad access token gets 401), fails on demand (429, 5xx, an expired reply
-token, an expired access token), and checks every request body with ``line_contract``: LINE's
-documented limits, line-bot-sdk's models built strictly from the body, and, where
-``../shared/line-openapi`` sits beside the checkout, LINE's OpenAPI documents too.
-
-A request that fails any check is answered 400 as LINE would, and recorded in ``violations``.
+accepted gets 409, one that is not a UUID 400; a bad access token gets 401), and fails on
+demand (429, 5xx, an expired reply token, an expired access token). ``check``, when given, is
+called with every request (method, path, headers, raw body) and returns its problems: the
+tests pass LINE's contract there (documented limits, line-bot-sdk's models, LINE's OpenAPI
+documents). A request with problems is answered 400 as LINE would, and recorded in
+``violations``.
 
 As the webhook sender: ``make_*`` build events as LINE sends them, ``webhook_body`` wraps them,
-``sign`` signs a body as LINE does, and ``validate_webhook_body`` checks a body as LINE would
-send it (line-bot-sdk's webhook models, and ``webhook.yml`` where it is there).
+and ``sign`` signs a body as LINE does.
 
-Run alone (the benchmark does): ``python -m tests.channels.line_standin --port 18080 [--validate]``;
-``GET /_stats`` then returns the request counts.
+Run alone (the benchmarks do): ``python -m bot.channels.line.fake --port 18080``; ``GET /_stats``
+then returns the request counts.
 """
 from __future__ import annotations
 
@@ -30,18 +29,12 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from aiohttp import web
 
-from tests.channels.line_contract import (  # noqa: F401 - validate_webhook_body: the tests import it from here
-    MESSAGING_SPEC,
-    available_checks,
-    check_api_request,
-    openapi,
-    validate_webhook_body,
-)
+# (method, path, headers, raw body) -> the problems LINE would refuse the request for.
+Check = Callable[[str, str, dict, bytes], list[str]]
 
 _ULID_CHARS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _counter = itertools.count()
@@ -192,9 +185,9 @@ class _Failure:
 class LineStandIn:
     """The Messaging API on loopback. ``async with LineStandIn(token) as line: line.url``."""
 
-    def __init__(self, access_token: str = "test-access-token", *, validate: bool = True, record: bool = True):
+    def __init__(self, access_token: str = "test-access-token", *, check: Check | None = None, record: bool = True):
         self.access_token = access_token
-        self.validate = validate
+        self.check = check
         self.record = record
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
@@ -260,10 +253,6 @@ class LineStandIn:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self.validate and "openapi" in available_checks():
-            # Load the spec now (about a second, once per process), not inside the first request:
-            # in tests the stand-in shares the bot's event loop, and timing tests would feel it.
-            openapi(MESSAGING_SPEC)
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -311,17 +300,16 @@ class LineStandIn:
             return 401, {"message": "Authentication failed. Confirm that the access token in the authorization header is valid."}, {}, body
         if kind in ("content", "other"):
             return 404, {"message": "Not found"}, {}, body
-        if self.validate:
-            problems = check_api_request(request.method, request.path, dict(request.headers), raw)
-            if kind == "push" and "X-Line-Retry-Key" in request.headers:
-                try:
-                    uuid.UUID(request.headers["X-Line-Retry-Key"])
-                except ValueError:
-                    problems.append("X-Line-Retry-Key is not a UUID")
-            if problems:
-                self.violations.extend(f"{kind}: {p}" for p in problems)
-                return 400, {"message": f"The request body has {len(problems)} error(s)",
-                             "details": [{"message": p[:200], "property": ""} for p in problems]}, {}, body
+        problems = self.check(request.method, request.path, dict(request.headers), raw) if self.check else []
+        if kind == "push" and "X-Line-Retry-Key" in request.headers:
+            try:
+                uuid.UUID(request.headers["X-Line-Retry-Key"])
+            except ValueError:
+                problems.append("X-Line-Retry-Key is not a UUID")
+        if problems:
+            self.violations.extend(f"{kind}: {p}" for p in problems)
+            return 400, {"message": f"The request body has {len(problems)} error(s)",
+                         "details": [{"message": p[:200], "property": ""} for p in problems]}, {}, body
         for failure in self._failures:
             if failure.remaining > 0 and kind in failure.kinds:
                 failure.remaining -= 1
@@ -348,30 +336,13 @@ class LineStandIn:
         return 200, {}, {}, body
 
 
-# ---- test support -----------------------------------------------------------------------------
-
-REPO = Path(__file__).resolve().parents[2]
-MINI = REPO / "tests" / "engine" / "fixtures" / "mini"
-
-
-def mini_locales_with_line(folder: Path) -> Path:
-    """The mini flow's locales plus the LINE channel's texts (locales/*.line.yaml), in ``folder``."""
-    import shutil
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in list((MINI / "locales").glob("*.yaml")) + list((REPO / "locales").glob("*.line.yaml")):
-        shutil.copy(path, folder / path.name)
-    return folder
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="LINE Messaging API stand-in on loopback")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=18080)
     p.add_argument("--token", default="bench-access-token")
-    p.add_argument("--validate", action="store_true", help="check every body against the spec (slow)")
     args = p.parse_args(argv)
-    line = LineStandIn(args.token, validate=args.validate, record=False)
+    line = LineStandIn(args.token, record=False)
     web.run_app(line.app(), host=args.host, port=args.port, print=None, access_log=None)
 
 
