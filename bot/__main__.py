@@ -5,6 +5,14 @@ import argparse
 import sys
 
 
+def _content_options(parser: argparse.ArgumentParser, one_flow: bool = True) -> None:
+    """--flows and --locales: the folders to read (default: the repository's); --flow: which flow."""
+    if one_flow:
+        parser.add_argument("--flow")
+    parser.add_argument("--flows")
+    parser.add_argument("--locales")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="First-contact bot for young people facing sextortion.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -35,29 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check", help="validate every flow, locale and resource")
     k.add_argument("--fail-on-warnings", action="store_true")
-    k.add_argument("--flows")
-    k.add_argument("--locales")
+    _content_options(k, one_flow=False)
 
     ch = sub.add_parser("chat", help="talk to the bot in the terminal")
     ch.add_argument("--locale", choices=None)
     ch.add_argument("--json", action="store_true", help="one message per input line, one JSON object per output line")
-    ch.add_argument("--flow")
-    ch.add_argument("--flows")
-    ch.add_argument("--locales")
+    _content_options(ch)
 
-    g = sub.add_parser("graph", help="draw the flow")
-    g.add_argument("--format", choices=["mermaid"], default="mermaid")
-    g.add_argument("--flow")
-    g.add_argument("--flows")
-    g.add_argument("--locales")
+    g = sub.add_parser("graph", help="draw the flow: boxes say what the bot says, a legend explains the arrows")
+    g.add_argument("--format", choices=["dot", "svg", "html", "mermaid"], default="dot",
+                   help="dot (Graphviz), svg or html (need Graphviz's dot installed), mermaid")
+    g.add_argument("--part", help="only the states with this tag (a part of the conversation), and where they lead")
+    g.add_argument("--hide-human", action="store_true", help='leave out the "talk to a person" arrows')
+    g.add_argument("--lang", help="the language of the texts on the boxes (default: the flow's, Japanese)")
+    _content_options(g)
 
     x = sub.add_parser("explain", help="show how the bot reads a message: words, intents, where it leads")
     x.add_argument("texts", nargs="*", help="messages (read from standard input, one per line, when none)")
     x.add_argument("--state", help="the state the person is in (default: a first message)")
     x.add_argument("--json", action="store_true")
-    x.add_argument("--flow")
-    x.add_argument("--flows")
-    x.add_argument("--locales")
+    _content_options(x)
 
     e = sub.add_parser("eval", help="measure understanding on the evaluation set (tests/data/understanding.tsv)")
     e.add_argument("--set", help="a TSV file: split, locale, where, message, expected")
@@ -66,9 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="one line of figures per split")
     e.add_argument("--floor", help="fail only below these recorded figures (JSON per split) instead of the targets")
     e.add_argument("--record-floor", help="write today's figures to this file as the floor")
-    e.add_argument("--flow")
-    e.add_argument("--flows")
-    e.add_argument("--locales")
+    _content_options(e)
 
     tr = sub.add_parser("train", help="fit the understanding model on the dev rows of the evaluation set (needs scikit-learn)")
     tr.add_argument("--set", help="the evaluation set (default tests/data/understanding.tsv)")
@@ -79,8 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("files", nargs="*")
     t.add_argument("--min-coverage", type=float, default=0.0, help="fail when fewer than this %% of states are visited")
     t.add_argument("--update", action="store_true", help="rewrite expectations from what the bot does now")
-    t.add_argument("--flows")
-    t.add_argument("--locales")
+    _content_options(t, one_flow=False)
     return p
 
 

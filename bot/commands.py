@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from bot.engine import Bundle, Turn, UserInput, load_bundle, step
-from bot.engine.graph import to_mermaid
+from bot.engine.graph import to_dot, to_mermaid
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,18 +26,46 @@ def _bundle(args) -> Bundle:
     return load_bundle(flows, locales, dt.date.today())
 
 
-def _print_issues(bundle: Bundle, stream=sys.stderr) -> None:
+CHECKED = {
+    "en": "checked {flows} flow(s), {states} states, locales {locales}: {errors} error(s), {warnings} warning(s)",
+    "ja": "確認しました：フロー {flows} 個、状態 {states} 個、言語 {locales}：エラー {errors} 件、注意 {warnings} 件",
+}
+
+
+def _checked_bundle(args) -> Bundle | None:
+    """The bundle, or None after printing its errors (the commands that run the flow need it clean)."""
+    bundle = _bundle(args)
+    if bundle.errors:
+        _print_issues(bundle)
+        return None
+    return bundle
+
+
+def _language() -> str:
+    """The language of the messages (``BOT_LANG``, else the locale); English if it is not valid."""
+    from bot.settings import SettingsError, message_language
+
+    try:
+        return message_language()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return "en"
+
+
+def _print_issues(bundle: Bundle, stream=sys.stderr, lang: str | None = None) -> None:
+    lang = lang or _language()
     for issue in sorted(bundle.issues, key=lambda i: (i.severity != "error", i.file, i.line or 0)):
-        print(issue, file=stream)
+        print(issue.describe(lang), file=stream)
 
 
 def run_check(args) -> int:
+    lang = _language()
     bundle = _bundle(args)
-    _print_issues(bundle, sys.stdout)
+    _print_issues(bundle, sys.stdout, lang)
     errors, warnings = len(bundle.errors), len(bundle.warnings)
     states = sum(len(f.states) for f in bundle.flows.values())
-    print(f"checked {len(bundle.flows) or 'no valid'} flow(s), {states} states, locales {', '.join(bundle.locales) or '-'}: "
-          f"{errors} error(s), {warnings} warning(s)")
+    print(CHECKED[lang].format(flows=len(bundle.flows), states=states, locales=", ".join(bundle.locales) or "-",
+                               errors=errors, warnings=warnings))
     if errors or (args.fail_on_warnings and warnings):
         return 1
     return 0
@@ -86,9 +117,8 @@ def _render(turn: Turn) -> str:
 
 
 def run_chat(args) -> int:
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     flow = bundle.flow(args.flow)
     if args.locale and args.locale not in flow.locales:
@@ -125,27 +155,71 @@ def run_chat(args) -> int:
         print(_render(turn))
 
 
+GRAPH_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{margin:1rem;font-family:"Noto Sans CJK JP",sans-serif}} svg{{max-width:100%;height:auto}}</style>
+</head><body><h1>{title}</h1>
+{svg}
+</body></html>
+"""
+
+
 def run_graph(args) -> int:
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    """The flow as DOT (default), Mermaid, or SVG / an HTML page (these need Graphviz's ``dot``,
+    an optional system package; nothing is fetched from the network)."""
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
-    print(to_mermaid(bundle.flow(args.flow)), end="")
+    flow = bundle.flow(args.flow)
+    tags = sorted({t for st in flow.states.values() for t in st.tags})
+    if args.part and args.part not in tags:
+        from bot.engine.errors import did_you_mean
+
+        hint = did_you_mean(args.part, tags)
+        print(f"--part: no state is tagged {args.part!r}" + (f'; did you mean "{hint}"?' if hint else "")
+              + f" Parts: {', '.join(tags)}", file=sys.stderr)
+        return 2
+    lang = args.lang or flow.default_locale
+    if args.format == "mermaid":
+        print(to_mermaid(flow, lang, args.part, args.hide_human), end="")
+        return 0
+    dot = to_dot(flow, lang, args.part, args.hide_human)
+    if args.format == "dot":
+        print(dot, end="")
+        return 0
+    if shutil.which("dot") is None:
+        print(f"--format {args.format} needs Graphviz's `dot` (Debian: apt-get install graphviz). "
+              "--format dot writes the diagram without it.", file=sys.stderr)
+        return 2
+    rendered = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, timeout=120)
+    if rendered.returncode != 0:
+        print(f"dot failed: {rendered.stderr.strip()}", file=sys.stderr)
+        return 1
+    svg = rendered.stdout
+    if args.format == "html":
+        svg = svg[svg.find("<svg"):]  # the page gives the doctype
+        title = html.escape(f"{flow.name}" + (f" · {args.part}" if args.part else ""))
+        svg = GRAPH_PAGE.format(lang=lang, title=title, svg=svg)
+    print(svg, end="")
     return 0
 
 
 def run_test(args) -> int:
     from bot.convtest import default_files, run_files
 
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     files = [Path(f) for f in args.files] or default_files(ROOT)
     if not files:
         print("no conversation tests found (tests/conversations/*.yaml)", file=sys.stderr)
         return 1
-    report = run_files(bundle, files, update=args.update)
+    report = run_files(bundle, files, update=args.update, lang=_language())
+    if args.update:
+        changed = {name: len({(r.conversation, r.step, r.key) for r in revs})
+                   for name, revs in report.revisions.items() if revs}
+        for name, count in changed.items():
+            print(f"updated {count} expectation(s) in {name}: review the diff")
     for failure in report.failures:
         print(failure)
     coverage = report.coverage(bundle)
@@ -192,9 +266,8 @@ NIGHT_TS = dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=
 
 
 def run_explain(args) -> int:
-    bundle = _bundle(args)
-    if bundle.errors:
-        _print_issues(bundle)
+    bundle = _checked_bundle(args)
+    if bundle is None:
         return 1
     flow = bundle.flow(getattr(args, "flow", None))
     if args.state and args.state not in flow.states:

@@ -12,7 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
-from bot.engine import Bundle, Flow, FlowError, load_bundle
+from bot.engine import Bundle, Flow, FlowError, issue_records, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class BundleHolder:
         self.bundle: Bundle = bundle
         self.reloads = 0
         self.rejected = 0
+        self._rejection: list[dict] = []
 
     @property
     def flow(self) -> Flow:
@@ -50,6 +51,13 @@ class BundleHolder:
     @property
     def version(self) -> str:
         return self.bundle.version
+
+    @property
+    def last_rejection(self) -> list[dict]:
+        """Why the last edit was refused, for staff (``/readyz`` details, the console): one record
+        per error (code, name, severity, file, line, state, message_ja, message_en). Empty when
+        the files on disk are the ones serving."""
+        return [dict(record) for record in self._rejection]
 
     def reload(self) -> bool:
         """Load the files again; True if the new version was taken."""
@@ -62,10 +70,12 @@ class BundleHolder:
             return False
         if candidate.errors or (self.flow_name and self.flow_name not in candidate.flows):
             self.rejected += 1
+            self._rejection = issue_records(candidate.errors)
             for issue in candidate.errors[:20]:
                 log.error("flows.reload_rejected", extra={"code": issue.code, "file": issue.file, "line": issue.line, "state": issue.state})
             log.error("flows.kept_last_good", extra={"version": self.bundle.version, "errors": len(candidate.errors)})
             return False
+        self._rejection = []
         if candidate.version != self.bundle.version:
             self.bundle = candidate
             self.reloads += 1

@@ -276,6 +276,32 @@ class Settings(BaseSettings):
         return self.secret_keys()[0]
 
 
+class _MessageLanguage(BaseSettings):
+    """The variables that choose the language of the command-line tools' messages (``bot check``,
+    ``bot test``): ``BOT_LANG`` first, then the locale as POSIX orders it."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False, env_ignore_empty=True,
+                                      env_file_encoding="utf-8")
+
+    bot_lang: str = Field("", alias="BOT_LANG")
+    lc_all: str = Field("", alias="LC_ALL")
+    lc_messages: str = Field("", alias="LC_MESSAGES")
+    lang: str = Field("", alias="LANG")
+
+
+def message_language() -> str:
+    """``ja`` when ``BOT_LANG=ja``, or when ``BOT_LANG`` is unset and the locale (``LC_ALL``, else
+    ``LC_MESSAGES``, else ``LANG``) is Japanese (``ja_JP.UTF-8``); ``en`` otherwise."""
+    seen = _MessageLanguage(_env_file=os.environ.get("BOT_ENV_FILE") or ENV_FILE)
+    chosen = seen.bot_lang.strip().lower()
+    if chosen:
+        if chosen.split("_")[0].split("-")[0] not in ("ja", "en"):
+            raise SettingsError(f"BOT_LANG: use ja or en (got {seen.bot_lang!r})")
+        return chosen[:2]
+    posix = seen.lc_all or seen.lc_messages or seen.lang
+    return "ja" if posix.strip().lower().startswith("ja") else "en"
+
+
 class _DemoGuard(BaseSettings):
     """The two variables ``--demo`` must not run with, read as they are in the environment."""
 

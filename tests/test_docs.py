@@ -21,7 +21,7 @@ PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w.*<>/-]*)" % "|".join(re.escape(d) fo
 NAME = re.compile(r"`(bot(?:\.\w+)+)")
 SETTING = re.compile(r"\b(BOT_[A-Z_]+|LINE_[A-Z_]+|DISCORD_[A-Z_]+|DATABASE_URL)\b")
 # Variables the docs name that are not settings of the bot: the settings file itself and the tests'.
-NOT_SETTINGS = {"BOT_ENV_FILE", "BOT_TEST_PG_URL", "BOT_TEST_REQUIRE_SHARED"}
+NOT_SETTINGS = {"BOT_ENV_FILE", "BOT_LANG", "BOT_TEST_PG_URL", "BOT_TEST_REQUIRE_SHARED"}  # BOT_LANG: settings.message_language()
 DATABASE_LIBRARIES = {"sqlalchemy", "alembic", "sqlite3", "asyncpg", "aiosqlite"}
 
 

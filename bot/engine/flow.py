@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # Special names, never spelled out as bare strings elsewhere.
 START = "start"                  # `matched` value of a first-contact turn
@@ -122,7 +123,7 @@ class StateDoc(_Model):
     @model_validator(mode="after")
     def _one_way_on(self) -> "StateDoc":
         if self.next and self.branch:
-            raise ValueError("a state can have `next` or `branch`, not both")
+            raise PydanticCustomError("next_and_branch", "a state can have `next` or `branch`, not both")
         return self
 
 
@@ -174,5 +175,6 @@ class FlowDoc(_Model):
 
         for name in value:
             if not re.match(NAME_PATTERN, str(name)):
-                raise ValueError(f'state name "{name}" may use only letters, digits, "_" and "-"')
+                raise PydanticCustomError("state_name", 'state name "{name}" may use only letters, digits, "_" and "-"',
+                                          {"name": str(name)})
         return value

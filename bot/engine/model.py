@@ -195,6 +195,7 @@ class CompiledChoice:
     target: str
     sets: tuple[tuple[str, str], ...]
     folded_labels: tuple[str, ...]  # normalised labels in every locale, for typed answers
+    trigger: str = ""               # its move in ``Flow.machine``, which says where it leads
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class CompiledRoute:
     matcher: IntentMatcher
     target: str
     sets: tuple[tuple[str, str], ...]
+    trigger: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class CompiledInterrupt:
     matcher: IntentMatcher
     target: str | None
     set_locale: str | None
+    trigger: str = ""
 
 
 @dataclass(frozen=True)
@@ -233,10 +236,7 @@ class CompiledState:
     ack: str | None = None           # the choice an acknowledgement ("うん", "ok") takes here
     asks: frozenset[str] = frozenset()  # variables its choices set (age_band: it asks the age)
     is_detour: bool = False          # a choice leads to "@resume": entering it remembers the way back
-
-    @property
-    def moves_on(self) -> bool:
-        return self.next is not None or self.branch_var is not None
+    moves_on: bool = False           # says its text, then moves on by itself (``next`` or ``branch``)
 
 
 @dataclass(frozen=True)

@@ -30,23 +30,9 @@ from .ages import find_age_band
 from .flow import ACK, FALLBACK, HUMAN_CHOICE_ID, OTHER_LANGUAGE, RESUME, START
 from .intents import Scan
 from .language import detect_language, is_unsupported
-from .model import (
-    FRAGMENT_CHARS,
-    FRAGMENT_SECONDS,
-    MAX_FRAGMENTS,
-    PATH_LIMIT,
-    Choice,
-    CompiledRoute,
-    CompiledState,
-    Effect,
-    Flow,
-    Link,
-    Reply,
-    Session,
-    Turn,
-    UserInput,
-    utc,
-)
+from .machine import Triggers
+from .model import (FRAGMENT_CHARS, FRAGMENT_SECONDS, MAX_FRAGMENTS, PATH_LIMIT, Choice, CompiledRoute, CompiledState,
+                    Effect, Flow, Link, Reply, Session, Turn, UserInput, utc)
 from .normalise import normalise
 from .tokens import Token, tokenize
 
@@ -56,6 +42,7 @@ MAX_ACK_TOKENS = 6      # "うん", "ok thanks", "はい、わかりました": 
 AGE_VARIABLE = "age_band"
 ADULT_INTENT = "adult_age"  # a message that says the person is 18 or over matches this intent too
 RISK_TAGS = ("crisis", "emergency")  # entering a state with one of these tags marks the session
+RESUMED = "resume"  # `matched` of a turn the shell enters (a counsellor handed back)
 
 
 @dataclass(frozen=True)
@@ -117,9 +104,9 @@ def guess_locale(flow: Flow, text: str) -> str | None:
     return "en" if detect_language(text) == "en" else None
 
 
-def enter(flow: Flow, session: Session, state: str, now: dt.datetime, matched: str = "resume") -> Turn:
+def enter(flow: Flow, session: Session, state: str, now: dt.datetime) -> Turn:
     """Enter ``state`` as if a move led there: used by the shell when a counsellor hands back."""
-    return _enter(flow, session, state if state in flow.states else flow.start, matched, utc(now).timestamp())
+    return _enter(flow, session, state if state in flow.states else flow.start, RESUMED, utc(now).timestamp())
 
 
 def _restart(flow: Flow, session: Session, user_input: UserInput, ts: float, lead: tuple[str, ...], intro: bool) -> Turn:
@@ -174,11 +161,13 @@ def _route_by_model(flow: Flow, session: Session, state: CompiledState, r: Readi
     intent = best[0]
     for route in state.routes + flow.global_routes:
         if route.matcher.name == intent:
-            s = _remember_way_back(flow, _with_vars(session, route.sets), state, route.target, r, taken=route)
-            return _enter(flow, s, route.target, f"model:{intent}", ts)
+            target = flow.machine.resolve(state.name, route.trigger)
+            s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
+            return _enter(flow, s, target, f"model:{intent}", ts)
     for it in flow.interrupts:
-        if it.matcher.name == intent and it.target:
-            return _enter(flow, session, it.target, f"model:{intent}", ts)
+        target = flow.machine.resolve(state.name, it.trigger) if it.matcher.name == intent else None
+        if target:
+            return _enter(flow, session, target, f"model:{intent}", ts)
     return None
 
 
@@ -189,35 +178,36 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # 1. interrupts, from every state
     for it in flow.interrupts:
         if it.matcher.matches(r.scan, r.spaced):
-            if it.target and it.target == flow.model_crisis and _model_says_ordinary(flow, r):
+            target = flow.machine.resolve(state.name, it.trigger)
+            if target and target == flow.machine.resolve(state.name, Triggers.MODEL_CRISIS) and _model_says_ordinary(flow, r):
                 continue  # an unclear word ("dead", 死ぬ) in a message the model reads as ordinary
-            matched = f"interrupt:{it.name}"
+            matched = it.trigger
             s = session
             if it.set_locale:
                 s = _replace(s, locale=it.set_locale)
-            if it.target is None:
+            if target is None:
                 extra = (Effect("set_locale", {"locale": it.set_locale}),) if it.set_locale else ()
                 return _repeat(flow, s, matched, ts, extra)
-            target = flow.machine.resolve(state.name, f"interrupt:{it.name}") or it.target
             s = _remember_way_back(flow, s, state, target, r, taken=None)
             return _enter(flow, s, target, matched, ts, because=r.scan.found.get(it.matcher.name, ()))
     if not r.spaced:
         return None
 
     # 1b. the model's net under the keywords: a message that reads like harm now or a crisis
-    if whole and flow.classifier is not None and "crisis" not in state.tags and not _denies_crisis(flow, r):
+    if whole and flow.classifier is not None and "crisis" not in state.tags and not _denies_crisis(flow, state, r):
         verdict = flow.classifier.read(r.text)
-        target = (flow.model_emergency if verdict.reads_like_emergency else None) or \
-                 (flow.model_crisis if verdict.reads_like_crisis else None)
-        if target:
-            matched = "model:emergency" if target == flow.model_emergency else "model:crisis"
-            s = _remember_way_back(flow, session, state, target, r, taken=None)
-            return _enter(flow, s, target, matched, ts)
+        for trigger, says in ((Triggers.MODEL_EMERGENCY, verdict.reads_like_emergency),
+                              (Triggers.MODEL_CRISIS, verdict.reads_like_crisis)):
+            target = flow.machine.resolve(state.name, trigger) if says else None
+            if target:
+                s = _remember_way_back(flow, session, state, target, r, taken=None)
+                return _enter(flow, s, target, trigger, ts)
 
     # 2. a language the bot does not speak
-    if whole and flow.other_language and is_unsupported(r.text, flow.locales):
-        s = _remember_way_back(flow, session, state, flow.other_language, r, taken=None)
-        return _enter(flow, s, flow.other_language, OTHER_LANGUAGE, ts)
+    target = flow.machine.resolve(state.name, Triggers.OTHER_LANGUAGE) if whole else None
+    if target and is_unsupported(r.text, flow.locales):
+        s = _remember_way_back(flow, session, state, target, r, taken=None)
+        return _enter(flow, s, target, OTHER_LANGUAGE, ts)
 
     # 3. the state's choices: number, label, or close to a label
     if whole:
@@ -238,7 +228,7 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     for route in state.routes:
         if route.matcher.matches(r.scan, r.spaced):
             s = _with_vars(session, route.sets)
-            return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts,
+            return _enter(flow, s, flow.machine.resolve(state.name, route.trigger), route.trigger, ts,
                           because=r.scan.found.get(route.matcher.name, ()))
 
     # 6. an acknowledgement
@@ -251,19 +241,22 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # intent ``adult_age`` ("im 23, can you still help me")
     for route in flow.global_routes:
         if route.matcher.matches(r.scan, r.spaced) or (band == "adult" and route.matcher.name == ADULT_INTENT):
-            s = _with_vars(session, route.sets)
-            s = _remember_way_back(flow, s, state, route.target, r, taken=route)
-            return _enter(flow, s, route.target, f"intent:{route.matcher.name}", ts,
-                          because=r.scan.found.get(route.matcher.name, ()))
+            target = flow.machine.resolve(state.name, route.trigger)
+            s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
+            return _enter(flow, s, target, route.trigger, ts, because=r.scan.found.get(route.matcher.name, ()))
     return None
 
 
-def _denies_crisis(flow: Flow, r: Reading) -> bool:
+def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
     """The person said it is not that ("死にたいとかじゃない", "not suicidal, just scared"): a
     crisis keyword stood only negated. The model, which reads words without their negation,
     does not overrule what they said."""
-    return any(it.matcher.name in r.scan.negated for it in flow.interrupts
-               if it.target and "crisis" in flow.states[it.target].tags)
+    for it in flow.interrupts:
+        if it.matcher.name in r.scan.negated:  # rare: only then ask where the interrupt leads
+            target = flow.machine.resolve(state.name, it.trigger)
+            if target and "crisis" in flow.states[target].tags:
+                return True
+    return False
 
 
 def _model_says_ordinary(flow: Flow, r: Reading) -> bool:
@@ -287,13 +280,12 @@ def _remember_way_back(flow: Flow, session: Session, state: CompiledState, targe
     if detour is None or not detour.is_detour:
         return session
     for route in state.routes + flow.global_routes:
-        if route is taken or route.target == target:
+        if route is taken or not route.matcher.matches(r.scan, r.spaced):
             continue
-        dest = flow.states.get(route.target)
-        if dest is None or dest.is_detour:
-            continue
-        if route.matcher.matches(r.scan, r.spaced):
-            return _replace(_with_vars(session, route.sets), resume=route.target)
+        way = flow.machine.resolve(state.name, route.trigger)
+        dest = flow.states.get(way or "")
+        if dest is not None and way != target and not dest.is_detour:
+            return _replace(_with_vars(session, route.sets), resume=way)
     if not state.is_detour and not state.end and state.name != flow.start:
         return _replace(session, resume=state.name)
     return session
@@ -322,7 +314,8 @@ def _choice_from_text(state: CompiledState, spaced: str):
 def _tap(flow: Flow, session: Session, state: CompiledState, user_input: UserInput, ts: float) -> Turn:
     cid = user_input.choice
     if cid == HUMAN_CHOICE_ID:
-        return _enter(flow, session, flow.human_state, f"choice:{cid}", ts)
+        trigger = Triggers.choice(cid)
+        return _enter(flow, session, flow.machine.resolve(state.name, trigger), trigger, ts)
     if cid in state.choice_by_id:
         return _take_choice(flow, session, state, cid, ts)
     # A button from an earlier message: honour it if its state still has that choice.
@@ -343,17 +336,18 @@ def _take_choice(flow: Flow, session: Session, state: CompiledState, cid: str, t
     detour = flow.states.get(target)
     if detour is not None and detour.is_detour and not state.is_detour and state.name != flow.start:
         session = _replace(session, resume=state.name)  # a button into a detour: back comes here
-    return _enter(flow, session, target, f"choice:{cid}", ts)
+    return _enter(flow, session, target, choice.trigger, ts)
 
 
 def _target_of(flow: Flow, session: Session, state: CompiledState, choice) -> tuple[str, Session]:
-    if choice.target == RESUME:
+    target = flow.machine.resolve(state.name, choice.trigger)
+    if target == RESUME:
         back = session.resume if session.resume in flow.states else (flow.resume_default or flow.start)
         return back, _replace(session, resume="")
-    return flow.machine.resolve(state.name, f"choice:{choice.id}") or choice.target, session
+    return target, session
 
 
-def _enter(flow: Flow, session: Session, target: str, matched: str, ts: float,
+def _enter(flow: Flow, session: Session, target: str | None, matched: str, ts: float,
            lead_keys: tuple[str, ...] = (), because: tuple[str, ...] = ()) -> Turn:
     """Enter ``target``, say what it says, follow automatic moves (bounded), attach choices."""
     replies: list[Reply] = []
@@ -382,7 +376,7 @@ def _enter(flow: Flow, session: Session, target: str, matched: str, ts: float,
             else:
                 bubbles.append(Reply("", "", (), links))
         replies.extend(bubbles)
-        nxt = _auto_target(current, variables)
+        nxt = _auto_target(flow, current, variables)
         if nxt is None:
             break
         moves += 1
@@ -405,12 +399,13 @@ def _enter(flow: Flow, session: Session, target: str, matched: str, ts: float,
                 because)
 
 
-def _auto_target(state: CompiledState, variables: Mapping[str, str]) -> str | None:
-    if state.next is not None:
-        return state.next
-    if state.branch_var is not None:
-        return state.branch_cases.get(variables.get(state.branch_var, ""), state.branch_default)
-    return None
+def _auto_target(flow: Flow, state: CompiledState, variables: Mapping[str, str]) -> str | None:
+    if not state.moves_on:
+        return None
+    if state.branch_var is None:
+        return flow.machine.resolve(state.name, Triggers.AUTO)
+    value = variables.get(state.branch_var, "")
+    return flow.machine.resolve(state.name, Triggers.branch(value)) or flow.machine.resolve(state.name, Triggers.BRANCH_DEFAULT)
 
 
 def _choices(flow: Flow, state: CompiledState, locale: str, offer_human: bool = False,
@@ -450,21 +445,22 @@ def _fallback(flow: Flow, session: Session, state: CompiledState, ts: float, tex
     fragments = _recent_fragments(session, ts)
     if text and text.strip():
         fragments = (fragments + ((ts, text[:FRAGMENT_CHARS]),))[-MAX_FRAGMENTS:]
-    if misses >= 2:
-        key, choices = flow.texts.fallback_again, _choices(flow, state, session.locale, human_first=True)
-    else:
-        key, choices = state.fallback or flow.texts.fallback, _choices(flow, state, session.locale, offer_human=True)
-    reply = Reply(flow.text(session.locale, key, session.variables), key, choices)
     new = _replace(session, last_active_at=ts, misses=misses, fragments=fragments)
-    return Turn(new, (reply,), (), FALLBACK, state.tags, (), frozenset())
+    if misses >= 2:
+        return _stay(flow, new, state, flow.texts.fallback_again, FALLBACK, human_first=True)
+    return _stay(flow, new, state, state.fallback or flow.texts.fallback, FALLBACK)
+
+
+def _stay(flow: Flow, session: Session, state: CompiledState, key: str, matched: str, human_first: bool = False) -> Turn:
+    """One bubble (``key``) and the state's buttons again, with a way to a person."""
+    choices = _choices(flow, state, session.locale, offer_human=True, human_first=human_first)
+    reply = Reply(flow.text(session.locale, key, session.variables), key, choices)
+    return Turn(session, (reply,), (), matched, state.tags, (), frozenset())
 
 
 def _ack_reply(flow: Flow, session: Session, state: CompiledState, ts: float) -> Turn:
     """"うん" where no choice is the obvious next step: a short OK and the buttons again."""
-    reply = Reply(flow.text(session.locale, flow.texts.ack, session.variables), flow.texts.ack,
-                  _choices(flow, state, session.locale, offer_human=True))
-    new = _replace(session, last_active_at=ts, misses=0, fragments=())
-    return Turn(new, (reply,), (), ACK, state.tags, (), frozenset())
+    return _stay(flow, _replace(session, last_active_at=ts, misses=0, fragments=()), state, flow.texts.ack, ACK)
 
 
 def _repeat(flow: Flow, session: Session, matched: str, ts: float, effects: tuple[Effect, ...]) -> Turn:
@@ -482,9 +478,7 @@ def _repeat(flow: Flow, session: Session, matched: str, ts: float, effects: tupl
 def _side_answer(flow: Flow, session: Session, kind: str, ts: float) -> Turn:
     """Images, stickers, places: a fixed kind answer, then the conversation goes on where it was."""
     key = {"media": flow.texts.media, "sticker": flow.texts.sticker, "location": flow.texts.location}[kind]
-    state = flow.states[session.state]
-    reply = Reply(flow.text(session.locale, key, session.variables), key, _choices(flow, state, session.locale, offer_human=True))
-    return Turn(_replace(session, last_active_at=ts), (reply,), (), kind, state.tags, (), frozenset())
+    return _stay(flow, _replace(session, last_active_at=ts), flow.states[session.state], key, kind)
 
 
 def _with_vars(session: Session, sets) -> Session:

@@ -1,4 +1,9 @@
-"""YAML reading that remembers where each value came from, so errors can name the line."""
+"""YAML reading that remembers where each value came from, so errors can name the line.
+
+A file that is not valid YAML raises ``YamlSyntaxError`` with the line to fix and, for the slips
+people make most (one space too many, a colon inside a text, a tab, a quote left open), what to
+do in plain words (``yamlslips.explain``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .codes import M, Message
+from .errors import FlowIssue
+from .yamlslips import explain
 
 Path_ = tuple[Any, ...]
 
@@ -29,9 +38,15 @@ class YamlDocument:
 
 
 class YamlSyntaxError(Exception):
-    def __init__(self, file: str, line: int | None, problem: str):
-        self.file, self.line, self.problem = file, line, problem
-        super().__init__(f"{file}:{line}: {problem}")
+    """A file that cannot be read as data: where, and what to do (a ``Message`` and its values)."""
+
+    def __init__(self, file: str, line: int | None, message: Message, **params: Any):
+        self.file, self.line, self.message, self.params = file, line, message, params
+        self.problem = message.en.format(**params)
+        super().__init__(f"{file}:{line}: {self.problem}")
+
+    def issue(self) -> FlowIssue:
+        return FlowIssue.of(self.message, self.file, self.line, **self.params)
 
 
 # Values one file may expand to: aliases repeat what they name, and an alias of an alias of ...
@@ -42,8 +57,8 @@ MAX_VALUES = 200_000
 class _Shape(Exception):
     """A document that cannot become plain data: ``_construct`` says why and where."""
 
-    def __init__(self, line: int, problem: str):
-        self.line, self.problem = line, problem
+    def __init__(self, line: int, message: Message, **params: Any):
+        self.line, self.message, self.params = line, message, params
 
 
 def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], inside: set[int], budget: list[int]) -> Any:
@@ -51,10 +66,10 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], inside: se
     lines.setdefault(path, line)
     budget[0] -= 1
     if budget[0] < 0:
-        raise _Shape(line, f"the aliases (*name) here expand to more than {MAX_VALUES:,} values")
+        raise _Shape(line, M.YAML_ALIAS_BOMB, limit=f"{MAX_VALUES:,}")
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
         if id(node) in inside:  # an alias to a block that contains the alias itself
-            raise _Shape(line, "an alias (*name) refers to the block it is in, which would never end")
+            raise _Shape(line, M.YAML_ALIAS_LOOP)
         inside.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -63,9 +78,8 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], inside: se
                     key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
                     if key in out:
                         # YAML keeps the second silently: a keyword list or a text would vanish unseen.
-                        raise _Shape(key_node.start_mark.line + 1,
-                                     f'"{key}" is written twice here (also on line {lines[path + (key,)]}); the '
-                                     f"second would silently replace the first. Keep one, or merge them.")
+                        raise _Shape(key_node.start_mark.line + 1, M.YAML_DUPLICATE_KEY,
+                                     key=key, other_line=lines[path + (key,)])
                     lines[path + (key,)] = key_node.start_mark.line + 1
                     out[key] = _construct(value_node, path + (key,), lines, inside, budget)
                 return out
@@ -90,7 +104,7 @@ def read_yaml(path: Path, display_name: str | None = None) -> YamlDocument:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlSyntaxError(name, None, f"the file is not UTF-8 text ({exc.reason})") from exc
+        raise YamlSyntaxError(name, None, M.YAML_NOT_UTF8, reason=exc.reason) from exc
     return parse_yaml(text, name)
 
 
@@ -98,23 +112,20 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
-        raise YamlSyntaxError(name, line, f"the YAML is broken here ({problem}). Check indentation, colons and quotes.") from exc
+        line, message, params = explain(text, exc)
+        raise YamlSyntaxError(name, line, message, **params) from exc
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(name, None, f"the YAML is broken ({exc})") from exc
+        raise YamlSyntaxError(name, None, M.YAML_BROKEN, problem=str(exc)) from exc
     lines: dict[Path_, int] = {}
     try:
         data = _construct(node, (), lines, set(), [MAX_VALUES]) if node is not None else None
     except _Shape as exc:
-        raise YamlSyntaxError(name, exc.line, exc.problem) from None
+        raise YamlSyntaxError(name, exc.line, exc.message, **exc.params) from None
     except yaml.MarkedYAMLError as exc:  # a tag (!!set, !!python/object, !!binary ...) on a value that cannot be it
         mark = exc.problem_mark or exc.context_mark
-        raise YamlSyntaxError(name, mark.line + 1 if mark else None,
-                              f"a value here cannot be read ({exc.problem or exc}). Remove the !! tag.") from None
+        raise YamlSyntaxError(name, mark.line + 1 if mark else None, M.YAML_BAD_TAG, problem=exc.problem or exc) from None
     except (ValueError, TypeError, yaml.YAMLError) as exc:  # !!int abc, !!float x, !!timestamp 99 ...
-        raise YamlSyntaxError(name, None, f"a value cannot be read ({type(exc).__name__}). Remove any !! tag.") from None
+        raise YamlSyntaxError(name, None, M.YAML_BAD_VALUE, problem=type(exc).__name__) from None
     except RecursionError:
-        raise YamlSyntaxError(name, None, "the YAML is nested too deeply. Check indentation and brackets.") from None
+        raise YamlSyntaxError(name, None, M.YAML_TOO_DEEP) from None
     return YamlDocument(name, data, lines)

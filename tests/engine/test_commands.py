@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 MINI_ARGS = ["--flows", str(MINI / "flows"), "--locales", str(MINI / "locales")]
 
 
-def bot(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+def bot(*args: str, stdin: str = "", **env_vars: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("BOT_LANG", "LC_ALL", "LC_MESSAGES", "LANG")}
+    env.update(PYTHONIOENCODING="utf-8", **env_vars)
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
 
 
@@ -48,6 +49,24 @@ def test_check_passes_on_good_flows_and_fails_with_file_and_line_on_bad(tmp_path
     bad = bot("check", "--flows", str(flows), "--locales", str(locales))
     assert bad.returncode == 1
     assert "flows/mini.yaml:" in bad.stdout and "F102" in bad.stdout and "good_bye" in bad.stdout
+
+
+def test_check_speaks_japanese_with_bot_lang_or_a_japanese_locale(tmp_path):
+    flows, locales = copy_mini(tmp_path)
+    (flows / "mini.yaml").write_text((flows / "mini.yaml").read_text().replace("target: goodbye}", "target: good_bye}"))
+    where = ["--flows", str(flows), "--locales", str(locales)]
+    for env in ({"BOT_LANG": "ja"}, {"LANG": "ja_JP.UTF-8"}, {"LC_ALL": "ja_JP.UTF-8", "LANG": "en_US.UTF-8"},
+                {"LANG": "en_US.UTF-8", "BOT_LANG": "ja"}):
+        out = bot("check", *where, **env)
+        assert out.returncode == 1
+        assert "エラー F102 MissingTarget: 行き先の「good_bye」という状態がありません" in out.stdout, env
+        assert "「goodbye」のまちがいではありませんか？" in out.stdout
+        assert "エラー 1 件" in out.stdout
+    for env in ({}, {"LANG": "C.UTF-8"}, {"LANG": "ja_JP.UTF-8", "BOT_LANG": "en"}, {"LC_ALL": "en_GB.UTF-8", "LANG": "ja_JP"}):
+        out = bot("check", *where, **env)
+        assert 'error F102 MissingTarget: goes to "good_bye"' in out.stdout and "1 error(s)" in out.stdout, env
+    wrong = bot("check", *where, BOT_LANG="fr")
+    assert "BOT_LANG: use ja or en (got 'fr')" in wrong.stderr and "1 error(s)" in wrong.stdout
 
 
 def test_check_fail_on_warnings(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from bot.engine import UserInput, step
 from bot.engine.classifier import Binary, Classifier, Router, features
+from bot.engine.machine import FlowMachine, Triggers
 
 from .helpers import NIGHT
 from .test_understanding import flow  # noqa: F401 - the fixture flow
@@ -23,7 +24,11 @@ def model(crisis=None, emergency=None, route=None, veto=0.0) -> Classifier:
 
 
 def with_model(flow, classifier):
-    return dataclasses.replace(flow, classifier=classifier, model_crisis="check", model_emergency="emergency")
+    # Where the net sends a message is a move of the flow's machine (as `model:` in a flow file makes it).
+    edges = [(trigger, source, dest) for source, trigger, dest in flow.machine.edges()]
+    edges += [(Triggers.MODEL_CRISIS, "*", "check"), (Triggers.MODEL_EMERGENCY, "*", "emergency")]
+    return dataclasses.replace(flow, classifier=classifier, model_crisis="check", model_emergency="emergency",
+                               machine=FlowMachine(list(flow.states), edges))
 
 
 def first(flow, text):

@@ -33,8 +33,26 @@ def test_a_broken_edit_keeps_the_last_good_version_and_logs_why(tmp_path, caplog
     assert holder.flow.states["welcome"]
     codes = [getattr(r, "code", None) for r in caplog.records]
     assert "F102" in codes
+    # Why, as data for /readyz details and the console, in both languages.
+    [why] = holder.last_rejection  # the three moves to "evidense" and the state "evidence": one slip
+    assert why["code"] == "F102" and why["file"] == "flows/mini.yaml" and why["severity"] == "error"
+    assert why["state"] == "evidence" and why["line"] == 42
+    assert "evidense" in why["message_en"] and "evidense" in why["message_ja"] and "evidence" in why["message_en"]
     (flows / "mini.yaml").write_text("states: [broken")
     assert holder.reload() is False and holder.version == good
+    assert [r["code"] for r in holder.last_rejection] == ["F100"]
+
+
+def test_a_good_edit_after_a_refused_one_clears_the_explanation(tmp_path):
+    flows, locales = copy_mini(tmp_path)
+    holder = BundleHolder(flows, locales, "mini")
+    assert holder.last_rejection == []
+    original = (flows / "mini.yaml").read_text()
+    (flows / "mini.yaml").write_text(original.replace("target: evidence}", "target: evidense}"))
+    assert holder.reload() is False and holder.last_rejection
+    (flows / "mini.yaml").write_text(original.replace("expiry_hours: 24", "expiry_hours: 12"))
+    assert holder.reload() is True
+    assert holder.last_rejection == []
 
 
 def test_starting_with_broken_flows_fails_loudly(tmp_path):
