@@ -40,6 +40,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from .negation import is_negated
 from .tokens import EN, JA, Token, tokenize
 
 PHRASE_THRESHOLD = 88
@@ -54,25 +55,6 @@ FUZZY = "~"              # "suicidal~": also with one letter wrong, missing, add
 MIN_FUZZY_LETTERS = 6
 _READING_LAYERS = frozenset({"reading", "lemma_reading"})
 
-# Negation: Japanese negates after the word (死な-ない, 死ぬつもりは-ありません), English before it.
-_NEGATORS_JA = frozenset({"ない", "無い", "ず", "へん", "ひん"})
-# What may stand between a word and the negation that still negates it (て, は, たい, わけ, じゃ,
-# つもり ...). しか (死ぬしかない: "nothing but to die") and だけ are not among them.
-_BRIDGE_JA = frozenset({
-    "て", "で", "は", "も", "たい", "だ", "です", "ます", "訳", "積もり", "気", "事", "こと", "はず", "筈",
-    "なんか", "なんて", "とか", "と", "思う", "考える", "為る", "する", "居る", "いる", "てる", "有る",
-    "ある", "たり", "ちゃう", "れる", "られる", "せる", "させる", "そう", "よう", "か", "の", "ん",
-    "まで", "ほど",   # 死にたいとまでは思ってない, 死にたいってほどではない
-})
-_NEGATORS_EN = frozenset({"not", "never", "no", "nobody", "nothing", "neither", "nor"})
-_BRIDGE_EN = frozenset({
-    "i", "am", "is", "are", "be", "was", "were", "been", "being", "really", "even", "ever", "going", "to",
-    "want", "feel", "feeling", "that", "so", "too", "do", "does", "did", "will", "would", "could", "can",
-    "should", "have", "has", "had", "planning", "plan", "trying", "try", "thinking", "think", "about",
-    "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
-    "in", "a", "an", "any",   # "not in a suicidal way"
-})
-MAX_BRIDGE = 5
 
 
 # ---- compiling keywords ------------------------------------------------------------------------------
@@ -445,48 +427,6 @@ def _one_edit(word: str) -> set[str]:
     out |= {a + c + b[1:] for a, b in splits if b for c in letters}
     out |= {a + c + b for a, b in splits for c in letters}
     return {w for w in out if len(w) >= MIN_FUZZY_LETTERS - 1}
-
-
-def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
-    """Is the word run tokens[first..last] negated (死にたく-ない, "not" suicidal)?"""
-    if tokens[last].kind == JA:
-        bridged = 0
-        for i in range(last + 1, len(tokens)):
-            t = tokens[i]
-            if t.sentence != tokens[last].sentence:
-                break
-            if t.lemma in _NEGATORS_JA or t.surface in _NEGATORS_JA:
-                return not _obligation_ja(tokens, i)
-            if (t.surface == "か" and tokens[i - 1].surface == "と") or t.lemma == "たい":
-                continue   # とか is one word; たい is part of the verb (死に-たい-とかは思ってない)
-            if (t.lemma in _BRIDGE_JA or t.surface in _BRIDGE_JA) and bridged < MAX_BRIDGE:
-                bridged += 1
-                continue
-            break
-    if tokens[first].kind == EN:
-        bridged = 0
-        for t in reversed(tokens[:first]):
-            if t.sentence != tokens[first].sentence:
-                break
-            if t.surface in _NEGATORS_EN:
-                return True
-            if t.surface in _BRIDGE_EN and bridged < MAX_BRIDGE:
-                bridged += 1
-                continue
-            break
-    return False
-
-
-# 切らないと落ち着かない, 死なないといけない: "must", not "not" (but 死なないと決めた is a promise).
-_CONDITIONAL_JA = frozenset({"と", "ば", "きゃ", "ちゃ", "くちゃ", "ければ", "けりゃ"})
-_PROMISE_JA = frozenset({"決める", "約束", "誓う", "思う", "言う", "考える"})
-
-
-def _obligation_ja(tokens: tuple[Token, ...], negator: int) -> bool:
-    after = tokens[negator + 1:negator + 3]
-    if not after or after[0].surface not in _CONDITIONAL_JA:
-        return False
-    return not (len(after) > 1 and after[1].lemma in _PROMISE_JA)
 
 
 def _automaton(table: dict[str, list[tuple[int, int]]]):
