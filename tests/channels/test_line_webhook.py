@@ -130,7 +130,9 @@ async def bot(tmp_path, holder):
 
 
 async def _nothing_happened(bot: Bot) -> None:
-    await asyncio.sleep(0.1)
+    # The sync point: every inbox commit a request started has ended, and every turn it made
+    # ready has run; then nothing may be stored or sent.
+    assert await bot.runtime.inbox_commits.idle()
     await bot.runtime.drain()
     assert await bot.count(InboxEvent) == 0
     assert bot.line.requests == []
@@ -267,7 +269,7 @@ async def test_redelivery_is_a_no_op(bot):
     again = dict(event, deliveryContext={"isRedelivery": True})
     assert (await bot.post([again])).status == 200
     assert (await bot.post([again])).status == 200
-    await asyncio.sleep(0.2)
+    assert await bot.runtime.inbox_commits.idle()
     await bot.runtime.drain()
     assert len(bot.line.sent()) == 1
     assert await bot.count(InboxEvent) == 1
@@ -312,7 +314,7 @@ async def test_unfollow_forgets_the_person_at_once(bot):
     await bot.settle(2)
     assert await bot.count(Conversation) == 1
     assert (await bot.post([make_unfollow(user)])).status == 200
-    await asyncio.sleep(0.1)
+    assert await bot.runtime.inbox_commits.idle()
     await bot.runtime.drain()
     assert await bot.count(Conversation) == 0
     assert len(bot.line.sent()) == 2  # nothing is sent to someone who blocked the bot
