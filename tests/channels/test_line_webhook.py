@@ -576,7 +576,10 @@ async def test_python_m_bot_serve(tmp_path, holder):
                                                     stderr=asyncio.subprocess.PIPE)
         try:
             async with aiohttp.ClientSession() as http:
-                for _ in range(200):
+                # Start-up imports SudachiPy's dictionary and every SDK: on a busy machine that
+                # takes a while. Wait for it, but not for a process that already exited.
+                deadline = time.monotonic() + 90
+                while True:
                     try:
                         # Ready, not only alive: the tables exist (the migrations run after start).
                         async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
@@ -584,9 +587,10 @@ async def test_python_m_bot_serve(tmp_path, holder):
                                 break
                     except aiohttp.ClientConnectionError:
                         pass
+                    if proc.returncode is not None or time.monotonic() > deadline:
+                        err = (await proc.stderr.read()).decode(errors="replace")[-2000:] if proc.returncode is not None else ""
+                        raise AssertionError(f"the server did not start {err}")
                     await asyncio.sleep(0.05)
-                else:
-                    raise AssertionError("the server did not start")
                 user = new_user_id()
                 follow = make_follow(user)
                 body = webhook_body([follow])
