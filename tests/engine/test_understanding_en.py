@@ -42,3 +42,14 @@ def test_a_language_request_inside_a_longer_message_in_that_language_lets_the_re
     # in the other language, or said alone, it still switches
     assert step(FLOW, at("welcome", "ja"), UserInput.typed("english pls, evidence?"), NIGHT).matched == "interrupt:english"
     assert step(FLOW, at("welcome", "en"), UserInput.typed("english"), NIGHT).matched == "interrupt:english"
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("is there a helpline? not for suicide, just for this photo problem", False),
+    ("its not really for suicide", False),
+    ("there is no hope for me suicide is the only way", True),   # "me" stands between: not negated
+    ("i think about suicide for real", True),
+])
+def test_not_for_negates_what_follows(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("suicide",))})
+    assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
