@@ -24,6 +24,7 @@ _BRIDGE_EN = frozenset({
     "should", "have", "has", "had", "planning", "plan", "trying", "try", "thinking", "think", "about",
     "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
     "in", "a", "an", "any",   # "not in a suicidal way"
+    "for",                    # "not for suicide, just for this photo problem"
 })
 MAX_BRIDGE = 5
 

@@ -245,6 +245,9 @@ _SAYING_JA = frozenset({"言う", "脅す", "書く", "送る", "脅迫", "言�
 _MESSAGE_JA = frozenset({"dm", "line", "ライン", "メッセ", "メッセージ", "連絡", "メール", "返信"})
 _FIRST_PERSON_EN = frozenset({"i", "me", "my", "myself"})
 _CLAUSE_JOINERS_EN = frozenset({"and", "but", "so", "because", "cause", "cuz", "bc"})
+# "if he tells everyone im gay i will kill myself": a saying in a condition ends at "i will ..."
+_CONDITIONS_EN = frozenset({"if", "when", "once", "unless", "before"})
+_MODALS_EN = frozenset({"will", "would", "shall", "might"})
 
 
 def _said_to_me_ja(after: list[Token]) -> bool:
@@ -271,8 +274,11 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
         elif t.kind == EN and t.surface in _SAID_EN and i > 0 and \
                 any(w.surface in _OTHERS_EN for w in tokens[max(0, i - 3):i]):
             end = i + 1
+            conditional = any(w.surface in _CONDITIONS_EN for w in tokens[max(0, i - 3):i])
             while end < len(tokens) and tokens[end].sentence == t.sentence and not tokens[end].quoted:
                 if end > i + 1 and end in clauses:
+                    break
+                if conditional and end > i + 2 and _own_main_clause_en(tokens, end):
                     break
                 if tokens[end].surface in _CLAUSE_JOINERS_EN and \
                         any(w.surface in _FIRST_PERSON_EN for w in tokens[end + 1:end + 3]):
@@ -281,6 +287,12 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
             if end > i + 1:
                 out.append((i + 1, end))
     return out
+
+
+def _own_main_clause_en(tokens: list[Token], at: int) -> bool:
+    """tokens[at:] start "i will", "i would", "i am going to", "i am gonna"."""
+    words = [t.surface for t in tokens[at:at + 3]] + ["", ""]
+    return words[0] == "i" and (words[1] in _MODALS_EN or (words[1] == "am" and words[2] in ("going", "gon")))
 
 
 _ROMAJI_WORD = re.compile(r"[a-z]+")

@@ -178,6 +178,8 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # 1. interrupts, from every state
     for it in flow.interrupts:
         if it.matcher.matches(r.scan, r.spaced):
+            if it.set_locale == session.locale and r.scan.intents - {flow.ack_intent, it.matcher.name}:
+                continue  # "any helpline in english?" in English: the rest of it is the request
             target = flow.machine.resolve(state.name, it.trigger)
             if target and target == flow.machine.resolve(state.name, Triggers.MODEL_CRISIS) and _model_says_ordinary(flow, r):
                 continue  # an unclear word ("dead", 死ぬ) in a message the model reads as ordinary
