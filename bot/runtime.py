@@ -23,13 +23,13 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-import traceback
 from typing import Awaitable, Callable, Iterable, Sequence
 
 from bot import observability as metrics
-from bot.envelope import Channel, DeliveryResult, InboundEvent, Outbound
+from bot.envelope import Channel, InboundEvent, Outbound
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
+from bot.sender import Sender, where as _where
 from bot.store import StoreUnavailable, figures, handoffs, inbox, keys, outbox, conversations
 from bot.store.crypto import DecryptError
 from bot.store.db import Store, is_unavailable
@@ -119,12 +119,6 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-def _where(exc: BaseException) -> str:
-    """file:line of the innermost frame, for a log line that must not carry the message."""
-    tb = traceback.extract_tb(exc.__traceback__)
-    return f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-
-
 def enter_state(flow: Flow, session: Session, state: str, now: float):
     """Enter ``state`` as if a move led there (replies, effects): used after a handoff."""
     from bot.engine import turn as engine_turn
@@ -205,6 +199,7 @@ class Runtime:
         self._last_burst = 0.0          # time.monotonic() when the last accept() of a burst ended
         self._inbox_lag = 0.0           # how long the events of the last turn batch had waited
         self._outbox_lag = 0.0          # how long the people of the last delivery round had waited
+        self.sender = Sender(self)
         self.inbox_commits = inbox.GroupCommit(self.store, self.crypto, notify_channel=INBOX_CHANNEL,
                                                on_commit=self._committed)
 
@@ -762,66 +757,11 @@ class Runtime:
     # ---- the sender ---------------------------------------------------------------------------
 
     async def _sender_loop(self) -> None:
-        pause = self.poll_interval
-        while self._running:
-            self._outbox_wake.clear()
-            try:
-                await self._after_deliveries(self._outbox_lag)
-                sent = await self.deliver_due()
-                pause = self.poll_interval
-            except StoreUnavailable:
-                pause = min(pause * 2, 30.0)
-                sent = 0
-            except Exception as exc:
-                log.error("sender.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
-                sent = 0
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
-                        await self._outbox_wake.wait()
+        await self.sender.loop()
 
     async def deliver_due(self) -> int:
         """Lease, deliver and settle one batch of due outbox rows; returns how many were tried."""
-        names = tuple(self.channels)
-        if not names:
-            return 0
-        now = self.clock()
-        claimed = await self.store.run(outbox.claim_due, self.crypto, names, now, self.send_batch, self.lease_seconds)
-        if not claimed:
-            return 0
-        self._outbox_lag = now - min(c.outbound.received_at or now for c in claimed)
-        results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
-        now = self.clock()
-        max_attempts = self.settings.outbox_max_attempts
-        sent, retries, failed = [], [], []
-        for c, (res, ms) in zip(claimed, results):
-            attempts = c.attempts + 1
-            fields = {"outbox": c.id, "conversation": c.conversation_id, "channel": c.channel,
-                      "attempts": attempts, "ms": ms}
-            if res.status == "sent":
-                sent.append(c.id)
-                metrics.OUTBOX_SENT.labels(c.channel).inc()
-                log.info("outbox.sent", extra=fields)
-            elif res.status == "retry" and attempts < max_attempts:
-                retries.append(outbox.Retry(c.id, attempts, res.retry_after, res.reason))
-                metrics.OUTBOX_RETRIES.labels(c.channel, res.reason[:40]).inc()
-                log.warning("outbox.retry", extra={**fields, "reason": res.reason})
-            else:
-                failed.append(outbox.GiveUp(c.id, attempts, res.reason or res.status))
-                metrics.OUTBOX_FAILED.labels(c.channel).inc()
-                log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
-        await self.store.run(outbox.settle, now, sent, retries, failed)
-        return len(claimed)
-
-    async def _deliver_one(self, c: outbox.Claimed) -> tuple[DeliveryResult, float]:
-        started = time.perf_counter()
-        try:
-            res = await self.channels[c.channel].deliver(c.user_id, c.outbound)
-            if not isinstance(res, DeliveryResult):
-                res = DeliveryResult("retry", reason="bad_result")
-        except Exception as exc:  # an adapter bug or a network error: retry later, log no content
-            res = DeliveryResult("retry", reason=f"exception:{type(exc).__name__}")
-        return res, round((time.perf_counter() - started) * 1000, 2)
+        return await self.sender.deliver_due()
 
     # ---- for the handoff side -----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import functools
 import logging
 import os
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
@@ -35,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.errors import BotError
+from bot.observability import STORE_FAILURES
 
 from .crypto import Crypto
 from .notify import Listener, publish
@@ -90,28 +92,40 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     # asyncpg raises its own classes for a server that is starting or shutting down.
     name = type(exc).__name__
-    return name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdownError",
-                    "TooManyConnectionsError", "ConnectionFailureError")
+    if name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdownError",
+                "TooManyConnectionsError", "ConnectionFailureError"):
+        return True
+    # Through SQLAlchemy they carry their SQLSTATE: the connection lost (class 08), no room
+    # (53: disk full, out of memory), the server shutting down (57P), or read-only (25006).
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    return code.startswith(("08", "53", "57P")) or code == "25006"
 
 
-def store_error(exc: Exception) -> Exception:
+def store_error(exc: Exception, failed: Callable[[BaseException], None] | None = None) -> Exception:
     """``StoreUnavailable`` (from ``exc``) when ``exc`` means the database cannot be reached;
-    otherwise ``exc`` itself."""
-    if isinstance(exc, StoreUnavailable) or not is_unavailable(exc):
+    otherwise ``exc`` itself. ``failed(exc)`` is told of every such failure."""
+    if isinstance(exc, StoreUnavailable):
+        if failed is not None:
+            failed(exc)
+        return exc
+    if not is_unavailable(exc):
         return exc
     log.error("store.unavailable", extra={"code": type(exc).__name__})
+    if failed is not None:
+        failed(exc)
     error = StoreUnavailable("the database cannot be reached")
     error.__cause__ = exc
     return error
 
 
 @contextlib.asynccontextmanager
-async def _unreachable_as_store_unavailable() -> AsyncIterator[None]:
+async def _unreachable_as_store_unavailable(failed: Callable[[BaseException], None] | None = None
+                                            ) -> AsyncIterator[None]:
     """A database that cannot be reached raises ``StoreUnavailable``; other errors pass through."""
     try:
         yield
     except Exception as exc:
-        error = store_error(exc)
+        error = store_error(exc, failed)
         if error is exc:
             raise
         raise error from exc
@@ -284,6 +298,15 @@ class Store:
         # p99 accept-to-reply of seconds at 50 events/s without this). Other processes still
         # meet at BEGIN IMMEDIATE.
         self._sqlite_turn = WriterQueue() if backend == "sqlite" else None
+        # Since when the database could not be reached or written (disk full, read-only, a lost
+        # connection) and why, until a write succeeds again (``writable``): for /readyz.
+        self.write_failure: tuple[float, str] | None = None
+
+    def _failed(self, exc: BaseException) -> None:
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+        if self.write_failure is None:  # the first failure says since when, and what it was
+            self.write_failure = (time.monotonic(), type(cause).__name__)
+        STORE_FAILURES.inc()
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> "Store":
@@ -299,7 +322,7 @@ class Store:
 
         A database that cannot be reached raises ``StoreUnavailable``; other errors pass through.
         """
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             async with self.sessions() as session, session.begin():
                 yield session
 
@@ -308,7 +331,7 @@ class Store:
         """``transaction`` without the ORM: a Core connection inside one transaction. For the hot
         paths (the webhook, the worker's batches, the sender), where an ORM session's unit of
         work cost more than the SQL it ran."""
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             async with self.engine.begin() as conn:
                 yield conn
 
@@ -322,7 +345,7 @@ class Store:
         for the busy event loop: that was most of an acknowledgement's time). On PostgreSQL it
         runs through the async engine (``run_sync``): the same SQL, the same code.
         """
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             if self._thread_engine is None:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args)
@@ -359,7 +382,7 @@ class Store:
         so it may only pop from a queue that is safe across threads (``collections.deque``).
         """
         loop = asyncio.get_running_loop()
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             if self._thread_engine is None or on_sqlite3 is None:
                 for _ in range(limit):
                     batch = take()
@@ -369,13 +392,13 @@ class Store:
                         async with self.engine.begin() as conn:
                             result = await conn.run_sync(write, batch)
                     except Exception as exc:
-                        settle(batch, None, store_error(exc))
+                        settle(batch, None, store_error(exc, self._failed))
                         return
                     settle(batch, result, None)
                 return
 
             def settle_on_loop(batch, result, error):
-                settle(batch, result, None if error is None else store_error(error))
+                settle(batch, result, None if error is None else store_error(error, self._failed))
 
             def series() -> None:  # in the writer thread
                 for _ in range(limit):
@@ -479,6 +502,25 @@ class Store:
         except Exception:
             return False
 
+    async def writable(self) -> str | None:
+        """None when writes work; else why not. After a failure (``write_failure``) it writes
+        one row in place to learn whether writing works again; a read (``ping``) cannot tell,
+        as a full disk or a read-only database still answers SELECT."""
+        if self.write_failure is None:
+            return None
+        try:
+            async with self.transaction() as s:
+                await s.execute(_WRITE_PROBE)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                self._failed(exc)  # a read-only PostgreSQL, say: still not writable
+        else:
+            self.write_failure = None
+            log.info("store.writable")
+            return None
+        since, code = self.write_failure
+        return f"writes failing for {time.monotonic() - since:.0f} s ({code})"
+
     async def upgrade(self) -> None:
         """Bring the schema to the newest revision (Alembic). Safe to run from several processes."""
         from .migrate import upgrade_connection
@@ -550,6 +592,9 @@ def next_ids(conn: Connection, table, count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
+# Rewrites the one row with itself: a real write (a WAL frame, a new row version), and a table
+# every migrated database has.
+_WRITE_PROBE = text("UPDATE alembic_version SET version_num = version_num")
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
 
 
