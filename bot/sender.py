@@ -88,7 +88,9 @@ class Sender:
                 metrics.OUTBOX_SENT.labels(c.channel).inc()
                 log.info("outbox.sent", extra=fields)
             elif res.status == "retry" and attempts < max_attempts:
-                retries.append(outbox.Retry(c.id, attempts, res.retry_after, res.reason))
+                # Unknown until an attempt settles it: the platform may have this one or an earlier one.
+                unknown = res.may_have_arrived or c.outbound.may_have_arrived
+                retries.append(outbox.Retry(c.id, attempts, res.retry_after, res.reason, unknown))
                 metrics.OUTBOX_RETRIES.labels(c.channel, res.reason[:40]).inc()
                 log.warning("outbox.retry", extra={**fields, "reason": res.reason})
             else:
@@ -105,7 +107,8 @@ class Sender:
             if not isinstance(res, DeliveryResult):
                 res = DeliveryResult("retry", reason="bad_result")
         except Exception as exc:  # an adapter bug or a network error: retry later, log no content
-            res = DeliveryResult("retry", reason=f"exception:{type(exc).__name__}")
+            # Perhaps after the request went out: counted as possibly arrived (never sent twice).
+            res = DeliveryResult("retry", reason=f"exception:{type(exc).__name__}", may_have_arrived=True)
         return res, round((time.perf_counter() - started) * 1000, 2)
 
     async def settle(self, sent: list[int], retries: list[outbox.Retry], failed: list[outbox.GiveUp]) -> bool:

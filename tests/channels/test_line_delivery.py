@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 
@@ -110,6 +111,51 @@ async def test_server_errors_are_retried(line, channel, status):
     line.fail_next(status, kinds=("push",))
     result = await channel.deliver(new_user_id(), turn(None))
     assert (result.status, result.reason) == ("retry", f"http_{status}")
+
+
+async def test_a_reply_accepted_then_answered_500_is_not_sent_again(line, channel):
+    """LINE took the reply, then answered 500: the outcome is unknown. The retry (the outbox
+    marks it ``may_have_arrived``) tries the same token; LINE refusing it means the first one
+    arrived: sent, and no push repeats it."""
+    user, token = new_user_id(), new_reply_token()
+    line.fail_next(500, kinds=("reply",), after_accepting=True)
+    out = turn(token)
+    first = await channel.deliver(user, out)
+    assert (first.status, first.reason, first.may_have_arrived) == ("retry", "http_500", True)
+    again = await channel.deliver(user, dataclasses.replace(out, may_have_arrived=True))
+    assert (again.status, again.reason) == ("sent", "reply_earlier")
+    assert [r.kind for r in line.requests] == ["reply", "reply"] and len(line.sent()) == 1
+
+
+async def test_after_an_unknown_outcome_a_reply_that_did_not_arrive_goes_now(line, channel):
+    """A 500 before LINE took it: the retry's reply is accepted, once."""
+    user, token = new_user_id(), new_reply_token()
+    line.fail_next(500, kinds=("reply",))
+    out = turn(token)
+    assert (await channel.deliver(user, out)).may_have_arrived is True
+    again = await channel.deliver(user, dataclasses.replace(out, may_have_arrived=True))
+    assert (again.status, again.reason) == ("sent", "reply")
+    assert len(line.sent()) == 1
+
+
+async def test_after_an_unknown_outcome_an_old_token_goes_by_push(line, channel):
+    """Once the token may have expired its refusal says nothing: push, with the retry key."""
+    user, token = new_user_id(), new_reply_token()
+    line.expire_reply_token(token)
+    out = dataclasses.replace(turn(token, age=55), may_have_arrived=True)
+    result = await channel.deliver(user, out)
+    assert (result.status, result.reason) == ("sent", "push")
+    assert [r.kind for r in line.requests] == ["push"]
+
+
+async def test_429_and_a_connection_never_made_did_not_reach_line(line, channel, holder):
+    line.fail_next(429, kinds=("reply",))
+    assert (await channel.deliver(new_user_id(), turn(new_reply_token()))).may_have_arrived is False
+    ch = LineChannel(TOKEN, "http://127.0.0.1:9", flow=lambda: holder.flow)  # nothing listens there
+    try:
+        assert (await ch.deliver(new_user_id(), turn(None))).may_have_arrived is False
+    finally:
+        await ch.close()
 
 
 async def test_push_retry_is_delivered_once(line, channel):

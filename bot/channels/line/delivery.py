@@ -10,8 +10,12 @@ Delivery rules:
   is also free of LINE's monthly push quota. After that, or when LINE says the token is invalid
   (400 "Invalid reply token"), the same messages go by push with ``X-Line-Retry-Key`` set to the
   outbox row's retry key, so a retried push is delivered once (LINE answers 409 to a repeat).
+- Except after an attempt whose outcome is unknown (``Outbound.may_have_arrived``: it timed out,
+  got a 5xx, or its sender died): LINE refusing the token while it is still young
+  (``REPLY_TOKEN_TTL``) means that attempt used it, so the row is sent; a push would say it twice.
 - 429, 5xx, network errors and timeouts: ``DeliveryResult("retry", retry_after)``; the outbox
-  retries with backoff. A wrong access token (401/403) also retries, slowly, so nothing is lost
+  retries with backoff. 5xx, timeouts and connections lost after sending may have reached LINE
+  (``may_have_arrived``); 429 and a connection never made did not. A wrong access token (401/403) also retries, slowly, so nothing is lost
   while someone fixes the setting; other 4xx fail (the request itself is wrong).
 - One client per process, built once. line-bot-sdk's aiohttp session trusts the environment,
   which makes aiohttp look up proxy variables and read ``~/.netrc`` on every request (about 30%
@@ -87,7 +91,8 @@ def _status_result(exc: ApiException) -> DeliveryResult:
     status = exc.status or 0
     reason = f"http_{status}"
     if status == 429 or status >= 500 or status == 0:
-        return DeliveryResult("retry", _retry_after(exc), reason)
+        # A 5xx may come after LINE accepted the request (seen: accept, then 500).
+        return DeliveryResult("retry", _retry_after(exc), reason, may_have_arrived=status != 429)
     if status in (401, 403):
         return DeliveryResult("retry", AUTH_RETRY_AFTER, reason)
     return DeliveryResult("failed", None, reason)
@@ -209,6 +214,11 @@ class LineChannel:
             result = await self._reply(api, token, messages)
             if result is not None:
                 return result
+            # Refused while young (checked now, after the answer): used, not expired. After an
+            # attempt whose outcome is unknown, that attempt used it.
+            if outbound.may_have_arrived and time.time() - outbound.received_at < REPLY_TOKEN_TTL:
+                log.info("line.reply_arrived_earlier")
+                return DeliveryResult("sent", None, "reply_earlier")
         return await self._push(api, user_id, messages, push_retry_key(outbound.retry_key))
 
     async def _reply(self, api: AsyncMessagingApi, token: str, messages: list[dict]) -> DeliveryResult | None:
@@ -237,7 +247,10 @@ class LineChannel:
             return _status_result(exc)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             log.warning(f"line.{kind}_failed", extra={"error": type(exc).__name__})
-            return DeliveryResult("retry", None, "network")
+            # No connection made (refused, DNS, TLS, connect timeout): LINE never saw it.
+            # Otherwise (a timeout, a connection lost mid-request) it may have.
+            unsent = isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+            return DeliveryResult("retry", None, "network", may_have_arrived=not unsent)
         return DeliveryResult("sent", None, kind)
 
     async def send_now(self, user_id: str | None, reply_token: str | None, received_at: float,
