@@ -29,7 +29,7 @@ from bot import observability as metrics
 from bot.envelope import Channel, InboundEvent, Outbound
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
-from bot.sender import Sender, where as _where
+from bot.sender import DRAIN_SECONDS, Sender, where as _where
 from bot.store import StoreUnavailable, figures, handoffs, inbox, keys, outbox, conversations
 from bot.store.crypto import DecryptError
 from bot.store.db import Store, is_unavailable
@@ -251,17 +251,28 @@ class Runtime:
         except Exception as exc:  # the bot still reads them; the next start tries again
             log.error("store.seal_legacy_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop taking new work, let the rounds under way end (the deliveries in flight finish
+        and are recorded) for up to ``drain`` seconds, then cancel what is left: a delivery cut
+        short releases its rows for another process (``Sender``)."""
         self._running = False
+        self.sender.draining = True
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
+        self._inbox_wake.set()   # the loops see _running at once instead of after their pause
+        self._outbox_wake.set()
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks, timeout=drain)
+            if late:
+                log.warning("runtime.drain_timeout", extra={"count": len(late), "seconds": drain})
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        self.sender.draining = False
         if not await self.inbox_commits.idle():
             log.warning("inbox.commits_still_running")  # their callers already had an error or a timeout
         await self.store.dispose()

@@ -6,6 +6,9 @@
   ``outbox.settle``: sent, retry with backoff, or given up after ``outbox_max_attempts``.
 * Recording the outcome is retried until it works or the process stops (``settle``): a row
   delivered but not marked sent would be delivered again once its lease ran out.
+* The lease is short (``outbox.LEASE_SECONDS``) and renewed while the round runs, so the rows of
+  a process that died wait seconds, not a minute. A round cut short (the process stopping after
+  ``DRAIN_SECONDS``) releases its rows; their ``in_flight`` mark stays (``outbox``).
 
 Logs name conversations and rows by their ids only; never text, never platform ids.
 """
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_FIRST_PAUSE = 0.05   # seconds before the first retry of a failed settle; doubles each time
 SETTLE_MAX_PAUSE = 2.0      # ... up to this: the outcome is recorded within 2 s of the database's return
+DRAIN_SECONDS = 10.0        # on SIGTERM, how long the deliveries under way may take to finish
 SETTLE_BUG_TRIES = 5        # a settle failing for another reason than the database (a bug) is dropped
                             # after this many tries; its rows come back after their lease
 
@@ -44,6 +48,7 @@ class Sender:
 
     def __init__(self, runtime: "Runtime") -> None:
         self.rt = runtime
+        self.draining = False   # the runtime is stopping: finish the round under way (``Runtime.stop``)
 
     async def loop(self) -> None:
         rt = self.rt
@@ -76,7 +81,20 @@ class Sender:
         if not claimed:
             return 0
         rt._outbox_lag = now - min(c.outbound.received_at or now for c in claimed)
-        results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
+        ids = [c.id for c in claimed]
+        renewing = asyncio.create_task(self._renew(ids), name="outbox-renew")
+        try:
+            results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
+            await self._settle_round(claimed, results)
+        except asyncio.CancelledError:  # stopped before the round ended: let another take the rows now
+            await self._release(ids)
+            raise
+        finally:
+            renewing.cancel()
+        return len(claimed)
+
+    async def _settle_round(self, claimed: list[outbox.Claimed], results) -> None:
+        rt = self.rt
         max_attempts = rt.settings.outbox_max_attempts
         sent, retries, failed = [], [], []
         for c, (res, ms) in zip(claimed, results):
@@ -98,7 +116,24 @@ class Sender:
                 metrics.OUTBOX_FAILED.labels(c.channel).inc()
                 log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
         await self.settle(sent, retries, failed)
-        return len(claimed)
+
+    async def _renew(self, ids: list[int]) -> None:
+        """Every third of the lease, while the round runs: keep its rows leased."""
+        rt = self.rt
+        while True:
+            await asyncio.sleep(rt.lease_seconds / 3)
+            try:
+                await rt.store.run(outbox.renew, ids, rt.clock() + rt.lease_seconds)
+            except Exception as exc:  # the lease may run out: in_flight keeps a reply from going twice
+                log.warning("outbox.renew_failed", extra={"count": len(ids), "code": type(exc).__name__})
+
+    async def _release(self, ids: list[int]) -> None:
+        try:
+            async with asyncio.timeout(1.0):
+                await self.rt.store.run(outbox.renew, ids, 0.0)
+            log.info("outbox.released", extra={"count": len(ids)})
+        except Exception as exc:  # their lease runs out soon anyway
+            log.warning("outbox.release_failed", extra={"count": len(ids), "code": type(exc).__name__})
 
     async def _deliver_one(self, c: outbox.Claimed) -> tuple[DeliveryResult, float]:
         started = time.perf_counter()
@@ -113,7 +148,8 @@ class Sender:
 
     async def settle(self, sent: list[int], retries: list[outbox.Retry], failed: list[outbox.GiveUp]) -> bool:
         """Record a round's outcomes, retried (0.05 s, doubling up to 2 s) while the database
-        cannot be reached, until it works or the process stops. False if it never worked."""
+        cannot be reached, until it works or the process stops (cancelled at the end of
+        ``DRAIN_SECONDS``). False if it never worked."""
         rt = self.rt
         pause, bugs = SETTLE_FIRST_PAUSE, 0
         rows = len(sent) + len(retries) + len(failed)
@@ -126,7 +162,7 @@ class Sender:
                 bugs += not isinstance(exc, StoreUnavailable)
                 log.error("outbox.settle_failed", extra={"count": rows, "code": type(exc).__name__,
                                                          "file": where(exc), "seconds": pause})
-                if not rt._running or bugs >= SETTLE_BUG_TRIES:
+                if not (rt._running or self.draining) or bugs >= SETTLE_BUG_TRIES:
                     return False
             await asyncio.sleep(pause)
             pause = min(pause * 2, SETTLE_MAX_PAUSE)

@@ -2,6 +2,8 @@
 database comes and goes, and a delivery whose outcome is unknown is not made twice."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import time
 
@@ -12,12 +14,26 @@ from sqlalchemy.exc import OperationalError
 from bot import observability as metrics
 from bot.channels.line.delivery import LineChannel
 from bot.channels.line.fake import LineStandIn, new_reply_token, new_user_id
-from bot.envelope import InboundEvent
+from bot.envelope import DeliveryResult, InboundEvent
+from bot.runtime import Runtime
 from bot.store import outbox
 from bot.store.models import OutboxMessage
+from tests.conftest import SECRET
 from tests.test_runtime import channel, ev
 
 TOKEN = "test-access-token"
+
+
+@contextlib.asynccontextmanager
+async def store_target_again(store):
+    """Another store on the same database (the stopped runtime disposed of its own)."""
+    from bot.store import Store
+
+    other = Store(store.url, SECRET, schema=store.schema)
+    try:
+        yield other
+    finally:
+        await other.dispose()
 
 
 async def rows(store) -> list[OutboxMessage]:
@@ -110,3 +126,80 @@ async def test_a_sender_that_died_after_sending_is_not_repeated(runtime, line, c
     assert [r.status for r in await rows(runtime.store)] == ["sent"]
     assert [(r.kind, r.status) for r in line.requests] == [("reply", 200), ("reply", 400)]
     assert len(line.sent()) == 1
+
+
+class SlowChannel:
+    """Delivers after ``release`` is set (or at once), counting what arrived."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.delivered: list[str] = []
+
+    async def deliver(self, user_id, outbound):
+        self.started.set()
+        await self.release.wait()
+        self.delivered.append(user_id)
+        return DeliveryResult("sent", None, "memory")
+
+
+async def lease(store) -> float:
+    [row] = await rows(store)
+    return row.leased_until
+
+
+async def test_the_lease_is_short_and_renewed_while_a_delivery_runs(runtime, clock):
+    """Another sender must not take a row whose delivery is still under way, however long it
+    takes; and a dead sender's rows come back after a few seconds, not a minute."""
+    assert runtime.lease_seconds <= 10
+    runtime.lease_seconds = 0.3  # renewed every 0.1 s
+    slow = SlowChannel()
+    runtime.register_channel(slow)
+    await runtime.accept([ev("U1", kind="start")])
+    await runtime.process_batch(8)
+    round_ = asyncio.create_task(runtime.deliver_due())
+    await slow.started.wait()
+    assert await lease(runtime.store) == clock.now + 0.3
+    clock.advance(5)  # far past the first lease
+    deadline = time.monotonic() + 5
+    while await lease(runtime.store) < clock.now and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await lease(runtime.store) == clock.now + 0.3  # renewed
+    assert await runtime.sender.deliver_due() == 0  # nobody else takes it
+    slow.release.set()
+    assert await round_ == 1
+    assert slow.delivered == ["U1"] and [r.status for r in await rows(runtime.store)] == ["sent"]
+
+
+async def test_stop_lets_the_deliveries_under_way_finish_and_records_them(settings, mini_holder, store, clock):
+    """SIGTERM mid-delivery: the runtime stops taking rows, the delivery in flight ends and is
+    marked sent before the process goes (before: cancelled, the row left leased for a minute,
+    then sent again)."""
+    rt = Runtime(settings, mini_holder, store=store, clock=clock)
+    slow = SlowChannel()
+    rt.register_channel(slow)
+    await rt.start(run_worker=True, migrate=False)
+    await rt.accept([ev("U1", kind="start")])
+    await asyncio.wait_for(slow.started.wait(), 10)
+    asyncio.get_running_loop().call_later(0.3, slow.release.set)
+    await rt.stop()
+    assert slow.delivered == ["U1"]
+    async with store_target_again(store) as other:
+        assert [r.status for r in await rows(other)] == ["sent"]
+
+
+async def test_a_delivery_still_running_at_the_end_of_the_drain_is_released_for_another(settings, mini_holder, store,
+                                                                                         clock):
+    rt = Runtime(settings, mini_holder, store=store, clock=clock)
+    slow = SlowChannel()  # never released: a platform that hangs
+    rt.register_channel(slow)
+    await rt.start(run_worker=True, migrate=False)
+    await rt.accept([ev("U1", kind="start")])
+    await asyncio.wait_for(slow.started.wait(), 10)
+    await rt.stop(drain=0.2)
+    async with store_target_again(store) as other:
+        [row] = await rows(other)
+    # Free for the next sender at once, and marked: this attempt may have reached the platform.
+    assert (row.status, row.leased_until, row.in_flight) == ("pending", 0.0, 1)

@@ -2,8 +2,9 @@
 
 Delivery happens outside any transaction (a network call must never hold the SQLite write lock
 or a PostgreSQL row lock): ``claim_due`` leases the head row of each conversation for
-``LEASE_SECONDS``, the sender delivers, then ``settle`` marks them sent, schedules retries or gives up.
-A sender that dies mid-delivery leaves a lease that runs out; the row is delivered again with the
+``LEASE_SECONDS``, the sender delivers (renewing the lease meanwhile, ``renew``), then ``settle``
+marks them sent, schedules retries or gives up; a sender that stops first ``release``s them.
+A sender that dies mid-delivery leaves a lease that runs out within seconds; the row is delivered again with the
 same ``Outbound.retry_key``, which the platform uses to drop the repeat (LINE's
 ``X-Line-Retry-Key``, Discord's message ``nonce`` with ``enforce_nonce``).
 
@@ -31,7 +32,9 @@ from .models import FAILED, PENDING, SENT, OutboxMessage
 
 _O = OutboxMessage.__table__
 
-LEASE_SECONDS = 60.0
+# Short, so that a process that died holds nobody's answer for long; the sender renews the
+# lease every third of it while a delivery runs (a LINE call may take 10 s, a reply then a push 20).
+LEASE_SECONDS = 6.0
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 
@@ -132,6 +135,8 @@ def _due_statement(postgres: bool):
 DUE = {True: _due_statement(True), False: _due_statement(False)}
 _LEASE = (update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True)))
           .values(leased_until=bindparam("until"), in_flight=1))
+_RENEW = (update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True)), _O.c.status == PENDING)
+          .values(leased_until=bindparam("until")))
 _UNDECRYPTABLE = (update(_O).where(_O.c.id == bindparam("rid"))
                   .values(status=FAILED, payload_enc=None, user_ref_enc=None, settled_at=bindparam("at"),
                           reason="undecryptable"))
@@ -166,6 +171,12 @@ def claim_due(conn: Connection, crypto: Crypto, channels: tuple[str, ...], now: 
     if broken:
         conn.execute(_UNDECRYPTABLE, broken)
     return claimed
+
+
+def renew(conn: Connection, ids: list[int], until: float) -> None:
+    """Keep these rows leased until ``until`` (their delivery is still running); ``until`` 0:
+    release them (the sender stops), keeping ``in_flight``, for another to take at once."""
+    conn.execute(_RENEW, {"ids": ids, "until": until})
 
 
 @dataclass(frozen=True)
