@@ -14,7 +14,7 @@ from bot.envelope import Outbound
 from bot.channels.line.delivery import AUTH_RETRY_AFTER, LineChannel
 from bot.engine.model import Choice, Link, Reply
 from bot.reload import BundleHolder
-from bot.channels.line.fake import new_reply_token, new_user_id
+from bot.channels.line.fake import LineStandIn, new_reply_token, new_user_id
 from tests.channels.helpers import MINI, mini_locales_with_line
 from tests.channels.line_contract import contract_standin
 
@@ -236,3 +236,74 @@ async def test_group_reply_and_leave(line, channel):
     assert await channel.leave("room", "R" + "2" * 32)
     assert [r.path for r in line.of_kind("leave")] == [f"/v2/bot/group/{'C' + '1' * 32}/leave",
                                                         f"/v2/bot/room/{'R' + '2' * 32}/leave"]
+
+
+class HeldLine(LineStandIn):
+    """LINE that holds loading-animation calls until ``release`` and answers replies after
+    ``reply_delay`` seconds."""
+
+    def __init__(self, token: str, reply_delay: float = 0.0) -> None:
+        super().__init__(token)
+        self.release = asyncio.Event()
+        self.held = 0
+        self.reply_delay = reply_delay
+
+    async def _handle(self, request):
+        if request.path.endswith("/chat/loading/start"):
+            self.held += 1
+            self._changed.set()
+            await self.release.wait()
+        elif request.path.endswith("/message/reply"):
+            await asyncio.sleep(self.reply_delay)
+        return await super()._handle(request)
+
+
+async def test_loading_animations_have_their_own_pool_and_never_hold_up_replies(holder, monkeypatch):
+    """LINE is slow to answer animations: they fill their own pool (the next is skipped, not
+    queued) and every reply still goes at once. Before, animations and replies shared one pool
+    and hung animations starved the replies."""
+    monkeypatch.setattr(line_module, "CONNECTIONS", 2)
+    monkeypatch.setattr(line_module, "LOADING_CONNECTIONS", 2)
+    async with HeldLine(TOKEN) as line:
+        ch = LineChannel(TOKEN, line.url, flow=lambda: holder.flow)
+        await ch.start()
+        try:
+            for _ in range(3):
+                ch._start_loading(new_user_id())
+            await line.wait_for(lambda: line.held == 2)
+            assert ch._loading_calls == 2 and len(ch._tasks) == 2  # the third: skipped, its pool is busy
+            async with asyncio.timeout(20):  # a guard against the starvation, not a speed check
+                results = await asyncio.gather(*(ch.deliver(new_user_id(), turn(new_reply_token())) for _ in range(4)))
+            assert [r.reason for r in results] == ["reply"] * 4
+        finally:
+            line.release.set()
+            await ch.close()
+    assert len(line.of_kind("loading")) == 2 and len(line.sent()) == 4
+
+
+async def test_no_loading_animation_while_line_is_slow(holder, monkeypatch):
+    monkeypatch.setattr(line_module, "SLOW_CALL", 0.2)
+    async with HeldLine(TOKEN, reply_delay=0.4) as line:
+        ch = LineChannel(TOKEN, line.url, flow=lambda: holder.flow)
+        try:
+            assert (await ch.deliver(new_user_id(), turn(new_reply_token()))).status == "sent"
+            ch._start_loading(new_user_id())
+            assert ch._loading_calls == 0 and not ch._tasks
+        finally:
+            line.release.set()
+            await ch.close()
+
+
+async def test_the_request_timeout_runs_from_when_the_request_is_sent(holder, monkeypatch):
+    """One connection, LINE answering each reply in 1 s, a 1.5 s timeout: the second reply
+    waits 1 s for the connection and still has its 1.5 s. Before, the wait counted."""
+    monkeypatch.setattr(line_module, "CONNECTIONS", 1)
+    monkeypatch.setattr(line_module, "SEND_TIMEOUT", line_module._timeout(1.5))
+    async with HeldLine(TOKEN, reply_delay=1.0) as line:
+        ch = LineChannel(TOKEN, line.url, flow=lambda: holder.flow)
+        try:
+            results = await asyncio.gather(*(ch.deliver(new_user_id(), turn(new_reply_token())) for _ in range(2)))
+        finally:
+            await ch.close()
+    assert [r.reason for r in results] == ["reply", "reply"]
+
