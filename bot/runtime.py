@@ -52,6 +52,7 @@ DELIVERIES_BURST = 8
 DELIVERIES_QUIET = 0.02
 DELIVERIES_MAX_DEFER = 1.0
 DELIVERIES_PATIENCE = 5.0
+DB_RETRY_MAX = 2.0          # seconds between tries at most while the database is away (issue 19)
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -350,16 +351,29 @@ class Runtime:
                 await self._after_deliveries(self._inbox_lag)
                 did = await self.process_batch(self.turn_batch)
                 pause = self.poll_interval
-            except StoreUnavailable:
-                pause = min(pause * 2, 30.0)
-                did = False
             except Exception as exc:  # a bug must not stop the worker
-                log.error("worker.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
+                pause = self._after_failure(exc, "worker", pause)
                 did = False
             if not did:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
-                        await self._inbox_wake.wait()
+                await self._idle(pause, self._inbox_wake)
+
+    def _after_failure(self, exc: Exception, loop: str, pause: float) -> float:
+        """The pause before a loop's next try. The database away (``StoreUnavailable``, already
+        logged as ``store.unavailable``, or a lost connection the store did not name): try again
+        soon, at most every ``DB_RETRY_MAX`` seconds, so the bot is back within 2 s of it.
+        Anything else is a bug: logged, and the loop goes on."""
+        if isinstance(exc, StoreUnavailable) or is_unavailable(exc):
+            if not isinstance(exc, StoreUnavailable):
+                log.error("store.unavailable", extra={"code": type(exc).__name__, "file": _where(exc)})
+            return min(pause * 2, DB_RETRY_MAX)
+        log.error(f"{loop}.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
+        return self.poll_interval
+
+    async def _idle(self, pause: float, wake: asyncio.Event) -> None:
+        """Until ``wake`` is set or ``pause`` seconds passed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
+                await wake.wait()
 
     async def _after_deliveries(self, lag: float) -> None:
         """Wait while a burst of platform deliveries is being stored: one process serves the

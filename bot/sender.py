@@ -15,7 +15,6 @@ Logs name conversations and rows by their ids only; never text, never platform i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import traceback
@@ -59,16 +58,11 @@ class Sender:
                 await rt._after_deliveries(rt._outbox_lag)
                 sent = await self.deliver_due()
                 pause = rt.poll_interval
-            except StoreUnavailable:
-                pause = min(pause * 2, 30.0)
-                sent = 0
             except Exception as exc:
-                log.error("sender.crashed", extra={"code": type(exc).__name__, "file": where(exc)})
+                pause = rt._after_failure(exc, "sender", pause)
                 sent = 0
             if not sent:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
-                        await rt._outbox_wake.wait()
+                await rt._idle(pause, rt._outbox_wake)
 
     async def deliver_due(self) -> int:
         """Lease, deliver and settle one batch of due outbox rows; returns how many were tried."""
