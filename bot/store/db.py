@@ -14,7 +14,6 @@ writes.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
 import functools
@@ -32,24 +31,18 @@ B = TypeVar("B")
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import SingletonThreadPool
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from bot.errors import BotError
-from bot.observability import STORE_FAILURES
 
 from .crypto import Crypto
 from .notify import Listener, publish
+from .unavailable import (  # noqa: F401 - StoreUnavailable and is_unavailable are imported from here
+    StoreUnavailable, _unreachable_as_store_unavailable, is_unavailable, store_error)
+from .writer_queue import WriterQueue  # noqa: F401 - tests import it from here
 
 log = logging.getLogger(__name__)
 
-
-class StoreUnavailable(BotError):
-    """The database cannot be reached (down, full, locked too long, wrong URL).
-
-    Raised by ``Runtime.accept``: the adapter should answer the person with
-    ``runtime.safety_text(locale)`` and tell the platform to retry where it can.
-    """
 
 # How long a write waits for another *process* holding SQLite's write lock. That wait happens
 # in the driver's thread and cannot be cancelled, so the webhook path (``Runtime.accept``) asks
@@ -73,109 +66,6 @@ def sqlite_busy_timeout(seconds: float):
     finally:
         _busy_ms.reset(token)
 PG_CONNECT_SECONDS = 3.0
-
-# Errors that mean "the database is not there", as opposed to a bug in a query.
-_UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, asyncio.TimeoutError)
-
-
-# SQLite reports a syntax error as OperationalError too: only these mean "not reachable".
-_SQLITE_DOWN = ("unable to open", "database is locked", "disk i/o error", "disk is full", "readonly database",
-                "no such table", "file is not a database")
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError) and type(exc.orig).__module__.startswith("sqlite3"):
-        return any(p in str(exc.orig).lower() for p in _SQLITE_DOWN)
-    if isinstance(exc, _UNAVAILABLE):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    # asyncpg raises its own classes for a server that is starting or shutting down.
-    name = type(exc).__name__
-    if name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdownError",
-                "TooManyConnectionsError", "ConnectionFailureError"):
-        return True
-    # Through SQLAlchemy they carry their SQLSTATE: the connection lost (class 08), no room
-    # (53: disk full, out of memory), the server shutting down (57P), or read-only (25006).
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    return code.startswith(("08", "53", "57P")) or code == "25006"
-
-
-def store_error(exc: Exception, failed: Callable[[BaseException], None] | None = None) -> Exception:
-    """``StoreUnavailable`` (from ``exc``) when ``exc`` means the database cannot be reached;
-    otherwise ``exc`` itself. ``failed(exc)`` is told of every such failure."""
-    if isinstance(exc, StoreUnavailable):
-        if failed is not None:
-            failed(exc)
-        return exc
-    if not is_unavailable(exc):
-        return exc
-    log.error("store.unavailable", extra={"code": type(exc).__name__})
-    if failed is not None:
-        failed(exc)
-    error = StoreUnavailable("the database cannot be reached")
-    error.__cause__ = exc
-    return error
-
-
-@contextlib.asynccontextmanager
-async def _unreachable_as_store_unavailable(failed: Callable[[BaseException], None] | None = None
-                                            ) -> AsyncIterator[None]:
-    """A database that cannot be reached raises ``StoreUnavailable``; other errors pass through."""
-    try:
-        yield
-    except Exception as exc:
-        error = store_error(exc, failed)
-        if error is exc:
-            raise
-        raise error from exc
-
-
-class WriterQueue:
-    """One SQLite writer at a time in this process, first come first served, except that urgent
-    waiters (a webhook that LINE times out after 2 s) go before the worker's and sender's, but
-    not more than ``URGENT_STREAK`` times in a row while one of those waits: a long burst of
-    webhooks (their commits follow each other without a gap) must not starve the turns."""
-
-    URGENT_STREAK = 4
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._urgent: collections.deque[asyncio.Future] = collections.deque()
-        self._normal: collections.deque[asyncio.Future] = collections.deque()
-        self._streak = 0  # urgent turns given in a row while a normal waiter waited
-
-    async def acquire(self, urgent: bool = False) -> None:
-        if not self._busy and not self._urgent and not self._normal:
-            self._busy = True
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        queue = self._urgent if urgent else self._normal
-        queue.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # granted just as we gave up: pass the turn on
-            else:
-                with contextlib.suppress(ValueError):
-                    queue.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        order = (self._urgent, self._normal)
-        if self._streak >= self.URGENT_STREAK and any(not w.done() for w in self._normal):
-            order = (self._normal, self._urgent)
-        for queue in order:
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the turn passes on; we stay busy
-                    self._streak = self._streak + 1 if queue is self._urgent and self._normal else 0
-                    return
-        self._busy = False
-        self._streak = 0
-
 
 def _sqlite_engine(url: str, **kwargs) -> AsyncEngine:
     path = make_url(url).database
@@ -306,7 +196,6 @@ class Store:
         cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
         if self.write_failure is None:  # the first failure says since when, and what it was
             self.write_failure = (time.monotonic(), type(cause).__name__)
-        STORE_FAILURES.inc()
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> "Store":
