@@ -42,6 +42,12 @@ def where(exc: BaseException) -> str:
     return f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
 
 
+async def _ended(task: asyncio.Task) -> None:
+    """Cancel ``task`` and wait until it has ended (``asyncio.wait`` does not raise)."""
+    task.cancel()
+    await asyncio.wait([task])
+
+
 class Sender:
     """The sender of one ``Runtime`` (its channels, store, clock and settings)."""
 
@@ -79,12 +85,13 @@ class Sender:
         renewing = asyncio.create_task(self._renew(ids), name="outbox-renew")
         try:
             results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
-            await self._settle_round(claimed, results)
         except asyncio.CancelledError:  # stopped before the round ended: let another take the rows now
+            await _ended(renewing)  # first: a renewal must not land after the release
             await self._release(ids)
             raise
         finally:
-            renewing.cancel()
+            await _ended(renewing)  # before settling: a late renewal would hold back a retry
+        await self._settle_round(claimed, results)
         return len(claimed)
 
     async def _settle_round(self, claimed: list[outbox.Claimed], results) -> None:
