@@ -62,6 +62,9 @@ class Outbound:
     retry_key: str = ""               # stable per outbox row: LINE's X-Line-Retry-Key
     kind: str = "turn"                # "turn", "counsellor", "notice"
     meta: dict[str, Any] = field(default_factory=dict)
+    # Set by the outbox, not stored in the payload: an earlier attempt ended without a known
+    # outcome (a timeout, a 5xx, a sender that died), so the platform may have it already.
+    may_have_arrived: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -92,11 +95,14 @@ class Outbound:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """``sent``; or ``retry`` after ``retry_after`` seconds (429, 5xx, network); or ``failed`` for good."""
+    """``sent``; or ``retry`` after ``retry_after`` seconds (429, 5xx, network); or ``failed`` for good.
+    ``may_have_arrived``: a retry whose request may have reached the platform (a timeout, a 5xx,
+    a connection lost after sending), as opposed to one refused or never sent (429, no connection)."""
 
     status: Literal["sent", "retry", "failed"]
     retry_after: float | None = None
     reason: str = ""   # a code such as "http_429", never content
+    may_have_arrived: bool = False
 
 
 class Channel(Protocol):

@@ -76,20 +76,26 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers and the flows are loaded. 503 otherwise. The public answer
-    says only that; the details (queue depths, versions) need ``_may_see_details``."""
+    """Ready: the database answers, writes to it work, and the flows are loaded. 503 otherwise.
+    Writes are checked after a recent failure (``Store.writable``): a full disk or a read-only
+    database still answers a read, while every webhook gets 503. The public answer says only
+    ready or not; the details (why, queue depths, versions) need ``_may_see_details``."""
     runtime = request.app[RUNTIME]
     if not _may_see_details(request):
-        ready = bool(runtime.bundles.bundle.flows) and await runtime.store.ping()
+        ready = (bool(runtime.bundles.bundle.flows) and await runtime.store.ping()
+                 and await runtime.store.writable() is None)
         return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
-    body = {"status": "ready", "db": True, "flows": bool(runtime.bundles.bundle.flows),
+    body = {"status": "ready", "db": True, "writable": True, "flows": bool(runtime.bundles.bundle.flows),
             "flow_version": runtime.bundles.version}
     try:
         body.update(await runtime.queue_depths())
         body["handoff_queue"] = await _handoff_queue_length(runtime)
     except Exception:  # StoreUnavailable, or anything else: the database is not usable
         body.update(status="not ready", db=False)
-    ready = body["db"] and body["flows"]
+    why = await runtime.store.writable()
+    if why is not None:
+        body.update(writable=False, why=why)
+    ready = body["db"] and body["writable"] and body["flows"]
     if not ready:
         body["status"] = "not ready"
     return web.json_response(body, status=200 if ready else 503)

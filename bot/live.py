@@ -111,6 +111,8 @@ class LiveBus:
             self._dispatch(topic, message)
 
     def _on_notify(self, payload: str) -> None:
+        if not payload:  # the listener reconnected ("look now"): nothing to show
+            return
         try:
             head, _, body = payload.partition("|")
             mid, index, count, topic = head.split(" ", 3)

@@ -77,3 +77,5 @@ HANDOFF_WAIT = Histogram("bot_handoff_wait_seconds", "Waiting time until a couns
                          registry=REGISTRY, buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200))
 STATE_VISITS = Counter("bot_state_visits_total", "Times a flow state was entered", ["flow", "state"], registry=REGISTRY)
 WEBHOOKS = Counter("bot_webhooks_total", "Webhook requests", ["channel", "status"], registry=REGISTRY)
+OUTBOX_SETTLE_FAILURES = Counter("bot_outbox_settle_failures_total",
+                                 "Attempts to record delivery outcomes that failed (retried)", registry=REGISTRY)

@@ -23,13 +23,13 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-import traceback
 from typing import Awaitable, Callable, Iterable, Sequence
 
 from bot import observability as metrics
-from bot.envelope import Channel, DeliveryResult, InboundEvent, Outbound
+from bot.envelope import Channel, InboundEvent, Outbound
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, new_session, step
 from bot.errors import BotError
+from bot.sender import DRAIN_SECONDS, Sender, where as _where
 from bot.store import StoreUnavailable, figures, handoffs, inbox, keys, outbox, conversations
 from bot.store.crypto import DecryptError
 from bot.store.db import Store, is_unavailable
@@ -52,6 +52,7 @@ DELIVERIES_BURST = 8
 DELIVERIES_QUIET = 0.02
 DELIVERIES_MAX_DEFER = 1.0
 DELIVERIES_PATIENCE = 5.0
+DB_RETRY_MAX = 2.0          # seconds between tries at most while the database is away (issue 19)
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
 SAFETY_KEY = "shell.safety_message"
 # Used only when the flow has no shell.safety_message (or cannot be loaded). Numbers from
@@ -117,12 +118,6 @@ def _retrieve(future: asyncio.Future) -> None:
     """Mark a commit's outcome as seen once nobody waits for it (its caller gave up)."""
     if not future.cancelled():
         future.exception()
-
-
-def _where(exc: BaseException) -> str:
-    """file:line of the innermost frame, for a log line that must not carry the message."""
-    tb = traceback.extract_tb(exc.__traceback__)
-    return f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
 
 
 def enter_state(flow: Flow, session: Session, state: str, now: float):
@@ -205,6 +200,7 @@ class Runtime:
         self._last_burst = 0.0          # time.monotonic() when the last accept() of a burst ended
         self._inbox_lag = 0.0           # how long the events of the last turn batch had waited
         self._outbox_lag = 0.0          # how long the people of the last delivery round had waited
+        self.sender = Sender(self)
         self.inbox_commits = inbox.GroupCommit(self.store, self.crypto, notify_channel=INBOX_CHANNEL,
                                                on_commit=self._committed)
 
@@ -256,17 +252,28 @@ class Runtime:
         except Exception as exc:  # the bot still reads them; the next start tries again
             log.error("store.seal_legacy_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop taking new work, let the rounds under way end (the deliveries in flight finish
+        and are recorded) for up to ``drain`` seconds, then cancel what is left: a delivery cut
+        short releases its rows for another process (``Sender``)."""
         self._running = False
+        self.sender.draining = True
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
+        self._inbox_wake.set()   # the loops see _running at once instead of after their pause
+        self._outbox_wake.set()
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks, timeout=drain)
+            if late:
+                log.warning("runtime.drain_timeout", extra={"count": len(late), "seconds": drain})
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        self.sender.draining = False
         if not await self.inbox_commits.idle():
             log.warning("inbox.commits_still_running")  # their callers already had an error or a timeout
         await self.store.dispose()
@@ -344,16 +351,29 @@ class Runtime:
                 await self._after_deliveries(self._inbox_lag)
                 did = await self.process_batch(self.turn_batch)
                 pause = self.poll_interval
-            except StoreUnavailable:
-                pause = min(pause * 2, 30.0)
-                did = False
             except Exception as exc:  # a bug must not stop the worker
-                log.error("worker.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
+                pause = self._after_failure(exc, "worker", pause)
                 did = False
             if not did:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
-                        await self._inbox_wake.wait()
+                await self._idle(pause, self._inbox_wake)
+
+    def _after_failure(self, exc: Exception, loop: str, pause: float) -> float:
+        """The pause before a loop's next try. The database away (``StoreUnavailable``, already
+        logged as ``store.unavailable``, or a lost connection the store did not name): try again
+        soon, at most every ``DB_RETRY_MAX`` seconds, so the bot is back within 2 s of it.
+        Anything else is a bug: logged, and the loop goes on."""
+        if isinstance(exc, StoreUnavailable) or is_unavailable(exc):
+            if not isinstance(exc, StoreUnavailable):
+                log.error("store.unavailable", extra={"code": type(exc).__name__, "file": _where(exc)})
+            return min(pause * 2, DB_RETRY_MAX)
+        log.error(f"{loop}.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
+        return self.poll_interval
+
+    async def _idle(self, pause: float, wake: asyncio.Event) -> None:
+        """Until ``wake`` is set or ``pause`` seconds passed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
+                await wake.wait()
 
     async def _after_deliveries(self, lag: float) -> None:
         """Wait while a burst of platform deliveries is being stored: one process serves the
@@ -762,66 +782,11 @@ class Runtime:
     # ---- the sender ---------------------------------------------------------------------------
 
     async def _sender_loop(self) -> None:
-        pause = self.poll_interval
-        while self._running:
-            self._outbox_wake.clear()
-            try:
-                await self._after_deliveries(self._outbox_lag)
-                sent = await self.deliver_due()
-                pause = self.poll_interval
-            except StoreUnavailable:
-                pause = min(pause * 2, 30.0)
-                sent = 0
-            except Exception as exc:
-                log.error("sender.crashed", extra={"code": type(exc).__name__, "file": _where(exc)})
-                sent = 0
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancellation (3.11)
-                        await self._outbox_wake.wait()
+        await self.sender.loop()
 
     async def deliver_due(self) -> int:
         """Lease, deliver and settle one batch of due outbox rows; returns how many were tried."""
-        names = tuple(self.channels)
-        if not names:
-            return 0
-        now = self.clock()
-        claimed = await self.store.run(outbox.claim_due, self.crypto, names, now, self.send_batch, self.lease_seconds)
-        if not claimed:
-            return 0
-        self._outbox_lag = now - min(c.outbound.received_at or now for c in claimed)
-        results = await asyncio.gather(*(self._deliver_one(c) for c in claimed))
-        now = self.clock()
-        max_attempts = self.settings.outbox_max_attempts
-        sent, retries, failed = [], [], []
-        for c, (res, ms) in zip(claimed, results):
-            attempts = c.attempts + 1
-            fields = {"outbox": c.id, "conversation": c.conversation_id, "channel": c.channel,
-                      "attempts": attempts, "ms": ms}
-            if res.status == "sent":
-                sent.append(c.id)
-                metrics.OUTBOX_SENT.labels(c.channel).inc()
-                log.info("outbox.sent", extra=fields)
-            elif res.status == "retry" and attempts < max_attempts:
-                retries.append(outbox.Retry(c.id, attempts, res.retry_after, res.reason))
-                metrics.OUTBOX_RETRIES.labels(c.channel, res.reason[:40]).inc()
-                log.warning("outbox.retry", extra={**fields, "reason": res.reason})
-            else:
-                failed.append(outbox.GiveUp(c.id, attempts, res.reason or res.status))
-                metrics.OUTBOX_FAILED.labels(c.channel).inc()
-                log.error("outbox.gave_up", extra={**fields, "reason": res.reason or res.status})
-        await self.store.run(outbox.settle, now, sent, retries, failed)
-        return len(claimed)
-
-    async def _deliver_one(self, c: outbox.Claimed) -> tuple[DeliveryResult, float]:
-        started = time.perf_counter()
-        try:
-            res = await self.channels[c.channel].deliver(c.user_id, c.outbound)
-            if not isinstance(res, DeliveryResult):
-                res = DeliveryResult("retry", reason="bad_result")
-        except Exception as exc:  # an adapter bug or a network error: retry later, log no content
-            res = DeliveryResult("retry", reason=f"exception:{type(exc).__name__}")
-        return res, round((time.perf_counter() - started) * 1000, 2)
+        return await self.sender.deliver_due()
 
     # ---- for the handoff side -----------------------------------------------------------------
 

@@ -103,3 +103,42 @@ async def test_readyz_shows_the_queues(runtime, settings):
     async with TestClient(TestServer(app)) as client:
         body = await (await client.get("/readyz")).json()
     assert body["inbox_pending"] == 1 and body["outbox_pending"] == 0
+
+
+async def test_readyz_is_not_ready_after_write_failures_until_a_write_works_again(runtime, settings, monkeypatch):
+    """A full disk (or a read-only database) still answers reads: /readyz must not say ready
+    while every webhook's write fails, and must say ready again once writing works."""
+    import sqlite3
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from bot.store import StoreUnavailable, db, inbox
+
+    def disk_full(*_args):
+        raise OperationalError("INSERT INTO inbox", {}, sqlite3.OperationalError("database or disk is full"))
+
+    internal = health.build_internal_app(settings, runtime)
+    public = public_app(runtime)
+    async with TestClient(TestServer(internal)) as details, TestClient(TestServer(public)) as client:
+        assert (await client.get("/readyz")).status == 200
+        monkeypatch.setattr(inbox, "insert_events", disk_full)
+        monkeypatch.setattr(inbox, "insert_events_sqlite3", disk_full)
+        monkeypatch.setattr(db, "_WRITE_PROBE", text("UPDATE no_such_table SET x = 1"))  # writes still fail
+        try:
+            await runtime.accept([InboundEvent("memory", "w1", "U1", "start", locale_hint="en")])
+            raise AssertionError("the write should have failed")
+        except StoreUnavailable:
+            pass
+        assert await runtime.store.ping()  # reads still work
+        resp = await client.get("/readyz")
+        assert resp.status == 503 and await resp.json() == {"status": "not ready"}
+        resp = await details.get("/readyz")
+        body = await resp.json()
+        assert resp.status == 503 and body["db"] is True and body["writable"] is False
+        assert "OperationalError" in body["why"]
+        monkeypatch.undo()  # the disk has room again: the next /readyz writes, and is ready
+        assert (await client.get("/readyz")).status == 200
+        body = await (await details.get("/readyz")).json()
+        assert body["writable"] is True and "why" not in body
+        assert await runtime.accept([InboundEvent("memory", "w2", "U1", "start", locale_hint="en")]) == 1

@@ -14,13 +14,13 @@ writes.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
 import functools
 import logging
 import os
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator, Callable, TypeVar
@@ -31,23 +31,18 @@ B = TypeVar("B")
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import SingletonThreadPool
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from bot.errors import BotError
 
 from .crypto import Crypto
 from .notify import Listener, publish
+from .unavailable import (  # noqa: F401 - StoreUnavailable and is_unavailable are imported from here
+    StoreUnavailable, _unreachable_as_store_unavailable, is_unavailable, store_error)
+from .writer_queue import WriterQueue  # noqa: F401 - tests import it from here
 
 log = logging.getLogger(__name__)
 
-
-class StoreUnavailable(BotError):
-    """The database cannot be reached (down, full, locked too long, wrong URL).
-
-    Raised by ``Runtime.accept``: the adapter should answer the person with
-    ``runtime.safety_text(locale)`` and tell the platform to retry where it can.
-    """
 
 # How long a write waits for another *process* holding SQLite's write lock. That wait happens
 # in the driver's thread and cannot be cancelled, so the webhook path (``Runtime.accept``) asks
@@ -71,97 +66,6 @@ def sqlite_busy_timeout(seconds: float):
     finally:
         _busy_ms.reset(token)
 PG_CONNECT_SECONDS = 3.0
-
-# Errors that mean "the database is not there", as opposed to a bug in a query.
-_UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, asyncio.TimeoutError)
-
-
-# SQLite reports a syntax error as OperationalError too: only these mean "not reachable".
-_SQLITE_DOWN = ("unable to open", "database is locked", "disk i/o error", "disk is full", "readonly database",
-                "no such table", "file is not a database")
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError) and type(exc.orig).__module__.startswith("sqlite3"):
-        return any(p in str(exc.orig).lower() for p in _SQLITE_DOWN)
-    if isinstance(exc, _UNAVAILABLE):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    # asyncpg raises its own classes for a server that is starting or shutting down.
-    name = type(exc).__name__
-    return name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdownError",
-                    "TooManyConnectionsError", "ConnectionFailureError")
-
-
-def store_error(exc: Exception) -> Exception:
-    """``StoreUnavailable`` (from ``exc``) when ``exc`` means the database cannot be reached;
-    otherwise ``exc`` itself."""
-    if isinstance(exc, StoreUnavailable) or not is_unavailable(exc):
-        return exc
-    log.error("store.unavailable", extra={"code": type(exc).__name__})
-    error = StoreUnavailable("the database cannot be reached")
-    error.__cause__ = exc
-    return error
-
-
-@contextlib.asynccontextmanager
-async def _unreachable_as_store_unavailable() -> AsyncIterator[None]:
-    """A database that cannot be reached raises ``StoreUnavailable``; other errors pass through."""
-    try:
-        yield
-    except Exception as exc:
-        error = store_error(exc)
-        if error is exc:
-            raise
-        raise error from exc
-
-
-class WriterQueue:
-    """One SQLite writer at a time in this process, first come first served, except that urgent
-    waiters (a webhook that LINE times out after 2 s) go before the worker's and sender's, but
-    not more than ``URGENT_STREAK`` times in a row while one of those waits: a long burst of
-    webhooks (their commits follow each other without a gap) must not starve the turns."""
-
-    URGENT_STREAK = 4
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._urgent: collections.deque[asyncio.Future] = collections.deque()
-        self._normal: collections.deque[asyncio.Future] = collections.deque()
-        self._streak = 0  # urgent turns given in a row while a normal waiter waited
-
-    async def acquire(self, urgent: bool = False) -> None:
-        if not self._busy and not self._urgent and not self._normal:
-            self._busy = True
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        queue = self._urgent if urgent else self._normal
-        queue.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # granted just as we gave up: pass the turn on
-            else:
-                with contextlib.suppress(ValueError):
-                    queue.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        order = (self._urgent, self._normal)
-        if self._streak >= self.URGENT_STREAK and any(not w.done() for w in self._normal):
-            order = (self._normal, self._urgent)
-        for queue in order:
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the turn passes on; we stay busy
-                    self._streak = self._streak + 1 if queue is self._urgent and self._normal else 0
-                    return
-        self._busy = False
-        self._streak = 0
-
 
 def _sqlite_engine(url: str, **kwargs) -> AsyncEngine:
     path = make_url(url).database
@@ -284,6 +188,14 @@ class Store:
         # p99 accept-to-reply of seconds at 50 events/s without this). Other processes still
         # meet at BEGIN IMMEDIATE.
         self._sqlite_turn = WriterQueue() if backend == "sqlite" else None
+        # Since when the database could not be reached or written (disk full, read-only, a lost
+        # connection) and why, until a write succeeds again (``writable``): for /readyz.
+        self.write_failure: tuple[float, str] | None = None
+
+    def _failed(self, exc: BaseException) -> None:
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+        if self.write_failure is None:  # the first failure says since when, and what it was
+            self.write_failure = (time.monotonic(), type(cause).__name__)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> "Store":
@@ -299,7 +211,7 @@ class Store:
 
         A database that cannot be reached raises ``StoreUnavailable``; other errors pass through.
         """
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             async with self.sessions() as session, session.begin():
                 yield session
 
@@ -308,7 +220,7 @@ class Store:
         """``transaction`` without the ORM: a Core connection inside one transaction. For the hot
         paths (the webhook, the worker's batches, the sender), where an ORM session's unit of
         work cost more than the SQL it ran."""
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             async with self.engine.begin() as conn:
                 yield conn
 
@@ -322,7 +234,7 @@ class Store:
         for the busy event loop: that was most of an acknowledgement's time). On PostgreSQL it
         runs through the async engine (``run_sync``): the same SQL, the same code.
         """
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             if self._thread_engine is None:
                 async with self.engine.begin() as conn:
                     return await conn.run_sync(fn, *args)
@@ -359,7 +271,7 @@ class Store:
         so it may only pop from a queue that is safe across threads (``collections.deque``).
         """
         loop = asyncio.get_running_loop()
-        async with _unreachable_as_store_unavailable(), self._writer_turn(urgent):
+        async with _unreachable_as_store_unavailable(self._failed), self._writer_turn(urgent):
             if self._thread_engine is None or on_sqlite3 is None:
                 for _ in range(limit):
                     batch = take()
@@ -369,13 +281,13 @@ class Store:
                         async with self.engine.begin() as conn:
                             result = await conn.run_sync(write, batch)
                     except Exception as exc:
-                        settle(batch, None, store_error(exc))
+                        settle(batch, None, store_error(exc, self._failed))
                         return
                     settle(batch, result, None)
                 return
 
             def settle_on_loop(batch, result, error):
-                settle(batch, result, None if error is None else store_error(error))
+                settle(batch, result, None if error is None else store_error(error, self._failed))
 
             def series() -> None:  # in the writer thread
                 for _ in range(limit):
@@ -479,6 +391,25 @@ class Store:
         except Exception:
             return False
 
+    async def writable(self) -> str | None:
+        """None when writes work; else why not. After a failure (``write_failure``) it writes
+        one row in place to learn whether writing works again; a read (``ping``) cannot tell,
+        as a full disk or a read-only database still answers SELECT."""
+        if self.write_failure is None:
+            return None
+        try:
+            async with self.transaction() as s:
+                await s.execute(_WRITE_PROBE)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                self._failed(exc)  # a read-only PostgreSQL, say: still not writable
+        else:
+            self.write_failure = None
+            log.info("store.writable")
+            return None
+        since, code = self.write_failure
+        return f"writes failing for {time.monotonic() - since:.0f} s ({code})"
+
     async def upgrade(self) -> None:
         """Bring the schema to the newest revision (Alembic). Safe to run from several processes."""
         from .migrate import upgrade_connection
@@ -550,6 +481,9 @@ def next_ids(conn: Connection, table, count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
+# Rewrites the one row with itself: a real write (a WAL frame, a new row version), and a table
+# every migrated database has.
+_WRITE_PROBE = text("UPDATE alembic_version SET version_num = version_num")
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
 
 

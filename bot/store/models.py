@@ -123,6 +123,9 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[float] = mapped_column(Double)
     leased_until: Mapped[float] = mapped_column(Double, default=0.0, server_default=text("0"))
+    # 1 from the lease until an attempt's outcome is known: a delivery may have reached the
+    # platform (a timeout, a 5xx, a sender that died); see bot/sender.py.
+    in_flight: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[float] = mapped_column(Double)
     settled_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(60), nullable=True)  # last failure code, never content

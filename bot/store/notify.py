@@ -2,7 +2,10 @@
 
 One ``Listener`` per store: one connection and one loop for every channel the process listens
 on (the worker's inbox, the sender's outbox, the live updates of the console and the web chat),
-reconnecting after a lost connection. ``publish`` sends at once; a NOTIFY issued inside a
+reconnecting after a lost connection: noticed at once (asyncpg's termination listener; a ping
+every ``PING_SECONDS`` for a connection that died silently), retried every 0.25 s doubling to
+``RECONNECT_MAX``, and after each reconnection every callback is called once with ``""`` (what
+was published meanwhile is lost: the callers look for themselves). ``publish`` sends at once; a NOTIFY issued inside a
 transaction (``notify_sync``, ``notify``) is delivered when that transaction commits. On SQLite
 there is one process: nothing to listen to, and the callers wake their own parts.
 """
@@ -19,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 log = logging.getLogger(__name__)
 
-RECONNECT_SECONDS = 5.0
-PING_SECONDS = 30.0
+RECONNECT_FIRST = 0.25
+RECONNECT_MAX = 2.0   # the worker and the sender hear of the database's return within 2 s
+PING_SECONDS = 5.0
 _NOTIFY = text("SELECT pg_notify(:c, :p)")
 
 Callback = Callable[[str], None]  # called with the payload, on the event loop
@@ -74,18 +78,30 @@ class Listener:
             await self._changed.wait_for(lambda: channel in self._listening)
 
     async def _run(self) -> None:
+        pause, away = RECONNECT_FIRST, False
         while True:
             try:
                 async with self._engine.connect() as conn:
                     self._connection = (await conn.get_raw_connection()).driver_connection
                     self._listening = set()
+                    lost = asyncio.Event()
+                    self._connection.add_termination_listener(lambda _c: lost.set())
                     try:
                         for channel in list(self._callbacks):
                             await self._add(channel)
-                        while True:
-                            await asyncio.sleep(PING_SECONDS)
-                            async with self._lock:
-                                await self._connection.execute("SELECT 1")  # notice a dead connection
+                        pause = RECONNECT_FIRST
+                        if away:  # NOTIFYs sent while we were away are gone: look now
+                            away = False
+                            log.info("store.listen_back")
+                            for channel in list(self._callbacks):
+                                self._dispatch(None, 0, channel, "")
+                        while not lost.is_set():
+                            with contextlib.suppress(TimeoutError):
+                                async with asyncio.timeout(PING_SECONDS):
+                                    await lost.wait()
+                            async with self._lock:  # also notices a connection that died silently
+                                await self._connection.execute("SELECT 1")
+                        raise ConnectionError("the LISTEN connection was closed")
                     finally:
                         connection, self._connection = self._connection, None
                         for channel in self._listening:
@@ -94,8 +110,11 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("store.listen_lost", extra={"code": type(exc).__name__})
-                await asyncio.sleep(RECONNECT_SECONDS)
+                if not away:
+                    log.warning("store.listen_lost", extra={"code": type(exc).__name__})
+                away = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -2,13 +2,20 @@
 
 Delivery happens outside any transaction (a network call must never hold the SQLite write lock
 or a PostgreSQL row lock): ``claim_due`` leases the head row of each conversation for
-``LEASE_SECONDS``, the sender delivers, then ``settle`` marks them sent, schedules retries or gives up.
-A sender that dies mid-delivery leaves a lease that runs out; the row is delivered again with the
+``LEASE_SECONDS``, the sender delivers (renewing the lease meanwhile, ``renew``), then ``settle``
+marks them sent, schedules retries or gives up; a sender that stops first ``release``s them.
+A sender that dies mid-delivery leaves a lease that runs out within seconds; the row is delivered again with the
 same ``Outbound.retry_key``, which the platform uses to drop the repeat (LINE's
 ``X-Line-Retry-Key``, Discord's message ``nonce`` with ``enforce_nonce``).
+
+A reply token has no such key. So the lease also sets ``in_flight`` (committed before the
+platform is called), and ``settle`` keeps it while an attempt's outcome is unknown (a timeout, a
+5xx): the next attempt is told (``Outbound.may_have_arrived``), and LINE refusing the token then
+means the earlier attempt was delivered.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 from dataclasses import dataclass
@@ -25,7 +32,9 @@ from .models import FAILED, PENDING, SENT, OutboxMessage
 
 _O = OutboxMessage.__table__
 
-LEASE_SECONDS = 60.0
+# Short, so that a process that died holds nobody's answer for long; the sender renews the
+# lease every third of it while a delivery runs (a LINE call may take 10 s, a reply then a push 20).
+LEASE_SECONDS = 6.0
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 
@@ -112,7 +121,7 @@ def _due_statement(postgres: bool):
     earlier = _O.alias("earlier")
     stmt = (
         select(_O.c.id, _O.c.conversation_id, _O.c.channel, _O.c.kind, _O.c.attempts, _O.c.payload_enc,
-               _O.c.user_ref_enc, _O.c.inbox_id)
+               _O.c.user_ref_enc, _O.c.inbox_id, _O.c.in_flight)
         .where(_O.c.status == IS_PENDING, _O.c.next_attempt_at <= bindparam("now", type_=Double),
                _O.c.leased_until <= bindparam("now", type_=Double), _O.c.channel.in_(bindparam("channels", expanding=True)))
         .where(~exists().where(and_(earlier.c.conversation_id == _O.c.conversation_id,
@@ -124,7 +133,10 @@ def _due_statement(postgres: bool):
 
 
 DUE = {True: _due_statement(True), False: _due_statement(False)}
-_LEASE = update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True))).values(leased_until=bindparam("until"))
+_LEASE = (update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True)))
+          .values(leased_until=bindparam("until"), in_flight=1))
+_RENEW = (update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True)), _O.c.status == PENDING)
+          .values(leased_until=bindparam("until")))
 _UNDECRYPTABLE = (update(_O).where(_O.c.id == bindparam("rid"))
                   .values(status=FAILED, payload_enc=None, user_ref_enc=None, settled_at=bindparam("at"),
                           reason="undecryptable"))
@@ -149,13 +161,22 @@ def claim_due(conn: Connection, crypto: Crypto, channels: tuple[str, ...], now: 
             broken.append({"rid": row.id, "at": now})
             continue
         leased.append(row.id)
+        outbound = Outbound.from_json(payload)
+        if row.in_flight:  # an earlier attempt's outcome is unknown: it may have arrived
+            outbound = dataclasses.replace(outbound, may_have_arrived=True)
         claimed.append(Claimed(row.id, row.conversation_id, row.channel, row.kind, row.attempts,
-                               user_id, Outbound.from_json(payload)))
+                               user_id, outbound))
     if leased:
         conn.execute(_LEASE, {"ids": leased, "until": now + lease})
     if broken:
         conn.execute(_UNDECRYPTABLE, broken)
     return claimed
+
+
+def renew(conn: Connection, ids: list[int], until: float) -> None:
+    """Keep these rows leased until ``until`` (their delivery is still running); ``until`` 0:
+    release them (the sender stops), keeping ``in_flight``, for another to take at once."""
+    conn.execute(_RENEW, {"ids": ids, "until": until})
 
 
 @dataclass(frozen=True)
@@ -164,7 +185,7 @@ class Retry:
     attempts: int
     retry_after: float | None
     reason: str
-
+    unknown: bool = False   # this or an earlier attempt may have reached the platform
 
 @dataclass(frozen=True)
 class GiveUp:
@@ -178,7 +199,7 @@ _SENT = (update(_O).where(_O.c.id.in_(bindparam("ids", expanding=True)), _O.c.st
                  attempts=_O.c.attempts + 1))
 _RETRY = (update(_O).where(_O.c.id == bindparam("rid"), _O.c.status == PENDING)
           .values(attempts=bindparam("n"), next_attempt_at=bindparam("due"), leased_until=0.0,
-                  reason=bindparam("why")))
+                  reason=bindparam("why"), in_flight=bindparam("unknown")))
 _GIVE_UP = (update(_O).where(_O.c.id == bindparam("rid"), _O.c.status == PENDING)
             .values(status=FAILED, payload_enc=None, user_ref_enc=None, settled_at=bindparam("at"),
                     attempts=bindparam("n"), leased_until=0.0, reason=bindparam("why")))
@@ -190,7 +211,7 @@ def settle(conn: Connection, now: float, sent: list[int], retries: list[Retry] =
     if sent:
         conn.execute(_SENT, {"ids": sent, "at": now})
     if retries:
-        conn.execute(_RETRY, [{"rid": r.row_id, "n": r.attempts, "why": r.reason[:60],
+        conn.execute(_RETRY, [{"rid": r.row_id, "n": r.attempts, "why": r.reason[:60], "unknown": int(r.unknown),
                                "due": now + backoff_seconds(r.attempts, r.retry_after)} for r in retries])
     if failed:
         conn.execute(_GIVE_UP, [{"rid": f.row_id, "n": f.attempts, "why": f.reason[:60], "at": now} for f in failed])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from bot.envelope import Outbound
 from bot.channels.line.delivery import AUTH_RETRY_AFTER, LineChannel
 from bot.engine.model import Choice, Link, Reply
 from bot.reload import BundleHolder
-from bot.channels.line.fake import new_reply_token, new_user_id
+from bot.channels.line.fake import LineStandIn, new_reply_token, new_user_id
 from tests.channels.helpers import MINI, mini_locales_with_line
 from tests.channels.line_contract import contract_standin
 
@@ -112,6 +113,51 @@ async def test_server_errors_are_retried(line, channel, status):
     assert (result.status, result.reason) == ("retry", f"http_{status}")
 
 
+async def test_a_reply_accepted_then_answered_500_is_not_sent_again(line, channel):
+    """LINE took the reply, then answered 500: the outcome is unknown. The retry (the outbox
+    marks it ``may_have_arrived``) tries the same token; LINE refusing it means the first one
+    arrived: sent, and no push repeats it."""
+    user, token = new_user_id(), new_reply_token()
+    line.fail_next(500, kinds=("reply",), after_accepting=True)
+    out = turn(token)
+    first = await channel.deliver(user, out)
+    assert (first.status, first.reason, first.may_have_arrived) == ("retry", "http_500", True)
+    again = await channel.deliver(user, dataclasses.replace(out, may_have_arrived=True))
+    assert (again.status, again.reason) == ("sent", "reply_earlier")
+    assert [r.kind for r in line.requests] == ["reply", "reply"] and len(line.sent()) == 1
+
+
+async def test_after_an_unknown_outcome_a_reply_that_did_not_arrive_goes_now(line, channel):
+    """A 500 before LINE took it: the retry's reply is accepted, once."""
+    user, token = new_user_id(), new_reply_token()
+    line.fail_next(500, kinds=("reply",))
+    out = turn(token)
+    assert (await channel.deliver(user, out)).may_have_arrived is True
+    again = await channel.deliver(user, dataclasses.replace(out, may_have_arrived=True))
+    assert (again.status, again.reason) == ("sent", "reply")
+    assert len(line.sent()) == 1
+
+
+async def test_after_an_unknown_outcome_an_old_token_goes_by_push(line, channel):
+    """Once the token may have expired its refusal says nothing: push, with the retry key."""
+    user, token = new_user_id(), new_reply_token()
+    line.expire_reply_token(token)
+    out = dataclasses.replace(turn(token, age=55), may_have_arrived=True)
+    result = await channel.deliver(user, out)
+    assert (result.status, result.reason) == ("sent", "push")
+    assert [r.kind for r in line.requests] == ["push"]
+
+
+async def test_429_and_a_connection_never_made_did_not_reach_line(line, channel, holder):
+    line.fail_next(429, kinds=("reply",))
+    assert (await channel.deliver(new_user_id(), turn(new_reply_token()))).may_have_arrived is False
+    ch = LineChannel(TOKEN, "http://127.0.0.1:9", flow=lambda: holder.flow)  # nothing listens there
+    try:
+        assert (await ch.deliver(new_user_id(), turn(None))).may_have_arrived is False
+    finally:
+        await ch.close()
+
+
 async def test_push_retry_is_delivered_once(line, channel):
     """A push that LINE accepted but whose answer was lost is retried: LINE answers 409."""
     user, out = new_user_id(), turn(None)
@@ -190,3 +236,74 @@ async def test_group_reply_and_leave(line, channel):
     assert await channel.leave("room", "R" + "2" * 32)
     assert [r.path for r in line.of_kind("leave")] == [f"/v2/bot/group/{'C' + '1' * 32}/leave",
                                                         f"/v2/bot/room/{'R' + '2' * 32}/leave"]
+
+
+class HeldLine(LineStandIn):
+    """LINE that holds loading-animation calls until ``release`` and answers replies after
+    ``reply_delay`` seconds."""
+
+    def __init__(self, token: str, reply_delay: float = 0.0) -> None:
+        super().__init__(token)
+        self.release = asyncio.Event()
+        self.held = 0
+        self.reply_delay = reply_delay
+
+    async def _handle(self, request):
+        if request.path.endswith("/chat/loading/start"):
+            self.held += 1
+            self._changed.set()
+            await self.release.wait()
+        elif request.path.endswith("/message/reply"):
+            await asyncio.sleep(self.reply_delay)
+        return await super()._handle(request)
+
+
+async def test_loading_animations_have_their_own_pool_and_never_hold_up_replies(holder, monkeypatch):
+    """LINE is slow to answer animations: they fill their own pool (the next is skipped, not
+    queued) and every reply still goes at once. Before, animations and replies shared one pool
+    and hung animations starved the replies."""
+    monkeypatch.setattr(line_module, "CONNECTIONS", 2)
+    monkeypatch.setattr(line_module, "LOADING_CONNECTIONS", 2)
+    async with HeldLine(TOKEN) as line:
+        ch = LineChannel(TOKEN, line.url, flow=lambda: holder.flow)
+        await ch.start()
+        try:
+            for _ in range(3):
+                ch._start_loading(new_user_id())
+            await line.wait_for(lambda: line.held == 2)
+            assert ch._loading_calls == 2 and len(ch._tasks) == 2  # the third: skipped, its pool is busy
+            async with asyncio.timeout(20):  # a guard against the starvation, not a speed check
+                results = await asyncio.gather(*(ch.deliver(new_user_id(), turn(new_reply_token())) for _ in range(4)))
+            assert [r.reason for r in results] == ["reply"] * 4
+        finally:
+            line.release.set()
+            await ch.close()
+    assert len(line.of_kind("loading")) == 2 and len(line.sent()) == 4
+
+
+async def test_no_loading_animation_while_line_is_slow(holder, monkeypatch):
+    monkeypatch.setattr(line_module, "SLOW_CALL", 0.2)
+    async with HeldLine(TOKEN, reply_delay=0.4) as line:
+        ch = LineChannel(TOKEN, line.url, flow=lambda: holder.flow)
+        try:
+            assert (await ch.deliver(new_user_id(), turn(new_reply_token()))).status == "sent"
+            ch._start_loading(new_user_id())
+            assert ch._loading_calls == 0 and not ch._tasks
+        finally:
+            line.release.set()
+            await ch.close()
+
+
+async def test_the_request_timeout_runs_from_when_the_request_is_sent(holder, monkeypatch):
+    """One connection, LINE answering each reply in 1 s, a 1.5 s timeout: the second reply
+    waits 1 s for the connection and still has its 1.5 s. Before, the wait counted."""
+    monkeypatch.setattr(line_module, "CONNECTIONS", 1)
+    monkeypatch.setattr(line_module, "SEND_TIMEOUT", line_module._timeout(1.5))
+    async with HeldLine(TOKEN, reply_delay=1.0) as line:
+        ch = LineChannel(TOKEN, line.url, flow=lambda: holder.flow)
+        try:
+            results = await asyncio.gather(*(ch.deliver(new_user_id(), turn(new_reply_token())) for _ in range(2)))
+        finally:
+            await ch.close()
+    assert [r.reason for r in results] == ["reply", "reply"]
+

@@ -156,6 +156,7 @@ class Recorded:
     body: Any
     status: int
     at: float = field(default_factory=time.time)
+    accepted: bool = False   # answered with an error after LINE had taken it (``fail_next(after_accepting=True)``)
 
     @property
     def kind(self) -> str:
@@ -180,6 +181,7 @@ class _Failure:
     remaining: int
     retry_after: str | None
     message: str
+    after_accepting: bool = False
 
 
 class LineStandIn:
@@ -198,6 +200,7 @@ class LineStandIn:
         self.accepted_retry_keys: set[str] = set()
         self.token_revoked = False
         self._failures: list[_Failure] = []
+        self._accepted = False  # the request being answered was taken before its failure
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -205,12 +208,14 @@ class LineStandIn:
     # ---- control ---------------------------------------------------------------------------
 
     def fail_next(self, status: int, times: int = 1, kinds: Iterable[str] = ("reply", "push"), *,
-                  retry_after: float | None = None, message: str = "") -> None:
-        """Answer the next ``times`` requests of these kinds with ``status``."""
+                  retry_after: float | None = None, message: str = "", after_accepting: bool = False) -> None:
+        """Answer the next ``times`` requests of these kinds with ``status``; ``after_accepting``:
+        take each first, as LINE would have (the message is delivered, the reply token used),
+        and answer with ``status`` all the same."""
         text = message or {429: "Too Many Requests",
                            500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "error")
         self._failures.append(_Failure(status, tuple(kinds), times,
-                                       None if retry_after is None else str(retry_after), text))
+                                       None if retry_after is None else str(retry_after), text, after_accepting))
 
     def expire_reply_token(self, *tokens: str) -> None:
         self.expired_tokens.update(tokens)
@@ -223,7 +228,7 @@ class LineStandIn:
 
     def sent(self) -> list[Recorded]:
         """Replies and pushes LINE accepted."""
-        return [r for r in self.requests if r.kind in ("reply", "push") and r.status == 200]
+        return [r for r in self.requests if r.kind in ("reply", "push") and (r.status == 200 or r.accepted)]
 
     def messages_to(self, user_id: str | None = None, reply_token: str | None = None) -> list[dict]:
         out = []
@@ -287,11 +292,12 @@ class LineStandIn:
         if self.record:
             keep = {k: v for k, v in request.headers.items()
                     if k.lower() in ("authorization", "x-line-retry-key", "content-type")}
-            self.requests.append(Recorded(request.method, path, keep, body, status))
+            self.requests.append(Recorded(request.method, path, keep, body, status, accepted=self._accepted))
             self._changed.set()
         return web.json_response(payload, status=status, headers=headers)
 
     def _answer(self, request: web.Request, kind: str, raw: bytes) -> tuple[int, dict, dict, Any]:
+        self._accepted = False
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -314,7 +320,13 @@ class LineStandIn:
             if failure.remaining > 0 and kind in failure.kinds:
                 failure.remaining -= 1
                 headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                if failure.after_accepting:
+                    self._accepted = self._take(request, kind, body)[0] == 200
                 return failure.status, {"message": failure.message}, headers, body
+        return self._take(request, kind, body)
+
+    def _take(self, request: web.Request, kind: str, body: Any) -> tuple[int, dict, dict, Any]:
+        """What LINE answers to a request it accepts for processing."""
         if kind == "reply":
             token = body.get("replyToken")
             if token in self.used_tokens or token in self.expired_tokens or self.expire_all_reply_tokens:
