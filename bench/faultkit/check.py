@@ -1,0 +1,79 @@
+"""Each person's answers against the engine's, and the one line a scenario prints."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.channels.line.fake import LineStandIn
+
+from .load import Load, texts
+
+GOAL_WAIT = 10.0   # seconds: every answer within this long of the fault ending
+
+
+@dataclass
+class Result:
+    name: str
+    sent: int = 0
+    acked: int = 0
+    refused: int = 0          # webhook deliveries not acknowledged with 2xx in time (each attempt)
+    answered: int = 0
+    by_push: int = 0
+    lost: int = 0             # acknowledged, never answered
+    duplicated: int = 0       # an answer received more often than the engine gave it
+    out_of_order: int = 0     # an answer received after the answer to a later message
+    notices: int = 0          # messages that answer no input (the safety message while the database is down)
+    longest_wait: float = 0.0  # seconds from acknowledgement (or the fault's end, if later) to answer
+    skipped: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.skipped) or (self.lost == 0 and self.duplicated == 0 and self.out_of_order == 0
+                                      and self.acked == self.sent and self.longest_wait <= GOAL_WAIT)
+
+    def line(self) -> str:
+        if self.skipped:
+            return f"{self.name:<24} skipped: {self.skipped}"
+        return (f"{self.name:<24} {'ok  ' if self.ok else 'MISS'} sent {self.sent} acknowledged {self.acked} "
+                f"refused {self.refused} answered {self.answered} (by push {self.by_push}) lost {self.lost} "
+                f"duplicated {self.duplicated} out of order {self.out_of_order} notices {self.notices} "
+                f"longest wait after the fault {self.longest_wait:.1f} s")
+
+
+def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ...]], fault_end: float) -> Result:
+    """Match each person's deliveries, in the order LINE accepted them, to the answers the engine
+    gives to the messages the bot acknowledged: the first answer not yet received that equals a
+    delivery takes it; a delivery equal to no unreceived answer but to a received one is a
+    duplicate; one equal to no answer at all is a notice."""
+    r = Result(name)
+    answer_set = set(expected)
+    for user, events in load.events.items():
+        r.sent += len(events)
+        r.refused += sum(e.refused for e in events)
+        acked = [e for e in events if e.acked_at is not None]
+        r.acked += len(acked)
+        want = [expected[e.turn] for e in acked]
+        got_at: list[float | None] = [None] * len(want)
+        latest = -1
+        for d in line.delivered_to(user):
+            said = texts(d.messages)
+            j = next((i for i, w in enumerate(want) if w == said and got_at[i] is None), None)
+            if j is None:
+                if said in answer_set:
+                    r.duplicated += 1
+                else:
+                    r.notices += 1
+                continue
+            got_at[j] = d.at
+            r.answered += 1
+            r.by_push += d.kind == "push"
+            if j < latest:
+                r.out_of_order += 1
+            latest = max(latest, j)
+            r.longest_wait = max(r.longest_wait, d.at - max(acked[j].acked_at, fault_end))
+        r.lost += sum(1 for t in got_at if t is None)
+    orphans = sum(1 for d in line.deliveries if d.user not in load.events)
+    if orphans:
+        r.problems.append(f"{orphans} deliveries to nobody who wrote")
+        r.duplicated += orphans
+    return r
