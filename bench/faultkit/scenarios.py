@@ -59,9 +59,10 @@ class Scenario:
     tmpfs: bool = False          # the SQLite folder on a small tmpfs
     needs: Callable[[Options], str | None] | None = None
     fault_at: float = 4.0        # seconds into the load
+    after: float = 6.0           # seconds the load goes on after the fault
 
     def load_seconds(self) -> float:
-        return self.fault_at + self.fault_seconds + 6.0
+        return self.fault_at + self.fault_seconds + self.after
 
 
 # ---- faults -------------------------------------------------------------------------------------
@@ -213,10 +214,9 @@ async def run_scenario(s: Scenario, opts: Options) -> Result:
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(data_dir)], check=True)
             mounted = True
         stack = Stack(folder, s.db, s.split, line, pg_port=proxy.port if proxy else 5432, data_dir=data_dir)
-        await stack.start()
         seconds = s.load_seconds()
         load = Load(stack, opts.users, max(4, round(seconds / opts.seconds_per_turn)), seconds)
-        expected = expected_answers(load.turns)
+        expected, _ = await asyncio.gather(asyncio.to_thread(expected_answers, load.turns), stack.start())
         writing = asyncio.create_task(load.run())
         fault_end = time.time()
         if s.fault is not None:

@@ -122,8 +122,9 @@ class Stack:
             finally:
                 await admin.close()
         env = self.env()
-        await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env,
-                                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.split:  # else serve creates the tables itself; two processes starting at once must not race to
+            await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env,
+                                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port = free_port()
         self.procs["web"] = Proc("web", ["serve", "--host", "127.0.0.1", "--port", str(port)], env,
                                  self.folder / "web.log", port)

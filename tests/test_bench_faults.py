@@ -1,0 +1,60 @@
+"""The fault suite's harness (``bench/faults.py``) counts what it says: a tiny run of the real
+server against a stand-in LINE that doubles one message finds exactly that one duplicate, and
+the check itself tells lost, duplicated, out-of-order answers and notices apart."""
+from __future__ import annotations
+
+from bench.faultkit.check import check
+from bench.faultkit.load import Load, Sent
+from bench.faultkit.scenarios import Options, Scenario, run_scenario
+from bot.channels.line.fake import Delivery, LineStandIn
+
+
+class DoublingStandIn(LineStandIn):
+    """LINE that delivers the first message it accepts twice (as a bot that sent it twice)."""
+
+    def record_delivery(self, kind, user, messages) -> None:
+        super().record_delivery(kind, user, messages)
+        if len(self.deliveries) == 1:
+            super().record_delivery(kind, user, messages)
+
+
+async def test_a_tiny_run_on_the_real_server_finds_the_one_doubled_message(tmp_path):
+    tiny = Scenario("tiny", "no fault", "sqlite", False, None, 0.0, fault_at=0.0, after=2.0)
+    opts = Options(users=2, seconds_per_turn=0.5, drain=20.0, logs=tmp_path, line_factory=DoublingStandIn)
+    r = await run_scenario(tiny, opts)
+    assert r.sent == r.acked == r.answered == 8, r.line()
+    assert (r.duplicated, r.lost, r.out_of_order, r.notices) == (1, 0, 0, 0), r.line()
+    assert not r.ok and "duplicated 1 " in r.line()
+
+
+def _load(turns: int) -> Load:
+    load = Load(stack=None, users=1, turns=turns, seconds=1.0)
+    [user] = load.people
+    load.events[user] = [Sent(user, t, acked_at=100.0 + t) for t in range(turns)]
+    return load
+
+
+def _delivered(line: LineStandIn, user: str, *answers: str, at: float = 110.0, kind: str = "reply") -> None:
+    for i, text in enumerate(answers):
+        line.deliveries.append(Delivery(kind, user, [{"type": "text", "text": text}], at + i))
+
+
+def test_the_check_tells_duplicates_losses_disorder_and_notices_apart():
+    expected = [("a",), ("b",), ("c",), ("d",)]
+    load, line = _load(4), LineStandIn()
+    [user] = load.people
+    # b before a (one out of order), a again (a duplicate), a text that answers nothing, no d
+    _delivered(line, user, "b", "a", "a", "safety", "c")
+    r = check("x", load, line, expected, fault_end=0.0)
+    assert (r.answered, r.duplicated, r.out_of_order, r.notices, r.lost) == (3, 1, 1, 1, 1)
+
+
+def test_the_wait_counts_from_the_fault_end_when_the_ack_came_before_it():
+    expected = [("a",), ("b",)]
+    load, line = _load(2), LineStandIn()
+    [user] = load.people
+    _delivered(line, user, "a", at=130.0)            # acked at 100, fault over at 120: waited 10 s
+    _delivered(line, user, "b", at=135.0, kind="push")  # acked at 101: waited 15 s
+    r = check("x", load, line, expected, fault_end=120.0)
+    assert (r.answered, r.by_push, r.lost) == (2, 1, 0)
+    assert r.longest_wait == 15.0 and not r.ok
