@@ -25,6 +25,7 @@ class Result:
     longest_wait: float = 0.0  # seconds from acknowledgement (or the fault's end, if later) to answer
     skipped: str = ""
     problems: list[str] = field(default_factory=list)
+    timelines: dict[str, dict] = field(default_factory=dict)   # per person: what was sent and received, for the logs
 
     @property
     def ok(self) -> bool:
@@ -42,12 +43,13 @@ class Result:
 
 def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ...]], fault_end: float) -> Result:
     """Match each person's deliveries, in the order LINE accepted them, to the answers the engine
-    gives to the messages the bot acknowledged: the first answer not yet received that equals a
-    delivery takes it; a delivery equal to no unreceived answer but to a received one is a
-    duplicate; one equal to no answer at all is a notice."""
+    gives to the messages the bot acknowledged. A reply answers the event its token came with; a
+    push takes the first answer not yet received that equals it. A delivery that finds no
+    unreceived answer is a duplicate when it equals one of the engine's answers, else a notice
+    (the safety message while the database is down)."""
     r = Result(name)
     answer_set = set(expected)
-    for user, events in load.events.items():
+    for person, (user, events) in enumerate(load.events.items()):
         r.sent += len(events)
         r.refused += sum(e.refused for e in events)
         acked = [e for e in events if e.acked_at is not None]
@@ -55,14 +57,20 @@ def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ..
         want = [expected[e.turn] for e in acked]
         got_at: list[float | None] = [None] * len(want)
         latest = -1
+        received = []
+        by_token = {e.token: i for i, e in enumerate(acked)}
         for d in line.delivered_to(user):
             said = texts(d.messages)
-            j = next((i for i, w in enumerate(want) if w == said and got_at[i] is None), None)
+            if d.reply_token in by_token:
+                j = by_token[d.reply_token]
+                j = j if want[j] == said and got_at[j] is None else None
+            else:
+                j = next((i for i, w in enumerate(want) if w == said and got_at[i] is None), None)
             if j is None:
-                if said in answer_set:
-                    r.duplicated += 1
-                else:
-                    r.notices += 1
+                duplicate = said in answer_set
+                r.duplicated += duplicate
+                r.notices += not duplicate
+                received.append((round(d.at - fault_end, 2), d.kind, "duplicate" if duplicate else "notice"))
                 continue
             got_at[j] = d.at
             r.answered += 1
@@ -71,7 +79,13 @@ def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ..
                 r.out_of_order += 1
             latest = max(latest, j)
             r.longest_wait = max(r.longest_wait, d.at - max(acked[j].acked_at, fault_end))
+            received.append((round(d.at - fault_end, 2), d.kind, j))
         r.lost += sum(1 for t in got_at if t is None)
+        # Times in seconds from the fault's end; the person is a number, never the user id.
+        r.timelines[f"person{person}"] = {
+            "sent": [(e.turn, round(e.first_sent - fault_end, 2), e.acked_at and round(e.acked_at - fault_end, 2),
+                      e.refused) for e in events],
+            "received": received}
     orphans = sum(1 for d in line.deliveries if d.user not in load.events)
     if orphans:
         r.problems.append(f"{orphans} deliveries to nobody who wrote")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -60,6 +61,7 @@ class Scenario:
     needs: Callable[[Options], str | None] | None = None
     fault_at: float = 4.0        # seconds into the load
     after: float = 6.0           # seconds the load goes on after the fault
+    people: float = 1.0          # times Options.users
 
     def load_seconds(self) -> float:
         return self.fault_at + self.fault_seconds + self.after
@@ -167,8 +169,8 @@ SCENARIOS: list[Scenario] = [
              "pg", True, pg_down_20s, 20.0, proxy=True),
     Scenario("line_500_then_429", "LINE answers 500 for 8 s, then 429 with Retry-After: 3 for 8 s",
              "sqlite", False, line_500_then_429, 16.0),
-    Scenario("line_slow_60s", "LINE takes 5 s to answer each reply and push, for 60 s", "sqlite", False,
-             line_slow(60.0), 60.0),
+    Scenario("line_slow_60s", "LINE takes 5 s to answer every call, for 60 s; three times the people", "sqlite",
+             False, line_slow(60.0), 60.0, people=3.0),
     Scenario("line_accept_then_500", "LINE delivers each reply and push, then answers 500, for 10 s", "sqlite", False,
              line_accept_then_500, 10.0),
     Scenario("pg_web_sigterm", "SIGTERM to serve (webhooks), restarted; LINE answers in 0.3 s", "pg", True,
@@ -215,7 +217,7 @@ async def run_scenario(s: Scenario, opts: Options) -> Result:
             mounted = True
         stack = Stack(folder, s.db, s.split, line, pg_port=proxy.port if proxy else 5432, data_dir=data_dir)
         seconds = s.load_seconds()
-        load = Load(stack, opts.users, max(4, round(seconds / opts.seconds_per_turn)), seconds)
+        load = Load(stack, round(opts.users * s.people), max(4, round(seconds / opts.seconds_per_turn)), seconds)
         expected, _ = await asyncio.gather(asyncio.to_thread(expected_answers, load.turns), stack.start())
         writing = asyncio.create_task(load.run())
         fault_end = time.time()
@@ -226,6 +228,7 @@ async def run_scenario(s: Scenario, opts: Options) -> Result:
         await writing
         await settle(stack, load, line, expected, fault_end, opts.drain)
         result = check(s.name, load, line, expected, fault_end)
+        (folder / "timelines.json").write_text(json.dumps(result.timelines, indent=0))
         return result
     finally:
         if stack is not None:

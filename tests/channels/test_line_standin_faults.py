@@ -107,8 +107,9 @@ async def test_fail_for_lasts_its_time_whatever_the_number_of_calls(line, http):
     assert len(line.delivered_to(user, "push")) == 1
 
 
-async def test_delay_slows_every_reply_and_push_but_not_the_loading_animation(line, http):
-    line.delay = 1.0
+async def test_delay_slows_the_calls_of_its_kinds_only(line, http):
+    assert set(line.delay_kinds) == {"reply", "push", "loading", "leave"}   # by default LINE is slow for all
+    line.delay, line.delay_kinds = 1.0, ("push",)
     user = new_user_id()
     slow = asyncio.create_task(push(http, line, user))
     await line.wait_for(lambda: line.counts.get("push"))   # the push has arrived and waits

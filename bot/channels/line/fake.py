@@ -187,6 +187,7 @@ class Delivery:
     user: str | None     # None: a reply whose token was not issued by ``issue_reply_token``
     messages: list[dict]
     at: float
+    reply_token: str | None = None   # which event a reply answers
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -226,7 +227,8 @@ class LineStandIn:
         self.token_revoked = False
         self.reply_token_ttl: float | None = None   # seconds a token from issue_reply_token is valid
         self.token_owner: dict[str, tuple[str, float]] = {}   # token -> (user id, issued at, monotonic)
-        self.delay = 0.0                             # seconds before answering each reply or push
+        self.delay = 0.0                             # seconds before answering each call of delay_kinds
+        self.delay_kinds: tuple[str, ...] = ("reply", "push", "loading", "leave")
         self.deliveries: list[Delivery] = []
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -335,7 +337,7 @@ class LineStandIn:
         probe = Recorded(request.method, path, {}, None, 0)
         kind = probe.kind
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        if self.delay and kind in ("reply", "push"):
+        if self.delay and kind in self.delay_kinds:
             await asyncio.sleep(self.delay)
         status, payload, headers, body = self._answer(request, kind, raw)
         self.counts[f"{kind}_{status}"] = self.counts.get(f"{kind}_{status}", 0) + 1
@@ -384,10 +386,10 @@ class LineStandIn:
         issued = self.token_owner.get(token)
         return bool(issued and self.reply_token_ttl is not None and time.monotonic() - issued[1] > self.reply_token_ttl)
 
-    def record_delivery(self, kind: str, user: str | None, messages: list[dict]) -> None:
+    def record_delivery(self, kind: str, user: str | None, messages: list[dict], reply_token: str | None = None) -> None:
         """Keep what LINE delivered (a subclass can change what is kept, the harness tests do)."""
         if self.record:
-            self.deliveries.append(Delivery(kind, user, messages, time.time()))
+            self.deliveries.append(Delivery(kind, user, messages, time.time(), reply_token))
 
     def _deliver(self, request: web.Request, kind: str, body: Any) -> tuple[int, dict, dict]:
         if kind == "reply":
@@ -405,7 +407,7 @@ class LineStandIn:
         if kind in ("reply", "push"):
             messages = body.get("messages", [])
             user = body.get("to") if kind == "push" else self.token_owner.get(body.get("replyToken"), (None,))[0]
-            self.record_delivery(kind, user, messages)
+            self.record_delivery(kind, user, messages, body.get("replyToken") if kind == "reply" else None)
             sent = [{"id": str(500_000_000_000_000_000 + next(_counter)), "quoteToken": secrets.token_urlsafe(8)}
                     for _ in messages]
             return 200, {"sentMessages": sent}, {}
