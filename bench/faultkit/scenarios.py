@@ -112,11 +112,17 @@ async def line_accept_then_500(ctx: Ctx) -> None:
 
 
 def stop_process(role: str, sig: int) -> Fault:
-    """Signal the process, wait for it to exit, start it again (as a process manager does)."""
+    """Signal the process, wait for it to exit, start it again (as a process manager does). The
+    fault ends when the new process is ready: how long a start takes depends on the machine
+    (over 20 s on a loaded one), what happens after it on the bot."""
     async def fault(ctx: Ctx) -> None:
         proc = ctx.stack.procs[role]
+        if role != "web" or not ctx.stack.split:   # strike while deliveries are on their way to LINE
+            with contextlib.suppress(AssertionError):
+                await ctx.line.wait_for(lambda: ctx.line.in_flight >= 3, timeout=5.0)
         await proc.signal(sig)
         proc.start()
+        await proc.ready()
     return fault
 
 

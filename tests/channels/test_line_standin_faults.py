@@ -117,8 +117,8 @@ async def test_delay_slows_the_calls_of_its_kinds_only(line, http):
                          json={"chatId": user, "loadingSeconds": 5}) as r:
         assert r.status == 202
     # the animation was answered while the push, sent first, was still held back
-    assert not slow.done() and line.delivered_to(user) == []
-    assert (await slow)[0] == 200 and len(line.delivered_to(user)) == 1
+    assert not slow.done() and line.delivered_to(user) == [] and line.in_flight == 1
+    assert (await slow)[0] == 200 and len(line.delivered_to(user)) == 1 and line.in_flight == 0
 
 
 async def test_reply_and_push_are_recorded_apart_per_person(line, http):

@@ -229,6 +229,7 @@ class LineStandIn:
         self.token_owner: dict[str, tuple[str, float]] = {}   # token -> (user id, issued at, monotonic)
         self.delay = 0.0                             # seconds before answering each call of delay_kinds
         self.delay_kinds: tuple[str, ...] = ("reply", "push", "loading", "leave")
+        self.in_flight = 0
         self.deliveries: list[Delivery] = []
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -338,7 +339,11 @@ class LineStandIn:
         kind = probe.kind
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if self.delay and kind in self.delay_kinds:
-            await asyncio.sleep(self.delay)
+            self.in_flight += 1   # calls held by the delay: a test can strike while some are
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         status, payload, headers, body = self._answer(request, kind, raw)
         self.counts[f"{kind}_{status}"] = self.counts.get(f"{kind}_{status}", 0) + 1
         if self.record:
