@@ -58,3 +58,18 @@ def test_the_wait_counts_from_the_fault_end_when_the_ack_came_before_it():
     r = check("x", load, line, expected, fault_end=120.0)
     assert (r.answered, r.by_push, r.lost) == (2, 1, 0)
     assert r.longest_wait == 15.0 and not r.ok
+
+
+def test_a_late_copy_of_an_answer_the_engine_repeats_later_is_a_duplicate_not_disorder():
+    expected = [("a",), ("b",), ("c",), ("a",)]   # the engine says "a" again at turn 3
+    load, line = _load(4), LineStandIn()
+    [user] = load.people
+    for t, e in enumerate(load.events[user]):
+        e.first_sent = 100.0 + 10 * t
+    _delivered(line, user, "a", at=101.0)
+    _delivered(line, user, "b", at=111.0)
+    _delivered(line, user, "a", at=115.0, kind="push")   # before turn 3 was written: a copy of turn 0's
+    _delivered(line, user, "c", at=121.0)
+    _delivered(line, user, "a", at=131.0)
+    r = check("x", load, line, expected, fault_end=0.0)
+    assert (r.answered, r.duplicated, r.out_of_order, r.lost) == (4, 1, 0, 0)

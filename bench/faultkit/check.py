@@ -44,7 +44,9 @@ class Result:
 def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ...]], fault_end: float) -> Result:
     """Match each person's deliveries, in the order LINE accepted them, to the answers the engine
     gives to the messages the bot acknowledged. A reply answers the event its token came with; a
-    push takes the first answer not yet received that equals it. A delivery that finds no
+    push takes the first answer not yet received that equals it, among the messages already sent
+    by then (the engine repeats itself: a late copy of turn 2's answer must not pass for the answer
+    to turn 13, not written yet, and turn 3 then for out of order). A delivery that finds no
     unreceived answer is a duplicate when it equals one of the engine's answers, else a notice
     (the safety message while the database is down)."""
     r = Result(name)
@@ -65,7 +67,8 @@ def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ..
                 j = by_token[d.reply_token]
                 j = j if want[j] == said and got_at[j] is None else None
             else:
-                j = next((i for i, w in enumerate(want) if w == said and got_at[i] is None), None)
+                j = next((i for i, w in enumerate(want)
+                          if w == said and got_at[i] is None and acked[i].first_sent <= d.at), None)
             if j is None:
                 duplicate = said in answer_set
                 r.duplicated += duplicate
