@@ -65,9 +65,7 @@ async def run(args: argparse.Namespace) -> list[Result]:
             result = await run_scenario(BY_NAME[name], opts)
         except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others' figures
             traceback.print_exc()
-            result = Result(name)
-            result.problems.append(f"the scenario itself failed: {type(exc).__name__}: {exc}")
-            result.lost = -1
+            result = Result(name, error=f"the scenario itself failed: {type(exc).__name__}: {exc}")
         print(result.line(), flush=True)
         for problem in result.problems:
             print(f"    {problem}", flush=True)

@@ -24,17 +24,20 @@ class Result:
     notices: int = 0          # messages that answer no input (the safety message while the database is down)
     longest_wait: float = 0.0  # seconds from acknowledgement (or the fault's end, if later) to answer
     skipped: str = ""
+    error: str = ""           # the scenario itself broke (its figures mean nothing)
     problems: list[str] = field(default_factory=list)
     timelines: dict[str, dict] = field(default_factory=dict)   # per person: what was sent and received, for the logs
 
     @property
     def ok(self) -> bool:
-        return bool(self.skipped) or (self.lost == 0 and self.duplicated == 0 and self.out_of_order == 0
+        return bool(self.skipped) or (not self.error and self.lost == 0 and self.duplicated == 0 and self.out_of_order == 0
                                       and self.acked == self.sent and self.longest_wait <= GOAL_WAIT)
 
     def line(self) -> str:
         if self.skipped:
             return f"{self.name:<24} skipped: {self.skipped}"
+        if self.error:
+            return f"{self.name:<24} ERROR {self.error}"
         return (f"{self.name:<24} {'ok  ' if self.ok else 'MISS'} sent {self.sent} acknowledged {self.acked} "
                 f"refused {self.refused} answered {self.answered} (by push {self.by_push}) lost {self.lost} "
                 f"duplicated {self.duplicated} out of order {self.out_of_order} notices {self.notices} "
