@@ -73,3 +73,17 @@ def test_a_late_copy_of_an_answer_the_engine_repeats_later_is_a_duplicate_not_di
     _delivered(line, user, "a", at=131.0)
     r = check("x", load, line, expected, fault_end=0.0)
     assert (r.answered, r.duplicated, r.out_of_order, r.lost) == (4, 1, 0, 0)
+
+
+def test_a_reply_is_the_answer_to_its_own_event_whatever_came_before_it():
+    expected = [("a",), ("b",), ("a",)]
+    load, line = _load(3), LineStandIn()
+    [user] = load.people
+    first, _, third = load.events[user]
+    first.token, third.token = "t0", "t2"
+    line.deliveries.append(Delivery("reply", user, [{"type": "text", "text": "a"}], 101.0, "t0"))
+    line.deliveries.append(Delivery("push", user, [{"type": "text", "text": "a"}], 102.0))   # a copy of turn 0's
+    _delivered(line, user, "b", at=103.0, kind="push")
+    line.deliveries.append(Delivery("reply", user, [{"type": "text", "text": "a"}], 104.0, "t2"))
+    r = check("x", load, line, expected, fault_end=0.0)
+    assert (r.answered, r.duplicated, r.out_of_order, r.lost, r.by_push) == (3, 1, 0, 0, 1)

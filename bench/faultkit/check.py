@@ -44,14 +44,35 @@ class Result:
                 f"longest wait after the fault {self.longest_wait:.1f} s")
 
 
+def _assign(want: list, acked: list, deliveries: list) -> list[int | None]:
+    """Which answer each delivery is (an index into ``want``), or None: a reply is the answer to
+    the event whose token it used, first; then each push, in order, takes the first answer still
+    missing that it equals, among the messages already written when it came. The engine repeats
+    itself (turn 2 and turn 13 get the same text): a late copy of turn 2's answer must not pass
+    for turn 13's when turn 13's own reply came, nor for the answer to a message not written yet."""
+    by_token = {e.token: i for i, e in enumerate(acked)}
+    taken: list[int | None] = [None] * len(deliveries)
+    claimed = set()
+    for n, d in enumerate(deliveries):
+        j = by_token.get(d.reply_token)
+        if j is not None and j not in claimed and want[j] == texts(d.messages):
+            taken[n] = j
+            claimed.add(j)
+    for n, d in enumerate(deliveries):
+        if taken[n] is None and d.reply_token not in by_token:
+            said = texts(d.messages)
+            j = next((i for i, w in enumerate(want) if i not in claimed and w == said and acked[i].first_sent <= d.at), None)
+            if j is not None:
+                taken[n] = j
+                claimed.add(j)
+    return taken
+
+
 def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ...]], fault_end: float) -> Result:
-    """Match each person's deliveries, in the order LINE accepted them, to the answers the engine
-    gives to the messages the bot acknowledged. A reply answers the event its token came with; a
-    push takes the first answer not yet received that equals it, among the messages already sent
-    by then (the engine repeats itself: a late copy of turn 2's answer must not pass for the answer
-    to turn 13, not written yet, and turn 3 then for out of order). A delivery that finds no
-    unreceived answer is a duplicate when it equals one of the engine's answers, else a notice
-    (the safety message while the database is down)."""
+    """Each person's deliveries, in the order LINE accepted them, against the answers the engine
+    gives to the messages the bot acknowledged (``_assign``). A delivery that is no missing answer
+    is a duplicate when it equals one of the engine's answers, else a notice (the safety message
+    while the database is down)."""
     r = Result(name)
     answer_set = set(expected)
     for person, (user, events) in enumerate(load.events.items()):
@@ -60,33 +81,24 @@ def check(name: str, load: Load, line: LineStandIn, expected: list[tuple[str, ..
         acked = [e for e in events if e.acked_at is not None]
         r.acked += len(acked)
         want = [expected[e.turn] for e in acked]
-        got_at: list[float | None] = [None] * len(want)
-        latest = -1
-        received = []
-        by_token = {e.token: i for i, e in enumerate(acked)}
-        for d in line.delivered_to(user):
-            said = texts(d.messages)
-            if d.reply_token in by_token:
-                j = by_token[d.reply_token]
-                j = j if want[j] == said and got_at[j] is None else None
-            else:
-                j = next((i for i, w in enumerate(want)
-                          if w == said and got_at[i] is None and acked[i].first_sent <= d.at), None)
+        deliveries = line.delivered_to(user)
+        latest, received, answered = -1, [], 0
+        for d, j in zip(deliveries, _assign(want, acked, deliveries)):
             if j is None:
-                duplicate = said in answer_set
+                duplicate = texts(d.messages) in answer_set
                 r.duplicated += duplicate
                 r.notices += not duplicate
                 received.append((round(d.at - fault_end, 2), d.kind, "duplicate" if duplicate else "notice"))
                 continue
-            got_at[j] = d.at
-            r.answered += 1
+            answered += 1
             r.by_push += d.kind == "push"
             if j < latest:
                 r.out_of_order += 1
             latest = max(latest, j)
             r.longest_wait = max(r.longest_wait, d.at - max(acked[j].acked_at, fault_end))
             received.append((round(d.at - fault_end, 2), d.kind, j))
-        r.lost += sum(1 for t in got_at if t is None)
+        r.answered += answered
+        r.lost += len(want) - answered
         # Times in seconds from the fault's end; the person is a number, never the user id.
         r.timelines[f"person{person}"] = {
             "sent": [(e.turn, round(e.first_sent - fault_end, 2), e.acked_at and round(e.acked_at - fault_end, 2),
