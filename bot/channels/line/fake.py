@@ -204,6 +204,9 @@ class _Failure:
     until: float | None = None   # time.monotonic() after which the failure is over (``fail_for``)
     accept: bool = False         # deliver first, then answer the failure (the outcome looks unknown)
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
     def applies(self, kind: str, now: float) -> bool:
         if kind not in self.kinds:
             return False
@@ -377,12 +380,10 @@ class LineStandIn:
         if failure is not None:
             failure.remaining -= 1
             if not failure.accept:
-                return (failure.status, {"message": failure.message},
-                        {"Retry-After": failure.retry_after} if failure.retry_after else {}, body)
+                return failure.status, {"message": failure.message}, failure.headers(), body
         status, payload, headers = self._deliver(request, kind, body)
         if failure is not None and status < 300:  # delivered, but the bot is told it failed
-            return (failure.status, {"message": failure.message},
-                    {"Retry-After": failure.retry_after} if failure.retry_after else {}, body)
+            return failure.status, {"message": failure.message}, failure.headers(), body
         return status, payload, headers, body
 
     def _token_refused(self, token: Any) -> bool:
