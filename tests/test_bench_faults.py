@@ -87,3 +87,17 @@ def test_a_reply_is_the_answer_to_its_own_event_whatever_came_before_it():
     line.deliveries.append(Delivery("reply", user, [{"type": "text", "text": "a"}], 104.0, "t2"))
     r = check("x", load, line, expected, fault_end=0.0)
     assert (r.answered, r.duplicated, r.out_of_order, r.lost, r.by_push) == (3, 1, 0, 0, 1)
+
+
+def test_a_pushed_copy_of_an_answer_is_a_duplicate_even_when_a_later_message_gets_the_same_answer():
+    # turns 0 and 1 answered by reply; then by push: a copy of turn 1's answer, turn 2's, turn 3's
+    # (which the engine words as turn 1's): one duplicate, nothing out of order
+    expected = [("a",), ("b",), ("c",), ("b",)]
+    load, line = _load(4), LineStandIn()
+    [user] = load.people
+    for t, e in enumerate(load.events[user][:2]):
+        e.token = f"t{t}"
+        line.deliveries.append(Delivery("reply", user, [{"type": "text", "text": "ab"[t]}], 101.0 + t, e.token))
+    _delivered(line, user, "b", "c", "b", at=110.0, kind="push")
+    r = check("x", load, line, expected, fault_end=0.0)
+    assert (r.answered, r.duplicated, r.out_of_order, r.lost, r.by_push) == (4, 1, 0, 0, 2)

@@ -45,26 +45,38 @@ class Result:
 
 
 def _assign(want: list, acked: list, deliveries: list) -> list[int | None]:
-    """Which answer each delivery is (an index into ``want``), or None: a reply is the answer to
-    the event whose token it used, first; then each push, in order, takes the first answer still
-    missing that it equals, among the messages already written when it came. The engine repeats
-    itself (turn 2 and turn 13 get the same text): a late copy of turn 2's answer must not pass
-    for turn 13's when turn 13's own reply came, nor for the answer to a message not written yet."""
+    """Which answer each delivery is (an index into ``want``), or None.
+
+    A reply is the answer to the event whose token it used. A push, in the order LINE accepted
+    them, is the earliest answer still missing (among the messages written by then) when it says
+    that; else, when it says what an answer already received said, a copy of it (a duplicate);
+    else the first missing answer it equals, further on (out of order). The engine repeats itself
+    (turn 2 and turn 13 get the same text): a late copy of turn 2's answer must not pass for turn
+    13's, or the answers to turns 3 to 12 would all count as out of order. Where a push could be
+    either, it is counted as the duplicate: deliveries to one person go in order by design, and
+    a copy is the known way for them to go wrong."""
     by_token = {e.token: i for i, e in enumerate(acked)}
     taken: list[int | None] = [None] * len(deliveries)
-    claimed = set()
+    claimed: set[int] = set()
     for n, d in enumerate(deliveries):
         j = by_token.get(d.reply_token)
         if j is not None and j not in claimed and want[j] == texts(d.messages):
             taken[n] = j
             claimed.add(j)
     for n, d in enumerate(deliveries):
-        if taken[n] is None and d.reply_token not in by_token:
-            said = texts(d.messages)
-            j = next((i for i, w in enumerate(want) if i not in claimed and w == said and acked[i].first_sent <= d.at), None)
-            if j is not None:
-                taken[n] = j
-                claimed.add(j)
+        if taken[n] is not None or d.reply_token in by_token:
+            continue
+        said = texts(d.messages)
+        missing = [i for i in range(len(want)) if i not in claimed and acked[i].first_sent <= d.at]
+        if missing and want[missing[0]] == said:
+            j = missing[0]
+        elif any(want[i] == said for i in claimed):
+            continue
+        else:
+            j = next((i for i in missing if want[i] == said), None)
+        if j is not None:
+            taken[n] = j
+            claimed.add(j)
     return taken
 
 
