@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check chat bench setup browser run scale fuzz
+.PHONY: demo test check chat bench setup browser run scale fuzz faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ run: $(STAMP)
 # PostgreSQL: 1 process against 2 web + 2 workers, then one worker killed halfway.
 scale: $(STAMP)
 	$(BIN)/python bench/scale_test.py
+
+# The fault suite (issue 19): every scenario against the real processes; FAULTS_ARGS for more,
+# e.g. FAULTS_ARGS="--only line_slow_60s --report-only" or "--allow-pg-restart" on a machine of your own.
+FAULTS_ARGS ?=
+faults: $(STAMP)
+	$(BIN)/python bench/faults.py $(FAULTS_ARGS)
 
 check: $(STAMP)
 	$(BIN)/python -m bot check

@@ -84,7 +84,7 @@ async def test_a_reply_line_accepted_then_answered_500_is_delivered_once(runtime
     """The turn's reply reached LINE, which answered 500: the retry finds the token used and
     marks the row sent. One answer, no push (before: the same answer again by push)."""
     user, token = new_user_id(), new_reply_token()
-    line.fail_next(500, kinds=("reply",), after_accepting=True)
+    line.fail_next(500, kinds=("reply",), accept=True)
     await runtime.accept([line_event(user, token)])
     await runtime.drain()
     [row] = await rows(runtime.store)

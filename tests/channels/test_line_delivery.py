@@ -118,7 +118,7 @@ async def test_a_reply_accepted_then_answered_500_is_not_sent_again(line, channe
     marks it ``may_have_arrived``) tries the same token; LINE refusing it means the first one
     arrived: sent, and no push repeats it."""
     user, token = new_user_id(), new_reply_token()
-    line.fail_next(500, kinds=("reply",), after_accepting=True)
+    line.fail_next(500, kinds=("reply",), accept=True)
     out = turn(token)
     first = await channel.deliver(user, out)
     assert (first.status, first.reason, first.may_have_arrived) == ("retry", "http_500", True)

@@ -9,6 +9,13 @@ tests pass LINE's contract there (documented limits, line-bot-sdk's models, LINE
 documents). A request with problems is answered 400 as LINE would, and recorded in
 ``violations``.
 
+For the fault suite (``bench/faults.py``) it also plays LINE's awkward moments: reply tokens
+handed out with ``issue_reply_token`` belong to one person and expire after ``reply_token_ttl``;
+a failure can come after LINE has already delivered (``accept=True``: the person got the
+message, the bot sees 500); failures can last for a time (``fail_for``); every call can be slow
+(``delay``). Every message LINE accepted is recorded per person, as reply or push
+(``deliveries``, ``delivered_to``).
+
 As the webhook sender: ``make_*`` build events as LINE sends them, ``webhook_body`` wraps them,
 and ``sign`` signs a body as LINE does.
 
@@ -156,7 +163,7 @@ class Recorded:
     body: Any
     status: int
     at: float = field(default_factory=time.time)
-    accepted: bool = False   # answered with an error after LINE had taken it (``fail_next(after_accepting=True)``)
+    accepted: bool = False   # answered with an error after LINE had taken it (``fail_next(accept=True)``)
 
     @property
     def kind(self) -> str:
@@ -175,13 +182,36 @@ class Recorded:
 
 
 @dataclass
+class Delivery:
+    """Messages LINE accepted for one person: by ``reply`` or by ``push``, at ``at`` (time.time())."""
+    kind: str
+    user: str | None     # None: a reply whose token was not issued by ``issue_reply_token``
+    messages: list[dict]
+    at: float
+    reply_token: str | None = None   # which event a reply answers
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(m.get("text", "") for m in self.messages if m.get("type") == "text")
+
+
+@dataclass
 class _Failure:
     status: int
     kinds: tuple[str, ...]
     remaining: int
     retry_after: str | None
     message: str
-    after_accepting: bool = False
+    until: float | None = None   # time.monotonic() after which the failure is over (``fail_for``)
+    accept: bool = False         # deliver first, then answer the failure (the outcome looks unknown)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
+    def applies(self, kind: str, now: float) -> bool:
+        if kind not in self.kinds:
+            return False
+        return now < self.until if self.until is not None else self.remaining > 0
 
 
 class LineStandIn:
@@ -199,6 +229,12 @@ class LineStandIn:
         self.expire_all_reply_tokens = False
         self.accepted_retry_keys: set[str] = set()
         self.token_revoked = False
+        self.reply_token_ttl: float | None = None   # seconds a token from issue_reply_token is valid
+        self.token_owner: dict[str, tuple[str, float]] = {}   # token -> (user id, issued at, monotonic)
+        self.delay = 0.0                             # seconds before answering each call of delay_kinds
+        self.delay_kinds: tuple[str, ...] = ("reply", "push", "loading", "leave")
+        self.in_flight = 0
+        self.deliveries: list[Delivery] = []
         self._failures: list[_Failure] = []
         self._accepted = False  # the request being answered was taken before its failure
         self._changed = asyncio.Event()
@@ -208,14 +244,34 @@ class LineStandIn:
     # ---- control ---------------------------------------------------------------------------
 
     def fail_next(self, status: int, times: int = 1, kinds: Iterable[str] = ("reply", "push"), *,
-                  retry_after: float | None = None, message: str = "", after_accepting: bool = False) -> None:
-        """Answer the next ``times`` requests of these kinds with ``status``; ``after_accepting``:
-        take each first, as LINE would have (the message is delivered, the reply token used),
-        and answer with ``status`` all the same."""
+                  retry_after: float | None = None, message: str = "", accept: bool = False) -> None:
+        """Answer the next ``times`` requests of these kinds with ``status`` (``accept``: after
+        delivering them, as LINE does when it fails between accepting a message and answering)."""
+        self._failures.append(self._failure(status, kinds, times, retry_after, message, None, accept))
+
+    def fail_for(self, status: int, seconds: float, kinds: Iterable[str] = ("reply", "push"), *,
+                 retry_after: float | None = None, message: str = "", accept: bool = False) -> None:
+        """Answer every request of these kinds with ``status`` for the next ``seconds``."""
+        self._failures.append(self._failure(status, kinds, 0, retry_after, message,
+                                            time.monotonic() + seconds, accept))
+
+    @staticmethod
+    def _failure(status: int, kinds: Iterable[str], times: int, retry_after: float | None, message: str,
+                 until: float | None, accept: bool) -> _Failure:
         text = message or {429: "Too Many Requests",
                            500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "error")
-        self._failures.append(_Failure(status, tuple(kinds), times,
-                                       None if retry_after is None else str(retry_after), text, after_accepting))
+        return _Failure(status, tuple(kinds), times, None if retry_after is None else str(retry_after), text,
+                        until, accept)
+
+    def issue_reply_token(self, user_id: str) -> str:
+        """A new reply token for an event from ``user_id``: valid once, for ``reply_token_ttl``."""
+        token = new_reply_token()
+        self.token_owner[token] = (user_id, time.monotonic())
+        return token
+
+    def delivered_to(self, user_id: str, kind: str | None = None) -> list[Delivery]:
+        """What ``user_id`` received, in the order LINE accepted it (``kind``: "reply" or "push" only)."""
+        return [d for d in self.deliveries if d.user == user_id and kind in (None, d.kind)]
 
     def expire_reply_token(self, *tokens: str) -> None:
         self.expired_tokens.update(tokens)
@@ -287,6 +343,12 @@ class LineStandIn:
         probe = Recorded(request.method, path, {}, None, 0)
         kind = probe.kind
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self.delay and kind in self.delay_kinds:
+            self.in_flight += 1   # calls held by the delay: a test can strike while some are
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         status, payload, headers, body = self._answer(request, kind, raw)
         self.counts[f"{kind}_{status}"] = self.counts.get(f"{kind}_{status}", 0) + 1
         if self.record:
@@ -316,36 +378,52 @@ class LineStandIn:
             self.violations.extend(f"{kind}: {p}" for p in problems)
             return 400, {"message": f"The request body has {len(problems)} error(s)",
                          "details": [{"message": p[:200], "property": ""} for p in problems]}, {}, body
-        for failure in self._failures:
-            if failure.remaining > 0 and kind in failure.kinds:
-                failure.remaining -= 1
-                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                if failure.after_accepting:
-                    self._accepted = self._take(request, kind, body)[0] == 200
-                return failure.status, {"message": failure.message}, headers, body
-        return self._take(request, kind, body)
+        now = time.monotonic()
+        failure = next((f for f in self._failures if f.applies(kind, now)), None)
+        if failure is not None:
+            failure.remaining -= 1
+            if not failure.accept:
+                return failure.status, {"message": failure.message}, failure.headers(), body
+        status, payload, headers = self._deliver(request, kind, body)
+        if failure is not None and status < 300:  # delivered, but the bot is told it failed
+            self._accepted = True
+            return failure.status, {"message": failure.message}, failure.headers(), body
+        return status, payload, headers, body
 
-    def _take(self, request: web.Request, kind: str, body: Any) -> tuple[int, dict, dict, Any]:
-        """What LINE answers to a request it accepts for processing."""
+    def _token_refused(self, token: Any) -> bool:
+        if token in self.used_tokens or token in self.expired_tokens or self.expire_all_reply_tokens:
+            return True
+        issued = self.token_owner.get(token)
+        return bool(issued and self.reply_token_ttl is not None and time.monotonic() - issued[1] > self.reply_token_ttl)
+
+    def record_delivery(self, kind: str, user: str | None, messages: list[dict], reply_token: str | None = None) -> None:
+        """Keep what LINE delivered (a subclass can change what is kept, the harness tests do)."""
+        if self.record:
+            self.deliveries.append(Delivery(kind, user, messages, time.time(), reply_token))
+
+    def _deliver(self, request: web.Request, kind: str, body: Any) -> tuple[int, dict, dict]:
         if kind == "reply":
             token = body.get("replyToken")
-            if token in self.used_tokens or token in self.expired_tokens or self.expire_all_reply_tokens:
-                return 400, {"message": "Invalid reply token"}, {}, body
+            if self._token_refused(token):
+                return 400, {"message": "Invalid reply token"}, {}
             self.used_tokens.add(token)
         if kind == "push":
             key = request.headers.get("X-Line-Retry-Key")
             if key and key in self.accepted_retry_keys:
                 return 409, {"message": "The retry key is already accepted"}, \
-                    {"x-line-accepted-request-id": str(uuid.uuid4())}, body
+                    {"x-line-accepted-request-id": str(uuid.uuid4())}
             if key:
                 self.accepted_retry_keys.add(key)
         if kind in ("reply", "push"):
+            messages = body.get("messages", [])
+            user = body.get("to") if kind == "push" else self.token_owner.get(body.get("replyToken"), (None,))[0]
+            self.record_delivery(kind, user, messages, body.get("replyToken") if kind == "reply" else None)
             sent = [{"id": str(500_000_000_000_000_000 + next(_counter)), "quoteToken": secrets.token_urlsafe(8)}
-                    for _ in body.get("messages", [])]
-            return 200, {"sentMessages": sent}, {}, body
+                    for _ in messages]
+            return 200, {"sentMessages": sent}, {}
         if kind == "loading":
-            return 202, {}, {}, body
-        return 200, {}, {}, body
+            return 202, {}, {}
+        return 200, {}, {}
 
 
 def main(argv: list[str] | None = None) -> None:
