@@ -33,6 +33,7 @@ LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
 ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
 LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
+TOLD_STILL_WAITING = "told_still_waiting"  # one row per "still waiting" notice (how many were sent)
 EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
 
 GENESIS = "0" * 64          # the prev_hash of the first row
