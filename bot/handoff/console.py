@@ -28,7 +28,7 @@ from .console_core import (  # noqa: F401  (re-exported: other packages use thes
     AREAS, CONSOLE, CONSOLE_LOGIN, COUNSELLOR_ID, COUNSELLOR_NAME, EVENTS, HOMES, LOGIN_ID, PREFIX, PUBLIC, ROLE,
     Console, CurrentLogin, audit_anonymous, audit_refused, capability_for, current_login, home_for, is_live, render,
     restrict, route_detail, secure_headers)
-from .console_live import events
+from .console_live import alerts, events
 from .console_login import login, login_page, logout
 from .console_pages import (close, dismiss, figures_page, handoff_messages, handoff_page, hours_page, index,
                             nothing_for_role, queue_page, reply, set_switch, take)
@@ -107,6 +107,7 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_get(f"{PREFIX}/me", nothing_for_role)
     r.add_get(f"{PREFIX}/queue", queue_page)
     r.add_get(f"{PREFIX}/events", events)
+    r.add_get(f"{PREFIX}/alerts", alerts)
     r.add_get(f"{PREFIX}/handoff/{{id}}", handoff_page)
     r.add_get(f"{PREFIX}/handoff/{{id}}/messages", handoff_messages)
     r.add_post(f"{PREFIX}/handoff/{{id}}/take", take)

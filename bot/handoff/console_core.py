@@ -126,7 +126,10 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     binding = login.nonce if login else request.get(PRE_LOGIN)
     html = c.templates.get_template(template).render(
         t=texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME),
-        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", "message_vars": {}, **context})
+        csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX,
+        # the alert strip (who is waiting) on every page of a role that converses
+        alerts=bool(request.get(ROLE)) and may(request[ROLE], "converse"),
+        **{"page": "", "message_vars": {}, **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 

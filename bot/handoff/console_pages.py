@@ -34,7 +34,7 @@ async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
         ctx = handoffs.open_context(c.store.crypto, h)
         item = {
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "locale": h.locale, "channel": h.channel,
-            "waiting": minutes_since(h.queued_at, now), "left_message": h.left_message,
+            "waiting": minutes_since(h.queued_at, now), "since": h.queued_at, "left_message": h.left_message,
             "tags": [str(x) for x in (ctx.get("tags") or [])][:6],
             "counsellor": names.get(h.counsellor_id or -1, ""),
         }

@@ -131,11 +131,17 @@
     var id = section.getAttribute("data-handoff");
     onChange = function (msg) { if (!msg.id || msg.id === id) { pull(); } };
   }
-  if (onChange && window.EventSource) {
+  // The alert strip (console-alerts.js, on every page of a role that converses) hears every change.
+  var alerts = window.consoleAlerts;
+  if ((onChange || alerts) && window.EventSource) {
     var source = new EventSource("/console/events");
-    source.onmessage = function (ev) {
-      try { onChange(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+    var changed = function (msg) {
+      if (onChange) { onChange(msg); }
+      if (alerts) { alerts.refresh(); }
     };
-    source.onopen = function () { onChange({}); };
+    source.onmessage = function (ev) {
+      try { changed(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+    };
+    source.onopen = function () { changed({}); };
   }
 })();

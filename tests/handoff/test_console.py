@@ -186,12 +186,20 @@ async def test_web_chat_to_console_and_back_never_shows_an_identity(client, coun
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;b&gt;help&lt;/b&gt;" in handoff
     assert "<script>alert" not in handoff and "<b>help" not in handoff
     messages = await (await client.get(f"/console/handoff/{hid}/messages")).text()
-    for body in (queue, handoff, messages):
+    # The alert strip's snapshot: who waits, since when; nothing they wrote, nothing of who.
+    alerts = await (await client.get("/console/alerts", headers={"X-Console-Live": "1"})).text()
+    snapshot = json.loads(alerts)
+    assert [w["id"] for w in snapshot["waiting"]] == [hid] and snapshot["mine"] == []
+    assert snapshot["waiting"][0]["since"] == rows[0].queued_at and snapshot["waiting"][0]["last_person_at"]
+    assert "help" not in alerts and "人と話したい" not in alerts
+    for body in (queue, handoff, messages, alerts):
         assert chat_id not in body and pseudonym not in body
 
     resp = await client.post(f"/console/handoff/{hid}/take", data={"csrf": await csrf_of(client)}, allow_redirects=False)
     assert resp.status == 303
     await stream.until(lambda m: m["kind"] == "notice")
+    snapshot = await (await client.get("/console/alerts")).json()
+    assert snapshot["waiting"] == [] and snapshot["mine"] == [hid]   # now in a conversation
     token = await csrf_of(client, f"/console/handoff/{hid}")
     resp = await client.post(f"/console/handoff/{hid}/reply", data={"csrf": token, "text": "Hello, I am Aiko."},
                              allow_redirects=False)
