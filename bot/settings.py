@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     conversation_retention_days: int = Field(90, alias="BOT_CONVERSATION_RETENTION_DAYS", ge=1)
     handoff_wait_minutes: int = Field(10, alias="BOT_HANDOFF_WAIT_MINUTES", ge=1)
     # While queued (and before the "nobody answered" notice), an honest "still waiting" this often.
+    # A live conversation where the person wrote nothing for this long shows "may have left".
+    handoff_silent_minutes: int = Field(10, alias="BOT_HANDOFF_SILENT_MINUTES", ge=1)
     handoff_still_waiting_minutes: int = Field(4, alias="BOT_HANDOFF_STILL_WAITING_MINUTES", ge=1)
     office_hours_file: Path = Field(ROOT / "office_hours.yaml", alias="BOT_OFFICE_HOURS_FILE")
     timezone: str = Field("Asia/Tokyo", alias="BOT_TIMEZONE")

@@ -16,6 +16,7 @@ from bot.store.models import LIVE, QUEUED
 from .console_core import (CONSOLE, CONTEXT_LISTS, CANNED_PREFIX, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
                            Console, address_hash, audit_refused, home_for, render, texts)
 from .hours import format_opening
+from .presence import left_reasons
 from .service import OUTCOMES
 
 # ---- the queue ----------------------------------------------------------------------------------
@@ -24,11 +25,16 @@ def minutes_since(then: float | None, now: float) -> int:
     return 0 if then is None else max(0, int((now - then) // 60))
 
 
+def _silent_seconds(c: Console) -> float:
+    return c.settings.handoff_silent_minutes * 60.0
+
+
 async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
     now = time.time()
     async with c.store.transaction() as s:
         rows = await handoffs.open_handoffs(s)
         names = await counsellors.counsellor_names(s, {h.counsellor_id for h in rows if h.counsellor_id})
+        left = await left_reasons(s, rows, now, _silent_seconds(c))
     queued, live = [], []
     for h in rows:
         ctx = handoffs.open_context(c.store.crypto, h)
@@ -36,7 +42,7 @@ async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "locale": h.locale, "channel": h.channel,
             "waiting": minutes_since(h.queued_at, now), "since": h.queued_at, "left_message": h.left_message,
             "tags": [str(x) for x in (ctx.get("tags") or [])][:6],
-            "counsellor": names.get(h.counsellor_id or -1, ""),
+            "counsellor": names.get(h.counsellor_id or -1, ""), "left": left.get(h.id),
         }
         (queued if h.status == QUEUED else live).append(item)
     return {"queued": queued, "live": live}
@@ -110,13 +116,15 @@ async def handoff_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         lines = await handoffs.transcript(s, c.store.crypto, hid)
         names = await counsellors.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
+        left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid)
         await _note_read(request, s, hid, now)
     flow = c.flow
     canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
     return render(
         request, "handoff.html", page="handoff", h={
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
-            "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message},
+            "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message, "left": left},
+        silent_minutes=c.settings.handoff_silent_minutes,
         packet=context_packet(h, now, c.store.crypto), lines=[_line(line, c.tz) for line in lines],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
         notice=request.query.get("notice"))
@@ -140,9 +148,11 @@ async def handoff_messages(request: web.Request) -> web.Response:
         if h is None:
             raise web.HTTPNotFound()
         lines = await handoffs.transcript(s, c.store.crypto, hid, after)
+        now = time.time()
+        left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
         if lines:
-            await _note_read(request, s, hid, time.time())
-    return web.json_response({"status": h.status, "crisis": h.is_crisis,
+            await _note_read(request, s, hid, now)
+    return web.json_response({"status": h.status, "crisis": h.is_crisis, "left": left,
                               "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
                               "lines": [_line(x, c.tz) for x in lines]})
 

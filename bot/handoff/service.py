@@ -29,6 +29,7 @@ from bot.store import audit, handoffs, switches
 from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
 
 from bot.live import LiveBus
+from . import presence
 from .hours import HoursFile, OfficeHours, format_opening
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,10 @@ class HandoffService:
     async def on_closed(self, handoff_id: str, reason: str) -> None:
         """Closed outside the console (forgotten, or returned to the bot): refresh the screens."""
         await self._changed(handoff_id)
+
+    async def on_person_left(self, channel: str, user_id: str, reason: str) -> str | None:
+        """The person's page says they may have left, or are back (``bot.handoff.presence``)."""
+        return await presence.mark(self, channel, user_id, reason)
 
     def refused_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
         """No handoff may open for this person (too many from their address): say so honestly,

@@ -17,7 +17,20 @@
   var leaving = false;
   var active = null;  // the buttons on screen: {choices, state}
 
+  // Tell the console the person may have left (or is back). keepalive: it is sent even as the
+  // page goes away. Only the chat id and a code travel.
+  function signal(reason) {
+    if (!chatId) { return; }
+    try {
+      fetch("/chat/api/left", {
+        method: "POST", credentials: "omit", cache: "no-store", keepalive: true,
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: chatId, reason: reason })
+      }).catch(function () {});
+    } catch (e) { /* nothing to tell */ }
+  }
+
   function quickExit() {
+    signal("quick_exit");
     leaving = true;
     try { store.clear(); } catch (e) { /* nothing to clear */ }
     if (streamAbort) { streamAbort.abort(); }
@@ -215,8 +228,11 @@
     start();
   }
 
+  window.addEventListener("pagehide", function () { if (!leaving) { signal("page_hide"); } });
+
   history.forEach(function (item, i) { bubble(item, i === history.length - 1); });
   if (chatId) {
+    signal("back");  // a reload, or back from another page: not gone after all
     stream();
   } else {
     start();

@@ -226,3 +226,7 @@ async def test_chat_refuses_bad_requests(client):
     assert (await client.post("/chat/api/send", data="id=x")).status == 415
     chat_id = await chat_start(client)
     assert (await client.post("/chat/api/send", json={"id": chat_id, "event_id": "abcdefgh"})).status == 400
+    # The page's "may have left" signal: only its own codes, only for an id the server issued.
+    assert (await client.post("/chat/api/left", json={"id": chat_id, "reason": "bored"})).status == 400
+    assert (await client.post("/chat/api/left", json={"id": "x" * 46, "reason": "quick_exit"})).status == 400
+    assert (await client.post("/chat/api/left", json={"id": chat_id, "reason": "quick_exit"})).status == 200
