@@ -30,8 +30,9 @@ from .console_core import (  # noqa: F401  (re-exported: other packages use thes
     restrict, route_detail, secure_headers)
 from .console_live import alerts, events
 from .console_login import login, login_page, logout
-from .console_pages import (close, dismiss, figures_page, handoff_messages, handoff_page, hours_page, index,
+from .console_pages import (dismiss, figures_page, handoff_messages, handoff_page, hours_page, index,
                             nothing_for_role, queue_page, reply, set_switch, take)
+from .console_wrapup import close, note
 from .security import Argon2Pool, LoginCodec, LoginThrottle
 from .service import HandoffService
 
@@ -113,6 +114,7 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_post(f"{PREFIX}/handoff/{{id}}/take", take)
     r.add_post(f"{PREFIX}/handoff/{{id}}/reply", reply)
     r.add_post(f"{PREFIX}/handoff/{{id}}/close", close)
+    r.add_post(f"{PREFIX}/handoff/{{id}}/note", note)
     r.add_post(f"{PREFIX}/handoff/{{id}}/dismiss", dismiss)
     r.add_post(f"{PREFIX}/dismiss", dismiss)
     r.add_get(f"{PREFIX}/hours", hours_page)

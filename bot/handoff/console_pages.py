@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.http import client_address, request_locale
 from bot.store import audit, counsellors, figures, handoffs, switches
-from bot.store.models import LIVE, QUEUED
+from bot.store.models import CLOSED, LIVE, NOTE, QUEUED
 
 from .console_core import (CONSOLE, CONTEXT_LISTS, CANNED_PREFIX, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
                            Console, address_hash, audit_refused, home_for, render, texts)
@@ -106,8 +106,12 @@ async def _note_read(request: web.Request, s, handoff_id: str, now: float) -> No
 
 
 async def handoff_page(request: web.Request) -> web.Response:
+    return await handoff_view(request, request.match_info["id"], notice=request.query.get("notice"))
+
+
+async def handoff_view(request: web.Request, hid: str, status: int = 200, **extra: Any) -> web.Response:
+    """One conversation's page; ``extra`` for the wrap-up (a confirmation, an error, what was typed)."""
     c = request.app[CONSOLE]
-    hid = request.match_info["id"]
     me = request[COUNSELLOR_ID]
     now = time.time()
     async with c.store.transaction() as s:
@@ -116,18 +120,21 @@ async def handoff_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         lines = await handoffs.transcript(s, c.store.crypto, hid)
         names = await counsellors.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
-        left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid)
+        left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
         await _note_read(request, s, hid, now)
     flow = c.flow
     canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
+    talk = [_line(line, c.tz) for line in lines if line.author != NOTE]
     return render(
-        request, "handoff.html", page="handoff", h={
+        request, "handoff.html", status=status, page="handoff", h={
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
-            "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message, "left": left},
+            "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message, "left": left,
+            "may_note": h.counsellor_id == me and h.status in (LIVE, CLOSED)},
         silent_minutes=c.settings.handoff_silent_minutes,
-        packet=context_packet(h, now, c.store.crypto), lines=[_line(line, c.tz) for line in lines],
+        packet=context_packet(h, now, c.store.crypto), lines=talk,
+        notes=[_line(line, c.tz) for line in lines if line.author == NOTE],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
-        notice=request.query.get("notice"))
+        **{"notice": None, "error": None, "confirm": None, "note_text": "", **extra})
 
 
 def _line(line: handoffs.Line, tz) -> dict[str, Any]:
@@ -154,7 +161,7 @@ async def handoff_messages(request: web.Request) -> web.Response:
             await _note_read(request, s, hid, now)
     return web.json_response({"status": h.status, "crisis": h.is_crisis, "left": left,
                               "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
-                              "lines": [_line(x, c.tz) for x in lines]})
+                              "lines": [_line(x, c.tz) for x in lines if x.author != NOTE]})
 
 
 def wants_json(request: web.Request) -> bool:
@@ -179,25 +186,13 @@ async def reply(request: web.Request) -> web.Response:
     form = await request.post()
     ok = await c.service.reply(hid, request[COUNSELLOR_ID], str(form.get("text") or ""))
     if not ok:
-        await audit_refused(request, "reply", await _known(c, hid))
+        await audit_refused(request, "reply", await known(c, hid))
     if wants_json(request):
         return web.json_response({"ok": ok}, status=200 if ok else 409)
     raise web.HTTPSeeOther(f"{PREFIX}/handoff/{hid}")
 
 
-async def close(request: web.Request) -> web.Response:
-    c = request.app[CONSOLE]
-    hid = request.match_info["id"]
-    form = await request.post()
-    ok = await c.service.close(hid, request[COUNSELLOR_ID], str(form.get("outcome") or "other"))
-    if not ok:
-        await audit_refused(request, "close", await _known(c, hid))
-    if wants_json(request):
-        return web.json_response({"ok": ok}, status=200 if ok else 409)
-    raise web.HTTPSeeOther(f"{PREFIX}/queue" if ok else f"{PREFIX}/handoff/{hid}?notice=already_closed")
-
-
-async def _known(c: Console, handoff_id: str) -> str | None:
+async def known(c: Console, handoff_id: str) -> str | None:
     """The id if such a handoff exists (the audit's handoff column names real ones only)."""
     async with c.store.transaction() as s:
         return handoff_id if await handoffs.get_handoff(s, handoff_id) is not None else None
@@ -214,7 +209,7 @@ async def dismiss(request: web.Request) -> web.Response:
     dismissed = await c.service.dismiss_spam(ids, request[COUNSELLOR_ID], login_id=request[LOGIN_ID])
     for hid in ids:
         if hid not in dismissed:
-            await audit_refused(request, "dismiss", await _known(c, hid))
+            await audit_refused(request, "dismiss", await known(c, hid))
     if wants_json(request):
         return web.json_response({"dismissed": dismissed}, status=200 if dismissed or not ids else 409)
     if single and not dismissed:

@@ -33,6 +33,7 @@ LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
 ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
 LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
+NOTED = "noted"  # a counsellor wrote a private note on a handoff
 # The person's page said they may have left (quick exit, page hidden) or came back: detail says which.
 PERSON_LEFT, PERSON_BACK = "person_left", "person_back"
 TOLD_STILL_WAITING = "told_still_waiting"  # one row per "still waiting" notice (how many were sent)

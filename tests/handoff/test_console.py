@@ -206,7 +206,17 @@ async def test_web_chat_to_console_and_back_never_shows_an_identity(client, coun
     assert resp.status == 303
     answer = await stream.until(lambda m: m["kind"] == "counsellor")
     assert answer["replies"][0]["text"] == "Hello, I am Aiko."
-    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token, "outcome": "resolved"},
+    # Closing asks for the outcome (nothing chosen beforehand), then for a confirmation.
+    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token}, allow_redirects=False)
+    assert resp.status == 422 and "結果を選んでください" in await resp.text()
+    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token, "outcome": "resolved",
+                                                                     "note": "wrap-up <i>x</i>"}, allow_redirects=False)
+    page = await resp.text()
+    assert resp.status == 200 and 'id="confirm-close"' in page and "wrap-up &lt;i&gt;x&lt;/i&gt;" in page
+    async with web_runtime.store.transaction() as s:
+        assert (await handoffs.get_handoff(s, hid)).status == "live"     # not yet
+    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token, "outcome": "resolved",
+                                                                     "note": "wrap-up <i>x</i>", "confirm": "yes"},
                              allow_redirects=False)
     assert resp.status == 303
     back = await stream.until(lambda m: m["kind"] == "turn")
