@@ -16,6 +16,7 @@ from bot.store.models import CLOSED, LIVE, NOTE, QUEUED
 from .console_core import (CONSOLE, CONTEXT_LISTS, CANNED_PREFIX, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
                            Console, address_hash, audit_refused, home_for, render, texts)
 from .hours import format_opening
+from .packet import in_words
 from .presence import left_reasons
 from .service import OUTCOMES
 
@@ -125,13 +126,14 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, **extr
     flow = c.flow
     canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
     talk = [_line(line, c.tz) for line in lines if line.author != NOTE]
+    words = in_words(flow, handoffs.open_context(c.store.crypto, h), h.locale, h.channel, request_locale(request, flow))
     return render(
         request, "handoff.html", status=status, page="handoff", h={
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
             "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message, "left": left,
             "may_note": h.counsellor_id == me and h.status in (LIVE, CLOSED)},
         silent_minutes=c.settings.handoff_silent_minutes,
-        packet=context_packet(h, now, c.store.crypto), lines=talk,
+        packet=context_packet(h, now, c.store.crypto), words=words, lines=talk,
         notes=[_line(line, c.tz) for line in lines if line.author == NOTE],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
         **{"notice": None, "error": None, "confirm": None, "note_text": "", **extra})

@@ -28,6 +28,9 @@ async def test_quick_exit_shows_the_person_may_have_left_and_offers_closing(brow
     chat_ctx, chat, console_ctx, console = await taken(browser, server.base)
     alert = console.locator("#left-alert")
     await expect(alert).to_be_hidden()
+    # The context packet in words (item 2): language and channel by name, not codes.
+    await expect(console.locator("#ctx-language")).to_have_text("日本語")
+    await expect(console.locator("#ctx-channel")).to_have_text("ウェブチャット")
     await chat.click("#quick-exit")
     await expect(chat).to_have_url(NEUTRAL)
     await expect(alert).to_be_visible()
