@@ -60,7 +60,7 @@ class Outbound:
     reply_token: str | None = None
     received_at: float = 0.0          # when the inbound event arrived (reply tokens expire)
     retry_key: str = ""               # stable per outbox row: LINE's X-Line-Retry-Key
-    kind: str = "turn"                # "turn", "counsellor", "notice"
+    kind: str = "turn"                # "turn", "counsellor", "notice", "waiting" (still queued)
     meta: dict[str, Any] = field(default_factory=dict)
     # Set by the outbox, not stored in the payload: an earlier attempt ended without a known
     # outcome (a timeout, a 5xx, a sender that died), so the platform may have it already.

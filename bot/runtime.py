@@ -105,6 +105,11 @@ class HandoffHooks:
         """The handoff ended outside the console: ``forgotten`` (the person asked to be
         forgotten, everything is deleted) or ``returned`` (``return_to_bot``)."""
 
+    async def on_person_left(self, channel: str, user_id: str, reason: str) -> str | None:
+        """The person's page says they may have left (``quick_exit``, ``page_hide``) or are
+        back (``back``). Returns the open handoff's id, if there is one."""
+        return None
+
 
 def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc)

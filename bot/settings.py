@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     event_id_retention_days: int = Field(7, alias="BOT_EVENT_ID_RETENTION_DAYS", ge=1)
     conversation_retention_days: int = Field(90, alias="BOT_CONVERSATION_RETENTION_DAYS", ge=1)
     handoff_wait_minutes: int = Field(10, alias="BOT_HANDOFF_WAIT_MINUTES", ge=1)
+    # While queued (and before the "nobody answered" notice), an honest "still waiting" this often.
+    # A live conversation where the person wrote nothing for this long shows "may have left".
+    handoff_silent_minutes: int = Field(10, alias="BOT_HANDOFF_SILENT_MINUTES", ge=1)
+    handoff_still_waiting_minutes: int = Field(4, alias="BOT_HANDOFF_STILL_WAITING_MINUTES", ge=1)
     office_hours_file: Path = Field(ROOT / "office_hours.yaml", alias="BOT_OFFICE_HOURS_FILE")
     timezone: str = Field("Asia/Tokyo", alias="BOT_TIMEZONE")
     log_format: Literal["json", "text"] = Field("json", alias="BOT_LOG_FORMAT")

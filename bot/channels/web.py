@@ -18,6 +18,7 @@ repeat is recognised within its chat only and nothing the client chose reaches t
     POST /chat/api/start   {"lang": "ja"}                          -> {"id": "<chat id>"}
     POST /chat/api/send    {"id", "event_id", "text"} or {"id", "event_id", "choice", "from_state"}
     POST /chat/api/stream  {"id", "after": <seq>}   -> text/event-stream, one "data: {...}" per delivery
+    POST /chat/api/left    {"id", "reason": "quick_exit" | "page_hide" | "back"}
 
 Inbound messages go through the runtime's inbox like any platform's. ``WebChannel.deliver``
 (called by the outbox sender, in whichever process) publishes the outbound on the live bus,
@@ -57,6 +58,7 @@ STREAM_PING_SECONDS = 15.0
 SENDS_PER_CHAT = 60             # messages per chat per minute (per address: BOT_WEB_CHAT_SENDS_PER_MINUTE)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+LEFT_REASONS = ("quick_exit", "page_hide", "back")  # what /chat/api/left accepts
 SAFE_LINK = re.compile(r"^(tel:[0-9+*#%]+|https://[^\s\"'<>]+)$")
 # Where the quick-exit button goes: a page that says nothing about this service.
 NEUTRAL_URL = "https://www.google.com/search?q=%E5%A4%A9%E6%B0%97"
@@ -278,6 +280,23 @@ class WebChat:
             return self._unavailable(lang)
         return _headers(web.json_response({"ok": True}))
 
+    async def left(self, request: web.Request) -> web.Response:
+        """The page says the person may have left (quick exit, the tab closing: sent with
+        ``keepalive``) or is back (a reload). Only matters while a handoff is open: the console
+        then shows that the person may have left."""
+        body = await self._json(request)
+        chat_id = self._chat_id(body)
+        if not self._sends_per_chat.allow(chat_id) or not self._sends_per_address.allow(self._address(request)):
+            return _headers(web.json_response({"error": "slow down"}, status=429))
+        reason = body.get("reason") if body.get("reason") in LEFT_REASONS else None
+        if reason is None:
+            raise web.HTTPBadRequest()
+        try:
+            await self.runtime.handoff_hooks.on_person_left(NAME, chat_id, reason)
+        except StoreUnavailable:
+            return _headers(web.json_response({"error": "unavailable"}, status=503))
+        return _headers(web.json_response({"ok": True}))
+
     async def _accept(self, event: InboundEvent) -> bool:
         try:
             await self.runtime.accept([event])
@@ -358,6 +377,7 @@ def setup_routes(app: web.Application, runtime, channel: WebChannel) -> WebChat:
     app.router.add_post(f"{PAGE}/api/start", chat.start)
     app.router.add_post(f"{PAGE}/api/send", chat.send)
     app.router.add_post(f"{PAGE}/api/stream", chat.stream)
+    app.router.add_post(f"{PAGE}/api/left", chat.left)
     http.add_static(app)
     http.track_streams(app)
 

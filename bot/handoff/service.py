@@ -29,6 +29,7 @@ from bot.store import audit, handoffs, switches
 from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
 
 from bot.live import LiveBus
+from . import presence
 from .hours import HoursFile, OfficeHours, format_opening
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,13 @@ class Availability:
 class HandoffService:
     def __init__(self, store, person: PersonPort, flow: Callable[[], Flow], hours: "OfficeHours | HoursFile",
                  wait_minutes: int, bus: LiveBus | None = None, clock: Callable[[], float] = time.time,
-                 queue_hours: int = 72, idle_days: int = 7):
+                 queue_hours: int = 72, idle_days: int = 7, still_waiting_minutes: int = 4):
         self.store, self.person, self._flow, self._hours = store, person, flow, hours
         self.wait_seconds = wait_minutes * 60
         self.wait_minutes = wait_minutes
         self.queue_seconds = queue_hours * 3600.0
         self.idle_seconds = idle_days * 86_400.0
+        self.still_waiting_seconds = still_waiting_minutes * 60.0
         self.bus = bus or LiveBus()
         self.clock = clock
 
@@ -153,6 +155,10 @@ class HandoffService:
     async def on_closed(self, handoff_id: str, reason: str) -> None:
         """Closed outside the console (forgotten, or returned to the bot): refresh the screens."""
         await self._changed(handoff_id)
+
+    async def on_person_left(self, channel: str, user_id: str, reason: str) -> str | None:
+        """The person's page says they may have left, or are back (``bot.handoff.presence``)."""
+        return await presence.mark(self, channel, user_id, reason)
 
     def refused_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
         """No handoff may open for this person (too many from their address): say so honestly,
@@ -253,6 +259,31 @@ class HandoffService:
             await self._changed(hid)
         return len(overdue)
 
+    async def check_still_waiting(self) -> int:
+        """Every ``still_waiting_seconds`` of a wait, tell the queued person, honestly, that they
+        are still waiting and for how long; only until the "nobody answered" notice (after that
+        they have the lines and a choice, and more nudges would be noise). Returns how many."""
+        now = self.clock()
+        sent = 0
+        async with self.store.transaction() as s:
+            waiting = await handoffs.queued_longer_than(s, now - self.still_waiting_seconds)
+        for h in waiting:
+            due = int((now - h.queued_at) // self.still_waiting_seconds)
+            async with self.store.transaction() as s:
+                fresh = await handoffs.get_handoff(s, h.id, lock=True)
+                if fresh is None or fresh.status != QUEUED or fresh.left_message:
+                    continue
+                told = sum(1 for e in await audit.trail(s, h.id) if e.action == audit.TOLD_STILL_WAITING)
+                if told >= due:
+                    continue
+                await audit.append(s, audit.TOLD_STILL_WAITING, now, None, h.id, detail=str(due))
+            key = "console.person.still_waiting"
+            text = self.flow.text(h.locale, key, {"minutes": str(int((now - h.queued_at) // 60))})
+            # kind "waiting": the web chat keeps the person's buttons under it
+            await self._send(h.id, h.conversation_id, (Reply(text, key),), kind="waiting")
+            sent += 1
+        return sent
+
     async def expire(self) -> int:
         """Close what nobody will answer any more: handoffs queued longer than ``queue_seconds``
         (the person is told, with the 24-hour lines) and live ones where nothing happened for
@@ -293,6 +324,7 @@ class HandoffService:
         while True:
             try:
                 await self.check_waiting()
+                await self.check_still_waiting()
                 if time.monotonic() - expired_at >= EXPIRE_EVERY_SECONDS:
                     expired_at = time.monotonic()
                     await self.expire()
@@ -423,4 +455,5 @@ def from_settings(settings, runtime, bus: LiveBus) -> HandoffService:
     hours = HoursFile(settings.office_hours_file, settings.timezone)
     return HandoffService(runtime.store, runtime, lambda: runtime.bundles.flow, hours, settings.handoff_wait_minutes,
                           bus, clock=runtime.clock, queue_hours=settings.handoff_queue_hours,
-                          idle_days=settings.handoff_idle_days)
+                          idle_days=settings.handoff_idle_days,
+                          still_waiting_minutes=settings.handoff_still_waiting_minutes)

@@ -15,8 +15,22 @@
   var history = JSON.parse(store.getItem("chat.log") || "[]");
   var streamAbort = null;
   var leaving = false;
+  var active = null;  // the buttons on screen: {choices, state}
+
+  // Tell the console the person may have left (or is back). keepalive: it is sent even as the
+  // page goes away. Only the chat id and a code travel.
+  function signal(reason) {
+    if (!chatId) { return; }
+    try {
+      fetch("/chat/api/left", {
+        method: "POST", credentials: "omit", cache: "no-store", keepalive: true,
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: chatId, reason: reason })
+      }).catch(function () {});
+    } catch (e) { /* nothing to tell */ }
+  }
 
   function quickExit() {
+    signal("quick_exit");
     leaving = true;
     try { store.clear(); } catch (e) { /* nothing to clear */ }
     if (streamAbort) { streamAbort.abort(); }
@@ -24,7 +38,17 @@
     window.location.replace(exitUrl);
   }
   document.getElementById("quick-exit").addEventListener("click", quickExit);
-  document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") { quickExit(); } });
+  // Esc twice in a row leaves. Japanese input uses Esc to cancel a conversion: an Esc while
+  // composing (isComposing, or keyCode 229 in older engines) never counts, and breaks a pair.
+  var ESC_PAIR_MS = 1000;
+  var lastEsc = 0;
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape" && ev.keyCode !== 27 && ev.keyCode !== 229) { lastEsc = 0; return; }
+    if (ev.isComposing || ev.keyCode === 229) { lastEsc = 0; return; }
+    var now = Date.now();
+    if (lastEsc && now - lastEsc <= ESC_PAIR_MS) { quickExit(); return; }
+    lastEsc = now;
+  });
 
   function save() {
     if (leaving) { return; }
@@ -69,8 +93,9 @@
       li.appendChild(a);
     });
     log.appendChild(li);
+    var box = null;
     if (live && item.choices && item.choices.length) {
-      var box = document.createElement("li");
+      box = document.createElement("li");
       box.className = "choices";
       item.choices.forEach(function (choice) {
         var b = document.createElement("button");
@@ -81,8 +106,11 @@
         box.appendChild(b);
       });
       log.appendChild(box);
+      active = { choices: item.choices, state: item.state };
     }
-    li.scrollIntoView({ block: "end" });
+    // The newest buttons (else the newest bubble) end at the bottom of the log, above the
+    // composer: on a phone they are on screen after every turn without scrolling.
+    (box || li).scrollIntoView({ block: "end" });
   }
 
   function remember(item) { history.push(item); save(); }
@@ -99,11 +127,17 @@
   function receive(message) {
     seq = message.seq;
     var who = message.kind === "counsellor" ? "counsellor" : "bot";
+    // "Still waiting" comes with no buttons of its own: the ones the person had (back to the
+    // bot, end) move under it rather than vanish.
+    var keep = message.kind === "waiting" && active ? active : null;
     clearChoices();
+    active = null;
     message.replies.forEach(function (r, i) {
-      var item = { who: who, text: r.text, links: r.links, choices: r.choices, state: message.state };
       var isLast = i === message.replies.length - 1;
-      remember({ who: who, text: r.text, links: r.links, choices: isLast ? r.choices : [], state: message.state });
+      var choices = isLast && keep && !(r.choices && r.choices.length) ? keep.choices : r.choices;
+      var state = choices === r.choices ? message.state : keep.state;
+      var item = { who: who, text: r.text, links: r.links, choices: choices, state: state };
+      remember({ who: who, text: r.text, links: r.links, choices: isLast ? choices : [], state: state });
       bubble(item, true);
     });
     save();
@@ -194,8 +228,11 @@
     start();
   }
 
+  window.addEventListener("pagehide", function () { if (!leaving) { signal("page_hide"); } });
+
   history.forEach(function (item, i) { bubble(item, i === history.length - 1); });
   if (chatId) {
+    signal("back");  // a reload, or back from another page: not gone after all
     stream();
   } else {
     start();

@@ -84,8 +84,13 @@
       busy = true;
       var last = section.getAttribute("data-last");
       get("/console/handoff/" + encodeURIComponent(id) + "/messages?after=" + encodeURIComponent(last))
-        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          if (r.status === 404) { gone(); return null; }
+          return r.json();
+        })
         .then(function (data) {
+          if (!data) { return; }
+          showLeft(data.left);
           data.lines.forEach(function (line) {
             list.appendChild(lineElement(line));
             section.setAttribute("data-last", line.id);
@@ -97,6 +102,29 @@
         })
         .catch(function () {})
         .then(function () { busy = false; });
+    }
+
+    // The person may have left (quick exit, the chat closed, silence): say so, offer closing.
+    var leftAlert = document.getElementById("left-alert");
+    function showLeft(reason) {
+      leftAlert.classList.toggle("hidden", !reason);
+      document.getElementById("left-why").textContent = reason ? (leftAlert.getAttribute("data-" + reason) || "") : "";
+    }
+    // Erased (LINE block or unfollow, "forget me"): nothing reaches the person any more.
+    function gone() {
+      document.getElementById("gone-alert").classList.remove("hidden");
+      leftAlert.classList.add("hidden");
+      Array.prototype.forEach.call(section.querySelectorAll("form"), function (f) { f.classList.add("hidden"); });
+    }
+    var offer = document.getElementById("offer-close");
+    if (offer) {
+      offer.addEventListener("click", function () {
+        var outcome = document.getElementById("outcome");
+        outcome.value = "person_left";
+        outcome.dispatchEvent(new Event("change"));
+        document.getElementById("close-form").scrollIntoView({ block: "center" });
+        document.getElementById("close").focus();
+      });
     }
 
     var canned = document.getElementById("canned");
@@ -118,6 +146,7 @@
           .then(function (r) { if (r.ok) { textarea.value = ""; } pull(); });
       });
     }
+    setInterval(pull, 30000);  // silence shows without any event
     return pull;
   }
 
@@ -126,16 +155,23 @@
   if (document.getElementById("queue")) {
     wireQueue();
     onChange = function () { refreshQueue(); };
+    setInterval(refreshQueue, 60000);  // "may have left" after silence comes without an event
   } else if (section) {
     var pull = setupHandoff(section);
     var id = section.getAttribute("data-handoff");
     onChange = function (msg) { if (!msg.id || msg.id === id) { pull(); } };
   }
-  if (onChange && window.EventSource) {
+  // The alert strip (console-alerts.js, on every page of a role that converses) hears every change.
+  var alerts = window.consoleAlerts;
+  if ((onChange || alerts) && window.EventSource) {
     var source = new EventSource("/console/events");
-    source.onmessage = function (ev) {
-      try { onChange(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+    var changed = function (msg) {
+      if (onChange) { onChange(msg); }
+      if (alerts) { alerts.refresh(); }
     };
-    source.onopen = function () { onChange({}); };
+    source.onmessage = function (ev) {
+      try { changed(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+    };
+    source.onopen = function () { changed({}); };
   }
 })();

@@ -33,6 +33,10 @@ LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
 ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
 LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
+NOTED = "noted"  # a counsellor wrote a private note on a handoff
+# The person's page said they may have left (quick exit, page hidden) or came back: detail says which.
+PERSON_LEFT, PERSON_BACK = "person_left", "person_back"
+TOLD_STILL_WAITING = "told_still_waiting"  # one row per "still waiting" notice (how many were sent)
 EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
 
 GENESIS = "0" * 64          # the prev_hash of the first row
@@ -68,6 +72,17 @@ async def has_entry(s: AsyncSession, handoff_id: str, action: str, login_id: int
     if login_id is not None:
         cond.append(AuditEntry.login_id == login_id)
     return (await s.execute(select(AuditEntry.id).where(*cond).limit(1))).first() is not None
+
+
+async def latest(s: AsyncSession, handoff_ids: Iterable[str], actions: Iterable[str]) -> dict[tuple[str, str], tuple[float, str]]:
+    """The newest (time, detail) of each of ``actions`` for each handoff, by (handoff id, action)."""
+    ids = list(handoff_ids)
+    if not ids:
+        return {}
+    rows = await s.execute(select(AuditEntry.handoff_id, AuditEntry.action, AuditEntry.at, AuditEntry.detail)
+                           .where(AuditEntry.handoff_id.in_(ids), AuditEntry.action.in_(list(actions)))
+                           .order_by(AuditEntry.id))
+    return {(hid, action): (at, detail or "") for hid, action, at, detail in rows}
 
 
 async def trail(s: AsyncSession, handoff_id: str) -> list[AuditEntry]:

@@ -48,6 +48,7 @@ OPEN_HANDOFF = (QUEUED, LIVE)
 PERSON = "person"
 COUNSELLOR = "counsellor"
 BOT = "bot"
+NOTE = "note"  # a counsellor's private note on a handoff: never sent, kept and erased with the transcript
 
 
 class Base(DeclarativeBase):

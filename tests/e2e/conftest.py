@@ -15,7 +15,7 @@ import pytest
 
 from bot.handoff.accounts import create_counsellor
 from tests.handoff.conftest import ALWAYS_OPEN
-from tests.handoff.support import content_dirs
+from tests.handoff.support import ROOT, content_dirs
 
 CHROMIUM = os.environ.get("BOT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -62,7 +62,9 @@ class Server:
         self.base, self.runtime, self.service = base, runtime, service
 
 
-async def start_server(tmp_path: Path, hours: str = ALWAYS_OPEN, wait_minutes: int = 10):
+async def start_server(tmp_path: Path, hours: str = ALWAYS_OPEN, wait_minutes: int = 10, real_flow: bool = False):
+    """``real_flow``: the project's own flows/ and locales/ (first_contact, its long texts)
+    instead of the mini fixture flow."""
     from aiohttp import web
 
     from bot.app import assemble, attach_runtime, build_app
@@ -70,13 +72,16 @@ async def start_server(tmp_path: Path, hours: str = ALWAYS_OPEN, wait_minutes: i
     from bot.settings import Settings
     from tests.conftest import SECRET
 
-    flows, locales = content_dirs(tmp_path / "content")
+    if real_flow:
+        flows, locales, flow_name = ROOT / "flows", ROOT / "locales", "first_contact"
+    else:
+        (flows, locales), flow_name = content_dirs(tmp_path / "content"), "mini"
     hours_file = tmp_path / "office_hours.yaml"
     hours_file.write_text(hours)
     settings = Settings(BOT_DATA_DIR=tmp_path / "data", BOT_SECRET_KEY=SECRET.decode(), BOT_FLOWS_DIR=flows,
-                        BOT_LOCALES_DIR=locales, BOT_FLOW="mini", DATABASE_URL="", BOT_OFFICE_HOURS_FILE=hours_file,
+                        BOT_LOCALES_DIR=locales, BOT_FLOW=flow_name, DATABASE_URL="", BOT_OFFICE_HOURS_FILE=hours_file,
                         BOT_HANDOFF_WAIT_MINUTES=wait_minutes)
-    process = assemble(settings, holder=BundleHolder(flows, locales, "mini"), poll_interval=0.05)
+    process = assemble(settings, holder=BundleHolder(flows, locales, flow_name), poll_interval=0.05)
     runtime = process.runtime
     app = build_app(process)
     attach_runtime(app, process)

@@ -102,6 +102,7 @@ async def test_person_to_counsellor_and_back_to_the_bot(browser, server, artifac
     # The counsellor closes; the person is told, and the bot goes on.
     await console.select_option("#outcome", "resolved")
     await console.click("#close")
+    await console.click("#confirm-close")
     await expect(console).to_have_url(base + "/console/queue")
     await expect(chat.locator(".bubble.bot", has_text="相談員との会話はここまでです")).to_be_visible()
     await expect(chat.locator(".bubble.bot").last).to_contain_text("こんにちは")

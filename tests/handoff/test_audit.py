@@ -87,7 +87,8 @@ async def test_refused_csrf_and_refused_actions_are_recorded(serve):
     # Answering or closing a conversation that is not hers (nobody has taken it yet).
     assert (await client.post(f"/console/handoff/{hid}/reply", data={"csrf": token, "text": "hi"},
                               headers={"Accept": "application/json"})).status == 409
-    assert (await client.post(f"/console/handoff/{hid}/close", data={"csrf": token},
+    assert (await client.post(f"/console/handoff/{hid}/close",
+                              data={"csrf": token, "outcome": "resolved", "confirm": "yes"},
                               headers={"Accept": "application/json"})).status == 409
     csrf = await rows(rt.store, audit.CSRF_REFUSED)
     assert [(r.counsellor_id, r.detail) for r in csrf] == [(None, "POST /console/login"),

@@ -186,19 +186,37 @@ async def test_web_chat_to_console_and_back_never_shows_an_identity(client, coun
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;b&gt;help&lt;/b&gt;" in handoff
     assert "<script>alert" not in handoff and "<b>help" not in handoff
     messages = await (await client.get(f"/console/handoff/{hid}/messages")).text()
-    for body in (queue, handoff, messages):
+    # The alert strip's snapshot: who waits, since when; nothing they wrote, nothing of who.
+    alerts = await (await client.get("/console/alerts", headers={"X-Console-Live": "1"})).text()
+    snapshot = json.loads(alerts)
+    assert [w["id"] for w in snapshot["waiting"]] == [hid] and snapshot["mine"] == []
+    assert snapshot["waiting"][0]["since"] == rows[0].queued_at and snapshot["waiting"][0]["last_person_at"]
+    assert "help" not in alerts and "人と話したい" not in alerts
+    for body in (queue, handoff, messages, alerts):
         assert chat_id not in body and pseudonym not in body
 
     resp = await client.post(f"/console/handoff/{hid}/take", data={"csrf": await csrf_of(client)}, allow_redirects=False)
     assert resp.status == 303
     await stream.until(lambda m: m["kind"] == "notice")
+    snapshot = await (await client.get("/console/alerts")).json()
+    assert snapshot["waiting"] == [] and snapshot["mine"] == [hid]   # now in a conversation
     token = await csrf_of(client, f"/console/handoff/{hid}")
     resp = await client.post(f"/console/handoff/{hid}/reply", data={"csrf": token, "text": "Hello, I am Aiko."},
                              allow_redirects=False)
     assert resp.status == 303
     answer = await stream.until(lambda m: m["kind"] == "counsellor")
     assert answer["replies"][0]["text"] == "Hello, I am Aiko."
-    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token, "outcome": "resolved"},
+    # Closing asks for the outcome (nothing chosen beforehand), then for a confirmation.
+    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token}, allow_redirects=False)
+    assert resp.status == 422 and "結果を選んでください" in await resp.text()
+    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token, "outcome": "resolved",
+                                                                     "note": "wrap-up <i>x</i>"}, allow_redirects=False)
+    page = await resp.text()
+    assert resp.status == 200 and 'id="confirm-close"' in page and "wrap-up &lt;i&gt;x&lt;/i&gt;" in page
+    async with web_runtime.store.transaction() as s:
+        assert (await handoffs.get_handoff(s, hid)).status == "live"     # not yet
+    resp = await client.post(f"/console/handoff/{hid}/close", data={"csrf": token, "outcome": "resolved",
+                                                                     "note": "wrap-up <i>x</i>", "confirm": "yes"},
                              allow_redirects=False)
     assert resp.status == 303
     back = await stream.until(lambda m: m["kind"] == "turn")
@@ -218,3 +236,7 @@ async def test_chat_refuses_bad_requests(client):
     assert (await client.post("/chat/api/send", data="id=x")).status == 415
     chat_id = await chat_start(client)
     assert (await client.post("/chat/api/send", json={"id": chat_id, "event_id": "abcdefgh"})).status == 400
+    # The page's "may have left" signal: only its own codes, only for an id the server issued.
+    assert (await client.post("/chat/api/left", json={"id": chat_id, "reason": "bored"})).status == 400
+    assert (await client.post("/chat/api/left", json={"id": "x" * 46, "reason": "quick_exit"})).status == 400
+    assert (await client.post("/chat/api/left", json={"id": chat_id, "reason": "quick_exit"})).status == 200

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from bot.handoff import console as console_module
+from bot.handoff import console_live
 from bot.handoff.accounts import create_counsellor, disable_counsellor
 from bot.handoff.security import COOKIE, FREE_PER_NAME_AND_ADDRESS
 from bot.store.models import ConsoleLogin
@@ -78,7 +78,7 @@ async def test_a_login_ends_after_the_absolute_time_even_when_active(serve):
 
 @pytest.mark.parametrize("change", ["disable", "password"])
 async def test_a_disabled_account_or_a_new_password_ends_every_login_at_once(serve, monkeypatch, change):
-    monkeypatch.setattr(console_module, "SSE_PING_SECONDS", 0.1)
+    monkeypatch.setattr(console_live, "SSE_PING_SECONDS", 0.1)
     a, rt = await serve()
     b, _ = await serve()
     await create_counsellor(rt.store, "aiko", PASSWORD)

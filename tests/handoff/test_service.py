@@ -128,3 +128,29 @@ async def test_nobody_answered_within_the_wait(hruntime, service, store, channel
     assert await service.check_waiting() == 0  # told once
     cid = await _counsellor(store, "aiko")
     assert await service.take(hid, cid) == "ok"  # still in the queue: a counsellor may take it later
+
+
+async def test_still_waiting_is_told_at_intervals_with_the_wait_so_far_until_nobody_answered(
+        hruntime, service, store, channel, clock):
+    hid = await ask_for_person(hruntime, "u1", store)
+    assert await service.check_still_waiting() == 0        # not yet an interval
+    clock.advance(4 * 60 + 5)
+    assert await service.check_still_waiting() == 1
+    assert await service.check_still_waiting() == 0        # once per interval
+    clock.advance(4 * 60)
+    assert await service.check_still_waiting() == 1
+    await hruntime.drain()
+    notices = [d for d in channel.for_user("u1") if d.outbound.kind == "waiting"]
+    assert [d.keys for d in notices] == [["console.person.still_waiting"]] * 2
+    assert "4分" in notices[0].texts[0] and "8分" in notices[1].texts[0]
+    # After "nobody answered" the person has the lines and a choice: no more nudges.
+    clock.advance(4 * 60)
+    assert await service.check_waiting() == 1
+    assert await service.check_still_waiting() == 0
+    # Nor once a counsellor has taken it.
+    other = await ask_for_person(hruntime, "u2", store)
+    assert await service.take(other, await _counsellor(store, "aiko")) == "ok"
+    clock.advance(5 * 60)
+    assert await service.check_still_waiting() == 0
+    async with store.transaction() as s:
+        assert (await handoffs.get_handoff(s, hid)).status == "queued"

@@ -1,0 +1,48 @@
+"""The console's live updates: a server-sent event stream of queue and handoff changes, and
+the alert strip's snapshot of who is waiting (``/console/alerts``)."""
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from bot import http
+from bot.store import handoffs
+from bot.store.models import LIVE, QUEUED
+
+from .console_core import CONSOLE, COUNSELLOR_ID, current_login
+
+SSE_PING_SECONDS = 15.0
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``queue`` and ``handoff`` changes (ids only; the page fetches the rest)."""
+    c = request.app[CONSOLE]
+    with c.bus.subscribe("console") as sub:
+        async with http.event_stream(request, "'self'") as stream:
+            await stream.response.write(b"retry: 3000\n\n")
+            while True:
+                message = await sub.get(SSE_PING_SECONDS)
+                if message is None:
+                    # A logout elsewhere, a disabled account or the idle timeout ends the stream too.
+                    if await current_login(request, touch=False) is None:
+                        break
+                    await stream.comment("ping")
+                else:
+                    await stream.send(message)
+    return stream.response
+
+
+async def alerts(request: web.Request) -> web.Response:
+    """Who is waiting, crisis first then longest (the queue's order), for the strip on every
+    console page: ids, flags and times only, never who or what they wrote. ``mine``: the
+    conversations this counsellor is in (a crisis arriving then is a distinct alert); ``now``:
+    the server's clock, so the page counts waiting time from the server's timestamps."""
+    c = request.app[CONSOLE]
+    me = request[COUNSELLOR_ID]
+    async with c.store.transaction() as s:
+        rows = await handoffs.open_handoffs(s)
+    waiting = [{"id": h.id, "crisis": h.is_crisis, "since": h.queued_at, "last_person_at": h.last_person_at,
+                "left_message": h.left_message, "channel": h.channel, "locale": h.locale}
+               for h in rows if h.status == QUEUED]
+    mine = [h.id for h in rows if h.status == LIVE and h.counsellor_id == me]
+    return web.json_response({"now": time.time(), "waiting": waiting, "mine": mine})
