@@ -42,19 +42,24 @@ def may(role: str | None, capability: str) -> bool:
 
 
 class AccountError(ValueError):
-    """A name or password that cannot be used; the message says why."""
+    """A name or password that cannot be used; the message says why (in English, for the shell).
+    ``key`` and ``variables``: the same in the console's language (``console.account_error.<key>``)."""
+
+    def __init__(self, message: str, key: str = "invalid", **variables):
+        super().__init__(message)
+        self.key, self.variables = key, variables
 
 
 def check_role(role: str) -> None:
     if role not in ROLES:
-        raise AccountError(f"a role is one of {', '.join(ROLES)}")
+        raise AccountError(f"a role is one of {', '.join(ROLES)}", "bad_role", roles=", ".join(ROLES))
 
 
 def check_new_account(name: str, password: str) -> None:
     if not name or len(name) > MAX_NAME or name != name.strip() or any(c.isspace() for c in name):
-        raise AccountError(f"a name is 1 to {MAX_NAME} characters with no spaces")
+        raise AccountError(f"a name is 1 to {MAX_NAME} characters with no spaces", "bad_name", max=MAX_NAME)
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters", "short_password", min=MIN_PASSWORD)
 
 
 async def create_counsellor(store, name: str, password: str, *, replace: bool = False,
@@ -70,7 +75,7 @@ async def create_counsellor(store, name: str, password: str, *, replace: bool = 
         existing = await counsellors.counsellor_by_name(s, name)
         if existing is not None:
             if not replace:
-                raise AccountError(f'a counsellor called "{name}" already exists')
+                raise AccountError(f'a counsellor called "{name}" already exists', "name_taken", name=name)
             await counsellors.set_password(s, existing.id, hashed)
             if role is not None and role != existing.role:
                 await counsellors.set_role(s, existing.id, role)
@@ -89,7 +94,7 @@ async def change_role(store, name: str, role: str) -> int:
     async with store.transaction() as s:
         row = await counsellors.counsellor_by_name(s, name)
         if row is None:
-            raise AccountError(f'there is no counsellor called "{name}"')
+            raise AccountError(f'there is no counsellor called "{name}"', "no_such_account", name=name)
         now = time.time()
         await counsellors.set_role(s, row.id, role)
         await counsellors.end_logins(s, row.id, now, "new_role")
@@ -108,7 +113,7 @@ async def disable_counsellor(store, name: str) -> int:
     async with store.transaction() as s:
         row = await counsellors.counsellor_by_name(s, name)
         if row is None:
-            raise AccountError(f'there is no counsellor called "{name}"')
+            raise AccountError(f'there is no counsellor called "{name}"', "no_such_account", name=name)
         now = time.time()
         await counsellors.disable(s, row.id)
         await counsellors.end_logins(s, row.id, now, "disabled")
@@ -143,9 +148,21 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+def _print_enrolment(name: str, enrolment) -> None:
+    """What the admin hands over, in person: printed on this terminal only, never logged."""
+    from .second_factor import grouped
+
+    print(f'counsellor "{name}" has a new second factor; every login of theirs has ended.\n'
+          f"Add it to an authenticator app (open or scan this address, or type the secret):\n"
+          f"  {enrolment.uri}\n  secret: {grouped(enrolment.secret)}\n"
+          "One-time recovery codes (each works once, in place of a code from the app; keep them safe):")
+    for code in enrolment.recovery_codes:
+        print(f"  {code}")
+
+
 def run_counsellor(settings, action: str, name: str | None, password: str | None, role: str | None = None) -> int:
-    """``python -m bot counsellor add|password|disable|role NAME [--password P] [--role R]`` and
-    ``counsellor list`` (for add and password, the password is read from stdin when omitted)."""
+    """``python -m bot counsellor add|password|disable|role|totp NAME [--password P] [--role R]`` and
+    ``counsellor list`` (totp: a new second factor, printed once) (for add and password, the password is read from stdin when omitted)."""
     from bot.store import StoreUnavailable
     from bot.store.commands import with_store
 
@@ -156,6 +173,9 @@ def run_counsellor(settings, action: str, name: str | None, password: str | None
             return await disable_counsellor(store, name)
         if action == "role":
             return await change_role(store, name, role or "")
+        if action == "totp":
+            from .second_factor import enrol_by_name
+            return await enrol_by_name(store, name)
         return await create_counsellor(store, name, pw, replace=action == "password",
                                        role=role if action == "add" else None)
 
@@ -183,6 +203,9 @@ def run_counsellor(settings, action: str, name: str | None, password: str | None
     if action == "list":
         for account, account_role, active in result:
             print(f"{account}\t{account_role}\t{'active' if active else 'disabled'}")
+        return 0
+    if action == "totp":
+        _print_enrolment(name, result)
         return 0
     print(f'counsellor "{name}" {done} (id {result})' + ("; log in at /console" if action == "add" else ""))
     return 0
