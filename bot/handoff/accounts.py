@@ -13,10 +13,12 @@ counsellor at once (``bot.store.counsellors.end_logins``).
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import logging
 import sys
 import time
+from dataclasses import dataclass
 
 from bot.store import audit, counsellors
 
@@ -25,6 +27,8 @@ from .security import Argon2Pool, hash_password, needs_rehash
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 10
+MIN_STRENGTH = 3      # zxcvbn's score (0-4): 3 is "safely unguessable" at 10^8 guesses and more
+GUESSABLE = ("first-contact-bot", "counsellor", "console", "soudan", "sextortion")  # words of this service
 MAX_NAME = 80
 
 ROLES = ("counsellor", "supervisor", "editor", "admin")
@@ -58,12 +62,52 @@ def check_role(role: str) -> None:
 def check_new_account(name: str, password: str) -> None:
     if not name or len(name) > MAX_NAME or name != name.strip() or any(c.isspace() for c in name):
         raise AccountError(f"a name is 1 to {MAX_NAME} characters with no spaces", "bad_name", max=MAX_NAME)
+    check_password(name, password)
+
+
+@functools.lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def check_password(name: str, password: str) -> None:
+    """A new password: long enough, not on zxcvbn's list of common (leaked) passwords, and
+    scored ``MIN_STRENGTH`` or more by zxcvbn (which counts words, names, dates, keyboard
+    patterns, l33t spellings and the account's own name as easy to guess)."""
+    from zxcvbn import zxcvbn   # its dictionaries take a fifth of a second to load: only when needed
+
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters", "short_password", min=MIN_PASSWORD)
+    if password.casefold() in _common_passwords():
+        raise AccountError("this password is on a list of common and leaked passwords; choose another",
+                           "common_password")
+    # zxcvbn refuses more than 72 characters; the first 72 of a longer one say enough.
+    if zxcvbn(password[:72], user_inputs=[name, *GUESSABLE])["score"] < MIN_STRENGTH:
+        raise AccountError("this password is too easy to guess (a word with numbers, a name, a date or a keyboard "
+                           "pattern); use four or more unrelated words", "weak_password")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changed an account on the console (the shell has none): an audit row of its own."""
+
+    counsellor_id: int
+    login_id: int
+    address_hash: str
+
+
+async def _audited(s, now: float, account_id: int, detail: str, actor: Actor | None) -> None:
+    """The change on the account's row and, from the console, who made it."""
+    await audit.append(s, audit.ACCOUNT, now, account_id, detail=detail)
+    if actor is not None:
+        await audit.append(s, audit.ACCOUNT_CHANGED_BY, now, actor.counsellor_id, login_id=actor.login_id,
+                           address_hash=actor.address_hash, detail=f"#{account_id} {detail}"[:60])
 
 
 async def create_counsellor(store, name: str, password: str, *, replace: bool = False,
-                            role: str | None = None) -> int:
+                            role: str | None = None, actor: Actor | None = None) -> int:
     """Create an account (or, with ``replace``, set a new password and end its logins; its role
     stays unless ``role`` is given). Returns its id."""
     check_new_account(name, password)
@@ -80,15 +124,15 @@ async def create_counsellor(store, name: str, password: str, *, replace: bool = 
             if role is not None and role != existing.role:
                 await counsellors.set_role(s, existing.id, role)
             await counsellors.end_logins(s, existing.id, now, "new_password")
-            await audit.append(s, audit.ACCOUNT, now, existing.id, detail="new password")
+            await _audited(s, now, existing.id, "new password", actor)
             return existing.id
         role = role or "counsellor"
         cid = (await counsellors.add_counsellor(s, name, hashed, now, role)).id
-        await audit.append(s, audit.ACCOUNT, now, cid, detail=f"added as {role}")
+        await _audited(s, now, cid, f"added as {role}", actor)
         return cid
 
 
-async def change_role(store, name: str, role: str) -> int:
+async def change_role(store, name: str, role: str, actor: Actor | None = None) -> int:
     """Give an account another role; its logins end (what it may see changes). Returns its id."""
     check_role(role)
     async with store.transaction() as s:
@@ -98,7 +142,7 @@ async def change_role(store, name: str, role: str) -> int:
         now = time.time()
         await counsellors.set_role(s, row.id, role)
         await counsellors.end_logins(s, row.id, now, "new_role")
-        await audit.append(s, audit.ACCOUNT, now, row.id, detail=f"role {role}")
+        await _audited(s, now, row.id, f"role {role}", actor)
         return row.id
 
 
@@ -108,7 +152,7 @@ async def list_accounts(store) -> list[tuple[str, str, bool]]:
         return [(r.name, r.role, r.is_active) for r in await counsellors.every_counsellor(s)]
 
 
-async def disable_counsellor(store, name: str) -> int:
+async def disable_counsellor(store, name: str, actor: Actor | None = None) -> int:
     """Disable an account and end its logins at once. Returns its id."""
     async with store.transaction() as s:
         row = await counsellors.counsellor_by_name(s, name)
@@ -117,7 +161,22 @@ async def disable_counsellor(store, name: str) -> int:
         now = time.time()
         await counsellors.disable(s, row.id)
         await counsellors.end_logins(s, row.id, now, "disabled")
-        await audit.append(s, audit.ACCOUNT, now, row.id, detail="disabled")
+        await _audited(s, now, row.id, "disabled", actor)
+        return row.id
+
+
+async def reset_second_factor(store, name: str, actor: Actor | None = None) -> int:
+    """Remove an account's second factor (a lost phone) and end its logins: it enrols again at
+    its next login (in production it can do nothing else). Returns its id."""
+    from .second_factor import reset
+
+    async with store.transaction() as s:
+        row = await counsellors.counsellor_by_name(s, name)
+        if row is None:
+            raise AccountError(f'there is no counsellor called "{name}"', "no_such_account", name=name)
+        now = time.time()
+        await reset(s, row.id, now)
+        await _audited(s, now, row.id, "second factor reset", actor)
         return row.id
 
 

@@ -30,7 +30,7 @@ from .console_core import (  # noqa: F401  (re-exported: other packages use thes
     Console, CurrentLogin, audit_anonymous, audit_refused, capability_for, current_login, home_for, is_live, render,
     restrict, route_detail, secure_headers)
 from .console_live import events
-from .console_login import login, login_page, logout
+from .console_login import change_password, login, login_page, logout, password_page
 from .console_second import enrol_second_factor, login_code, second_factor_page
 from .console_pages import (close, dismiss, figures_page, handoff_messages, handoff_page, hours_page, index,
                             nothing_for_role, queue_page, reply, set_switch, take)
@@ -123,6 +123,8 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_post(f"{PREFIX}/logout", logout)
     r.add_post(SECOND_STEP, login_code)
     r.add_get(SECOND_FACTOR, second_factor_page)
+    r.add_get(f"{PREFIX}/password", password_page)
+    r.add_post(f"{PREFIX}/password", change_password)
     r.add_post(SECOND_FACTOR, enrol_second_factor)
     r.add_get(f"{PREFIX}/me", nothing_for_role)
     r.add_get(f"{PREFIX}/queue", queue_page)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/console"
 SECOND_FACTOR = f"{PREFIX}/totp"   # enrolling one's own second factor: every role, and all a login
                                    # without one may see where one is required (production)
+OWN_PASSWORD = f"{PREFIX}/password"  # changing one's own password: every role
 CONTEXT_LISTS = ("path", "tags", "choices", "risk")  # the only context keys a counsellor sees
 CANNED_PREFIX = "canned."
 LIVE_HEADER = "X-Console-Live"  # the screens' own updates: not a counsellor's activity
@@ -96,7 +97,7 @@ def restrict(app: web.Application, prefix: str, capability: str, home: str | Non
 
 
 def capability_for(request: web.Request) -> str | None:
-    if request.path in (f"{PREFIX}/login", f"{PREFIX}/logout", PREFIX, f"{PREFIX}/me", SECOND_FACTOR):
+    if request.path in (f"{PREFIX}/login", f"{PREFIX}/logout", PREFIX, f"{PREFIX}/me", SECOND_FACTOR, OWN_PASSWORD):
         return None
     return capability_for_path(request.app, request.path)
 

@@ -10,8 +10,9 @@ from aiohttp import web
 from bot.http import address_key, client_address
 from bot.store import audit, counsellors
 
-from .accounts import authenticate
-from .console_core import (CONSOLE, COUNSELLOR_ID, CONSOLE_LOGIN, LOGIN_ID, PRE_LOGIN, PREFIX, ROLE, address_hash,
+from .accounts import AccountError, authenticate, create_counsellor
+from .console_core import (CONSOLE, COUNSELLOR_ID, COUNSELLOR_NAME, CONSOLE_LOGIN, LOGIN_ID, PRE_LOGIN, PREFIX, ROLE,
+                           address_hash,
                            audit_anonymous, clear_cookie, cookie_name, home_for, render, route_detail, set_cookie)
 from .security import COOKIE, PRE_COOKIE, HasherBusy
 
@@ -121,6 +122,46 @@ async def logout(request: web.Request) -> web.Response:
         await counsellors.end_login(s, request[LOGIN_ID], now, "logout")
         await audit.append(s, audit.LOGGED_OUT, now, request[COUNSELLOR_ID], login_id=request[LOGIN_ID],
                       address_hash=address_hash(c, client_address(request)))
+    response = web.HTTPSeeOther(f"{PREFIX}/login")
+    clear_cookie(request, response, COOKIE)
+    raise response
+
+
+# ---- one's own password -------------------------------------------------------------------------
+
+async def password_page(request: web.Request) -> web.Response:
+    return render(request, "password.html", page="password", error=None)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """The current password, then a new one (twice), checked like every new password. Every
+    login of the account ends, this one too: the next page is the login."""
+    c = request.app[CONSOLE]
+    form = await request.post()
+    name = request[COUNSELLOR_NAME]
+    current, new = str(form.get("current") or "")[:1000], str(form.get("new") or "")[:1000]
+    address = client_address(request)
+    wait = await throttle_wait(request, name, address)
+    if wait > 0:
+        return throttled(request, wait, template="password.html", page="password")
+    try:
+        row = await authenticate(c.store, name, current, c.hasher)
+    except HasherBusy:
+        return throttled(request, 5, status=503, template="password.html", page="password")
+    if row is None:   # someone at an unlocked screen: counted like a wrong password at the login
+        async with c.store.transaction() as s:
+            await c.throttle.failed(s, name, address)
+            await audit.append(s, audit.LOGIN_FAILED, time.time(), request[COUNSELLOR_ID], login_id=request[LOGIN_ID],
+                               address_hash=address_hash(c, address), detail="wrong password (change)")
+        return render(request, "password.html", status=401, page="password", error=("login_failed", {}))
+    try:
+        if new != str(form.get("again") or "")[:1000]:
+            raise AccountError("the two passwords differ", "password_mismatch")
+        await create_counsellor(c.store, name, new, replace=True)
+    except AccountError as exc:
+        return render(request, "password.html", status=400, page="password",
+                      error=("account_error." + exc.key, {k: str(v) for k, v in exc.variables.items()}))
+    log.info("console.password_changed", extra={"counsellor": request[COUNSELLOR_ID]})
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     clear_cookie(request, response, COOKIE)
     raise response

@@ -124,11 +124,11 @@ async def enrol_by_name(store, name: str) -> Enrolment:
 
 async def reset(s, counsellor_id: int, now: float) -> None:
     """No second factor any more (a lost phone): the account enrols again at its next login (in
-    production it can do nothing else). Its logins end. Inside the caller's transaction."""
+    production it can do nothing else). Its logins end. Inside the caller's transaction, which
+    audits it (``accounts.reset_second_factor``)."""
     await counsellors.set_totp(s, counsellor_id, None)
     await counsellors.replace_recovery_codes(s, counsellor_id, [], now)
     await counsellors.end_logins(s, counsellor_id, now, "second_factor")
-    await audit.append(s, audit.ACCOUNT, now, counsellor_id, detail="second factor reset")
 
 
 # What ``check`` found: accepted by TOTP, by a recovery code, or refused (wrong, reused).
