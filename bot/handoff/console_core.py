@@ -132,6 +132,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     binding = login.nonce if login else request.get(PRE_LOGIN)
     html = c.templates.get_template(template).render(
         t=texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME), role=request.get(ROLE),
+        may=lambda capability: may(request.get(ROLE), capability),
         csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX, **{"page": "", "message_vars": {}, **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
