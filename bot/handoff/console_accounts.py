@@ -21,6 +21,7 @@ from bot.store import counsellors
 
 from . import accounts
 from .accounts import ROLES, AccountError, Actor
+from .security import HasherBusy
 from .console_core import CONSOLE, COUNSELLOR_ID, LOGIN_ID, PREFIX, address_hash, render
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,11 @@ async def add_account(request: web.Request) -> web.Response:
     password = new_password()
     try:
         await accounts.create_counsellor(request.app[CONSOLE].store, name, password, role=role or None,
-                                         actor=_actor(request))
+                                         actor=_actor(request), hasher=request.app[CONSOLE].hasher)
     except AccountError as exc:
         return await _page(request, status=400, error=_refused(exc))
+    except HasherBusy:
+        return await _page(request, status=503, error=("login_throttled_seconds", {"seconds": 5}))
     log.info("console.account_added", extra={"by": request[COUNSELLOR_ID]})
     return await _page(request, done=("account_added", {"name": name}), handover=(name, password))
 
@@ -105,13 +108,16 @@ async def change_account(request: web.Request) -> web.Response:
             await accounts.change_role(store, row.name, str(form.get("role") or ""), actor=actor)
         elif action == "password":
             handover = (row.name, new_password())
-            await accounts.create_counsellor(store, row.name, handover[1], replace=True, actor=actor)
+            await accounts.create_counsellor(store, row.name, handover[1], replace=True, actor=actor,
+                                             hasher=request.app[CONSOLE].hasher)
         elif action == "second_factor":
             await accounts.reset_second_factor(store, row.name, actor=actor)
         else:
             raise web.HTTPNotFound()
     except AccountError as exc:
         return await _page(request, status=400, error=_refused(exc))
+    except HasherBusy:
+        return await _page(request, status=503, error=("login_throttled_seconds", {"seconds": 5}))
     log.info("console.account_changed", extra={"by": request[COUNSELLOR_ID], "action": action})
     return await _page(request, done=(f"account_{action}_done", {"name": row.name}), handover=handover)
 

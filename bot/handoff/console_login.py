@@ -157,10 +157,12 @@ async def change_password(request: web.Request) -> web.Response:
     try:
         if new != str(form.get("again") or "")[:1000]:
             raise AccountError("the two passwords differ", "password_mismatch")
-        await create_counsellor(c.store, name, new, replace=True)
+        await create_counsellor(c.store, name, new, replace=True, hasher=c.hasher)
     except AccountError as exc:
         return render(request, "password.html", status=400, page="password",
                       error=("account_error." + exc.key, {k: str(v) for k, v in exc.variables.items()}))
+    except HasherBusy:
+        return throttled(request, 5, status=503, template="password.html", page="password")
     log.info("console.password_changed", extra={"counsellor": request[COUNSELLOR_ID]})
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     clear_cookie(request, response, COOKIE)

@@ -67,3 +67,16 @@ async def test_a_counsellor_changes_their_own_password(client, web_runtime):
     assert (await login(client, password="kappa-river-lantern-ninety")).status == 303
     page = await (await client.get("/console/password", headers={"Accept-Language": "en"})).text()
     assert re.search(r'name="new" type="password" autocomplete="new-password"', page)
+
+
+async def test_the_check_and_the_hash_run_off_the_event_loop(store, monkeypatch):
+    import threading
+
+    from bot.handoff import accounts
+
+    seen = []
+    check, hash_ = accounts.check_new_account, accounts.hash_password
+    monkeypatch.setattr(accounts, "check_new_account", lambda *a: (seen.append(threading.get_ident()), check(*a))[1])
+    monkeypatch.setattr(accounts, "hash_password", lambda *a: (seen.append(threading.get_ident()), hash_(*a))[1])
+    await create_counsellor(store, "aiko", PASSWORD)
+    assert len(seen) == 2 and threading.get_ident() not in seen
