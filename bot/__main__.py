@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-encrypt and re-pseudonymise everything stored under the newest key")
 
     c = sub.add_parser("counsellor", help="manage counsellor accounts (a new password or disabling ends every login)")
-    c.add_argument("action", choices=["add", "password", "disable", "role", "list"])
+    c.add_argument("action", choices=["add", "password", "disable", "role", "list", "totp"],
+                   help="totp: a new second factor (TOTP and recovery codes), printed once; ends its logins")
     c.add_argument("name", nargs="?")
     c.add_argument("--password", help="read from standard input when omitted")
     c.add_argument("--role", choices=["counsellor", "supervisor", "editor", "admin"],

@@ -94,7 +94,7 @@ def test_serve_in_production_exits_while_the_demo_account_is_active(tmp_path):
     env = {**os.environ, "BOT_ENV": "production", "BOT_SECRET_KEY": KEY, "PORT": str(port),
            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}", "BOT_DATA_DIR": str(tmp_path),
            "BOT_LOG_FORMAT": "text"}
-    add = subprocess.run([sys.executable, "-m", "bot", "counsellor", "add", "demo", "--password", "demo-password-1"],
+    add = subprocess.run([sys.executable, "-m", "bot", "counsellor", "add", "demo", "--password", "demo kappa river lantern"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert add.returncode == 0, add.stderr
     refused = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True,

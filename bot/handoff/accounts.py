@@ -13,10 +13,13 @@ counsellor at once (``bot.store.counsellors.end_logins``).
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import getpass
 import logging
 import sys
 import time
+from dataclasses import dataclass
 
 from bot.store import audit, counsellors
 
@@ -25,6 +28,8 @@ from .security import Argon2Pool, hash_password, needs_rehash
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 10
+MIN_STRENGTH = 3      # zxcvbn's score (0-4): 3 is "safely unguessable" at 10^8 guesses and more
+GUESSABLE = ("first-contact-bot", "counsellor", "console", "soudan", "sextortion")  # words of this service
 MAX_NAME = 80
 
 ROLES = ("counsellor", "supervisor", "editor", "admin")
@@ -42,58 +47,107 @@ def may(role: str | None, capability: str) -> bool:
 
 
 class AccountError(ValueError):
-    """A name or password that cannot be used; the message says why."""
+    """A name or password that cannot be used; the message says why (in English, for the shell).
+    ``key`` and ``variables``: the same in the console's language (``console.account_error.<key>``)."""
+
+    def __init__(self, message: str, key: str = "invalid", **variables):
+        super().__init__(message)
+        self.key, self.variables = key, variables
 
 
 def check_role(role: str) -> None:
     if role not in ROLES:
-        raise AccountError(f"a role is one of {', '.join(ROLES)}")
+        raise AccountError(f"a role is one of {', '.join(ROLES)}", "bad_role", roles=", ".join(ROLES))
 
 
 def check_new_account(name: str, password: str) -> None:
     if not name or len(name) > MAX_NAME or name != name.strip() or any(c.isspace() for c in name):
-        raise AccountError(f"a name is 1 to {MAX_NAME} characters with no spaces")
+        raise AccountError(f"a name is 1 to {MAX_NAME} characters with no spaces", "bad_name", max=MAX_NAME)
+    check_password(name, password)
+
+
+@functools.lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def check_password(name: str, password: str) -> None:
+    """A new password: long enough, not on zxcvbn's list of common (leaked) passwords, and
+    scored ``MIN_STRENGTH`` or more by zxcvbn (which counts words, names, dates, keyboard
+    patterns, l33t spellings and the account's own name as easy to guess)."""
+    from zxcvbn import zxcvbn   # its dictionaries take a fifth of a second to load: only when needed
+
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters", "short_password", min=MIN_PASSWORD)
+    if password.casefold() in _common_passwords():
+        raise AccountError("this password is on a list of common and leaked passwords; choose another",
+                           "common_password")
+    # zxcvbn refuses more than 72 characters; the first 72 of a longer one say enough.
+    if zxcvbn(password[:72], user_inputs=[name, *GUESSABLE])["score"] < MIN_STRENGTH:
+        raise AccountError("this password is too easy to guess (a word with numbers, a name, a date or a keyboard "
+                           "pattern); use four or more unrelated words", "weak_password")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changed an account on the console (the shell has none): an audit row of its own."""
+
+    counsellor_id: int
+    login_id: int
+    address_hash: str
+
+
+async def _audited(s, now: float, account_id: int, detail: str, actor: Actor | None) -> None:
+    """The change on the account's row and, from the console, who made it."""
+    await audit.append(s, audit.ACCOUNT, now, account_id, detail=detail)
+    if actor is not None:
+        await audit.append(s, audit.ACCOUNT_CHANGED_BY, now, actor.counsellor_id, login_id=actor.login_id,
+                           address_hash=actor.address_hash, detail=f"#{account_id} {detail}"[:60])
 
 
 async def create_counsellor(store, name: str, password: str, *, replace: bool = False,
-                            role: str | None = None) -> int:
+                            role: str | None = None, actor: Actor | None = None,
+                            hasher: Argon2Pool | None = None) -> int:
     """Create an account (or, with ``replace``, set a new password and end its logins; its role
-    stays unless ``role`` is given). Returns its id."""
-    check_new_account(name, password)
+    stays unless ``role`` is given). Returns its id.
+
+    The password check (zxcvbn, about 20 ms) and the hash (argon2, about 100 ms) run off the
+    event loop: in ``hasher``'s threads when given (the console's), else in a worker thread."""
+    await asyncio.to_thread(check_new_account, name, password)
     if role is not None:
         check_role(role)
-    hashed = hash_password(password)
+    hashed = await (hasher.hash(password) if hasher is not None else asyncio.to_thread(hash_password, password))
     now = time.time()
     async with store.transaction() as s:
         existing = await counsellors.counsellor_by_name(s, name)
         if existing is not None:
             if not replace:
-                raise AccountError(f'a counsellor called "{name}" already exists')
+                raise AccountError(f'a counsellor called "{name}" already exists', "name_taken", name=name)
             await counsellors.set_password(s, existing.id, hashed)
             if role is not None and role != existing.role:
                 await counsellors.set_role(s, existing.id, role)
             await counsellors.end_logins(s, existing.id, now, "new_password")
-            await audit.append(s, audit.ACCOUNT, now, existing.id, detail="new password")
+            await _audited(s, now, existing.id, "new password", actor)
             return existing.id
         role = role or "counsellor"
         cid = (await counsellors.add_counsellor(s, name, hashed, now, role)).id
-        await audit.append(s, audit.ACCOUNT, now, cid, detail=f"added as {role}")
+        await _audited(s, now, cid, f"added as {role}", actor)
         return cid
 
 
-async def change_role(store, name: str, role: str) -> int:
+async def change_role(store, name: str, role: str, actor: Actor | None = None) -> int:
     """Give an account another role; its logins end (what it may see changes). Returns its id."""
     check_role(role)
     async with store.transaction() as s:
         row = await counsellors.counsellor_by_name(s, name)
         if row is None:
-            raise AccountError(f'there is no counsellor called "{name}"')
+            raise AccountError(f'there is no counsellor called "{name}"', "no_such_account", name=name)
         now = time.time()
         await counsellors.set_role(s, row.id, role)
         await counsellors.end_logins(s, row.id, now, "new_role")
-        await audit.append(s, audit.ACCOUNT, now, row.id, detail=f"role {role}")
+        await _audited(s, now, row.id, f"role {role}", actor)
         return row.id
 
 
@@ -103,16 +157,31 @@ async def list_accounts(store) -> list[tuple[str, str, bool]]:
         return [(r.name, r.role, r.is_active) for r in await counsellors.every_counsellor(s)]
 
 
-async def disable_counsellor(store, name: str) -> int:
+async def disable_counsellor(store, name: str, actor: Actor | None = None) -> int:
     """Disable an account and end its logins at once. Returns its id."""
     async with store.transaction() as s:
         row = await counsellors.counsellor_by_name(s, name)
         if row is None:
-            raise AccountError(f'there is no counsellor called "{name}"')
+            raise AccountError(f'there is no counsellor called "{name}"', "no_such_account", name=name)
         now = time.time()
         await counsellors.disable(s, row.id)
         await counsellors.end_logins(s, row.id, now, "disabled")
-        await audit.append(s, audit.ACCOUNT, now, row.id, detail="disabled")
+        await _audited(s, now, row.id, "disabled", actor)
+        return row.id
+
+
+async def reset_second_factor(store, name: str, actor: Actor | None = None) -> int:
+    """Remove an account's second factor (a lost phone) and end its logins: it enrols again at
+    its next login (in production it can do nothing else). Returns its id."""
+    from .second_factor import reset
+
+    async with store.transaction() as s:
+        row = await counsellors.counsellor_by_name(s, name)
+        if row is None:
+            raise AccountError(f'there is no counsellor called "{name}"', "no_such_account", name=name)
+        now = time.time()
+        await reset(s, row.id, now)
+        await _audited(s, now, row.id, "second factor reset", actor)
         return row.id
 
 
@@ -143,9 +212,21 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+def _print_enrolment(name: str, enrolment) -> None:
+    """What the admin hands over, in person: printed on this terminal only, never logged."""
+    from .second_factor import grouped
+
+    print(f'counsellor "{name}" has a new second factor; every login of theirs has ended.\n'
+          f"Add it to an authenticator app (open or scan this address, or type the secret):\n"
+          f"  {enrolment.uri}\n  secret: {grouped(enrolment.secret)}\n"
+          "One-time recovery codes (each works once, in place of a code from the app; keep them safe):")
+    for code in enrolment.recovery_codes:
+        print(f"  {code}")
+
+
 def run_counsellor(settings, action: str, name: str | None, password: str | None, role: str | None = None) -> int:
-    """``python -m bot counsellor add|password|disable|role NAME [--password P] [--role R]`` and
-    ``counsellor list`` (for add and password, the password is read from stdin when omitted)."""
+    """``python -m bot counsellor add|password|disable|role|totp NAME [--password P] [--role R]`` and
+    ``counsellor list`` (totp: a new second factor, printed once) (for add and password, the password is read from stdin when omitted)."""
     from bot.store import StoreUnavailable
     from bot.store.commands import with_store
 
@@ -156,6 +237,9 @@ def run_counsellor(settings, action: str, name: str | None, password: str | None
             return await disable_counsellor(store, name)
         if action == "role":
             return await change_role(store, name, role or "")
+        if action == "totp":
+            from .second_factor import enrol_by_name
+            return await enrol_by_name(store, name)
         return await create_counsellor(store, name, pw, replace=action == "password",
                                        role=role if action == "add" else None)
 
@@ -183,6 +267,9 @@ def run_counsellor(settings, action: str, name: str | None, password: str | None
     if action == "list":
         for account, account_role, active in result:
             print(f"{account}\t{account_role}\t{'active' if active else 'disabled'}")
+        return 0
+    if action == "totp":
+        _print_enrolment(name, result)
         return 0
     print(f'counsellor "{name}" {done} (id {result})' + ("; log in at /console" if action == "add" else ""))
     return 0

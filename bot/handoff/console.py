@@ -26,10 +26,13 @@ from bot.store import audit
 from .accounts import may
 from .console_core import (  # noqa: F401  (re-exported: other packages use these from here)
     AREAS, CONSOLE, CONSOLE_LOGIN, COUNSELLOR_ID, COUNSELLOR_NAME, EVENTS, HOMES, LOGIN_ID, PREFIX, PUBLIC, ROLE,
+    SECOND_FACTOR, SECOND_FACTOR_SET, SECOND_STEP,
     Console, CurrentLogin, audit_anonymous, audit_refused, capability_for, current_login, home_for, is_live, render,
     restrict, route_detail, secure_headers)
+from . import console_accounts
 from .console_live import alerts, events
-from .console_login import login, login_page, logout
+from .console_login import change_password, login, login_page, logout, password_page
+from .console_second import enrol_second_factor, login_code, second_factor_page
 from .console_pages import (dismiss, figures_page, handoff_messages, handoff_page, hours_page, index,
                             nothing_for_role, queue_page, reply, set_switch, take)
 from .console_wrapup import close, note
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 # Audit rows that requests without a login can cause, per address (a flood must not fill the log).
 ANONYMOUS_AUDIT_PER_HOUR = 60
+ENROL_ONLY = {SECOND_FACTOR, f"{PREFIX}/logout"}  # all a login without a second factor may use, where one is required
 
 
 @web.middleware
@@ -55,6 +59,7 @@ async def console_guard(request: web.Request, handler):
         request[COUNSELLOR_ID] = login.cookie.counsellor_id
         request[COUNSELLOR_NAME] = login.counsellor_name
         request[ROLE] = login.role
+        request[SECOND_FACTOR_SET] = login.has_second_factor
     if request.path not in PUBLIC:
         if login is None:
             if request.method == "GET" and not is_live(request) \
@@ -70,6 +75,12 @@ async def console_guard(request: web.Request, handler):
                 log.warning("console.csrf_refused", extra={"path": request.path})
                 await audit_refused(request, route_detail(request), request.match_info.get("id"), audit.CSRF_REFUSED)
                 return secure_headers(render(request, "error.html", status=403, message_key="forbidden"))
+        if c.require_second_factor and not login.has_second_factor and request.path not in ENROL_ONLY:
+            # Production: a login without a second factor may only enrol one (or log out).
+            await audit_refused(request, route_detail(request))
+            if request.method == "GET" and not is_live(request):
+                raise web.HTTPSeeOther(SECOND_FACTOR)
+            return secure_headers(render(request, "error.html", status=403, message_key="second_factor_required"))
         capability = capability_for(request)
         if capability is not None and not may(login.role, capability):
             await audit_refused(request, route_detail(request), request.match_info.get("id"), audit.REFUSED)
@@ -83,6 +94,12 @@ async def console_guard(request: web.Request, handler):
     return secure_headers(response)
 
 
+def second_factor_required(settings) -> bool:
+    """Every account needs a second factor in production; elsewhere (development, ``serve
+    --demo``) it is asked for only where one is enrolled."""
+    return settings.bot_env == "production"
+
+
 # ---- wiring -------------------------------------------------------------------------------------
 
 def setup_routes(app: web.Application, service: HandoffService, settings) -> Console:
@@ -90,7 +107,8 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     console = Console(service=service, codec=LoginCodec(settings.secret_keys(), settings.console_login_hours * 3600.0),
                       throttle=LoginThrottle(service.store.crypto), hasher=Argon2Pool(),
                       templates=http.make_templates(), settings=settings,
-                      anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0))
+                      anonymous_audit=RateLimit(ANONYMOUS_AUDIT_PER_HOUR, 3600.0),
+                      require_second_factor=second_factor_required(settings))
     app[CONSOLE] = console
     app[AREAS] = []
     app[HOMES] = {}
@@ -105,6 +123,11 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_get(f"{PREFIX}/login", login_page)
     r.add_post(f"{PREFIX}/login", login)
     r.add_post(f"{PREFIX}/logout", logout)
+    r.add_post(SECOND_STEP, login_code)
+    r.add_get(SECOND_FACTOR, second_factor_page)
+    r.add_get(f"{PREFIX}/password", password_page)
+    r.add_post(f"{PREFIX}/password", change_password)
+    r.add_post(SECOND_FACTOR, enrol_second_factor)
     r.add_get(f"{PREFIX}/me", nothing_for_role)
     r.add_get(f"{PREFIX}/queue", queue_page)
     r.add_get(f"{PREFIX}/events", events)
@@ -120,6 +143,7 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_get(f"{PREFIX}/hours", hours_page)
     r.add_post(f"{PREFIX}/hours", set_switch)
     r.add_get(f"{PREFIX}/figures", figures_page)
+    console_accounts.setup(app)
     http.add_static(app)
     http.track_streams(app)
     return console

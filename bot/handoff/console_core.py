@@ -27,6 +27,9 @@ from .service import HandoffService
 log = logging.getLogger(__name__)
 
 PREFIX = "/console"
+SECOND_FACTOR = f"{PREFIX}/totp"   # enrolling one's own second factor: every role, and all a login
+                                   # without one may see where one is required (production)
+OWN_PASSWORD = f"{PREFIX}/password"  # changing one's own password: every role
 CONTEXT_LISTS = ("path", "tags", "choices", "risk")  # the only context keys a counsellor sees
 CANNED_PREFIX = "canned."
 LIVE_HEADER = "X-Console-Live"  # the screens' own updates: not a counsellor's activity
@@ -42,6 +45,8 @@ class Console:
     templates: jinja2.Environment
     settings: Any
     anonymous_audit: RateLimit
+    # Production: an account without a second factor may log in only to enrol one.
+    require_second_factor: bool = False
 
     @property
     def idle_seconds(self) -> float:
@@ -75,6 +80,7 @@ LOGIN_ID = _RequestKey("login_id", int) if _RequestKey else "login_id"
 COUNSELLOR_ID = _RequestKey("counsellor_id", int) if _RequestKey else "counsellor_id"
 COUNSELLOR_NAME = _RequestKey("counsellor_name", str) if _RequestKey else "counsellor_name"
 ROLE = _RequestKey("counsellor_role", str) if _RequestKey else "counsellor_role"
+SECOND_FACTOR_SET = _RequestKey("second_factor_set", bool) if _RequestKey else "second_factor_set"
 # Which capability (bot.handoff.accounts.CAPABILITIES) a part of the console needs, by path
 # prefix, longest first; everything else under /console needs "converse". Other packages (the
 # flow editor) add theirs with ``restrict``; ``HOMES`` is where a login lands, by capability.
@@ -91,7 +97,7 @@ def restrict(app: web.Application, prefix: str, capability: str, home: str | Non
 
 
 def capability_for(request: web.Request) -> str | None:
-    if request.path in (f"{PREFIX}/login", f"{PREFIX}/logout", PREFIX, f"{PREFIX}/me"):
+    if request.path in (f"{PREFIX}/login", f"{PREFIX}/logout", PREFIX, f"{PREFIX}/me", SECOND_FACTOR, OWN_PASSWORD):
         return None
     return capability_for_path(request.app, request.path)
 
@@ -125,7 +131,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     login: LoginCookie | None = request.get(CONSOLE_LOGIN)
     binding = login.nonce if login else request.get(PRE_LOGIN)
     html = c.templates.get_template(template).render(
-        t=texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME),
+        t=texts(flow, locale), locale=locale, counsellor=request.get(COUNSELLOR_NAME), role=request.get(ROLE),
+        may=lambda capability: may(request.get(ROLE), capability),
         csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX,
         # the alert strip (who is waiting) on every page of a role that converses
         alerts=bool(request.get(ROLE)) and may(request[ROLE], "converse"),
@@ -192,6 +199,7 @@ class CurrentLogin:
     login_id: int
     counsellor_name: str
     role: str
+    has_second_factor: bool = False
 
 
 async def current_login(request: web.Request, *, touch: bool = True) -> CurrentLogin | None:
@@ -224,10 +232,11 @@ async def current_login(request: web.Request, *, touch: bool = True) -> CurrentL
             return None
         if touch and now - row.last_seen_at >= TOUCH_SECONDS:
             await counsellors.touch_login(s, row.id, now)
-        return CurrentLogin(cookie, row.id, counsellor.name, counsellor.role)
+        return CurrentLogin(cookie, row.id, counsellor.name, counsellor.role, counsellor.totp_secret_enc is not None)
 
 
-PUBLIC = {f"{PREFIX}/login"}
+SECOND_STEP = f"{PREFIX}/login/code"
+PUBLIC = {f"{PREFIX}/login", SECOND_STEP}
 EVENTS = f"{PREFIX}/events"
 
 

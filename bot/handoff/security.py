@@ -39,6 +39,7 @@ from bot.store import throttle
 
 COOKIE = "console_session"     # the cookie's name stays what browsers already hold
 PRE_COOKIE = "console_login"
+SECOND_STEP_SECONDS = 300.0    # from the right password to the code
 
 _hasher = PasswordHasher()  # argon2id, 64 MiB, 3 passes (RFC 9106's second recommendation)
 # A hash to compare against when the name is unknown, so timing does not tell which names exist.
@@ -192,6 +193,7 @@ class LoginCodec:
     def __init__(self, secrets_: bytes | Sequence[bytes], max_age_seconds: float = 12 * 3600):
         self.signer = Signer(secrets_, "console-session")
         self.csrf_signer = Signer(secrets_, "console-csrf")
+        self.step_signer = Signer(secrets_, "console-second-step")
         self.max_age = max_age_seconds
 
     def issue(self, counsellor_id: int, stored_hash: str, now: float | None = None) -> tuple[str, LoginCookie]:
@@ -216,6 +218,30 @@ class LoginCodec:
         if not (cookie.issued_at - 60 <= now < cookie.issued_at + self.max_age):
             return None
         return cookie
+
+    # The second step of a login (the code): who passed the password, bound to the pre-login
+    # cookie and to the password's hash, for ``SECOND_STEP_SECONDS``.
+    def second_step(self, counsellor_id: int, stored_hash: str, pre_login: str, name: str,
+                    now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        payload = [counsellor_id, password_fingerprint(stored_hash), pre_login, name, now]
+        return self.step_signer.sign(json.dumps(payload).encode())
+
+    def read_second_step(self, token: str | None, pre_login: str | None, now: float | None = None):
+        """(counsellor id, password fingerprint, name) if genuine, of this pre-login cookie and
+        recent; else None."""
+        payload = self.step_signer.unsign(token) if token and pre_login else None
+        if payload is None:
+            return None
+        try:
+            cid, fingerprint, pre, name, issued = json.loads(payload)
+            issued = float(issued)
+        except (ValueError, TypeError):
+            return None
+        now = time.time() if now is None else now
+        if not secrets.compare_digest(str(pre), pre_login) or not (issued - 60 <= now < issued + SECOND_STEP_SECONDS):
+            return None
+        return int(cid), str(fingerprint), str(name)
 
     # CSRF: a token bound to the login's nonce (or to the pre-login cookie's value).
     def csrf_token(self, binding: str) -> str:

@@ -31,6 +31,7 @@ OPENED, TOOK, ANSWERED, CLOSED_BY, SWITCHED = "opened", "took", "answered", "clo
 DISMISSED_SPAM = "dismissed_spam"
 LOGGED_IN, LOGGED_OUT, LOGIN_ENDED = "logged_in", "logged_out", "login_ended"
 ACCOUNT = "account"  # an account added, given a new password or disabled (from the shell): the detail says
+ACCOUNT_CHANGED_BY = "account_changed_by"  # ...from the console's accounts page: the admin's row ("#id what")
 LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
 NOTED = "noted"  # a counsellor wrote a private note on a handoff

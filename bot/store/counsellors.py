@@ -6,10 +6,10 @@ account or a new password end it (``end_login``, ``end_logins``) for every proce
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import ConsoleLogin, Counsellor
+from .models import ConsoleLogin, Counsellor, RecoveryCode
 
 
 async def add_counsellor(s: AsyncSession, name: str, password_hash: str, now: float,
@@ -89,3 +89,50 @@ async def end_logins(s: AsyncSession, counsellor_id: int, now: float, reason: st
                              .where(ConsoleLogin.counsellor_id == counsellor_id, ConsoleLogin.ended_at.is_(None))
                              .values(ended_at=now, end_reason=reason).execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+# ---- the second factor ----------------------------------------------------------------------
+
+async def set_totp(s: AsyncSession, counsellor_id: int, secret_enc: bytes | None) -> None:
+    """A new sealed TOTP secret (None: none), forgetting the last step used."""
+    await s.execute(update(Counsellor).where(Counsellor.id == counsellor_id)
+                    .values(totp_secret_enc=secret_enc, totp_last_step=None).execution_options(synchronize_session=False))
+
+
+async def use_totp_step(s: AsyncSession, counsellor_id: int, step: int) -> bool:
+    """Record ``step`` as used; False when it (or a later one) was used already: a code counts once."""
+    result = await s.execute(
+        update(Counsellor).where(Counsellor.id == counsellor_id,
+                                 or_(Counsellor.totp_last_step.is_(None), Counsellor.totp_last_step < step))
+        .values(totp_last_step=step).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def replace_recovery_codes(s: AsyncSession, counsellor_id: int, hashes: list[str], now: float) -> None:
+    await s.execute(delete(RecoveryCode).where(RecoveryCode.counsellor_id == counsellor_id))
+    s.add_all(RecoveryCode(counsellor_id=counsellor_id, code_hash=h, created_at=now) for h in hashes)
+    await s.flush()
+
+
+async def use_recovery_code(s: AsyncSession, counsellor_id: int, hashes: list[str], now: float) -> bool:
+    """Spend the unused code with one of these hashes; False when there is none."""
+    found = (await s.execute(select(RecoveryCode.id).where(
+        RecoveryCode.counsellor_id == counsellor_id, RecoveryCode.used_at.is_(None),
+        RecoveryCode.code_hash.in_(hashes)).limit(1))).scalar_one_or_none()
+    if found is None:
+        return False
+    result = await s.execute(update(RecoveryCode).where(RecoveryCode.id == found, RecoveryCode.used_at.is_(None))
+                             .values(used_at=now).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def unused_recovery_codes(s: AsyncSession, counsellor_id: int) -> int:
+    return (await s.execute(select(func.count()).select_from(RecoveryCode).where(
+        RecoveryCode.counsellor_id == counsellor_id, RecoveryCode.used_at.is_(None)))).scalar_one()
+
+
+async def last_logins(s: AsyncSession) -> dict[int, float]:
+    """When each account last logged in (accounts that never did are absent)."""
+    rows = await s.execute(select(ConsoleLogin.counsellor_id, func.max(ConsoleLogin.created_at))
+                           .group_by(ConsoleLogin.counsellor_id))
+    return {cid: at for cid, at in rows}

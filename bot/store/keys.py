@@ -34,7 +34,7 @@ from bot.envelope import InboundEvent
 
 from .crypto import Crypto, DecryptError, is_clear_json, where
 from .outbox import row_key as outbox_row_key
-from .models import PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
+from .models import PENDING, Conversation, Counsellor, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class Column:
     key_columns: tuple[str, ...] = ()
 
 
-_C, _I, _O, _H, _TM = (m.__table__ for m in (Conversation, InboxEvent, OutboxMessage, Handoff, TranscriptMessage))
+_C, _I, _O, _H, _TM, _CO = (m.__table__ for m in (Conversation, InboxEvent, OutboxMessage, Handoff, TranscriptMessage,
+                                                    Counsellor))
 
 COLUMNS = (
     Column(_C, "session_json", lambda r: r.id, text=True),
@@ -66,6 +67,7 @@ COLUMNS = (
     Column(_O, "user_ref_enc", lambda r: outbox_row_key(r.conversation_id, r.inbox_id, r.id),
            key_columns=("conversation_id", "inbox_id")),
     Column(_TM, "body_enc", lambda r: r.id),
+    Column(_CO, "totp_secret_enc", lambda r: r.id),   # the console's second factor
 )
 JSON_COLUMNS = tuple(c for c in COLUMNS if c.text)
 

@@ -181,6 +181,24 @@ class Counsellor(Base):
     created_at: Mapped[float] = mapped_column(Double)
     # counsellor, supervisor, editor or admin (bot.handoff.accounts.ROLES)
     role: Mapped[str] = mapped_column(String(20), default="counsellor", server_default="counsellor")
+    # The TOTP secret (RFC 6238), sealed (associated data: counsellors.totp_secret_enc.<id>); None
+    # until enrolled. ``totp_last_step``: the time step of the last code accepted, so a code
+    # cannot be used twice.
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code for the second factor, kept only as a keyed hash (HMAC under
+    the key ring's pseudonym key); ``used_at`` is set when it is spent."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    counsellor_id: Mapped[int] = mapped_column(Integer, ForeignKey("counsellors.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Double)
+    used_at: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class AuditEntry(Base):

@@ -38,6 +38,10 @@ async def test_every_console_route_refuses_an_anonymous_visitor(client):
     for method, path in routes:
         if path == "/console/login" or method == "HEAD":
             continue
+        if path == "/console/login/code":     # the login's second step: public, but not without its token
+            resp = await client.post(path, allow_redirects=False, data={"csrf": "x", "pending": "x", "code": "1"})
+            assert resp.status == 403 and "console_session" not in resp.cookies
+            continue
         url = path.replace("{id}", "0123abcd")
         resp = await client.request(method, url, allow_redirects=False, data={"csrf": "x", "text": "hi"})
         if method == "GET":
