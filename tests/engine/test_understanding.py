@@ -309,6 +309,22 @@ def test_ages_where_the_bot_asked(text, band):
     assert find_age_band(text, asked=True) == band
 
 
+@pytest.mark.parametrize("text, asked, band", [
+    # the quick "could this hold an age?" check let 高校 and みせいねん through unread
+    ("高校生です", False, "minor"), ("みせいねん", False, "minor"), ("中坊です", False, "u16"),
+    # school years in kana with a long-vowel mark
+    ("ちゅーさん", True, "u16"), ("こーいち", True, "minor"),
+    # a bare number said the Kansai / Hiroshima way, only where the bot asked
+    ("17やで", True, "16_17"), ("14やけど", True, "u16"), ("15じゃ", True, "u16"), ("17やで", False, None),
+    # turning and just turned
+    ("来月16になる", False, "u16"), ("今年で15", True, "u16"), ("今年で16", False, "minor"),
+    ("16になったばっか", False, "16_17"), ("16なりたて", True, "16_17"), ("115になった", False, None),
+    ("明日15時に駅", False, None), ("今度16日に会う", False, None),
+])
+def test_japanese_ages_written_the_way_teenagers_write_them(text, asked, band):
+    assert find_age_band(text, asked=asked) == band
+
+
 def test_a_bare_number_is_an_age_only_where_the_bot_asked(flow):
     assert find_age_band("15") is None and find_age_band("15", asked=True) == "u16"
     turn = say(flow, at(flow, "age_ask"), "15")
