@@ -123,6 +123,16 @@ def test_english_idioms():
 
 
 @pytest.mark.parametrize("text, hit", [
+    ("もう死ぬしかないんじゃないかな", True), ("死にたいんじゃないかって思う", True), ("死にたいんじゃない？", True),
+    ("死にたいんじゃないよ", False), ("死にたいわけじゃないか", False), ("死なないんじゃないかな", False),
+])
+def test_a_japanese_guess_that_it_is_so_is_not_a_negation(text, hit):
+    # 〜んじゃないかな / 〜んじゃない？ guesses that it is so; the words before it stand
+    idx = index(crisis={"keywords": ("死にたい", "死ぬしかない", "死ぬ")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
     ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
     ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
     ("しにたいとかじゃないけど、こわい", False), ("死にたいとかはないけど", False), ("しのうとかおもってないよ", False),
