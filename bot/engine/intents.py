@@ -176,7 +176,9 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
                            if len(head + v) >= min_reading)
     # A match by reading alone must not be another word read the same way (いける is 行ける, not
     # 逝ける): reading entries carry the keyword's own lemma when it is written with kanji.
-    own = tokens[0].lemma if len(tokens) == 1 else ""   # one word: the check is meaningful
+    # Several words (逝き-たい): the first word's lemma, checked only where the message writes that
+    # word in other kanji (行き-たい is 行きたい, not 逝きたい; いきたい in kana stays unclear).
+    own = tokens[0].lemma if len(tokens) == 1 or tokens[0].kind == JA else ""
     own = own if needs_start and needs_end and _has_kanji(own) else ""
     return frozenset((layer, string, needs_start, needs_end, own if layer in _READING_LAYERS else "")
                      for layer, string in strings)
@@ -391,10 +393,10 @@ class KeywordIndex:
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
     """The words read like the keyword are, by the dictionary, other words written with kanji."""
-    if span[0] != span[1]:
+    first = tokens[span[0]]
+    if span[0] != span[1] and not _has_kanji(first.surface):
         return False
-    theirs = tokens[span[0]].lemma
-    return theirs != lemma and _has_kanji(theirs)
+    return first.lemma != lemma and _has_kanji(first.lemma)
 
 
 def _group_spans(group: tuple[tuple[int, int], ...], hits, tokens) -> list[tuple[int, int]]:

@@ -416,6 +416,15 @@ def test_a_reading_alone_does_not_make_another_word_the_keyword(text, hit):
     assert (found(idx, text) == {"crisis"}) is hit
 
 
+@pytest.mark.parametrize("text, hit", [
+    ("カラオケ行きたい", False), ("ディズニー行きたい", False),   # 行き-たい, written in other kanji
+    ("逝きたい", True), ("もう逝きたい", True), ("いきたい", True),  # as written, or in kana (unclear)
+])
+def test_several_words_read_like_the_keyword_but_written_in_other_kanji_are_other_words(text, hit):
+    idx = index(crisis={"keywords": ("逝きたい",)})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
 def test_a_small_vowel_written_for_style_is_read_full_size():
     assert fold("きえたぃ…") == "きえたい." and fold("つらぃ") == "つらい"
     assert fold("ふぃるむ") == "ふぃるむ" and fold("てぃっしゅ") == "てぃっしゅ"   # these combine
