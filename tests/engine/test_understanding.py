@@ -425,6 +425,15 @@ def test_several_words_read_like_the_keyword_but_written_in_other_kanji_are_othe
     assert (found(idx, text) == {"crisis"}) is hit
 
 
+@pytest.mark.parametrize("text, hit", [
+    ("親に知られずに解決できる？", False),            # 知ら-れ-ず: the ending of 知る, not レズ
+    ("私がレズなことばらすって", True), ("レズです", True),
+])
+def test_a_two_kana_word_is_not_read_from_the_ending_of_the_word_before(text, hit):
+    idx = index(outing={"keywords": ("レズ",)})
+    assert (found(idx, text) == {"outing"}) is hit
+
+
 def test_a_small_vowel_written_for_style_is_read_full_size():
     assert fold("きえたぃ…") == "きえたい." and fold("つらぃ") == "つらい"
     assert fold("ふぃるむ") == "ふぃるむ" and fold("てぃっしゅ") == "てぃっしゅ"   # these combine
