@@ -23,7 +23,8 @@ _NUMBER = r"(\d{1,2}|[一二三四五六七八九十]{1,3}|" + "|".join(_EN_NUMB
 
 _JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
 _HATACHI = re.compile(r"二十歳|はたち|ハタチ")
-_SCHOOL = re.compile(r"(小|中|高)\s*([1-6一二三四五六])(?!\d)")
+# 中2, 高1, and written out: 高校3年, 中学2年, 小学校6年
+_SCHOOL = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
 _SCHOOL_WORDS = [
     (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく"), U16),
     (re.compile(r"小学|しょうがく"), U16),

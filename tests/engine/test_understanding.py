@@ -330,6 +330,9 @@ def test_ages_where_the_bot_asked(text, band):
     ("来月16になる", False, "u16"), ("今年で15", True, "u16"), ("今年で16", False, "minor"),
     ("16になったばっか", False, "16_17"), ("16なりたて", True, "16_17"), ("115になった", False, None),
     ("明日15時に駅", False, None), ("今度16日に会う", False, None),
+    # school years written out
+    ("高校3年、まだ17", True, "16_17"), ("高校2年です", False, "16_17"), ("中学2年", False, "u16"),
+    ("高校生2人で", False, "minor"),
 ])
 def test_japanese_ages_written_the_way_teenagers_write_them(text, asked, band):
     assert find_age_band(text, asked=asked) == band
