@@ -23,7 +23,8 @@ _NUMBER = r"(\d{1,2}|[一二三四五六七八九十]{1,3}|" + "|".join(_EN_NUMB
 
 _JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
 _HATACHI = re.compile(r"二十歳|はたち|ハタチ")
-_SCHOOL = re.compile(r"(小|中|高)\s*([1-6一二三四五六])(?!\d)")
+# 中2, 高1, and written out: 高校3年, 中学2年, 小学校6年
+_SCHOOL = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
 _SCHOOL_WORDS = [
     (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく"), U16),
     (re.compile(r"小学|しょうがく"), U16),
@@ -50,9 +51,10 @@ _EN_WORDS = [
     (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
     (re.compile(r"\b(?:an\s+adult|over\s*18|in\s+college|at\s+uni|university\s+student|college\s+student)\b"), ADULT),
 ]
-_BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です|歳|才|さい)?\s*[.!。！?？~〜]*\s*$")
+# (やで, やけど, じゃ, っす: how a number is said in Kansai, Hiroshima, among friends)
+_BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です|歳|才|さい|やで|や|やねん|やよ|やけど|じゃ|じゃけ|じゃけど|っす|す|だけど|けど)?\s*[.!。！?？~〜]*\s*$")
 # At the age question, a message that starts with a number: "14 but ill be 15 next week".
-_LEADING_NUMBER = re.compile(r"^\s*" + _NUMBER + r"(?:\s*(?:歳|才|さい))?(?=[\s,、.!。！]|です|だけど|but|and)")
+_LEADING_NUMBER = re.compile(r"^\s*" + _NUMBER + r"(?:\s*(?:歳|才|さい))?(?=[\s,、.!。！]|です|だけど|やけど|じゃけど|but|and)")
 
 
 def band_of(age: int) -> str | None:
@@ -98,12 +100,16 @@ _KANA_ONES = {"いち": 1, "に": 2, "さん": 3, "よん": 4, "し": 4, "ご": 
               "きゅう": 9, "く": 9}
 _KANA_NUMBER = re.compile("(?:(に|さん)?(じゅう))?(きゅう|いち|さん|よん|ろく|なな|しち|はち|に|し|ご|く)?"
                           "(?=さい|歳|才|です|$|[!！。.、 ])")
-_KANA_SCHOOL = re.compile("(ちゅう|こう|しょう)(いち|に|さん|よん|ご|ろく|[1-6])")
+_KANA_SCHOOL = re.compile("(ちゅう|ちゅー|こう|こー|しょう|しょー)(いち|に|さん|よん|ご|ろく|[1-6])")
 _UNDER = [
     (re.compile(r"(?:18|十八)(?:歳|才|さい)?未満|(?:18|十八)(?:歳|才)?(?:より下|以下じゃない)|not\s*18\s*yet|under\s*18|under\s*eighteen"), MINOR),
     (re.compile(r"(?:16|十六)(?:歳|才|さい)?未満|(?:16|十六)(?:歳|才)?より下|under\s*16|under\s*sixteen"), U16),
 ]
 _TURNING = re.compile(r"\b(?:turning|turn|will\s+be|ll\s+be|going\s+to\s+be)\s+" + _NUMBER + r"\b(?!\s*(?:min|hour))")
+# "来月16になる" (15 now), "今年で15" (14 or 15 now), "16になったばっか", "16なりたて" (16 now)
+_JA_TURNING = re.compile(r"(来月|来週|明日|あした|もうすぐ|今度|次の誕生日で|誕生日で|今年で|年内に)\s*" + _NUMBER
+                         + r"\s*(?:歳|才|さい)?\s*(?:に\s*)?(?:なる|なります|だ|です|$)")
+_JA_TURNED = re.compile(r"(?<![0-9])" + _NUMBER + r"\s*(?:歳|才|さい)?\s*(?:に\s*)?(?:なった|なりたて|なったばっか|なりました)")
 _JK_YEAR = re.compile(r"(?<![a-z])(jk|dk|jc|dc)\s*([1-3])(?![0-9])")
 _FILLER = re.compile(r"^(?:えっと|えーと|あの|あのー|うーん|うん|えー|えっ|um+|uh+|well|so|like|hmm+)[、,.\s]*")
 _HS_YEAR = [
@@ -120,7 +126,7 @@ _HS_YEAR = [
 def _kana_to_digits(t: str) -> str:
     """じゅうご -> 15, にじゅう -> 20, ちゅうに -> 中2: enough for ages, nothing more."""
     t = t.translate({c: c - 0x60 for c in range(0x30A1, 0x30F7)})  # katakana -> hiragana
-    t = _KANA_SCHOOL.sub(lambda m: {"ちゅう": "中", "こう": "高", "しょう": "小"}[m.group(1)] + _kana_digit(m.group(2)), t)
+    t = _KANA_SCHOOL.sub(lambda m: {"ちゅう": "中", "こう": "高", "しょう": "小"}[m.group(1).replace("ー", "う")] + _kana_digit(m.group(2)), t)
 
     def number(m: re.Match) -> str:
         tens_digit, ten, ones = m.groups()
@@ -138,7 +144,8 @@ def _kana_digit(kana: str) -> str:
 # Something an age could be written with: a digit, a number word, a school word. Most messages
 # have none, and the dozen patterns below are then not tried at all.
 _MAYBE_AGE = re.compile(
-    r"[0-9０-９一二三四五六七八九十]|じゅう|ジュウ|ｼﾞｭｳ|ちゅう|こう|しょう|ｺｳ|はたち|ハタチ|未成年|大学|大人|社会人|成人|専門"
+    r"[0-9０-９一二三四五六七八九十]|じゅう|ジュウ|ｼﾞｭｳ|ちゅう|ちゅー|こう|こー|しょう|しょー|ｺｳ|はたち|ハタチ|未成年|みせいねん|大学|大人|社会人|成人|専門"
+    r"|高校|中坊"
     r"|[中高小]学|(?i:jk|jc|dk|dc|teen|minor|adult|under|over|college|uni|school|freshman|sophomore|junior|senior"
     r"|turning|year|grade|chu|kou|shou|jhs|\d|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
 
@@ -174,6 +181,17 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
     if m:
         kind = "高" if m.group(1) in ("jk", "dk") else "中"
         return _school_year(kind, int(m.group(2)))
+    m = _JA_TURNING.search(t)
+    if m:
+        n = _number(m.group(2))
+        if n is not None and band_of(n - 1):
+            # "今年で15": 14 before the birthday, 15 after; "来月16": 15 now
+            return _band_of_range(n - 1, n) if m.group(1) in ("今年で", "年内に") else band_of(n - 1)
+    m = _JA_TURNED.search(t)
+    if m:
+        n = _number(m.group(1))
+        if n is not None and band_of(n):
+            return band_of(n)
     m = _TURNING.search(t)
     if m:
         n = _number(m.group(1))

@@ -176,9 +176,14 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
                            if len(head + v) >= min_reading)
     # A match by reading alone must not be another word read the same way (いける is 行ける, not
     # 逝ける): reading entries carry the keyword's own lemma when it is written with kanji.
-    own = tokens[0].lemma if len(tokens) == 1 else ""   # one word: the check is meaningful
+    # Several words (逝き-たい): the first word's lemma, checked only where the message writes that
+    # word in other kanji (行き-たい is 行きたい, not 逝きたい; いきたい in kana stays unclear).
+    own = tokens[0].lemma if len(tokens) == 1 or tokens[0].kind == JA else ""
     own = own if needs_start and needs_end and _has_kanji(own) else ""
-    return frozenset((layer, string, needs_start, needs_end, own if layer in _READING_LAYERS else "")
+    # A word of one or two kana (レズ, ゲイ) read across words must not start on the ending of the
+    # word before (知ら-れ-ず: れ+ず is not レズ); across other words it may (slang is cut oddly).
+    whole = len(tokens) == 1 and tokens[0].kind == JA and tokens[0].is_kana and len(tokens[0].surface) <= 2
+    return frozenset((layer, string, needs_start, needs_end, own if layer in _READING_LAYERS else "", whole)
                      for layer, string in strings)
 
 
@@ -289,9 +294,9 @@ class KeywordIndex:
                         part_id = part_ids.get(key)
                         if part_id is None:
                             part_id = part_ids[key] = len(part_ids)
-                            for layer, string, needs_start, needs_end, lemma in part.strings:
+                            for layer, string, needs_start, needs_end, lemma, whole in part.strings:
                                 table[layer].setdefault(string, set()).add(
-                                    (part_id, needs_start, needs_end, part.min_reading, lemma))
+                                    (part_id, needs_start, needs_end, part.min_reading, lemma, whole))
                         users.setdefault(part_id, set()).add(pid)
                         group.append((part_id, part.gap))
                     layout.append(tuple(group))
@@ -325,13 +330,15 @@ class KeywordIndex:
                 at_start = start in starts
                 at_end = (end + 1) in ends
                 span = None
-                for part_id, needs_start, needs_end, min_reading, lemma in entries:
+                for part_id, needs_start, needs_end, min_reading, lemma, whole in entries:
                     if (needs_start and not at_start) or (needs_end and not at_end):
                         continue
                     if reading_layer and length < min_reading:
                         continue
                     if span is None:
                         span = (bisect_right(cuts, start), bisect_right(cuts, end))
+                    if whole and span[0] != span[1] and tokens[span[0]].pos.startswith("助動詞"):
+                        continue
                     if lemma and _another_word(tokens, span, lemma):
                         continue
                     found = hits.get(part_id)
@@ -391,10 +398,10 @@ class KeywordIndex:
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
     """The words read like the keyword are, by the dictionary, other words written with kanji."""
-    if span[0] != span[1]:
+    first = tokens[span[0]]
+    if span[0] != span[1] and not _has_kanji(first.surface):
         return False
-    theirs = tokens[span[0]].lemma
-    return theirs != lemma and _has_kanji(theirs)
+    return first.lemma != lemma and _has_kanji(first.lemma)
 
 
 def _group_spans(group: tuple[tuple[int, int], ...], hits, tokens) -> list[tuple[int, int]]:

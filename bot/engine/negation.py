@@ -38,7 +38,7 @@ def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
             if t.sentence != tokens[last].sentence:
                 break
             if t.lemma in _NEGATORS_JA or t.surface in _NEGATORS_JA:
-                return not _obligation_ja(tokens, i)
+                return not (_obligation_ja(tokens, i) or _rhetorical_ja(tokens, i))
             if (t.surface == "か" and tokens[i - 1].surface == "と") or t.lemma == "たい":
                 continue   # とか is one word; たい is part of the verb (死に-たい-とかは思ってない)
             if (t.lemma in _BRIDGE_JA or t.surface in _BRIDGE_JA) and bridged < MAX_BRIDGE:
@@ -69,3 +69,16 @@ def _obligation_ja(tokens: tuple[Token, ...], negator: int) -> bool:
     if not after or after[0].surface not in _CONDITIONAL_JA:
         return False
     return not (len(after) > 1 and after[1].lemma in _PROMISE_JA)
+
+
+# 死ぬしかないんじゃないかな, 死にたいんじゃない？: "isn't it (so)?", a guess that it is, not a "not".
+# (死にたいんじゃないよ, with no question after it, stays a negation.)
+_NOMINAL_JA = frozenset({"ん", "の"})
+_COPULA_NEG_JA = frozenset({"じゃ", "では", "じゃあ"})
+
+
+def _rhetorical_ja(tokens: tuple[Token, ...], negator: int) -> bool:
+    if negator < 2 or tokens[negator - 1].surface not in _COPULA_NEG_JA or tokens[negator - 2].surface not in _NOMINAL_JA:
+        return False
+    after = tokens[negator + 1] if negator + 1 < len(tokens) else None
+    return after is not None and (after.surface.startswith("か") or after.surface in ("?", "？"))

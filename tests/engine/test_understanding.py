@@ -123,6 +123,16 @@ def test_english_idioms():
 
 
 @pytest.mark.parametrize("text, hit", [
+    ("もう死ぬしかないんじゃないかな", True), ("死にたいんじゃないかって思う", True), ("死にたいんじゃない？", True),
+    ("死にたいんじゃないよ", False), ("死にたいわけじゃないか", False), ("死なないんじゃないかな", False),
+])
+def test_a_japanese_guess_that_it_is_so_is_not_a_negation(text, hit):
+    # 〜んじゃないかな / 〜んじゃない？ guesses that it is so; the words before it stand
+    idx = index(crisis={"keywords": ("死にたい", "死ぬしかない", "死ぬ")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
     ("死にたくない", False), ("死ぬつもりはない", False), ("死にたいわけじゃない", False), ("自殺しない", False),
     ("死なない", False), ("死にたくてたまらない", True), ("死ぬしかない", True), ("死にたいけどできない", True),
     ("しにたいとかじゃないけど、こわい", False), ("死にたいとかはないけど", False), ("しのうとかおもってないよ", False),
@@ -309,6 +319,25 @@ def test_ages_where_the_bot_asked(text, band):
     assert find_age_band(text, asked=True) == band
 
 
+@pytest.mark.parametrize("text, asked, band", [
+    # the quick "could this hold an age?" check let 高校 and みせいねん through unread
+    ("高校生です", False, "minor"), ("みせいねん", False, "minor"), ("中坊です", False, "u16"),
+    # school years in kana with a long-vowel mark
+    ("ちゅーさん", True, "u16"), ("こーいち", True, "minor"),
+    # a bare number said the Kansai / Hiroshima way, only where the bot asked
+    ("17やで", True, "16_17"), ("14やけど", True, "u16"), ("15じゃ", True, "u16"), ("17やで", False, None),
+    # turning and just turned
+    ("来月16になる", False, "u16"), ("今年で15", True, "u16"), ("今年で16", False, "minor"),
+    ("16になったばっか", False, "16_17"), ("16なりたて", True, "16_17"), ("115になった", False, None),
+    ("明日15時に駅", False, None), ("今度16日に会う", False, None),
+    # school years written out
+    ("高校3年、まだ17", True, "16_17"), ("高校2年です", False, "16_17"), ("中学2年", False, "u16"),
+    ("高校生2人で", False, "minor"),
+])
+def test_japanese_ages_written_the_way_teenagers_write_them(text, asked, band):
+    assert find_age_band(text, asked=asked) == band
+
+
 def test_a_bare_number_is_an_age_only_where_the_bot_asked(flow):
     assert find_age_band("15") is None and find_age_band("15", asked=True) == "u16"
     turn = say(flow, at(flow, "age_ask"), "15")
@@ -388,6 +417,24 @@ def test_reported_speech_without_quotes_is_someone_elses(text, hit):
 def test_a_reading_alone_does_not_make_another_word_the_keyword(text, hit):
     idx = index(crisis={"keywords": ("逝ける", "死ぬ", "薬 … 飲んだ")})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("カラオケ行きたい", False), ("ディズニー行きたい", False),   # 行き-たい, written in other kanji
+    ("逝きたい", True), ("もう逝きたい", True), ("いきたい", True),  # as written, or in kana (unclear)
+])
+def test_several_words_read_like_the_keyword_but_written_in_other_kanji_are_other_words(text, hit):
+    idx = index(crisis={"keywords": ("逝きたい",)})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("親に知られずに解決できる？", False),            # 知ら-れ-ず: the ending of 知る, not レズ
+    ("私がレズなことばらすって", True), ("レズです", True),
+])
+def test_a_two_kana_word_is_not_read_from_the_ending_of_the_word_before(text, hit):
+    idx = index(outing={"keywords": ("レズ",)})
+    assert (found(idx, text) == {"outing"}) is hit
 
 
 def test_a_small_vowel_written_for_style_is_read_full_size():
