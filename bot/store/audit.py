@@ -34,6 +34,7 @@ ACCOUNT = "account"  # an account added, given a new password or disabled (from 
 LOGIN_FAILED, LOGIN_THROTTLED, CSRF_REFUSED, REFUSED = "login_failed", "login_throttled", "csrf_refused", "refused"
 TOLD_UNAVAILABLE, TOLD_NOBODY_ANSWERED, ACKED_MESSAGE = "told_unavailable", "told_nobody_answered", "acked_message"
 EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
+FLOWS_PUBLISHED, FLOWS_RESTORED = "flows_published", "flows_restored"  # a version of what the bot says went live
 
 GENESIS = "0" * 64          # the prev_hash of the first row
 _CHAIN_LOCK = 0x4155_4454   # any constant: one advisory lock for appending to the chain
