@@ -84,7 +84,8 @@ async def readyz(request: web.Request) -> web.Response:
         ready = bool(runtime.bundles.bundle.flows) and await runtime.store.ping()
         return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
     body = {"status": "ready", "db": True, "flows": bool(runtime.bundles.bundle.flows),
-            "flow_version": runtime.bundles.version}
+            "flow_version": runtime.bundles.version,
+            "flow_db_version": getattr(runtime.bundles, "db_version", None)}  # `flows list` numbers
     rejected = rejection_details(runtime.bundles)
     if rejected:  # still ready: the last good version serves; staff see why their edit did not load
         body["flows_rejected"] = rejected
