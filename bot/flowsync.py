@@ -35,7 +35,10 @@ class FlowSync:
     async def sync_once(self, force: bool = False) -> bool:
         """Serve the newest published version if it is not the one serving; True if it changed."""
         if not self._seeded:
-            await self.versions.ensure_seeded()
+            # The files the holder loaded clean at start need no second check (a second or so).
+            clean = not self.holder.changed_on_disk() and not self.holder.last_rejection
+            unchanged = self._files_on_disk() if clean else None
+            await self.versions.ensure_seeded(unchanged)
             self._seeded = True
         head = await self.versions.published_head()
         if head is None or head == self.holder.db_version or (head == self._refused and not force):

@@ -75,14 +75,15 @@ class FlowVersions:
 
     # ---- the versions -----------------------------------------------------------------------------
 
-    async def ensure_seeded(self) -> int | None:
+    async def ensure_seeded(self, checked: FlowFiles | None = None) -> int | None:
         """On an empty table, the repository's files become the first published version (if they
-        check clean); its id, or None when there were versions already (or the files have errors)."""
+        check clean); its id, or None when there were versions already (or the files have errors).
+        ``checked``: those files, already loaded clean by the caller (not checked again)."""
         async with self.store.transaction() as s:
             if await rows.count(s):
                 return None
-        files = FlowFiles.read(self.flows_dir, self.locales_dir)
-        if self.check(files).errors:
+        files = checked or FlowFiles.read(self.flows_dir, self.locales_dir)
+        if checked is None and self.check(files).errors:
             return None
         async with self.store.transaction() as s:
             return await rows.seed(s, files, author=SEED_AUTHOR, note=SEED_NOTE, at=self.clock())

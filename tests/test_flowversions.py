@@ -107,3 +107,11 @@ async def test_restore_publishes_a_copy_of_an_earlier_version_and_both_are_audit
         actions = [(a.action, a.detail) for a in (await s.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars()]
     assert actions == [("flows_published", "v2 by cli:test"), ("flows_restored", "v1 as v3 by cli:test")]
     assert not (await versions.restore(99, author="cli:test")).ok
+
+
+async def test_files_the_holder_refused_are_not_seeded_unchecked(store, tmp_path):
+    holder, versions, flows, _ = _setup(tmp_path, store)
+    (flows / "mini.yaml").write_text((flows / "mini.yaml").read_text().replace("target: evidence}", "target: evidense}"))
+    assert holder.reload() is False  # the holder saw these files and refused them
+    assert await FlowSync(versions, holder).sync_once() is False
+    assert await versions.published_head() is None and holder.db_version is None
