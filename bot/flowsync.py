@@ -20,7 +20,7 @@ from bot.store.flowversions import CHANNEL
 
 log = logging.getLogger(__name__)
 
-POLL_SQLITE = 2.0     # seconds: a publication reaches every SQLite process within this
+POLL_SQLITE = 1.0     # seconds: a publication reaches every SQLite process within this
 POLL_POSTGRES = 30.0  # seconds: NOTIFY is immediate; this only catches a notification lost in a reconnect
 
 

@@ -81,3 +81,66 @@ async def test_a_publication_in_one_process_is_served_by_another_within_seconds(
                 await task
         for store in stores:
             await store.dispose()
+
+
+def test_python_m_bot_serve_follows_a_version_published_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """Two processes on one SQLite file: `serve`, and `flows import --publish` from another."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from bot.__main__ import main
+    from tests.test_serve_signals import _free_port
+
+    root = Path(__file__).resolve().parents[1]
+    port, internal = _free_port(), _free_port()
+    env = {**os.environ, "PORT": str(port), "BOT_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "",
+           "BOT_LOG_FORMAT": "text", "BOT_METRICS_PORT": str(internal), "BOT_ENV": "development"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def details() -> dict | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{internal}/readyz", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    def until(condition, seconds: float):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen = details()
+            if seen is not None and condition(seen):
+                return seen
+            time.sleep(0.1)
+        return details()
+
+    try:
+        first = until(lambda d: d.get("flow_db_version") == 1, 60)  # started, seeded the database
+        assert first and first["flow_db_version"] == 1, first
+        for name in ("DATABASE_URL", "BOT_SECRET_KEY", "BOT_FLOWS_DIR", "BOT_LOCALES_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("BOT_ENV", "development")
+        work = tmp_path / "work"
+        shutil.copytree(root / "flows", work / "flows", ignore=shutil.ignore_patterns("*.json"))
+        shutil.copytree(root / "locales", work / "locales")
+        en = work / "locales" / "en.yaml"
+        en.write_text(en.read_text(encoding="utf-8").replace("Welcome back.", "Good to see you again."),
+                      encoding="utf-8")
+        assert main(["flows", "import", str(work), "--note", "warmer", "--publish"]) == 0
+        assert "published version 2" in capsys.readouterr().out
+        # Wiring, not speed: checking the full flow takes seconds on a loaded test machine (the
+        # five-second bound is held by the test above, on the small flow).
+        seen = until(lambda d: d.get("flow_db_version") == 2, 30)
+        assert seen["flow_db_version"] == 2 and seen["flow_version"] != first["flow_version"]
+        assert "flows_rejected" not in seen
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert "Traceback" not in out, out[-2000:]
