@@ -33,6 +33,7 @@ T = {
         "no_tests": "no conversation tests were run (none found)",
         "head": "  id  status     when              by                  note",
         "serving": "  (serving)",
+        "status_draft": "draft", "status_published": "published",
     },
     "ja": {
         "exported": "版 {id} を {dir} に書き出しました（ファイル {count} 個）",
@@ -46,6 +47,7 @@ T = {
         "no_tests": "会話テストは実行されませんでした（見つかりません）",
         "head": "  番号  状態       日時              だれ                メモ",
         "serving": "  （使用中）",
+        "status_draft": "下書き", "status_published": "公開",
     },
 }
 
@@ -141,7 +143,8 @@ async def _list(versions: FlowVersions, lang: str) -> int:
         when = dt.datetime.fromtimestamp(v.published_at or v.created_at).strftime("%Y-%m-%d %H:%M")
         parent = f" (← {v.parent_id})" if v.parent_id else ""
         mark = T[lang]["serving"] if v.id == serving else ""
-        print(f"{v.id:>4}  {v.status:<9}  {when}  {v.author[:18]:<18}  {v.note}{parent}{mark}")
+        status = T[lang].get(f"status_{v.status}", v.status)
+        print(f"{v.id:>4}  {status:<9}  {when}  {v.author[:18]:<18}  {v.note}{parent}{mark}")
     return 0
 
 

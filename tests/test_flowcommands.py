@@ -59,6 +59,9 @@ def test_import_diff_publish_list_restore(cli, tmp_path, monkeypatch):
     assert code == 1 and "F102" in err and "sit_thraet" in err and "受け付けませんでした" in err
     monkeypatch.setenv("BOT_LANG", "en")
     assert "   2 " not in cli("list")[1]
+    monkeypatch.setenv("BOT_LANG", "ja")
+    assert "公開" in cli("list")[1]
+    monkeypatch.setenv("BOT_LANG", "en")
 
     # A good edit: a new text and a new button in a new state.
     flow.write_text(original_flow, encoding="utf-8")
