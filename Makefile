@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Debian's Chromium for the console's browser tests (Playwright's own download does not work here).
-# fonts-noto-cjk: without it the screenshots show Japanese as empty boxes.
+# fonts-noto-cjk: without it the screenshots show Japanese as empty boxes. wrk: the benchmark's
+# second load generator (bench/line_webhook.py --driver wrk), whose tiny run is a test.
 browser:
-	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
-	  echo "installing chromium and fonts-noto-cjk (Debian packages)"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } \
+	@{ command -v chromium >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
+	  echo "installing chromium, fonts-noto-cjk and wrk (Debian packages)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk wrk >/dev/null; } \
 	  || { [ -z "$$CI" ] && echo "could not install chromium (not root?): the browser tests will be skipped here, CI runs them"; }; }
 
 demo: $(STAMP)

@@ -1,6 +1,7 @@
 """LINE webhook benchmark: this bot against line-bot-sdk's own aiohttp echo example, same stand-in LINE.
 
     .venv/bin/python bench/line_webhook.py [--deliveries 5000] [--users 1000] [--concurrency 32]
+        [--driver wrk --seconds 6 --wrk-connections 16]
         [--echo-app PATH | --sdk-git-dir DIR] [--flows DIR --locales DIR --flow NAME] [--database-url URL]
 
 Three processes per target, on this machine: the stand-in LINE (``bot/channels/line/fake.py``
@@ -17,7 +18,9 @@ server answers (LINE sends in parallel too). Printed for both targets, in the sa
   when the rates are close;
 
 and the bot's figures as ratios to the echo's. Only a ratio from one run means anything: the
-absolute figures move with the machine.
+absolute figures move with the machine. ``--driver wrk`` measures the same way with a second,
+independent load generator (``bench/wrk_driver.py``): when the two disagree, the load generator
+is part of what was measured.
 
 The bot runs as deployed: ``python -m bot serve`` (SQLite unless ``--database-url``, worker and
 sender in the web process, INFO logs in JSON to a file), with the mini fixture flow unless
@@ -51,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import MINI, mini_locales_with_line  # noqa: E402
+from bench import wrk_driver  # noqa: E402
 from bot.channels.line.fake import make_text, new_user_id, sign, webhook_body  # noqa: E402
 
 SECRET = "benchsecret0123456789abcdef01234"
@@ -181,6 +185,7 @@ class Result:
     reply_seconds: float
     ack_times: list[float]
     cpu_ms: float = 0.0   # the server's CPU time per delivery, acknowledgement to reply
+    wrk: "wrk_driver.WrkRun | None" = None   # with --driver wrk: wrk's own latency figures
 
     @property
     def acks_per_s(self) -> float:
@@ -192,15 +197,19 @@ class Result:
 
     @property
     def p50_ms(self) -> float:
-        return statistics.median(self.ack_times) * 1000
+        return self.wrk.p50_ms if self.wrk else statistics.median(self.ack_times) * 1000
 
     @property
     def p99_ms(self) -> float:
-        return percentile(self.ack_times, 0.99) * 1000
+        return self.wrk.p99_ms if self.wrk else percentile(self.ack_times, 0.99) * 1000
+
+    @property
+    def max_ms(self) -> float:
+        return self.wrk.max_ms if self.wrk else max(self.ack_times) * 1000
 
     @property
     def late(self) -> int:
-        return sum(1 for t in self.ack_times if t > LINE_DEADLINE)
+        return self.wrk.late if self.wrk else sum(1 for t in self.ack_times if t > LINE_DEADLINE)
 
 
 def build_deliveries(count: int, users: int, first: int = 0) -> list[tuple[bytes, str]]:
@@ -306,10 +315,10 @@ async def drive(url: str, deliveries: list[tuple[bytes, str]], concurrency: int)
     return acked, time.perf_counter() - started, times, wall
 
 
-async def measure(name: str, url: str, standin: str, warmup: list, deliveries: list, concurrency: int,
-                  reply_timeout: float) -> Result:
+async def measure(name: str, url: str, standin: str, warmup: list, deliveries: list, args,
+                  folder: Path) -> Result:
     async with aiohttp.ClientSession() as http:
-        await drive(url, warmup, concurrency)
+        await drive(url, warmup, args.concurrency)
         # let the warm-up drain, so the measured run starts from an idle server
         last, still = -1, time.monotonic()
         while time.monotonic() - still < 1.0 and answered(await stats(http, standin)) < len(warmup):
@@ -319,9 +328,9 @@ async def measure(name: str, url: str, standin: str, warmup: list, deliveries: l
             await asyncio.sleep(0.05)
         base = answered(await stats(http, standin))
         done_at: list[float] = []
+        goal = [float("inf")]   # known once the load is sent: every acknowledged delivery answered
 
         async def watch() -> None:
-            target = base + len(deliveries)
             last_count, last_change = base, time.perf_counter()
             while True:
                 count = answered(await stats(http, standin))
@@ -329,13 +338,23 @@ async def measure(name: str, url: str, standin: str, warmup: list, deliveries: l
                 if count != last_count:
                     last_count, last_change = count, now
                     done_at[:] = [now, count - base]
-                if count >= target or now - last_change > reply_timeout:
+                if count >= base + goal[0] or now - last_change > args.reply_timeout:
                     return
                 await asyncio.sleep(0.02)
 
         started = time.perf_counter()
         watcher = asyncio.create_task(watch())
-        acked, seconds, times, _ = await drive(url, deliveries, concurrency)
+        if args.driver == "wrk":
+            parts = urlsplit(url)
+            raw = [http_request(parts.hostname, parts.port, parts.path, body, sig) for body, sig in deliveries]
+            run = await asyncio.to_thread(wrk_driver.run, url, raw, folder, args.wrk_connections, args.seconds)
+            goal[0] = run.acked
+            await watcher
+            reply_seconds = (done_at[0] - started) if done_at else 0.0
+            return Result(name, run.requests, run.acked, run.seconds, done_at[1] if done_at else 0, reply_seconds,
+                          [], wrk=run)
+        acked, seconds, times, _ = await drive(url, deliveries, args.concurrency)
+        goal[0] = len(deliveries)
         await watcher
         reply_seconds = (done_at[0] - started) if done_at else 0.0
         count = done_at[1] if done_at else 0
@@ -361,7 +380,7 @@ async def run_target(name: str, cmd: list[str], env: dict, url_path: str, health
                 await wait_http(f"http://127.0.0.1:{port}{url_path}")
             cpu_before = cpu_seconds(server.pid)
             result = await measure(name, f"http://127.0.0.1:{port}{url_path}", standin_url, warmup, deliveries,
-                                   args.concurrency, args.reply_timeout)
+                                   args, log_file.parent)
             result.cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / len(deliveries)
             return result
     finally:
@@ -386,7 +405,7 @@ def cpu_seconds(pid: int) -> float:
 def show(r: Result) -> None:
     every = "yes" if r.answered >= r.acked else f"NO ({r.answered} of {r.acked})"
     print(f"  {r.name:<6} acks/s {r.acks_per_s:8.0f}   replies/s {r.replies_per_s:8.0f}   "
-          f"ack p50 {r.p50_ms:7.1f} ms   p99 {r.p99_ms:7.1f} ms   max {max(r.ack_times) * 1000:7.1f} ms   "
+          f"ack p50 {r.p50_ms:7.1f} ms   p99 {r.p99_ms:7.1f} ms   max {r.max_ms:7.1f} ms   "
           f"over 2 s: {r.late}   acked {r.acked}/{r.sent}   every acked answered: {every}   "
           f"server CPU {r.cpu_ms:.2f} ms/delivery")
 
@@ -397,6 +416,13 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--driver", choices=["python", "wrk"], default="python",
+                    help="the load generator: this file's asyncio client (a fixed number of deliveries) or wrk "
+                         "(Debian's package: 1 thread, --wrk-connections, --seconds of deliveries)")
+    ap.add_argument("--seconds", type=int, default=6, help="with --driver wrk: how long wrk sends")
+    ap.add_argument("--wrk-connections", type=int, default=16)
+    ap.add_argument("--wrk-deliveries", type=int, default=40000,
+                    help="with --driver wrk: deliveries prepared (wrk must not run out of them)")
     ap.add_argument("--reply-timeout", type=float, default=30.0, help="give up when no reply arrives for this long")
     ap.add_argument("--echo-app", help="path to examples/aiohttp-echo/app.py")
     ap.add_argument("--sdk-git-dir", default=str(SDK_MIRROR), help="a git copy of line-bot-sdk-python")
@@ -416,7 +442,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="line-bench-"))
     locales = Path(args.locales) if args.locales else mini_locales_with_line(folder / "locales")
     warmup = build_deliveries(args.warmup, args.users)
-    deliveries = build_deliveries(args.deliveries, args.users, first=args.warmup)
+    if args.driver == "wrk" and not wrk_driver.available():
+        sys.exit("--driver wrk needs wrk on PATH (Debian: apt-get install wrk)")
+    count = args.wrk_deliveries if args.driver == "wrk" else args.deliveries
+    deliveries = build_deliveries(count, args.users, first=args.warmup)
     base_env = {**os.environ, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
                 "PYTHONPATH": str(ROOT)}
     bot_env = {**base_env, "BOT_DATA_DIR": str(folder / "data"), "BOT_SECRET_KEY": KEY, "BOT_FLOWS_DIR": args.flows,
@@ -426,8 +455,12 @@ def main() -> None:
     wrapper = folder / "run_echo.py"
     wrapper.write_text(WRAPPER)
 
-    print(f"LINE webhook benchmark: {args.deliveries} deliveries (+{args.warmup} warm-up), one text event each, "
-          f"{args.users} people, {args.concurrency} connections, {os.cpu_count()} CPUs")
+    if args.driver == "wrk":
+        load = (f"wrk, 1 thread, {args.wrk_connections} connections, {args.seconds} s of pre-signed deliveries "
+                f"(+{args.warmup} warm-up)")
+    else:
+        load = f"{args.deliveries} deliveries (+{args.warmup} warm-up), {args.concurrency} connections"
+    print(f"LINE webhook benchmark: {load}, one text event each, {args.users} people, {os.cpu_count()} CPUs")
     print(f"  bot:  python -m bot serve, {'SQLite' if not args.database_url else args.database_url.split(':')[0]}, "
           f"flow {args.flow} ({args.flows}), logs in {folder}")
     print(f"  echo: {echo_origin}")

@@ -206,6 +206,7 @@ def run_graph(args) -> int:
 
 def run_test(args) -> int:
     from bot.convtest import default_files, run_files
+    from bot.convupdate import update_files
 
     bundle = _checked_bundle(args)
     if bundle is None:
@@ -214,7 +215,10 @@ def run_test(args) -> int:
     if not files:
         print("no conversation tests found (tests/conversations/*.yaml)", file=sys.stderr)
         return 1
-    report = run_files(bundle, files, update=args.update, lang=_language())
+    if args.update:
+        report = update_files(bundle, files, lang=_language())
+    else:
+        report = run_files(bundle, files, lang=_language())
     if args.update:
         changed = {name: len({(r.conversation, r.step, r.key) for r in revs})
                    for name, revs in report.revisions.items() if revs}

@@ -27,7 +27,8 @@ shown as open or closed at the step's time); ``choices`` (exactly these buttons,
 value can be one per locale (``{ja: ..., en: ...}``), also inside a list.
 
 A ``tap:`` of a button the bot did not offer fails with that alone, and the conversation stops
-there. ``--update`` rewrites the failing expectations from what the bot does now (``convupdate``).
+there. ``--update`` rewrites the failing expectations from what the bot does now
+(``convupdate.update_files``).
 """
 from __future__ import annotations
 
@@ -284,19 +285,8 @@ def default_files(root: Path) -> list[Path]:
 
 
 def run_files(bundle: Bundle, files: list[Path], update: bool = False, lang: str = "en") -> Report:
-    """Run ``files``. With ``update``, rewrite each file's failing expectations from what the bot
-    does now (comments and layout kept), then run it again: the report is of the updated files."""
+    """Run ``files``, collecting with ``update`` what ``convupdate.update_files`` rewrites."""
     report = Report()
     for path in files:
         run_file(bundle, path, report, update, lang)
-    if not update:
-        return report
-    from bot.convupdate import rewrite
-
-    for path in files:
-        revisions = report.revisions.get(str(path))
-        if revisions:
-            rewrite(path, revisions)
-    final = run_files(bundle, files, update=False, lang=lang)
-    final.revisions = report.revisions
-    return final
+    return report

@@ -18,7 +18,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.convtest import EXACT_KEYS, Revision, per_locale, wanted
+from bot.convtest import EXACT_KEYS, Report, Revision, per_locale, run_files, wanted
+from bot.engine import Bundle
 from bot.engine.errors import did_you_mean
 
 # Where a text may be cut into pieces: after the end of a sentence or a line.
@@ -133,3 +134,16 @@ def _styled(value: Any, like: Any) -> Any:
 def _flow(mapping: CommentedMap) -> CommentedMap:
     mapping.fa.set_flow_style()
     return mapping
+
+
+def update_files(bundle: Bundle, files: list[Path], lang: str = "en") -> Report:
+    """Rewrite each file's failing expectations from what the bot does now (comments and layout
+    kept), then run them again: the report is of the updated files, with what was revised."""
+    first = run_files(bundle, files, update=True, lang=lang)
+    for path in files:
+        revisions = first.revisions.get(str(path))
+        if revisions:
+            rewrite(path, revisions)
+    final = run_files(bundle, files, lang=lang)
+    final.revisions = first.revisions
+    return final

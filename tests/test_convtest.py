@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.convtest import default_files, run_files
+from bot.convupdate import update_files
 from bot.convupdate import round_trip
 from bot.engine import load_bundle
 
@@ -19,7 +20,9 @@ MINI_TESTS = "flow: mini\nlocales: [ja, en]\nconversations:\n"
 def _run(tmp_path: Path, body: str, bundle=None, update: bool = False):
     path = tmp_path / "conv.yaml"
     path.write_text(MINI_TESTS + body, encoding="utf-8")
-    return path, run_files(bundle or mini_bundle(), [path], update=update)
+    if update:
+        return path, update_files(bundle or mini_bundle(), [path])
+    return path, run_files(bundle or mini_bundle(), [path])
 
 
 def test_choices_is_exact_and_choices_include_a_subset(tmp_path):
@@ -147,7 +150,7 @@ def test_update_after_a_text_edit_changes_only_the_lines_that_check_it(tmp_path)
     path = tmp_path / "first_contact.yaml"
     path.write_text(original, encoding="utf-8")
     assert run_files(bundle, [path]).failures
-    assert run_files(bundle, [path], update=True).failures == []
+    assert update_files(bundle, [path]).failures == []
     before, after = original.splitlines(), path.read_text(encoding="utf-8").splitlines()
     assert len(before) == len(after)
     changed = [(old, new) for old, new in zip(before, after) if old != new]

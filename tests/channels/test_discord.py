@@ -1,6 +1,9 @@
 """The Discord channel, tested without network against a Discord played in memory.
 
 The first half of this module is the harness: a Discord that plays the gateway and the REST API.
+The bot behind it is the real one: ``Runtime`` on a SQLite store (inbox, turns, outbox, delivery),
+with a spy that records what the adapter stores (``SpyRuntime``); the durable tests at the end
+run on PostgreSQL as well.
 
 This is the only module of the tests that touches discord.py's private parts (pinned at 2.7.1 in
 pyproject.toml); if an upgrade breaks the tests, this is the file to adjust:
@@ -343,6 +346,7 @@ def components_of(message: dict) -> list[dict]:
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -354,16 +358,18 @@ from bot.channels.discord.render import (
     BUTTONS_PER_MESSAGE, CUSTOM_ID_CHARS, LABEL_CHARS, MESSAGE_CHARS, START_CUSTOM_ID,
 )
 from bot.text import utf16_len
-from bot.engine import step
 from bot.engine.model import Choice, Link, Reply
 from bot.reload import BundleHolder
-from bot.store import StoreUnavailable
+from bot.engine.model import Session
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.store import StoreUnavailable, conversations
+from tests.conftest import SECRET
 from tests.engine.helpers import MINI, NIGHT
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = 555000000000000001
 BOB = 555000000000000002
-SAFETY = {"ja": "安全のための窓口 0120-000-000", "en": "Safety lines 0120-000-000"}
 
 
 @pytest.fixture
@@ -377,60 +383,50 @@ def holder(tmp_path):
     return BundleHolder(flows, locales, "mini")
 
 
-class FakeRuntime:
-    """The methods of bot.runtime.Runtime this adapter uses, with the engine run in memory."""
+class SpyRuntime(Runtime):
+    """The real runtime on a SQLite store of its own: inbox, turns, outbox and delivery as in
+    production. It records what the adapter hands it (``accepted``: the events stored new), and
+    two faults can be injected in front of the real ``accept``: ``gate`` (the store is slow: wait
+    for this event) and ``down`` (the database is unreachable: ``StoreUnavailable``, as
+    ``Runtime.accept`` raises when its commit does not come in time)."""
 
     def __init__(self, holder: BundleHolder, log: list):
-        self.holder = holder
+        self.folder = Path(tempfile.mkdtemp(prefix="discord-test-"))
+        settings = Settings(BOT_DATA_DIR=self.folder, BOT_SECRET_KEY=SECRET.decode(), DATABASE_URL="")
+        super().__init__(settings, holder, clock=lambda: NIGHT.timestamp())
         self.log = log
-        self.inbox: list[InboundEvent] = []
         self.accepted: list[InboundEvent] = []
-        self.seen: set[tuple[str, str]] = set()
-        self.sessions: dict = {}
-        self.channels: dict = {}
         self.down = False
         self.gate: asyncio.Event | None = None
 
-    def register_channel(self, channel) -> None:
-        self.channels[channel.name] = channel
-
-    async def accept(self, events: list[InboundEvent]) -> int:
+    async def accept(self, events, timeout=None) -> int:
         self.log.append(("accept", tuple(e.kind for e in events)))
         if self.gate is not None:
             await self.gate.wait()
         if self.down:
             raise StoreUnavailable("database down")
-        new = 0
-        for e in events:
-            if (e.channel, e.event_id) in self.seen:
-                continue
-            self.seen.add((e.channel, e.event_id))
-            self.inbox.append(e)
-            self.accepted.append(e)
-            new += 1
+        new = await super().accept(events, timeout)
+        assert new in (0, len(events)), "a delivery is all new or all a replay"
+        if new:
+            self.accepted.extend(events)
         return new
 
-    def safety_text(self, locale: str | None) -> str:
-        return SAFETY.get(locale or "ja", SAFETY["ja"])
+    async def session(self, user_id: int) -> Session | None:
+        """The engine session stored for this Discord user (their conversation, decrypted)."""
+        async with self.store.transaction() as s:
+            conv = await conversations.get_by_pseudonym(s, self.crypto.pseudonym("discord", str(user_id)))
+            return conversations.load_session(self.crypto, conv)
 
-    async def run_pending(self) -> list[DeliveryResult]:
-        """What the worker and the sender do: one turn per event, then deliver its replies."""
-        results = []
-        while self.inbox:
-            event = self.inbox.pop(0)
-            turn = step(self.holder.flow, self.sessions.get(event.user_id), event.to_input(), NIGHT)
-            self.sessions[event.user_id] = turn.session
-            outbound = Outbound(turn.replies, retry_key=f"{event.channel}:{event.event_id}",
-                                meta={"state": turn.session.state, "locale": turn.session.locale})
-            results.append(await self.channels[event.channel].deliver(event.user_id, outbound))
-        return results
+    async def stop(self) -> None:
+        await super().stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass
 class Bot:
     gateway: DiscordGateway
     fake: FakeDiscord
-    runtime: FakeRuntime
+    runtime: SpyRuntime
 
     @property
     def channel(self):
@@ -443,6 +439,10 @@ class Bot:
     @property
     def flow(self):
         return self.channel.flow()
+
+    async def close(self) -> None:
+        await self.channel.close()
+        await self.runtime.stop()
 
     async def dm(self, user_id: int, text: str = "", **kw) -> dict:
         payload = dm_message(user_id, text, **kw)
@@ -457,17 +457,20 @@ class Bot:
         return payload
 
     async def turn(self) -> list[dict]:
-        """Run the pending turns; the messages they sent."""
+        """Run the pending turns and deliver their outbox rows (the real worker and sender, in
+        this task); the messages they sent. Every row must have been delivered."""
         before = len(self.fake.sent_messages())
-        results = await self.runtime.run_pending()
-        assert all(r.status == "sent" for r in results), results
+        await self.runtime.drain()
+        assert (await self.runtime.queue_depths()) == {"inbox_pending": 0, "outbox_pending": 0}
         return self.fake.sent_messages()[before:]
 
 
-async def start_bot(holder, monkeypatch, runtime: FakeRuntime | None = None, fake: FakeDiscord | None = None,
+async def start_bot(holder, monkeypatch, runtime: SpyRuntime | None = None, fake: FakeDiscord | None = None,
                     sync_commands: bool = False) -> Bot:
     fake = fake or FakeDiscord()
-    runtime = runtime or FakeRuntime(holder, fake.log)
+    if runtime is None:
+        runtime = SpyRuntime(holder, fake.log)
+        await runtime.start(run_worker=False)
     gateway = connect(runtime, lambda: holder.flow, sync_commands=sync_commands)
     fake.install(gateway.client, monkeypatch)
     runtime.register_channel(gateway.channel)
@@ -481,7 +484,7 @@ async def start_bot(holder, monkeypatch, runtime: FakeRuntime | None = None, fak
 async def bot(holder, monkeypatch):
     b = await start_bot(holder, monkeypatch)
     yield b
-    await b.channel.close()
+    await b.close()
 
 
 def custom_ids(message: dict) -> list[str]:
@@ -534,7 +537,7 @@ async def test_whole_conversation_by_dm_with_buttons(bot):
     await bot.press(ALICE, bot.fake.last_sent_message(), "fc:evidence:done")
     bye = await bot.turn()
     assert bye[-1]["content"] == flow.text("ja", "goodbye.bye")
-    assert bot.runtime.sessions[str(ALICE)].path[-1] == "goodbye"
+    assert (await bot.runtime.session(ALICE)).path[-1] == "goodbye"
     # Every message went to Alice's DM channel, and nothing else was posted anywhere.
     assert all(c.path.startswith(f"/channels/{dm_channel_id(ALICE)}/") or c.api == "webhook"
                or c.path == "/users/@me/channels" for c in bot.fake.calls)
@@ -573,7 +576,7 @@ async def test_crisis_word_gets_the_lines_at_once(bot):
     # At 2am Childline is closed: the person is told, next to the number.
     assert "チャイルドライン 0120-99-7777 (毎日16時〜21時) · " + flow.text("ja", "system.closed_now") in body["content"]
     assert custom_ids(body) == ["fc:crisis:person", "fc:crisis:back"]
-    assert "crisis" in bot.runtime.sessions[str(BOB)].risk
+    assert "crisis" in (await bot.runtime.session(BOB)).risk
 
 
 async def test_attachment_is_never_downloaded(bot):
@@ -684,7 +687,7 @@ async def test_slash_help_when_dms_are_closed(bot):
     followup = bot.fake.interaction_responses()[-1]
     assert followup.json["flags"] & 64
     assert bot.gateway.text("ja", "shell.discord.help_blocked") in followup.json["content"]
-    assert SAFETY["ja"] in followup.json["content"]
+    assert bot.runtime.safety_text("ja") in followup.json["content"]
     assert bot.fake.sent_messages(GUILD_CHANNEL_ID) == []
 
 
@@ -718,7 +721,7 @@ async def test_button_pressed_after_a_restart(holder, monkeypatch):
         replies = await second.turn()
         assert replies[0]["content"] == holder.flow.text("ja", "reassure.not_your_fault")
     finally:
-        await second.channel.close()
+        await second.close()
 
 
 async def test_button_from_an_old_flow_version_lands_safely(bot):
@@ -793,11 +796,13 @@ async def test_tap_locale_hint_from_discord(bot):
 async def test_store_down_still_answers_with_the_safety_message(bot):
     bot.runtime.down = True
     await bot.dm(ALICE, "助けて")
-    assert [m["content"] for m in sent_to(bot.fake, ALICE)] == [SAFETY["ja"]]
+    safety = bot.runtime.safety_text
+    assert safety("ja") != safety("en")
+    assert [m["content"] for m in sent_to(bot.fake, ALICE)] == [safety("ja")]
     bot.fake.clear()
     await bot.press(ALICE, bot_message(ALICE, "fc:welcome:person"), "fc:welcome:person", locale="en-US")
     assert bot.fake.interaction_responses()[0].json == {"type": 6}
-    assert [m["content"] for m in sent_to(bot.fake, ALICE)] == [SAFETY["en"]]
+    assert [m["content"] for m in sent_to(bot.fake, ALICE)] == [safety("en")]
 
 
 # ---- delivery ------------------------------------------------------------------------------------
@@ -897,7 +902,7 @@ async def test_help_command_is_synced_with_its_translations(holder, monkeypatch)
         assert sorted(command["contexts"]) == [0, 1] and command["integration_types"] == [0]
         assert b.client._connection._messages is None   # no message text kept in memory
     finally:
-        await b.channel.close()
+        await b.close()
 
 
 def test_locale_keys_in_both_languages(holder):
@@ -1131,7 +1136,7 @@ async def test_real_first_contact_flow_fits_discord(monkeypatch):
         for user in (ALICE, BOB):
             sent = sent_to(b.fake, user)
             assert sent and custom_ids(sent[-1]), "the last message carries the choices"
-            state = b.runtime.sessions[str(user)].state
+            state = (await b.runtime.session(user)).state
             assert all(cid.startswith(f"fc:{state}:") for cid in custom_ids(sent[-1]))
             for message in sent:
                 assert utf16_len(message.get("content") or "") <= MESSAGE_CHARS
@@ -1141,4 +1146,4 @@ async def test_real_first_contact_flow_fits_discord(monkeypatch):
         crisis = "\n".join(m.get("content") or "" for m in sent_to(b.fake, BOB))
         assert "📞" in crisis and "0120-279-338" in crisis
     finally:
-        await b.channel.close()
+        await b.close()

@@ -428,7 +428,7 @@ def test_the_discord_adapter_takes_arbitrary_messages_and_presses(tmp_path):
                         harness.feed_interaction(bot.client, harness.button_interaction(
                             user, earlier, custom_id, locale=locale, guild=guild))
                     await harness.settle()
-                await bot.runtime.run_pending()
+                await bot.runtime.drain()
 
             loop.run_until_complete(go())
             assert not seen and not errors.records, (seen, [r.getMessage() for r in errors.records])
@@ -437,5 +437,5 @@ def test_the_discord_adapter_takes_arbitrary_messages_and_presses(tmp_path):
             assert run_for(FUZZ_SECONDS, fuzz)
         finally:
             logging.getLogger("discord").removeHandler(errors)
-            loop.run_until_complete(bot.channel.close())
+            loop.run_until_complete(bot.close())
             loop.close()
