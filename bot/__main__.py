@@ -79,12 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="where to write the model (default flows/understanding_model.json)")
     tr.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
 
+    _flows_parser(sub)
+
     t = sub.add_parser("test", help="run conversation tests written in YAML")
     t.add_argument("files", nargs="*")
     t.add_argument("--min-coverage", type=float, default=0.0, help="fail when fewer than this %% of states are visited")
     t.add_argument("--update", action="store_true", help="rewrite expectations from what the bot does now")
     _content_options(t, one_flow=False)
     return p
+
+
+def _flows_parser(sub) -> None:
+    f = sub.add_parser("flows", help="versions of what the bot says, in the database: export, import, publish, restore")
+    f.add_argument("--author", help="who does this (default cli:<your user name>)")
+    fs = f.add_subparsers(dest="flows_action", required=True)
+    ex = fs.add_parser("export", help="write a version as the YAML files: DIR/flows, DIR/locales")
+    ex.add_argument("dir")
+    ex.add_argument("--version", type=int, help="which version (default: the published one)")
+    im = fs.add_parser("import", help="make a draft version from DIR/flows and DIR/locales (refused if `check` finds errors)")
+    im.add_argument("dir")
+    im.add_argument("--note", required=True, help="what changed, for the list of versions")
+    im.add_argument("--publish", action="store_true", help="publish it at once")
+    pu = fs.add_parser("publish", help="make a draft live in every process (runs the conversation tests first)")
+    pu.add_argument("version", type=int)
+    re = fs.add_parser("restore", help="serve an earlier version again (published as a new copy)")
+    re.add_argument("version", type=int)
+    fs.add_parser("list", help="the versions, newest first")
+    di = fs.add_parser("diff", help="what changed from version A to version B, in words and as YAML")
+    di.add_argument("a", type=int)
+    di.add_argument("b", type=int)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.store.commands import run_verify
 
         return run_verify(settings)
+    if cmd == "flows":
+        from bot.flowcommands import run_flows
+
+        return run_flows(settings, args)
     if cmd == "keys":
         from bot.store.commands import run_rotate
 

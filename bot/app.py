@@ -9,7 +9,7 @@
   ``BOT_WORKER_IN_WEB=false``. ``run_worker`` (``python -m bot worker``): turns and deliveries
   only. ``run_discord`` (``python -m bot discord``): Discord's gateway, its deliveries and a worker.
 
-Every process also reloads edited flows (``BundleHolder.watch``), applies retention every hour,
+Every process also serves the newest published flow version (``FlowSync``), applies retention every hour,
 and serves the internal port when ``BOT_METRICS_PORT`` is set.
 """
 from __future__ import annotations
@@ -32,6 +32,8 @@ from bot.channels import line
 from bot.channels.web import WebChannel
 from bot.channels.web import setup_routes as web_chat_routes
 from bot.engine import FlowError
+from bot.flowsync import FlowSync
+from bot.flowversions import FlowVersions
 from bot.handoff import console, service
 from bot.handoff.demo import DemoAccountActive, refuse_active_demo_account
 from bot.live import LiveBus
@@ -133,12 +135,18 @@ async def _start_with_retry(runtime: Runtime, run_worker: bool,
             return
 
 
+def flow_sync(runtime: Runtime) -> FlowSync:
+    """The newest published flow version, served by this process (``bot.flowsync``)."""
+    holder = runtime.bundles
+    return FlowSync(FlowVersions(runtime.store, holder.flows_dir, holder.locales_dir), holder)
+
+
 def _background(process: Process, run_worker: bool,
                 on_refused: Callable[[str], None] | None = None) -> list[asyncio.Task]:
     runtime = process.runtime
     return [
         asyncio.create_task(_start_with_retry(runtime, run_worker, on_refused), name="runtime-start"),
-        asyncio.create_task(runtime.bundles.watch(), name="flows-watch"),
+        asyncio.create_task(flow_sync(runtime).run(), name="flows-sync"),
         asyncio.create_task(purge_forever(runtime.store, process.settings), name="retention"),
     ]
 

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import http
 from bot.observability import HANDOFF_QUEUE, REGISTRY
+from bot.settings import SettingsError, message_language
 from bot.store import handoffs
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,11 @@ async def readyz(request: web.Request) -> web.Response:
                  and await runtime.store.writable() is None)
         return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
     body = {"status": "ready", "db": True, "writable": True, "flows": bool(runtime.bundles.bundle.flows),
-            "flow_version": runtime.bundles.version}
+            "flow_version": runtime.bundles.version,
+            "flow_db_version": getattr(runtime.bundles, "db_version", None)}  # `flows list` numbers
+    rejected = rejection_details(runtime.bundles)
+    if rejected:  # still ready: the last good version serves; staff see why their edit did not load
+        body["flows_rejected"] = rejected
     try:
         body.update(await runtime.queue_depths())
         body["handoff_queue"] = await _handoff_queue_length(runtime)
@@ -99,6 +104,24 @@ async def readyz(request: web.Request) -> web.Response:
     if not ready:
         body["status"] = "not ready"
     return web.json_response(body, status=200 if ready else 503)
+
+
+def rejection_details(holder, lang: str | None = None) -> list[dict]:
+    """Why the last edit of the flows was refused (empty once a good one loads): each error with
+    its code, file, line, state and the checker's message in ``BOT_LANG`` (else the locale)."""
+    records = holder.last_rejection
+    if not records:
+        return []
+    lang = lang or _message_language()
+    return [{"code": r["code"], "file": r["file"], "line": r["line"], "state": r["state"],
+             "message": r["message_ja"] if lang == "ja" else r["message_en"]} for r in records]
+
+
+def _message_language() -> str:
+    try:
+        return message_language()
+    except SettingsError:  # a bad BOT_LANG must not break the probe
+        return "en"
 
 
 async def _handoff_queue_length(runtime) -> int:

@@ -13,6 +13,8 @@ import signal
 from pathlib import Path
 
 from bot.engine import Bundle, Flow, FlowError, issue_records, load_bundle
+from bot.engine.classifier import MODEL_FILE
+from bot.engine.flowfiles import FlowFiles, load_files
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class BundleHolder:
         self.reloads = 0
         self.rejected = 0
         self._rejection: list[dict] = []
+        self.db_version: int | None = None  # the flow version (database) serving, once one is loaded
 
     @property
     def flow(self) -> Flow:
@@ -62,8 +65,19 @@ class BundleHolder:
     def reload(self) -> bool:
         """Load the files again; True if the new version was taken."""
         self._fingerprint = _fingerprint(self.flows_dir, self.locales_dir)
+        return self._consider(lambda: load_bundle(self.flows_dir, self.locales_dir, dt.date.today()))
+
+    def load_version(self, files: FlowFiles, version_id: int) -> bool:
+        """Serve a version from the database if it checks clean (the same checker as the files);
+        True if it was taken. A broken one is refused like a broken edit: the last good stays."""
+        taken = self._consider(lambda: load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE))
+        if taken:
+            self.db_version = version_id
+        return taken
+
+    def _consider(self, load) -> bool:
         try:
-            candidate = load_bundle(self.flows_dir, self.locales_dir, dt.date.today())
+            candidate = load()
         except Exception:  # an unexpected loader failure must not stop the bot either
             log.exception("flows.reload_crashed")
             self.rejected += 1

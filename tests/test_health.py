@@ -142,3 +142,33 @@ async def test_readyz_is_not_ready_after_write_failures_until_a_write_works_agai
         body = await (await details.get("/readyz")).json()
         assert body["writable"] is True and "why" not in body
         assert await runtime.accept([InboundEvent("memory", "w2", "U1", "start", locale_hint="en")]) == 1
+
+
+async def test_readyz_details_explain_a_refused_edit_in_bot_lang_until_a_good_one_loads(settings, store, tmp_path,
+                                                                                          monkeypatch):
+    """Issue 17: staff see why their edit did not load, in their language, not only codes in the log."""
+    from bot.reload import BundleHolder
+    from tests.engine.helpers import copy_mini
+
+    flows, locales = copy_mini(tmp_path)
+    holder = BundleHolder(flows, locales, "mini")
+    rt = Runtime(settings, holder, store=store)
+    app = health.build_internal_app(settings, rt)
+    original = (flows / "mini.yaml").read_text()
+    async with TestClient(TestServer(app)) as client:
+        assert "flows_rejected" not in await (await client.get("/readyz")).json()
+        (flows / "mini.yaml").write_text(original.replace("target: evidence}", "target: evidense}"))
+        assert holder.reload() is False
+        monkeypatch.setenv("BOT_LANG", "ja")
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        assert resp.status == 200 and body["flow_version"] == holder.version  # the last good one serves
+        [why] = body["flows_rejected"]
+        assert why["code"] == "F102" and why["file"] == "flows/mini.yaml" and why["line"] == 42
+        assert "evidense" in why["message"] and why["message"] == holder.last_rejection[0]["message_ja"]
+        monkeypatch.setenv("BOT_LANG", "en")
+        [why] = (await (await client.get("/readyz")).json())["flows_rejected"]
+        assert why["message"] == holder.last_rejection[0]["message_en"]
+        (flows / "mini.yaml").write_text(original.replace("expiry_hours: 24", "expiry_hours: 12"))
+        assert holder.reload() is True
+        assert "flows_rejected" not in await (await client.get("/readyz")).json()

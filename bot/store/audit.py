@@ -39,6 +39,7 @@ NOTED = "noted"  # a counsellor wrote a private note on a handoff
 PERSON_LEFT, PERSON_BACK = "person_left", "person_back"
 TOLD_STILL_WAITING = "told_still_waiting"  # one row per "still waiting" notice (how many were sent)
 EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
+FLOWS_PUBLISHED, FLOWS_RESTORED = "flows_published", "flows_restored"  # a version of what the bot says went live
 
 GENESIS = "0" * 64          # the prev_hash of the first row
 _CHAIN_LOCK = 0x4155_4454   # any constant: one advisory lock for appending to the chain

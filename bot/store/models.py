@@ -269,3 +269,29 @@ class DailyFigure(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD in BOT_TIMEZONE
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+# Flow version statuses.
+DRAFT = "draft"
+PUBLISHED = "published"
+
+
+class FlowVersion(Base):
+    """One version of what the bot says: the flow, the resources and the locale files, as the
+    YAML text staff wrote (``bot.flowversions``). The running bot serves the newest published one;
+    restoring an earlier one publishes a copy of it (``parent_id`` says which), so the history
+    only grows. ``author`` is a staff account or ``cli:<user>``, never a person who wrote in."""
+
+    __tablename__ = "flow_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    flow_file: Mapped[str] = mapped_column(String(120))     # its name in flows/ (first_contact.yaml)
+    flow_yaml: Mapped[str] = mapped_column(Text)
+    resources_yaml: Mapped[str] = mapped_column(Text)
+    locales_json: Mapped[str] = mapped_column(Text)         # {"ja.yaml": "<text>", ...}: locales/ is several files
+    author: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[float] = mapped_column(Double)
+    published_at: Mapped[float | None] = mapped_column(Double, nullable=True, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    parent_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("flow_versions.id"), nullable=True)

@@ -4,7 +4,7 @@ Existing accounts have no second factor until enrolled (``python -m bot counsell
 or the console's page); in production the console lets them in only to enrol.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 14:30:00
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

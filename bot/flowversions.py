@@ -1,0 +1,167 @@
+"""Flow versions: import, check, publish, restore, export and compare what the bot says.
+
+One API for the command line (``python -m bot flows ...``, ``bot.flowcommands``) and, later, the
+console's editor. A version is the content's files (``FlowFiles``) kept in the database
+(``bot.store.flowversions``). Every version is checked by the one checker (``load_files``, the
+same as ``bot check``): one with errors is refused, never stored as publishable nor published.
+Publishing and restoring also run the conversation tests against the version and report the
+result (failures warn, they do not block), and write a row to the audit log. The running bot
+follows the newest published version (``bot.flowsync``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bot.convtest import Report, default_files, run_files
+from bot.engine import Bundle
+from bot.engine.classifier import MODEL_FILE
+from bot.engine.flowdiff import Diff, compare
+from bot.engine.flowfiles import FlowFiles, load_files
+from bot.store import audit
+from bot.store import flowversions as rows
+from bot.store.models import PUBLISHED
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_AUTHOR = "repository"
+SEED_NOTE = "the repository's files (first version)"
+
+
+@dataclass
+class Outcome:
+    """What an import, publish or restore did. ``version_id`` is None when it was refused:
+    ``bundle.errors`` (the checker's) or ``refused`` (in English and Japanese) say why."""
+
+    version_id: int | None
+    bundle: Bundle | None = None
+    tests: Report | None = None
+    refused: tuple[str, str] | None = None   # (en, ja)
+    test_files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.version_id is not None
+
+
+class FlowVersions:
+    """The versions in ``store``. ``flows_dir``: the deployment's flows folder (where the
+    repository's files and the understanding model are); ``test_files``: the conversation tests
+    run on publish (default tests/conversations/*.yaml)."""
+
+    def __init__(self, store, flows_dir: Path | str, locales_dir: Path | str, *,
+                 test_files: list[Path] | None = None, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.flows_dir, self.locales_dir = Path(flows_dir), Path(locales_dir)
+        self.test_files = default_files(ROOT) if test_files is None else list(test_files)
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, store, settings, **kwargs) -> "FlowVersions":
+        return cls(store, settings.bot_flows_dir, settings.bot_locales_dir, **kwargs)
+
+    # ---- checking ---------------------------------------------------------------------------------
+
+    def check(self, files: FlowFiles) -> Bundle:
+        """The checker's verdict on ``files`` (``bundle.errors`` block publishing)."""
+        return load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE)
+
+    def run_tests(self, bundle: Bundle, lang: str = "en") -> Report | None:
+        if not self.test_files or not bundle.flows:
+            return None
+        return run_files(bundle, self.test_files, lang=lang)
+
+    # ---- the versions -----------------------------------------------------------------------------
+
+    async def ensure_seeded(self, checked: FlowFiles | None = None) -> int | None:
+        """On an empty table, the repository's files become the first published version (if they
+        check clean); its id, or None when there were versions already (or the files have errors).
+        ``checked``: those files, already loaded clean by the caller (not checked again)."""
+        async with self.store.transaction() as s:
+            if await rows.count(s):
+                return None
+        files = checked or FlowFiles.read(self.flows_dir, self.locales_dir)
+        if checked is None and self.check(files).errors:
+            return None
+        async with self.store.transaction() as s:
+            return await rows.seed(s, files, author=SEED_AUTHOR, note=SEED_NOTE, at=self.clock())
+
+    async def files(self, version_id: int | None = None) -> tuple[int, FlowFiles] | None:
+        """A version's files (default: the published one the bot serves), with its id."""
+        async with self.store.transaction() as s:
+            version_id = version_id if version_id is not None else await rows.published_head(s)
+            row = await rows.get(s, version_id) if version_id is not None else None
+            return (row.id, rows.files_of(row)) if row is not None else None
+
+    async def published_head(self) -> int | None:
+        async with self.store.transaction() as s:
+            return await rows.published_head(s)
+
+    async def listing(self, limit: int = 50) -> list[rows.VersionInfo]:
+        async with self.store.transaction() as s:
+            return await rows.listing(s, limit)
+
+    async def add(self, files: FlowFiles, *, note: str, author: str, parent_id: int | None = None) -> Outcome:
+        """A new draft from ``files``, refused when the checker finds errors."""
+        bundle = self.check(files)
+        if bundle.errors:
+            return Outcome(None, bundle)
+        if parent_id is None:
+            parent_id = await self.published_head()
+        async with self.store.transaction() as s:
+            new_id = await rows.add(s, files, author=author, note=note, at=self.clock(), parent_id=parent_id)
+        return Outcome(new_id, bundle)
+
+    async def publish(self, version_id: int, *, author: str, counsellor_id: int | None = None,
+                      lang: str = "en") -> Outcome:
+        """Make a draft the version the bot serves, in every process. Refused when it does not
+        exist, is already published (restore it instead) or has errors."""
+        found = await self.files(version_id)
+        if found is None:
+            return Outcome(None, refused=_no_such(version_id))
+        async with self.store.transaction() as s:
+            status = (await rows.get(s, version_id)).status
+        if status == PUBLISHED:
+            return Outcome(None, refused=(f"version {version_id} is already published; "
+                                          f"to serve it again: flows restore {version_id}",
+                                          f"版 {version_id} は公開済みです。もう一度使うには flows restore {version_id}"))
+        bundle = self.check(found[1])
+        if bundle.errors:
+            return Outcome(None, bundle)
+        report = self.run_tests(bundle, lang)
+        async with self.store.transaction() as s:
+            await rows.mark_published(s, version_id, self.clock())
+            await audit.append(s, audit.FLOWS_PUBLISHED, self.clock(), counsellor_id,
+                               detail=f"v{version_id} by {author}"[:60])
+        return Outcome(version_id, bundle, report, test_files=self.test_files)
+
+    async def restore(self, version_id: int, *, author: str, counsellor_id: int | None = None,
+                      lang: str = "en") -> Outcome:
+        """Serve an earlier version again: publishes a copy of it (the history only grows)."""
+        found = await self.files(version_id)
+        if found is None:
+            return Outcome(None, refused=_no_such(version_id))
+        bundle = self.check(found[1])
+        if bundle.errors:
+            return Outcome(None, bundle)
+        report = self.run_tests(bundle, lang)
+        async with self.store.transaction() as s:
+            new_id = await rows.add(s, found[1], author=author, note=f"restored version {version_id}",
+                                    at=self.clock(), parent_id=version_id, published=True)
+            await audit.append(s, audit.FLOWS_RESTORED, self.clock(), counsellor_id,
+                               detail=f"v{version_id} as v{new_id} by {author}"[:60])
+        return Outcome(new_id, bundle, report, test_files=self.test_files)
+
+    async def diff(self, a: int, b: int) -> Diff | tuple[str, str]:
+        """What changed from version ``a`` to ``b``, or why it cannot be said (en, ja)."""
+        old, new = await self.files(a), await self.files(b)
+        for wanted, found in ((a, old), (b, new)):
+            if found is None:
+                return _no_such(wanted)
+        return compare(old[1], new[1])
+
+
+def _no_such(version_id: int) -> tuple[str, str]:
+    return f"there is no version {version_id}", f"版 {version_id} はありません"
