@@ -66,12 +66,12 @@ def test_no_change_makes_understanding_worse_than_the_recorded_floor(split, caps
 
 
 def test_the_floor_is_never_below_what_it_was_when_recorded_for_the_issue():
-    # The floor only moves up (new rows aside): the figures of 2026-12-01 after round 6 en (test
-    # split). Round 6's held-back rows (72% crisis read fresh) lowered it from 89.4 / 88.0 / 2.87 /
-    # 84.8; the rows of rounds 1-5 alone read 89.9 / 88.0 / 2.87 / 85.1 after its tuning.
+    # The floor only moves up (new rows aside): the figures of 2026-12-01 after round 6 (ja and
+    # en, 1,018 rows) and the model refit, test split. Round 6 en's held-back rows, read fresh,
+    # caught 72% of their crises; the whole test split went from 89.5 / 88.0 / 2.87 / 84.9.
     floor = json.loads(FLOOR.read_text(encoding="utf-8"))
-    assert floor["test"]["crisis_recall"] >= 88.8 and floor["test"]["emergency_recall"] >= 87.7
-    assert floor["test"]["false_crisis_max"] <= 2.98 and floor["test"]["routing"] >= 84.3
+    assert floor["test"]["crisis_recall"] >= 90.5 and floor["test"]["emergency_recall"] >= 92.1
+    assert floor["test"]["false_crisis_max"] <= 2.76 and floor["test"]["routing"] >= 86.6
 
 
 def test_the_students_story_lands_in_the_threat_branch():
