@@ -7,9 +7,10 @@
 
 * ``accept`` commits events to the inbox before the adapter answers the platform.
 * The worker takes events in order per conversation, one turn at a time per conversation (see
-  ``bot.store.inbox.claim_rows``), and commits the new session, the outbox rows and the effects in
-  one transaction, together with erasing the event's payload. A crash anywhere before that commit
-  leaves the event pending; after it, the replies are in the outbox.
+  ``bot.store.inbox.claim_rows``), plans each turn without I/O (``bot.turns.plan``) and writes
+  the plans of a batch in one transaction (``bot.store.turnwrites``): the new sessions, the
+  outbox rows, the handoffs' changes and the erased event payloads. A crash anywhere before that
+  commit leaves the events pending; after it, the replies are in the outbox.
 * The sender leases due outbox rows, delivers outside any transaction, then marks them sent,
   retries with backoff, or gives up after ``outbox_max_attempts`` (a log line, no content).
 
@@ -21,25 +22,23 @@ import asyncio
 import contextlib
 import logging
 import time
-import traceback
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 from bot import observability as metrics
-from bot.envelope import Channel, DeliveryResult, InboundEvent, Outbound
-from bot.engine import Flow, Reply, enter, new_session
-from bot.errors import BotError
+from bot.envelope import Channel, DeliveryResult, InboundEvent
+from bot.engine import Flow, Reply, new_session
+from bot.errors import raised_at as _where
+from bot.person import ConversationGone, NotReachable, PersonSide  # noqa: F401  (re-exported)
 from bot.store import StoreUnavailable, conversations, handoffs, inbox, keys, outbox
 from bot.store.db import Store, is_unavailable
-from bot.store.notify import notify
+from bot.store.notify import INBOX_CHANNEL, OUTBOX_CHANNEL, notify
 from bot.store.models import FAILED
 from bot.store import turnwrites
 from bot.turns.hooks import FALLBACK_SAFETY, HandoffHooks
-from bot.turns.plan import SAFETY_KEY, Limits, Plan, new_id, new_retry_key, outbound, utc as _utc
+from bot.turns.plan import SAFETY_KEY, Limits, Plan, new_id, outbound, utc as _utc
 
 log = logging.getLogger(__name__)
 
-INBOX_CHANNEL = "bot_inbox"    # PostgreSQL NOTIFY channels
-OUTBOX_CHANNEL = "bot_outbox"
 TURN_BATCH = 32             # turns per transaction (one commit): see process_batch
 # Platform deliveries first, in a burst. LINE counts a webhook as failed after 2 s; a reply token
 # lasts about a minute. While a burst is being stored (DELIVERIES_BURST events or more waiting for
@@ -52,12 +51,6 @@ DELIVERIES_QUIET = 0.02
 DELIVERIES_MAX_DEFER = 1.0
 DELIVERIES_PATIENCE = 5.0
 MAX_TURN_ATTEMPTS = 3       # a turn that fails this often is answered with the flow's error text
-class ConversationGone(BotError):
-    """The conversation no longer exists (the person asked to be forgotten, or it expired)."""
-
-
-class NotReachable(BotError):
-    """No platform id is kept for this conversation (no open handoff): nothing can be pushed."""
 
 
 _COMMITS = metrics.INBOX_COMMITS
@@ -70,13 +63,7 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-def _where(exc: BaseException) -> str:
-    """file:line of the innermost frame, for a log line that must not carry the message."""
-    tb = traceback.extract_tb(exc.__traceback__)
-    return f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-
-
-class Runtime:
+class Runtime(PersonSide):
     """One per process. ``start()`` runs the migrations, then the worker and sender loops."""
 
     def __init__(self, settings, bundle_holder, *, store: Store | None = None,
@@ -416,87 +403,6 @@ class Runtime:
         except Exception as exc:  # an adapter bug or a network error: retry later, log no content
             res = DeliveryResult("retry", reason=f"exception:{type(exc).__name__}")
         return res, round((time.perf_counter() - started) * 1000, 2)
-
-    # ---- for the handoff side -----------------------------------------------------------------
-
-    async def send_to_person(self, conversation_id: str, text_or_replies: str | Iterable[Reply],
-                             kind: str = "counsellor") -> int:
-        """Queue a message (a counsellor's, or a notice) for the person; returns the outbox id.
-
-        Works while a handoff is open (the raw platform id is kept only then): raises
-        ``NotReachable`` otherwise and ``ConversationGone`` if the person was forgotten.
-        The caller (``bot.handoff``) writes the counsellor's line into the transcript itself.
-        """
-        replies = (Reply(text_or_replies),) if isinstance(text_or_replies, str) else tuple(text_or_replies)
-        now = self.clock()
-        async with self.store.transaction() as s:
-            conv = await conversations.get(s, conversation_id, for_update=True)
-            if conv is None:
-                raise ConversationGone(conversation_id)
-            if conv.user_ref_enc is None:
-                raise NotReachable(conversation_id)
-            user_id = conversations.open_user_ref(self.crypto, conv)
-            session = conversations.load_session(self.crypto, conv)
-            out = Outbound(replies, retry_key=new_retry_key(), kind=kind,
-                           meta={"state": session.state, "locale": session.locale})
-            row = await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
-                                       user_id=user_id, outbound=out, now=now)
-            await self._notify(s, OUTBOX_CHANNEL)
-            row_id = row.id
-        self._outbox_wake.set()
-        log.info("outbox.queued", extra={"conversation": conversation_id, "outbox": row_id, "kind": kind})
-        return row_id
-
-    async def return_to_bot(self, conversation_id: str, *, outcome: str | None = None) -> str | None:
-        """Close the open handoff, erase the kept platform id, and let the bot go on from
-        ``flow.handoff_return`` (its replies are sent). Returns the closed handoff's id."""
-        flow = self.bundles.flow
-        now = self.clock()
-        async with self.store.transaction() as s:
-            conv = await conversations.get(s, conversation_id, for_update=True)
-            if conv is None:
-                raise ConversationGone(conversation_id)
-            h = await handoffs.active_handoff(s, conv.id)
-            if h is not None:
-                await handoffs.close(s, h.id, outcome, now)
-            user_id = conversations.open_user_ref(self.crypto, conv) if conv.user_ref_enc is not None else None
-            conv.in_handoff = False
-            conv.user_ref_enc = None
-            session = conversations.load_session(self.crypto, conv) or new_session(flow, flow.default_locale, _utc(now))
-            if flow.handoff_return:
-                turn = enter(flow, session, flow.handoff_return, _utc(now))
-                await conversations.save_session(s, self.crypto, conv, pseudonym=conv.pseudonym, channel=conv.channel,
-                                            engine_session=turn.session, now=now)
-                if user_id is not None and turn.replies:
-                    out = Outbound(turn.replies, retry_key=new_retry_key(), kind="turn",
-                                   meta={"state": turn.session.state, "locale": turn.session.locale})
-                    await outbox.enqueue(s, self.crypto, conversation_id=conv.id, channel=conv.channel,
-                                         user_id=user_id, outbound=out, now=now)
-                    await self._notify(s, OUTBOX_CHANNEL)
-            hid = h.id if h is not None else None
-        self._outbox_wake.set()
-        log.info("handoff.returned", extra={"conversation": conversation_id, "handoff": hid})
-        if hid is not None:
-            try:
-                await self.handoff_hooks.on_closed(hid, "returned")
-            except Exception as exc:
-                log.error("handoff.hook_failed", extra={"code": type(exc).__name__, "file": _where(exc)})
-        return hid
-
-    async def forget(self, conversation_id: str) -> bool:
-        """Delete everything of this conversation now (no confirmation is sent)."""
-        async with self.store.transaction() as s:
-            conv = await conversations.get(s, conversation_id, for_update=True)
-            if conv is None:
-                return False
-            # The row lock serialises this with the worker, which takes it too.
-            closed = await conversations.forget_conversation(s, conv)
-        await self.store.checkpoint_wal()
-        log.info("conversation.forgotten", extra={"conversation": conversation_id, "reason": "request"})
-        for hid in closed:
-            with contextlib.suppress(Exception):
-                await self.handoff_hooks.on_closed(hid, "forgotten")
-        return True
 
     # ---- for tests and tools ------------------------------------------------------------------
 

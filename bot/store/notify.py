@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 RECONNECT_SECONDS = 5.0
 PING_SECONDS = 30.0
 _NOTIFY = text("SELECT pg_notify(:c, :p)")
+INBOX_CHANNEL = "bot_inbox"    # the worker's: events were accepted
+OUTBOX_CHANNEL = "bot_outbox"  # the sender's: replies were queued
 
 Callback = Callable[[str], None]  # called with the payload, on the event loop
 

@@ -278,8 +278,10 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
 
 
 def _forgotten(plan: Plan, handoff, reason: str) -> Plan:
+    """Everything of the person goes, their open handoff with it (closed as ``forgotten``)."""
     plan.forget = reason
     plan.closed = (handoff.id,) if handoff is not None else ()
+    plan.leave, plan.in_handoff = None, None  # nothing is left to close or mark
     return plan
 
 
