@@ -39,7 +39,7 @@ class HandoffHooks:
 
     def refused_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
         """What a person is told when no handoff may open for them (too many from their address;
-        see ``Runtime._handoff_refused``). Empty: the flow's safety message."""
+        see ``bot.turns.plan.handoff_refused``). Empty: the flow's safety message."""
         return ()
 
     async def on_closed(self, handoff_id: str, reason: str) -> None:
