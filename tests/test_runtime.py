@@ -282,7 +282,7 @@ async def test_figures_count_days_tags_and_requests_without_identity(runtime):
 
 
 async def test_a_turn_that_keeps_failing_is_answered_with_the_error_text(runtime, monkeypatch):
-    import bot.runtime as rt_mod
+    import bot.turns.plan as rt_mod
 
     def broken_step(*a, **k):
         raise KeyError("nothing")

@@ -28,16 +28,16 @@ async def test_a_batch_takes_one_event_per_conversation_and_keeps_each_conversat
 
 
 async def test_a_failing_turn_rolls_back_alone_and_the_rest_of_the_batch_commits(runtime, monkeypatch):
-    from bot import runtime as runtime_module
+    from bot.turns import plan as plan_module
 
-    real_step = runtime_module.step
+    real_step = plan_module.step
 
     def step(flow, session, user_input, now):
         if user_input.text == "explode":
             raise RuntimeError("a bug in one turn")
         return real_step(flow, session, user_input, now)
 
-    monkeypatch.setattr(runtime_module, "step", step)
+    monkeypatch.setattr(plan_module, "step", step)
     await runtime.accept([ev("A", kind="start"), ev("B", "explode"), ev("C", kind="start")])
     assert await runtime.process_batch(16) == 3
     # A's and C's turns committed in that one batch; B's was rolled back alone and counted.

@@ -22,19 +22,18 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from bot.engine.model import Choice, Flow, Link, Reply
-from bot.engine.normalise import normalise
 from bot.errors import BotError
 from bot.observability import HANDOFF_WAIT
 from bot.store import audit, handoffs, switches
 from bot.store.models import BOT, COUNSELLOR, LIVE, QUEUED
 
 from bot.live import LiveBus
+from bot.turns.plan import BACK_TO_BOT, leaves_queue
 from . import presence
 from .hours import HoursFile, OfficeHours, format_opening
 
 log = logging.getLogger(__name__)
 
-BACK_TO_BOT = "handoff_back"  # choice id: the person leaves the queue and goes back to the bot
 OUTCOMES = ("resolved", "referred", "no_reply", "person_left", "other")
 # Outcomes the console and the system give a closed handoff besides the counsellors' own.
 SPAM, QUEUE_EXPIRED, IDLE_EXPIRED = "spam", "expired", "idle"
@@ -125,7 +124,7 @@ class HandoffService:
             if h is None or h.status not in (QUEUED, LIVE):
                 return
             conversation_id, locale, status = h.conversation_id, h.locale, h.status
-            closed = status == QUEUED and self._is_back_to_bot(flow, locale, text, choice)
+            closed = leaves_queue(flow, status, None, locale, text, choice)  # the runtime's rule, for other callers
             if closed:
                 closed = await handoffs.close(s, handoff_id, "person_left", now)
         if closed:
@@ -370,14 +369,6 @@ class HandoffService:
     def _lines_replies(self, flow: Flow, locale: str, now: float) -> tuple[Reply, ...]:
         key = "console.person.lines_now"
         return (Reply(flow.text(locale, key), key, (), lines_now(flow, locale, now)),)
-
-    def _is_back_to_bot(self, flow: Flow, locale: str, text: str, choice: str | None) -> bool:
-        if choice == BACK_TO_BOT:
-            return True
-        if not text:
-            return False
-        label = flow.text(locale, "console.person.back_to_bot")
-        return normalise(text) in {normalise(label), normalise(BACK_TO_BOT)}
 
     def _goodbye(self, locale: str) -> tuple[Reply, ...]:
         """What the person hears when a counsellor's conversation ends. Only the goodbye: the

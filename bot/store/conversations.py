@@ -13,23 +13,20 @@ conversation, their inbox tombstones, outbox rows, handoffs and transcripts, in 
 from __future__ import annotations
 
 import json
-import uuid
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Session
+from bot.turns.plan import new_id
 
 from .crypto import Crypto, open_json, seal_json, where
 from .models import OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 
-
-def new_id() -> str:
-    """A random id: what logs, the console and the outbox use to refer to a conversation."""
-    return uuid.uuid4().hex
+_H, _O, _TM = Handoff.__table__, OutboxMessage.__table__, TranscriptMessage.__table__
 
 
-_C = Conversation.__table__
+_C, _I = Conversation.__table__, InboxEvent.__table__
 _BY_PSEUDONYM = select(Conversation).where(Conversation.pseudonym == bindparam("p"))
 _BY_PSEUDONYM_LOCKED = _BY_PSEUDONYM.with_for_update()
 
@@ -82,34 +79,35 @@ async def save_session(session: AsyncSession, crypto: Crypto, conv: Conversation
 
 # ---- after a key rotation: conversations keyed by an older key's pseudonym -------------------
 
+def rekey(conn: Connection, crypto: Crypto, row_pseudonym: str, channel: str, user_id: str) -> str:
+    """The pseudonym under the newest key of the person who sent an inbox event (stored under
+    ``row_pseudonym``). With a ring, a conversation (and inbox rows) still keyed under an older
+    key is re-keyed to the newest pseudonym here, in the turn's transaction: the person is found
+    as before, and nothing stays keyed by a retired key."""
+    if crypto.ring_size == 1:
+        return row_pseudonym
+    newest, *older = crypto.pseudonyms(channel, user_id)
+    moved = {row_pseudonym} - {newest}  # the event itself was stored under an older key
+    if conn.execute(select(_C.c.id).where(_C.c.pseudonym == newest)).first() is None:
+        for old in older:
+            if conn.execute(update(_C).where(_C.c.pseudonym == old).values(pseudonym=newest)).rowcount:
+                moved.add(old)
+                break
+    for old in moved:  # the person's inbox rows (pending and tombstones) follow
+        conn.execute(update(_I).where(_I.c.pseudonym == old).values(pseudonym=newest))
+    return newest
+
+
 async def find_for_event(session: AsyncSession, crypto: Crypto, row_pseudonym: str, channel: str,
                          user_id: str) -> tuple[str, Conversation | None]:
-    """The pseudonym under the newest key and the conversation of the person who sent an inbox
-    event (stored under ``row_pseudonym``), locked as ``get_by_pseudonym`` locks it.
-
-    With one key that is the row's own pseudonym. With a ring, a conversation (and inbox rows)
-    still keyed under an older key is re-keyed to the newest pseudonym here, in the turn's
-    transaction: the person is found as before, and nothing stays keyed by a retired key."""
-    if crypto.ring_size == 1:
-        return row_pseudonym, await get_by_pseudonym(session, row_pseudonym)
-    newest, *older = crypto.pseudonyms(channel, user_id)
-    conv = await get_by_pseudonym(session, newest)
-    moved = {row_pseudonym} - {newest}  # the event itself was stored under an older key
-    for old in older if conv is None else ():
-        conv = await get_by_pseudonym(session, old)
-        if conv is not None:
-            conv.pseudonym = newest
-            await session.flush()
-            moved.add(old)
-            break
-    for old in moved:  # the person's inbox rows (pending and tombstones) follow
-        await session.execute(update(InboxEvent).where(InboxEvent.pseudonym == old).values(pseudonym=newest))
-    return newest, conv
+    """``rekey``, then the conversation, locked as ``get_by_pseudonym`` locks it."""
+    newest = await session.run_sync(lambda sync: rekey(sync.connection(), crypto, row_pseudonym, channel, user_id))
+    return newest, await get_by_pseudonym(session, newest)
 
 
 def older_keyed(conn: Connection, crypto: Crypto, events: dict) -> set:
-    """For the quick path (inside ``Store.run``), with a ring of several keys: which of these
-    inbox rows (``{row: event}``) need ``find_for_event`` first, because the row was stored
+    """Inside ``Store.run``, with a ring of several keys: which of these
+    inbox rows (``{row: event}``) need ``rekey`` first, because the row was stored
     under an older key or an older key's pseudonym still keys the person's conversation."""
     if crypto.ring_size == 1 or not events:
         return set()
@@ -150,17 +148,23 @@ class SessionWrites:
         self.crypto = crypto
         self.new: list[dict] = []
         self.changed: list[dict] = []
+        self.handoff: list[dict] = []   # in_handoff changed: the platform id kept, or erased
 
-    def save(self, conv, *, pseudonym: str, channel: str, engine_session: Session, now: float) -> str:
-        """``save_session`` for a row from ``load_many`` (or None); returns the conversation id."""
-        cid = new_id() if conv is None else conv.id
+    def save(self, conversation_id: str, new: bool, *, pseudonym: str, channel: str, engine_session: Session,
+             now: float) -> None:
+        """``save_session`` for the batch: a new conversation with this id, or a change to one."""
         fields = {"st": engine_session.state, "loc": engine_session.locale, "fv": engine_session.flow_version,
-                  "sj": dump_session(self.crypto, cid, engine_session), "at": now}
-        if conv is None:
-            self.new.append({"cid": cid, "ps": pseudonym, "ch": channel, "created": now, **fields})
+                  "sj": dump_session(self.crypto, conversation_id, engine_session), "at": now}
+        if new:
+            self.new.append({"cid": conversation_id, "ps": pseudonym, "ch": channel, "created": now, **fields})
         else:
-            self.changed.append({"cid": cid, **fields})
-        return cid
+            self.changed.append({"cid": conversation_id, **fields})
+
+    def set_handoff(self, conversation_id: str, user_id: str | None) -> None:
+        """In a handoff, keeping the platform id (sealed) so a counsellor may push; or
+        (``None``) out of it, the id erased."""
+        self.handoff.append({"cid": conversation_id, "ih": user_id is not None,
+                             "ur": None if user_id is None else seal_user_ref(self.crypto, conversation_id, user_id)})
 
 
 _INSERT_NEW = insert(_C).values(
@@ -172,35 +176,45 @@ _UPDATE = update(_C).where(_C.c.id == bindparam("cid")).values(
     last_active_at=bindparam("at"))
 
 
+_SET_HANDOFF = update(_C).where(_C.c.id == bindparam("cid")).values(in_handoff=bindparam("ih"),
+                                                                     user_ref_enc=bindparam("ur"))
+
+
 def write_many(conn: Connection, writes: SessionWrites) -> None:
     if writes.new:
         conn.execute(_INSERT_NEW, writes.new)
     if writes.changed:
         conn.execute(_UPDATE, writes.changed)
+    if writes.handoff:
+        conn.execute(_SET_HANDOFF, writes.handoff)
 
 
-async def forget_conversation(session: AsyncSession, conv: Conversation, keep_inbox_id: int | None = None) -> list[str]:
+def forget_sync(conn: Connection, conversation_id: str | None, pseudonym: str,
+                keep_inbox_id: int | None = None) -> list[str]:
     """Delete everything of this person; returns the ids of handoffs that were still open.
 
     Later pending inbox events (written after "forget me") are kept: they start a new
     conversation. The event being processed (``keep_inbox_id``) stays as an anonymous tombstone
-    so a redelivery of it is still ignored.
+    so a redelivery of it is still ignored. Without a conversation, only the inbox tombstones.
     """
-    handoffs = (await session.execute(select(Handoff.id, Handoff.status)
-                                      .where(Handoff.conversation_id == conv.id))).all()
-    ids = [h.id for h in handoffs]
-    if ids:
-        await session.execute(delete(TranscriptMessage).where(TranscriptMessage.handoff_id.in_(ids)))
-        await session.execute(delete(Handoff).where(Handoff.id.in_(ids)))
-    await session.execute(delete(OutboxMessage).where(OutboxMessage.conversation_id == conv.id))
-    await forget_inbox(session, conv.pseudonym, keep_inbox_id)
-    await session.execute(delete(Conversation).where(Conversation.id == conv.id))
+    handoffs = []
+    if conversation_id is not None:
+        handoffs = conn.execute(select(_H.c.id, _H.c.status).where(_H.c.conversation_id == conversation_id)).all()
+        ids = [h.id for h in handoffs]
+        if ids:
+            conn.execute(delete(_TM).where(_TM.c.handoff_id.in_(ids)))
+            conn.execute(delete(_H).where(_H.c.id.in_(ids)))
+        conn.execute(delete(_O).where(_O.c.conversation_id == conversation_id))
+    conn.execute(delete(_I).where(_I.c.pseudonym == pseudonym, _I.c.status != PENDING,
+                                  _I.c.id != (keep_inbox_id or -1)))
+    if keep_inbox_id is not None:
+        conn.execute(update(_I).where(_I.c.id == keep_inbox_id).values(pseudonym="forgotten:" + new_id()[:20]))
+    if conversation_id is not None:
+        conn.execute(delete(_C).where(_C.c.id == conversation_id))
     return [h.id for h in handoffs if h.status in OPEN_HANDOFF]
 
 
-async def forget_inbox(session: AsyncSession, pseudonym: str, keep_inbox_id: int | None) -> None:
-    await session.execute(delete(InboxEvent).where(InboxEvent.pseudonym == pseudonym, InboxEvent.status != PENDING,
-                                                   InboxEvent.id != (keep_inbox_id or -1)))
-    if keep_inbox_id is not None:
-        await session.execute(update(InboxEvent).where(InboxEvent.id == keep_inbox_id)
-                              .values(pseudonym="forgotten:" + new_id()[:20]))
+async def forget_conversation(session: AsyncSession, conv: Conversation, keep_inbox_id: int | None = None) -> list[str]:
+    """``forget_sync`` in an ORM session."""
+    cid, pseudonym = conv.id, conv.pseudonym
+    return await session.run_sync(lambda sync: forget_sync(sync.connection(), cid, pseudonym, keep_inbox_id))

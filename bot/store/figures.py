@@ -14,13 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import DailyFigure, Handoff
-
-
-def local_day(ts: float, tz: str) -> str:
-    return dt.datetime.fromtimestamp(ts, ZoneInfo(tz)).date().isoformat()
 
 
 def _upsert(insert):
@@ -38,15 +34,9 @@ def _rows(amounts: dict[tuple[str, str], float]) -> list[dict]:
     return [{"d": d, "n": n, "v": v} for (d, n), v in sorted(amounts.items())]
 
 
-async def bump_days(session: AsyncSession | AsyncConnection, amounts: dict[tuple[str, str], float]) -> None:
-    """Add to counters of any days, ``{(day, name): amount}``, in one statement (executemany)."""
-    if amounts:
-        dialect = getattr(session, "dialect", None) or session.bind.dialect
-        await session.execute(_UPSERT[dialect.name], _rows(amounts))
-
-
 def bump_days_sync(conn: Connection, amounts: dict[tuple[str, str], float]) -> None:
-    """``bump_days`` inside ``Store.run``."""
+    """Add to counters of any days, ``{(day, name): amount}``, in one statement (executemany),
+    inside ``Store.run``."""
     if amounts:
         conn.execute(_UPSERT[conn.dialect.name], _rows(amounts))
 

@@ -9,43 +9,27 @@ change happens; these are the reads and writes.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, text, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.engine import Flow, Session
 
 from . import throttle
 from .audit import TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE
 from .crypto import Crypto, DecryptError, open_json, seal_json, where
-from .db import next_id
+from .db import next_ids
 from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, AuditEntry, Handoff, TranscriptMessage
 
 _H, _TM = Handoff.__table__, TranscriptMessage.__table__
 
 CRISIS_PRIORITY = 10
 ORIGIN_WINDOW = 3_600.0  # handoffs opened per address are counted per hour
+ORIGIN_KEY = "handoff:"  # throttle key prefix for the handoffs opened from an address
 
 
 # ---- the context packet -------------------------------------------------------------------------
-
-def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
-    """What the counsellor sees first: the way through the flow, its tags, the choices made,
-    the language and the risk. Never a name, an id or anything typed."""
-    tags = sorted({t for s in session.path if s in flow.states for t in flow.states[s].tags})
-    return {
-        "state": session.state,
-        "path": list(session.path),
-        "tags": tags,
-        "choices": dict(session.variables),
-        "locale": session.locale,
-        "risk": list(session.risk),
-        "flow_version": session.flow_version,
-    }
-
 
 def seal_context(crypto: Crypto, handoff_id: str, context: dict[str, Any]) -> str:
     """The context packet for ``handoffs.context_json``: sealed (situation, age band and risk are
@@ -64,33 +48,48 @@ def open_context(crypto: Crypto, handoff) -> dict[str, Any]:
 
 # ---- opening and changing status ----------------------------------------------------------------
 
-async def open_handoff(session: AsyncSession, crypto: Crypto, *, conversation_id: str, channel: str, locale: str,
-                       context: dict[str, Any], is_crisis: bool, now: float, origin: str | None = None) -> Handoff:
-    hid = uuid.uuid4().hex
-    row = Handoff(id=hid, conversation_id=conversation_id, channel=channel, status=QUEUED,
-                  priority=CRISIS_PRIORITY if is_crisis else 0, is_crisis=is_crisis, locale=locale,
-                  context_json=seal_context(crypto, hid, context), queued_at=now, left_message=False,
-                  origin=origin)
-    session.add(row)
-    await session.flush()
-    return row
+_INSERT = insert(_H)
 
 
-async def may_open_from(session: AsyncSession, origin: str, now: float, *, max_open: int, per_hour: int) -> bool:
-    """Whether one more handoff may open from the address ``origin`` (a keyed hash) stands for:
-    fewer than ``max_open`` of its handoffs are open and fewer than ``per_hour`` were opened in
-    the last hour. If so, counts this one. A flood from one address must not fill the queue."""
-    if session.bind.dialect.name == "postgresql":  # two workers deciding for one address: one at a time
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": "origin:" + origin})
-    open_now = (await session.execute(select(func.count()).select_from(Handoff).where(
-        Handoff.origin == origin, Handoff.status.in_(OPEN_HANDOFF)))).scalar_one()
-    if open_now >= max_open:
-        return False
-    key = "handoff:" + origin
-    if (await throttle.count(session, key, now - ORIGIN_WINDOW)).hits >= per_hour:
-        return False
-    await throttle.hit(session, key, now)
-    return True
+def open_many(conn: Connection, crypto: Crypto, opened: list[dict]) -> None:
+    """Queue handoffs (``id``, ``conversation_id``, ``channel``, ``locale``, ``context``,
+    ``is_crisis``, ``origin``, ``now``), one statement; the context packet is sealed to its row."""
+    if opened:
+        conn.execute(_INSERT, [dict(
+            id=h["id"], conversation_id=h["conversation_id"], channel=h["channel"], status=QUEUED,
+            priority=CRISIS_PRIORITY if h["is_crisis"] else 0, is_crisis=h["is_crisis"], locale=h["locale"],
+            context_json=seal_context(crypto, h["id"], h["context"]), queued_at=h["now"], left_message=False,
+            origin=h["origin"]) for h in opened])
+
+
+_OPEN_FOR = (select(_H.c.id, _H.c.conversation_id, _H.c.status)
+             .where(_H.c.conversation_id.in_(bindparam("cids", expanding=True)), _H.c.status.in_(OPEN_HANDOFF))
+             .order_by(_H.c.queued_at))
+
+
+def open_for(conn: Connection, conversation_ids: list[str]) -> dict:
+    """The newest open handoff (``id``, ``status``) of each of these conversations."""
+    if not conversation_ids:
+        return {}
+    return {r.conversation_id: r for r in conn.execute(_OPEN_FOR, {"cids": sorted(set(conversation_ids))})}
+
+
+def origin_headroom(conn: Connection, origin: str, now: float, *, max_open: int, per_hour: int) -> int:
+    """How many more handoffs may open from the address ``origin`` (a keyed hash) stands for:
+    at most ``max_open`` of its handoffs open, and at most ``per_hour`` opened in the last hour
+    (``count_origins`` records those that open). A flood from one address must not fill the
+    queue. PostgreSQL: held for the transaction, so two workers decide for one address in turn."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": "origin:" + origin})
+    open_now = conn.execute(select(func.count()).select_from(_H).where(
+        _H.c.origin == origin, _H.c.status.in_(OPEN_HANDOFF))).scalar_one()
+    hits = throttle.count_sync(conn, ORIGIN_KEY + origin, now - ORIGIN_WINDOW).hits
+    return max(0, min(max_open - open_now, per_hour - hits))
+
+
+def count_origins(conn: Connection, origins: list[str], now: float) -> None:
+    """One more handoff opened from each of these addresses (read by ``origin_headroom``)."""
+    throttle.hit_many(conn, [ORIGIN_KEY + o for o in origins], now)
 
 
 async def claim(s: AsyncSession, handoff_id: str, counsellor_id: int, now: float) -> bool:
@@ -104,38 +103,55 @@ async def claim(s: AsyncSession, handoff_id: str, counsellor_id: int, now: float
     return result.rowcount == 1
 
 
-async def close(s: AsyncSession, handoff_id: str, outcome: str | None, now: float, counsellor_id: int | None = None,
-                status: str | None = None) -> bool:
+def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: float,
+               counsellor_id: int | None = None, status: str | None = None) -> bool:
     """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may; with
     ``status``, only while it has that status (a queued one dismissed, while nobody takes it).
     The address it came from is erased."""
-    cond = [Handoff.id == handoff_id, Handoff.status.in_(OPEN_HANDOFF)]
+    cond = [_H.c.id == handoff_id, _H.c.status.in_(OPEN_HANDOFF)]
     if counsellor_id is not None:
-        cond += [Handoff.status == LIVE, Handoff.counsellor_id == counsellor_id]
+        cond += [_H.c.status == LIVE, _H.c.counsellor_id == counsellor_id]
     if status is not None:
-        cond.append(Handoff.status == status)
+        cond.append(_H.c.status == status)
     values: dict[str, Any] = {"status": CLOSED, "closed_at": now, "origin": None}
     if outcome is not None:
         values["outcome"] = outcome[:40]
-    result = await s.execute(update(Handoff).where(and_(*cond)).values(**values)
-                             .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+
+
+async def close(s: AsyncSession, handoff_id: str, outcome: str | None, now: float, counsellor_id: int | None = None,
+                status: str | None = None) -> bool:
+    """``close_sync`` in an ORM session."""
+    return await s.run_sync(lambda sync: close_sync(sync.connection(), handoff_id, outcome, now, counsellor_id, status))
+
+
+_MARK_CRISIS = (update(_H).where(_H.c.id == bindparam("hid"), _H.c.is_crisis.is_(False))
+                .values(is_crisis=True, priority=_H.c.priority + CRISIS_PRIORITY))
+
+
+def mark_crisis_sync(conn: Connection, handoff_ids: list[str]) -> int:
+    """Raise handoffs to the top of the queue; returns how many were not a crisis yet."""
+    if not handoff_ids:
+        return 0
+    return conn.execute(_MARK_CRISIS, [{"hid": h} for h in handoff_ids]).rowcount
 
 
 async def mark_crisis(s: AsyncSession, handoff_id: str) -> bool:
     """Raise a handoff to the top of the queue; False if it already was a crisis."""
-    result = await s.execute(update(Handoff).where(and_(Handoff.id == handoff_id, Handoff.is_crisis.is_(False)))
-                             .values(is_crisis=True, priority=Handoff.priority + CRISIS_PRIORITY)
-                             .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return await s.run_sync(lambda sync: mark_crisis_sync(sync.connection(), [handoff_id])) == 1
+
+
+_NOTE = update(_H).where(_H.c.id == bindparam("hid")).values(last_person_at=bindparam("at"))
+
+
+def note_person_messages(conn: Connection, handoff_ids: list[str], now: float, left_message: bool = False) -> None:
+    if handoff_ids:
+        stmt = _NOTE.values(left_message=True) if left_message else _NOTE
+        conn.execute(stmt, [{"hid": h, "at": now} for h in handoff_ids])
 
 
 async def note_person_message(s: AsyncSession, handoff_id: str, now: float, left_message: bool) -> None:
-    values: dict[str, Any] = {"last_person_at": now}
-    if left_message:
-        values["left_message"] = True
-    await s.execute(update(Handoff).where(Handoff.id == handoff_id).values(**values)
-                    .execution_options(synchronize_session=False))
+    await s.run_sync(lambda sync: note_person_messages(sync.connection(), [handoff_id], now, left_message))
 
 
 # ---- reads --------------------------------------------------------------------------------------
@@ -221,14 +237,22 @@ def open_body(crypto: Crypto, row) -> str:
     return crypto.decrypt(row.body_enc, body_aad(row.id))
 
 
+def add_lines(conn: Connection, crypto: Crypto, lines: list[tuple[str, str, str, float]]) -> list[int]:
+    """Transcript lines ``(handoff id, author, text, at)``, each sealed to its row, in one
+    statement; returns their ids."""
+    if not lines:
+        return []
+    ids = next_ids(conn, _TM, len(lines))  # the sealed body names its row
+    conn.execute(insert(_TM), [dict(id=row_id, handoff_id=hid, author=author, created_at=at,
+                                    body_enc=crypto.encrypt(text, body_aad(row_id)))
+                               for row_id, (hid, author, text, at) in zip(ids, lines)])
+    return ids
+
+
 async def add_line(session: AsyncSession, crypto: Crypto, handoff_id: str, author: str, text: str,
                    now: float) -> int:
     """One transcript line (sealed to its row); returns its id."""
-    row_id = await next_id(session, _TM)  # the sealed body names its row
-    session.add(TranscriptMessage(id=row_id, handoff_id=handoff_id, author=author,
-                                  body_enc=crypto.encrypt(text, body_aad(row_id)), created_at=now))
-    await session.flush()
-    return row_id
+    return (await session.run_sync(lambda sync: add_lines(sync.connection(), crypto, [(handoff_id, author, text, now)])))[0]
 
 
 async def transcript(s: AsyncSession, crypto: Crypto, handoff_id: str, after_id: int = 0) -> list[Line]:

@@ -26,6 +26,8 @@ RECONNECT_FIRST = 0.25
 RECONNECT_MAX = 2.0   # the worker and the sender hear of the database's return within 2 s
 PING_SECONDS = 5.0
 _NOTIFY = text("SELECT pg_notify(:c, :p)")
+INBOX_CHANNEL = "bot_inbox"    # the worker's: events were accepted
+OUTBOX_CHANNEL = "bot_outbox"  # the sender's: replies were queued
 
 Callback = Callable[[str], None]  # called with the payload, on the event loop
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Double, Integer, and_, bindparam, exists, func, insert, select, update
@@ -50,11 +49,6 @@ class Claimed:
     attempts: int
     user_id: str
     outbound: Outbound
-
-
-def new_retry_key() -> str:
-    """128 random bits as 32 hex digits (as ``uuid4().hex``, without building a UUID each turn)."""
-    return secrets.token_hex(16)
 
 
 def row_key(conversation_id: str, inbox_id: int | None, row_id: int | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import ThrottleHit
@@ -23,15 +23,26 @@ class Count:
     last_at: float | None
 
 
-async def count(s: AsyncSession, key: str, since: float) -> Count:
+_T = ThrottleHit.__table__
+
+
+def count_sync(conn: Connection, key: str, since: float) -> Count:
     """Hits under ``key`` at or after ``since``, and when the newest was."""
-    n, last = (await s.execute(select(func.count(), func.max(ThrottleHit.at))
-                               .where(ThrottleHit.key == key, ThrottleHit.at >= since))).one()
+    n, last = conn.execute(select(func.count(), func.max(_T.c.at)).where(_T.c.key == key, _T.c.at >= since)).one()
     return Count(int(n), last)
 
 
+async def count(s: AsyncSession, key: str, since: float) -> Count:
+    return await s.run_sync(lambda sync: count_sync(sync.connection(), key, since))
+
+
+def hit_many(conn: Connection, keys: list[str], now: float) -> None:
+    if keys:
+        conn.execute(insert(_T), [{"key": k, "at": now} for k in keys])
+
+
 async def hit(s: AsyncSession, key: str, now: float) -> None:
-    await s.execute(insert(ThrottleHit).values(key=key, at=now))
+    await s.run_sync(lambda sync: hit_many(sync.connection(), [key], now))
 
 
 async def clear(s: AsyncSession, key: str) -> None:
