@@ -18,14 +18,10 @@ import asyncio
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING
 
 from bot import observability as metrics
 from bot.envelope import DeliveryResult
 from bot.store import StoreUnavailable, outbox
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +47,7 @@ async def _ended(task: asyncio.Task) -> None:
 class Sender:
     """The sender of one ``Runtime`` (its channels, store, clock and settings)."""
 
-    def __init__(self, runtime: "Runtime") -> None:
+    def __init__(self, runtime) -> None:   # a bot.runtime.Runtime (not imported: it imports this)
         self.rt = runtime
         self.draining = False   # the runtime is stopping: finish the round under way (``Runtime.stop``)
 

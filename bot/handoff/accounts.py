@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from bot.store import audit, counsellors
 
+from .account_error import AccountError  # noqa: F401  (re-exported)
 from .security import Argon2Pool, hash_password, needs_rehash
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,6 @@ CAPABILITIES = {
 
 def may(role: str | None, capability: str) -> bool:
     return role in CAPABILITIES[capability]
-
-
-class AccountError(ValueError):
-    """A name or password that cannot be used; the message says why (in English, for the shell).
-    ``key`` and ``variables``: the same in the console's language (``console.account_error.<key>``)."""
-
-    def __init__(self, message: str, key: str = "invalid", **variables):
-        super().__init__(message)
-        self.key, self.variables = key, variables
 
 
 def check_role(role: str) -> None:

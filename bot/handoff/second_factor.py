@@ -25,6 +25,8 @@ import pyotp
 from bot.store import audit, counsellors
 from bot.store.crypto import where
 
+from .account_error import AccountError
+
 ISSUER = "first-contact-bot"
 STEP_SECONDS = 30
 DRIFT_STEPS = 1        # steps accepted either side of now
@@ -111,8 +113,6 @@ async def enrol(store, counsellor_id: int, secret: str, *, end_logins: bool, use
 
 async def enrol_by_name(store, name: str) -> Enrolment:
     """``counsellor totp NAME``: a new secret and recovery codes; the account's logins end."""
-    from .accounts import AccountError
-
     async with store.transaction() as s:
         row = await counsellors.counsellor_by_name(s, name)
     if row is None:
