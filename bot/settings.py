@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", alias="BOT_LOG_FORMAT")
     log_level: str = Field("INFO", alias="BOT_LOG_LEVEL")
     run_worker_in_web: bool | None = Field(None, alias="BOT_WORKER_IN_WEB")
-    outbox_max_attempts: int = Field(8, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
+    outbox_max_attempts: int = Field(20, alias="BOT_OUTBOX_MAX_ATTEMPTS", ge=1)
     # /metrics and the details of /readyz: on this port only (bound to BOT_METRICS_HOST), and/or
     # on the public port for a request with "Authorization: Bearer <BOT_METRICS_TOKEN>".
     metrics_port: int | None = Field(None, alias="BOT_METRICS_PORT", ge=1, le=65535)

@@ -203,3 +203,17 @@ async def test_a_delivery_still_running_at_the_end_of_the_drain_is_released_for_
         [row] = await rows(other)
     # Free for the next sender at once, and marked: this attempt may have reached the platform.
     assert (row.status, row.leased_until, row.in_flight) == ("pending", 0.0, 1)
+
+
+def test_a_retry_waits_at_most_about_ten_seconds_and_the_bot_keeps_trying_for_minutes():
+    """Once LINE is back every waiting answer goes within ~10 s (the fault suite's goal), yet the
+    default attempts still cover about two minutes of failures before a row is given up."""
+    from bot.settings import Settings
+    from bot.store.outbox import backoff_seconds
+
+    delays = [backoff_seconds(n) for n in range(1, 40)]
+    assert max(delays) <= 10.0 and delays[0] < 1.5
+    assert backoff_seconds(9, retry_after=30.0) == 30.0   # never sooner than LINE asked
+    attempts = Settings(DATABASE_URL="").outbox_max_attempts
+    shortest_window = sum(0.8 * min(8.0, 2 ** (n - 1)) for n in range(1, attempts))
+    assert shortest_window >= 100.0
