@@ -40,7 +40,7 @@ async def test_the_app_runs_the_worker_and_sender(settings, mini_holder, store_t
     app = build_app(process)
     attach_runtime(app, process)
     async with TestClient(TestServer(app)):
-        async with asyncio.timeout(10):  # the runtime starts (and migrates) in the background
+        async with asyncio.timeout(30):  # the runtime starts (migrates, seeds flow version 1) in the background
             await rt.store.schema_ready.wait()
         await rt.accept([InboundEvent("memory", "e1", "U1", "start", locale_hint="en")])
         [d] = await ch.wait_for(1)
