@@ -30,6 +30,7 @@ from .console_core import (  # noqa: F401  (re-exported: other packages use thes
     Console, CurrentLogin, audit_anonymous, audit_refused, capability_for, current_login, home_for, is_live, render,
     restrict, route_detail, secure_headers)
 from . import console_accounts
+from .console_history import history_item, history_page
 from .console_live import alerts, events
 from .console_login import change_password, login, login_page, logout, password_page
 from .console_second import enrol_second_factor, login_code, second_factor_page
@@ -140,6 +141,8 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_post(f"{PREFIX}/handoff/{{id}}/note", note)
     r.add_post(f"{PREFIX}/handoff/{{id}}/dismiss", dismiss)
     r.add_post(f"{PREFIX}/dismiss", dismiss)
+    r.add_get(f"{PREFIX}/history", history_page)
+    r.add_get(f"{PREFIX}/history/{{id}}", history_item)
     r.add_get(f"{PREFIX}/hours", hours_page)
     r.add_post(f"{PREFIX}/hours", set_switch)
     r.add_get(f"{PREFIX}/figures", figures_page)

@@ -118,6 +118,13 @@ def home_for(app: web.Application, role: str) -> str:
 PRE_LOGIN = _RequestKey("pre_login", str) if _RequestKey else "pre_login"
 
 
+def ready_replies(flow: Flow, locale: str) -> list[tuple[str, str]]:
+    """(short name, text) of the ready replies in the order of the locale file: a counsellor
+    inserts one by typing ``/`` and its short name, so the order is the file's, not sorted."""
+    keys = flow.catalog.get(locale) or flow.catalog.get(flow.default_locale, {})
+    return [(key[len(CANNED_PREFIX):], flow.text(locale, key)) for key in keys if key.startswith(CANNED_PREFIX)]
+
+
 def texts(flow: Flow, locale: str):
     def t(key: str, **variables: Any) -> str:
         return flow.text(locale, "console." + key, {k: str(v) for k, v in variables.items()})

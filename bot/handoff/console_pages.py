@@ -13,8 +13,8 @@ from bot.http import client_address, request_locale
 from bot.store import audit, counsellors, figures, handoffs, switches
 from bot.store.models import CLOSED, LIVE, NOTE, QUEUED
 
-from .console_core import (CONSOLE, CONTEXT_LISTS, CANNED_PREFIX, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
-                           Console, address_hash, audit_refused, home_for, render, texts)
+from .console_core import (CONSOLE, CONTEXT_LISTS, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
+                           Console, address_hash, audit_refused, home_for, ready_replies, render, texts)
 from .hours import format_opening
 from .packet import in_words
 from .presence import left_reasons
@@ -124,7 +124,7 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, **extr
         left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
         await _note_read(request, s, hid, now)
     flow = c.flow
-    canned = [(key, flow.text(h.locale, key)) for key in sorted(flow.catalog.get(h.locale, {})) if key.startswith(CANNED_PREFIX)]
+    canned = ready_replies(flow, h.locale)
     talk = [_line(line, c.tz) for line in lines if line.author != NOTE]
     words = in_words(flow, handoffs.open_context(c.store.crypto, h), h.locale, h.channel, request_locale(request, flow))
     return render(

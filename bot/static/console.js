@@ -135,6 +135,7 @@
         canned.value = "";
         textarea.focus();
       });
+      wireReady(textarea, canned);
     }
     var form = document.getElementById("reply-form");
     if (form) {
@@ -148,6 +149,75 @@
     }
     setInterval(pull, 30000);  // silence shows without any event
     return pull;
+  }
+
+  // Ready replies by keyboard: "/" and the start of a short name (the select's data-name) lists
+  // the matches in the file's order; Enter, Tab or a click puts the text in place of "/name".
+  function wireReady(textarea, select) {
+    var list = document.getElementById("ready-list");
+    if (!list) { return; }
+    var items = [];
+    Array.prototype.forEach.call(select.options, function (o) {
+      if (o.value) { items.push({ name: o.getAttribute("data-name") || "", text: o.value }); }
+    });
+    var shown = [];
+    var active = 0;
+    function token() {  // the "/name" just before the caret (a full-width "／" from Japanese input too)
+      var before = textarea.value.slice(0, textarea.selectionStart);
+      var m = /(^|\s)[\/\uff0f]([^\s\/\uff0f]*)$/.exec(before);
+      return m ? { start: before.length - m[2].length - 1, prefix: m[2].toLowerCase() } : null;
+    }
+    function hide() { list.classList.add("hidden"); shown = []; }
+    function insert(item) {
+      var tok = token();
+      if (!tok) { hide(); return; }
+      var end = textarea.selectionStart;
+      textarea.value = textarea.value.slice(0, tok.start) + item.text + textarea.value.slice(end);
+      var caret = tok.start + item.text.length;
+      textarea.setSelectionRange(caret, caret);
+      hide();
+      textarea.focus();
+    }
+    function draw() {
+      var tok = token();
+      shown = tok ? items.filter(function (it) { return it.name.toLowerCase().indexOf(tok.prefix) === 0; }) : [];
+      list.textContent = "";
+      if (!shown.length) { hide(); return; }
+      active = Math.min(active, shown.length - 1);
+      shown.forEach(function (item, i) {
+        var li = document.createElement("li");
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", i === active ? "true" : "false");
+        li.className = "ready-item" + (i === active ? " active" : "");
+        li.setAttribute("data-name", item.name);
+        var name = document.createElement("strong");
+        name.textContent = "/" + item.name;
+        var text = document.createElement("span");
+        text.textContent = item.text;
+        li.appendChild(name);
+        li.appendChild(text);
+        // mousedown, not click: the textarea keeps its focus and caret
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); insert(item); });
+        list.appendChild(li);
+      });
+      list.classList.remove("hidden");
+    }
+    textarea.addEventListener("input", function () { active = 0; draw(); });
+    textarea.addEventListener("keydown", function (ev) {
+      if (!shown.length || ev.isComposing) { return; }  // Enter confirms a Japanese conversion
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        active = (active + (ev.key === "ArrowDown" ? 1 : shown.length - 1)) % shown.length;
+        draw();
+      } else if (ev.key === "Enter" || ev.key === "Tab") {
+        ev.preventDefault();
+        insert(shown[active]);
+      } else if (ev.key === "Escape") {
+        ev.preventDefault();
+        hide();
+      }
+    });
+    textarea.addEventListener("blur", hide);
   }
 
   var onChange = null;

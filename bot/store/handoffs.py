@@ -171,6 +171,15 @@ async def get_handoff(s: AsyncSession, handoff_id: str, lock: bool = False) -> H
     return await s.get(Handoff, handoff_id)
 
 
+async def closed_by(s: AsyncSession, counsellor_id: int, since: float) -> list[Handoff]:
+    """A counsellor's own closed handoffs closed at or after ``since`` (the retention period's
+    start), newest first: their history. Another counsellor's never."""
+    stmt = (select(Handoff).where(Handoff.status == CLOSED, Handoff.counsellor_id == counsellor_id,
+                                  Handoff.closed_at >= since)
+            .order_by(Handoff.closed_at.desc(), Handoff.id))
+    return list((await s.execute(stmt)).scalars())
+
+
 def queue_order():
     """Crisis first, then higher priority, then the longest waiting."""
     return (case((Handoff.is_crisis, 0), else_=1), Handoff.priority.desc(), Handoff.queued_at.asc(), Handoff.id)
