@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import secrets
@@ -49,14 +48,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.channels.line.fake import LineStandIn, sign, webhook_body  # noqa: E402
-from bot.channels.line.render import build_messages  # noqa: E402
-from bot.engine import UserInput, load_bundle, step  # noqa: E402
 
 SECRET = "scale-test-channel-secret"
 TOKEN = "scale-test-access-token"
-# What people type, turn after turn: a story, then numbers for the choices they are shown.
-SCRIPT = ["インスタで知り合った人に動画を送ったら学校にばらすって言われた", "1", "1", "2", "1", "1", "3", "1", "2", "1",
-          "1", "2", "1", "1", "2"]
+# What people type, turn after turn (a story, then numbers for the choices they are shown), and
+# what the engine answers: the fault suite's, so both check against the same script.
+from bench.faultkit.load import SCRIPT, expected_answers  # noqa: E402
 
 
 def free_port() -> int:
@@ -71,16 +68,7 @@ def user_id(n: int) -> str:
 
 def expected_texts(turns: int) -> list[list[str]]:
     """The text messages LINE must receive for each turn of the script (the same for everyone)."""
-    bundle = load_bundle(ROOT / "flows", ROOT / "locales", dt.date.today())
-    flow = bundle.flow()
-    now = dt.datetime.now(dt.timezone.utc)
-    session, out = None, []
-    for t in range(turns):
-        turn = step(flow, session, UserInput.typed(SCRIPT[t % len(SCRIPT)]), now)
-        session = turn.session
-        messages = build_messages(turn.replies, turn.session.state)
-        out.append([m["text"] for m in messages if m.get("type") == "text"])
-    return out
+    return [list(answer) for answer in expected_answers(turns)]
 
 
 @dataclass
