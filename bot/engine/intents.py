@@ -35,6 +35,7 @@ import dataclasses
 import re
 from bisect import bisect_right
 from itertools import accumulate
+from operator import itemgetter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -187,8 +188,11 @@ def _compile_part(chunk: str, min_reading: int = MIN_READING_CHARS) -> frozenset
                      for layer, string in strings)
 
 
+_KANJI = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def _has_kanji(text: str) -> bool:
-    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+    return _KANJI.search(text) is not None
 
 
 # Godan verbs change their last kana by row; these are the kana each row can take
@@ -224,25 +228,25 @@ def _conjugation_type(word: str) -> str:
 
 # ---- one message, as layers --------------------------------------------------------------------------
 
-class Layer:
-    """One spelling of the whole message: the tokens' strings joined, and which token each
-    character belongs to, so a hit can be checked to start and end on word boundaries."""
+_FIELD = {layer: itemgetter(Token._fields.index(layer)) for layer in LAYERS}
 
-    __slots__ = ("text", "cuts", "starts", "ends")
 
-    def __init__(self, tokens: tuple[Token, ...], layer: str):
-        if layer == "skeleton":
-            pieces = [t.skeleton or t.surface for t in tokens]
-        else:
-            pieces = [getattr(t, layer) for t in tokens]
-        self.text = "".join(pieces)
-        self.cuts = list(accumulate(len(p) for p in pieces))  # where each token ends
-        self.ends = set(self.cuts)
-        self.starts = {0, *self.cuts}
-
-    def owner(self, offset: int) -> int:
-        """The token the character at ``offset`` belongs to."""
-        return bisect_right(self.cuts, offset)
+def _layer(tokens: tuple[Token, ...], layer: str) -> tuple[str, list[int], bytearray]:
+    """One spelling of the whole message: the tokens' strings joined; where each token ends
+    (``cuts``, so that the token a character belongs to is ``bisect_right(cuts, offset)``); and
+    ``bounds``, 1 at every offset where a token starts or ends, so that a hit can be checked to
+    start and end on word boundaries by two look-ups."""
+    if layer == "skeleton":
+        pieces = [t.skeleton or t.surface for t in tokens]
+    else:
+        pieces = list(map(_FIELD[layer], tokens))
+    text = "".join(pieces)
+    cuts = list(accumulate(map(len, pieces)))
+    bounds = bytearray(len(text) + 1)
+    bounds[0] = 1
+    for cut in cuts:
+        bounds[cut] = 1
+    return text, cuts, bounds
 
 
 @dataclass
@@ -308,35 +312,43 @@ class KeywordIndex:
             parts = {part_id for group in groups for part_id, _ in group}
             anchored.setdefault(min(parts, key=lambda p: (len(users[p]), p)), []).append(pid)
         self._anchored = {part_id: tuple(pids) for part_id, pids in anchored.items()}
-        self._automata = {layer: _automaton({k: sorted(v) for k, v in entries.items()}) for layer, entries in table.items()}
+        # The parts a pattern needs besides the one it is anchored on (None: that one alone).
+        self._needs: list[frozenset[int] | None] = [None] * len(self._layout)
+        for anchor, pids in anchored.items():
+            for pid in pids:
+                others = frozenset(part_id for group in self._layout[pid] for part_id, _ in group) - {anchor}
+                self._needs[pid] = others or None
+        self._automata = {layer: _automaton(layer, {k: sorted(v) for k, v in entries.items()})
+                          for layer, entries in table.items() if entries}
 
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
         if not tokens:
             return EMPTY_SCAN
         hits: dict[int, set[tuple[int, int]]] = {}   # part id -> {(first token, last token)}
-        has_ja = any(t.kind == JA for t in tokens)
-        has_en = any(t.kind == EN for t in tokens)
+        kinds = {t.kind for t in tokens}
+        has_ja = JA in kinds
+        has_en = EN in kinds
         for layer, automaton in self._automata.items():
             # Readings are of Japanese words, skeletons of English ones: skip what cannot differ.
             if automaton is None or (layer in _READING_LAYERS and not has_ja) or (layer == "skeleton" and not has_en):
                 continue
-            lay = Layer(tokens, layer)
-            if not lay.text:
+            text, cuts, bounds = _layer(tokens, layer)
+            if not text:
                 continue
-            reading_layer = layer in _READING_LAYERS
-            starts, ends, cuts = lay.starts, lay.ends, lay.cuts
-            for end, (length, entries) in automaton.iter(lay.text):
+            for end, (length, buckets) in automaton.iter(text):
                 start = end - length + 1
-                at_start = start in starts
-                at_end = (end + 1) in ends
-                span = None
-                for part_id, needs_start, needs_end, min_reading, lemma, whole in entries:
-                    if (needs_start and not at_start) or (needs_end and not at_end):
-                        continue
-                    if reading_layer and length < min_reading:
-                        continue
-                    if span is None:
-                        span = (bisect_right(cuts, start), bisect_right(cuts, end))
+                bucket = buckets[2 * bounds[start] + bounds[end + 1]]
+                if bucket is None:
+                    continue
+                span = (bisect_right(cuts, start), bisect_right(cuts, end))
+                plain, checked = bucket
+                for part_id in plain:
+                    found = hits.get(part_id)
+                    if found is None:
+                        hits[part_id] = {span}
+                    else:
+                        found.add(span)
+                for part_id, lemma, whole in checked:
                     if whole and span[0] != span[1] and tokens[span[0]].pos.startswith("助動詞"):
                         continue
                     if lemma and _another_word(tokens, span, lemma):
@@ -348,13 +360,15 @@ class KeywordIndex:
                         found.add(span)
         if not hits:
             return EMPTY_SCAN
-        patterns, layout, anchored = self.patterns, self._layout, self._anchored
+        patterns, layout, anchored, needs = self.patterns, self._layout, self._anchored, self._needs
         candidates = [pid for part_id in hits for pid in anchored.get(part_id, ())]
         spans: dict[int, list[list[tuple[int, int]]]] = {}
+        found_parts = hits.keys()
         for pid in candidates:
-            groups = layout[pid]
-            if not all(part_id in hits for group in groups for part_id, _ in group):
+            others = needs[pid]
+            if others is not None and not found_parts >= others:
                 continue
+            groups = layout[pid]
             found = [_group_spans(group, hits, tokens) for group in groups]
             if all(found):
                 spans[pid] = found
@@ -380,9 +394,12 @@ class KeywordIndex:
             off = cancelled.get(name, ())
             ok = True
             for group in spans[pid]:
-                free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
-                        and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
-                        and tokens[a].sentence not in off]
+                if covered or skip_quoted or off:
+                    free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
+                            and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
+                            and tokens[a].sentence not in off]
+                else:
+                    free = group
                 if not free:
                     ok = False
                     break
@@ -399,9 +416,11 @@ class KeywordIndex:
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
     """The words read like the keyword are, by the dictionary, other words written with kanji."""
     first = tokens[span[0]]
+    if first.lemma == lemma:
+        return False
     if span[0] != span[1] and not _has_kanji(first.surface):
         return False
-    return first.lemma != lemma and _has_kanji(first.lemma)
+    return _has_kanji(first.lemma)
 
 
 def _group_spans(group: tuple[tuple[int, int], ...], hits, tokens) -> list[tuple[int, int]]:
@@ -410,17 +429,20 @@ def _group_spans(group: tuple[tuple[int, int], ...], hits, tokens) -> list[tuple
     if len(group) == 1:
         return sorted(first_hits)
     out = []
+    rest = group[1:]
     for first, last in sorted(first_hits):
         end = last
-        ok = True
-        for part_id, gap in group[1:]:
-            nxt = [(a, b) for a, b in hits[part_id]
-                   if a > end and a - end - 1 <= gap and tokens[a].sentence == tokens[first].sentence]
-            if not nxt:
-                ok = False
+        sentence = tokens[first].sentence
+        for part_id, gap in rest:
+            # the nearest end of the next part, after this one, a few words on, in the sentence
+            best = -1
+            for a, b in hits[part_id]:
+                if end < a <= end + gap + 1 and (best < 0 or b < best) and tokens[a].sentence == sentence:
+                    best = b
+            if best < 0:
                 break
-            end = min(b for _, b in nxt)
-        if ok:
+            end = best
+        else:
             out.append((first, end))
     return out
 
@@ -436,14 +458,28 @@ def _one_edit(word: str) -> set[str]:
     return {w for w in out if len(w) >= MIN_FUZZY_LETTERS - 1}
 
 
-def _automaton(table: dict[str, list[tuple[int, int]]]):
-    if not table:
-        return None
+def _automaton(layer: str, table: dict[str, list[tuple]]):
+    """One layer's automaton. Each key carries its length and, for each of the four ways a hit
+    can stand (starting on a word boundary or not, ending on one or not), the parts it may count
+    for there: what does not depend on the message (boundaries a part needs, the shortest
+    reading it accepts) is settled here, once, not at every hit."""
     import ahocorasick
 
+    reading = layer in _READING_LAYERS
     automaton = ahocorasick.Automaton()
     for key, entries in table.items():
-        automaton.add_word(key, (len(key), tuple(entries)))
+        buckets = []
+        for at_start in (False, True):
+            for at_end in (False, True):
+                ok = [e for e in entries if (at_start or not e[1]) and (at_end or not e[2])
+                      and not (reading and len(key) < e[3])]
+                plain = tuple(part_id for part_id, _, _, _, lemma, whole in ok if not lemma and not whole)
+                checked = tuple((part_id, lemma, whole) for part_id, _, _, _, lemma, whole in ok if lemma or whole)
+                buckets.append((plain, checked) if ok else None)
+        if any(buckets):
+            automaton.add_word(key, (len(key), tuple(buckets)))
+    if not len(automaton):
+        return None
     automaton.make_automaton()
     return automaton
 
