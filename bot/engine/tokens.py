@@ -356,27 +356,32 @@ def _japanese(run: str, sentence: int, retry: bool = True) -> list[Token]:
         return [Token(hira(run), hira(run), hira(run), hira(run), JA, sentence=sentence)]
     out = []
     for m in morphemes:
-        pos = m.part_of_speech()
-        if pos[0] == "補助記号" or pos[0] == "空白":
+        pos_id = m.part_of_speech_id()
+        skip = _PUNCTUATION.get(pos_id)
+        if skip is None:
+            skip = _PUNCTUATION[pos_id] = m.part_of_speech()[0] in ("補助記号", "空白")
+        if skip:
             continue
-        if retry and m.is_oov() and _KATAKANA_WORD.fullmatch(m.surface()):
+        surface = m.surface()
+        if retry and m.is_oov() and _KATAKANA_WORD.fullmatch(surface):
             # Japanese words written in katakana for effect (シニタイ, コワイ) are unknown to the
             # dictionary as written: read them again in hiragana.
-            out.extend(_japanese(hira(m.surface()), sentence, retry=False))
+            out.extend(_japanese(hira(surface), sentence, retry=False))
             continue
-        fields = _word_fields(m.word_id(), m.surface()) if m.word_id() >= 0 else None
+        word_id = m.word_id()
+        fields = _WORDS_SEEN.get((word_id, surface)) if word_id >= 0 else None
         if fields is None:
-            fields = _fields_of(m, pos)
-        out.append(Token(*fields, sentence=sentence))
+            fields = _fields_of(m, m.part_of_speech())
+        out.append(_new_token(Token, (*fields, sentence, False)))
     return out
 
 
+# Whether a part of speech (by its id in the dictionary) is punctuation or space: not a word.
+_PUNCTUATION: dict[int, bool] = {}
+_new_token = tuple.__new__   # Token(*fields, sentence=...) without the keyword handling: many per message
+
+# A dictionary word always reads the same: its fields are kept after the first time.
 _WORDS_SEEN: dict[tuple[int, str], tuple] = {}
-
-
-def _word_fields(word_id: int, surface: str) -> tuple | None:
-    """A dictionary word always reads the same: its fields are kept after the first time."""
-    return _WORDS_SEEN.get((word_id, surface))
 
 
 def _fields_of(m, pos) -> tuple:
