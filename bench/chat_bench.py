@@ -46,9 +46,9 @@ def percentile(values: list[int], p: float) -> int:
 
 def forget_messages() -> None:
     """Empty every cache keyed by a whole message (not those keyed by a word)."""
-    from bot.engine import classifier, tokens, turn
+    from bot.engine import classifier, normalise, tokens, turn
 
-    for module, name in ((tokens, "tokenize"), (turn, "_read"), (classifier, "_verdict")):
+    for module, name in ((tokens, "tokenize"), (turn, "_read"), (classifier, "_verdict"), (normalise, "normalise")):
         cached = getattr(module, name, None)
         if cached is not None and hasattr(cached, "cache_clear"):
             cached.cache_clear()

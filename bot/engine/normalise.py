@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import jaconv
 
@@ -24,8 +25,10 @@ _SPACES = re.compile(r"\s+")
 _ELONGATION = re.compile("[ー〜~～]+")
 
 
+@lru_cache(maxsize=4096)
 def normalise(text: str) -> str:
-    """Fold ``text`` for matching. Idempotent: normalise(normalise(x)) == normalise(x)."""
+    """Fold ``text`` for matching. Idempotent: normalise(normalise(x)) == normalise(x).
+    Cached: a message is folded for the keywords and again for the model."""
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
