@@ -21,6 +21,8 @@ _SCRIPTS = [
     ("my", re.compile("[\u1000-\u109f]")),
     ("km", re.compile("[\u1780-\u17ff]")),
 ]
+# Any of those scripts at all: most messages have none, and then the patterns are not tried one by one.
+_ANY_SCRIPT = re.compile("[" + "".join(pattern.pattern.strip("[]") for _, pattern in _SCRIPTS) + "]")
 _KANA = re.compile("[\u3041-\u30ff\uff66-\uff9f]")
 _HAN = re.compile("[\u4e00-\u9fff]")
 # Characters of simplified or traditional Chinese that Japanese does not use, and Chinese
@@ -58,9 +60,10 @@ def detect_language(text: str) -> str | None:
     """ISO code of the language ``text`` is written in when it is one the bot must recognise:
     "ja" or "en", another code (zh, ko, vi, pt, tl, ru, ...), or None when it cannot tell."""
     t = unicodedata.normalize("NFC", text[:1000]).lower()
-    for code, pattern in _SCRIPTS:
-        if len(pattern.findall(t)) >= 2:
-            return code
+    if _ANY_SCRIPT.search(t):
+        for code, pattern in _SCRIPTS:
+            if len(pattern.findall(t)) >= 2:
+                return code
     if _KANA.search(t):
         return "ja"
     han = len(_HAN.findall(t))
