@@ -267,6 +267,9 @@ class Flow:
     classifier: "Classifier | None" = None   # the statistical net under the keywords (classifier.py)
     model_crisis: str | None = None          # where it sends a message that reads like a crisis
     model_emergency: str | None = None       # ... and one that reads like harm happening now
+    # What a turn works out the same way every time from this flow alone (a state's buttons in a
+    # language): kept here, per flow version, by the engine's own functions.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)

@@ -412,6 +412,15 @@ def _auto_target(flow: Flow, state: CompiledState, variables: Mapping[str, str])
 
 def _choices(flow: Flow, state: CompiledState, locale: str, offer_human: bool = False,
              human_first: bool = False) -> tuple[Choice, ...]:
+    key = ("choices", state.name, locale, offer_human, human_first)
+    choices = flow.memo.get(key)
+    if choices is None:
+        choices = flow.memo[key] = _choices_of(flow, state, locale, offer_human, human_first)
+    return choices
+
+
+def _choices_of(flow: Flow, state: CompiledState, locale: str, offer_human: bool,
+                human_first: bool) -> tuple[Choice, ...]:
     out = tuple(Choice(c.id, flow.text(locale, c.label_key)) for c in state.choices)
     human = Choice(HUMAN_CHOICE_ID, flow.text(locale, flow.texts.choice_human))
     if human_first and state.name != flow.human_state:
@@ -424,7 +433,16 @@ def _choices(flow: Flow, state: CompiledState, locale: str, offer_human: bool = 
 def _links(flow: Flow, state: CompiledState, locale: str, ts: float) -> tuple[Link, ...]:
     if not state.links:
         return ()
+    key = ("links", state.name, locale)
+    shown = flow.memo.get(key)
+    if shown is None:
+        shown = flow.memo[key] = _links_of(flow, state, locale)
     now = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    return tuple(Link(label, href, rid, res.is_open(now), hours) for res, label, href, rid, hours in shown)
+
+
+def _links_of(flow: Flow, state: CompiledState, locale: str) -> tuple[tuple, ...]:
+    """What a state's links show in a language; only whether each is open now changes per turn."""
     out = []
     for rid in state.links:
         res = flow.resources.get(rid)
@@ -432,7 +450,7 @@ def _links(flow: Flow, state: CompiledState, locale: str, ts: float) -> tuple[Li
             continue
         name = res.field("name", locale, flow.default_locale) or rid
         label = f"{name} {res.tel}" if res.tel else name
-        out.append(Link(label, res.href, rid, res.is_open(now), res.field("hours", locale, flow.default_locale) or ""))
+        out.append((res, label, res.href, rid, res.field("hours", locale, flow.default_locale) or ""))
     return tuple(out)
 
 
