@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import defaultdict
 from bisect import bisect_right
 from itertools import accumulate
 from operator import itemgetter
@@ -231,22 +232,18 @@ def _conjugation_type(word: str) -> str:
 _FIELD = {layer: itemgetter(Token._fields.index(layer)) for layer in LAYERS}
 
 
-def _layer(tokens: tuple[Token, ...], layer: str) -> tuple[str, list[int], bytearray]:
+def _layer(tokens: tuple[Token, ...], layer: str) -> tuple[str, list[int], set[int]]:
     """One spelling of the whole message: the tokens' strings joined; where each token ends
     (``cuts``, so that the token a character belongs to is ``bisect_right(cuts, offset)``); and
-    ``bounds``, 1 at every offset where a token starts or ends, so that a hit can be checked to
-    start and end on word boundaries by two look-ups."""
+    every offset where a token starts or ends (``bounds``), so that a hit can be checked to start
+    and end on word boundaries by two look-ups (a hit ends after its first character: 0 is only
+    ever asked as a start)."""
     if layer == "skeleton":
         pieces = [t.skeleton or t.surface for t in tokens]
     else:
         pieces = list(map(_FIELD[layer], tokens))
-    text = "".join(pieces)
     cuts = list(accumulate(map(len, pieces)))
-    bounds = bytearray(len(text) + 1)
-    bounds[0] = 1
-    for cut in cuts:
-        bounds[cut] = 1
-    return text, cuts, bounds
+    return "".join(pieces), cuts, {0, *cuts}
 
 
 @dataclass
@@ -324,7 +321,7 @@ class KeywordIndex:
     def scan(self, tokens: tuple[Token, ...]) -> Scan:
         if not tokens:
             return EMPTY_SCAN
-        hits: dict[int, set[tuple[int, int]]] = {}   # part id -> {(first token, last token)}
+        hits: dict[int, set[tuple[int, int]]] = defaultdict(set)   # part id -> {(first token, last token)}
         kinds = {t.kind for t in tokens}
         has_ja = JA in kinds
         has_en = EN in kinds
@@ -337,27 +334,19 @@ class KeywordIndex:
                 continue
             for end, (length, buckets) in automaton.iter(text):
                 start = end - length + 1
-                bucket = buckets[2 * bounds[start] + bounds[end + 1]]
+                bucket = buckets[2 * (start in bounds) + ((end + 1) in bounds)]
                 if bucket is None:
                     continue
                 span = (bisect_right(cuts, start), bisect_right(cuts, end))
                 plain, checked = bucket
                 for part_id in plain:
-                    found = hits.get(part_id)
-                    if found is None:
-                        hits[part_id] = {span}
-                    else:
-                        found.add(span)
+                    hits[part_id].add(span)
                 for part_id, lemma, whole in checked:
                     if whole and span[0] != span[1] and tokens[span[0]].pos.startswith("助動詞"):
                         continue
                     if lemma and _another_word(tokens, span, lemma):
                         continue
-                    found = hits.get(part_id)
-                    if found is None:
-                        hits[part_id] = {span}
-                    else:
-                        found.add(span)
+                    hits[part_id].add(span)
         if not hits:
             return EMPTY_SCAN
         patterns, layout, anchored, needs = self.patterns, self._layout, self._anchored, self._needs
