@@ -53,6 +53,7 @@ _WORDS = {
 _ENGLISH = {"i", "im", "me", "my", "you", "he", "she", "it", "is", "am", "are", "the", "a", "and", "to", "of",
             "in", "not", "dont", "want", "pics", "help", "please", "him", "her", "what", "do", "send", "ok",
             "scared", "sent", "photo", "photos", "money", "threat", "threatening", "with", "for", "this", "that"}
+_THREE_ASCII_LETTERS = re.compile("[a-zA-Z][^a-zA-Z]*[a-zA-Z][^a-zA-Z]*[a-zA-Z]")
 _LATIN_WORD = re.compile(r"[a-zà-ÿăâđêôơư\u1ea0-\u1ef9']+")
 
 
@@ -76,16 +77,15 @@ def detect_language(text: str) -> str | None:
     words = _LATIN_WORD.findall(t)
     if not words:
         return None
-    english = sum(1 for w in words if w in _ENGLISH)
+    english = sum(map(_ENGLISH.__contains__, words))
     best, score = None, 0
     for code, vocabulary in _WORDS.items():
-        hits = sum(1 for w in words if w in vocabulary)
+        hits = sum(map(vocabulary.__contains__, words))
         if hits > score:
             best, score = code, hits
     if best and score >= 2 and score > english:
         return best
-    letters = sum(1 for c in t if c.isascii() and c.isalpha())
-    return "en" if letters >= 3 else None
+    return "en" if _THREE_ASCII_LETTERS.search(t) else None
 
 
 def is_unsupported(text: str, locales: tuple[str, ...]) -> str | None:
