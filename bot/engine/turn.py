@@ -510,4 +510,7 @@ def _with_vars(session: Session, sets) -> Session:
 
 
 def _replace(session: Session, **changes) -> Session:
-    return dataclasses.replace(session, **changes)
+    # dataclasses.replace, without looking the fields up again on every call
+    fields = session.__dict__.copy()
+    fields.update(changes)
+    return Session(**fields)
