@@ -58,3 +58,4 @@ chat: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/chat_bench.py
