@@ -114,6 +114,40 @@ class FlowVersions:
             new_id = await rows.add(s, files, author=author, note=note, at=self.clock(), parent_id=parent_id)
         return Outcome(new_id, bundle)
 
+    # ---- the editor's working draft ---------------------------------------------------------------
+
+    async def working_draft(self, *, author: str) -> tuple[int, FlowFiles]:
+        """The draft the console's editor works on: the newest draft started from the published
+        version, or a new one copied from it. Shared by every editor (as RapidPro's flow editor
+        does): changes apply to it one at a time (``edit_draft``)."""
+        async with self.store.transaction() as s:
+            head = await rows.published_head(s)
+            found = await rows.newest_draft(s, head)
+            if found is None:
+                base = await rows.get(s, head) if head is not None else None
+                files = rows.files_of(base) if base is not None else FlowFiles.read(self.flows_dir, self.locales_dir)
+                found = await rows.add(s, files, author=author, note="", at=self.clock(), parent_id=head)
+            return found, rows.files_of(await rows.get(s, found))
+
+    async def edit_draft(self, version_id: int, change: Callable[[FlowFiles], FlowFiles], *,
+                         author: str, note: str | None = None) -> Outcome:
+        """Apply ``change`` (a pure function of the draft's files) to the draft ``version_id`` and
+        store the result, errors or not: a draft may be unfinished; the checker's verdict comes
+        back in ``bundle`` and publishing refuses a draft with errors. Refused when
+        ``version_id`` is not a draft. ``change`` may raise ``ValueError`` to refuse an edit
+        (nothing is stored; the message comes back in ``refused``)."""
+        async with self.store.transaction() as s:
+            row = await rows.lock_draft(s, version_id)
+            if row is None:
+                return Outcome(None, refused=(f"version {version_id} is not a draft",
+                                              f"版 {version_id} は下書きではありません"))
+            try:
+                files = change(rows.files_of(row))
+            except ValueError as e:
+                return Outcome(None, refused=(str(e), getattr(e, "ja", str(e))))
+            await rows.update_draft(s, row, files, author=author, note=note)
+        return Outcome(version_id, self.check(files))
+
     async def publish(self, version_id: int, *, author: str, counsellor_id: int | None = None,
                       lang: str = "en") -> Outcome:
         """Make a draft the version the bot serves, in every process. Refused when it does not
