@@ -331,3 +331,28 @@ async def test_the_supervisor_list_puts_crisis_first_and_shows_who_waits(serve):
     assert ids == [crisis, calm]
     row = listing.split(f'data-handoff="{crisis}"')[1].split("</tr>")[0]
     assert "待機中" in row and "（未担当）" in row and "危機" in row
+
+
+async def test_a_note_left_for_the_queue_is_shown_to_whoever_takes_it_next(serve):
+    client, rt = await serve()
+    aiko = await create_counsellor(rt.store, "aiko", PASSWORD)
+    await create_counsellor(rt.store, "ben", PASSWORD)
+    hid = await queued_handoff(client, rt.store)
+    assert await rt.handoff_hooks.take(hid, aiko) == "ok"
+    await login(client, "aiko")
+    token = await csrf_of(client)
+    resp = await client.post(f"/console/handoff/{hid}/transfer", data={"csrf": token, "to": "queue", "note": NOTE},
+                             allow_redirects=False)
+    assert resp.status == 303
+    assert [(r.detail, r.counsellor_id) for r in await rows(rt.store, audit.TRANSFERRED)] == [("to queue", aiko)]
+    ben_client, _ = await logged_in(serve, "ben")
+    queue = await (await ben_client.get("/console/queue")).text()
+    assert "aiko さんから転送" in queue.split(f'data-handoff="{hid}"')[1].split("</li>")[0]
+    waiting = (await (await ben_client.get("/console/alerts")).json())["waiting"]
+    assert [(w["id"], w["transfer_from"]) for w in waiting] == [(hid, "aiko")]
+    resp = await ben_client.post(f"/console/handoff/{hid}/take", data={"csrf": await csrf_of(ben_client)},
+                                 allow_redirects=False)
+    assert resp.status == 303
+    page = await (await ben_client.get(f"/console/handoff/{hid}")).text()
+    top = page.split('id="handover"')[1].split("</div>")[0]
+    assert "aiko さんが待ち行列に戻しました" in top and NOTE in top and 'id="reply-text"' in page
