@@ -49,6 +49,10 @@ PERSON = "person"
 COUNSELLOR = "counsellor"
 BOT = "bot"
 NOTE = "note"  # a counsellor's private note on a handoff: never sent, kept and erased with the transcript
+HANDOVER = "handover"  # the note written with a transfer: never sent, kept and erased like a note
+SUPERVISOR = "supervisor"  # a supervisor who joined a conversation wrote this (sent to the person)
+# How a conversation changed hands (``handoffs.transfer_kind``).
+TO_COLLEAGUE, TO_QUEUE, TAKEN_OVER = "colleague", "queue", "takeover"
 
 
 class Base(DeclarativeBase):
@@ -157,6 +161,15 @@ class Handoff(Base):
     # A keyed hash of the address a web-chat handoff came from, while it is open: the limit on
     # open handoffs per address counts it. Erased when the handoff closes.
     origin: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # The last change of hands (a transfer to a colleague or back to the queue, or a supervisor
+    # taking over): when, from whom, how; ``transfer_seen``: the colleague it went to opened it.
+    # ``queued_at`` and ``taken_at`` stay those of the first wait (the queue keeps its place).
+    transferred_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    transferred_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transfer_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    transfer_seen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # A supervisor writing alongside the counsellor in charge (joined), until a take-over or the end.
+    supervisor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TranscriptMessage(Base):
@@ -166,7 +179,7 @@ class TranscriptMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     handoff_id: Mapped[str] = mapped_column(String(32), ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
-    author: Mapped[str] = mapped_column(String(12))  # person | counsellor | bot
+    author: Mapped[str] = mapped_column(String(12))  # person | counsellor | bot | note | handover | supervisor
     body_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Double, index=True)
 
