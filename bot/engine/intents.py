@@ -228,7 +228,7 @@ class Layer:
     """One spelling of the whole message: the tokens' strings joined, and which token each
     character belongs to, so a hit can be checked to start and end on word boundaries."""
 
-    __slots__ = ("text", "cuts", "starts", "ends")
+    __slots__ = ("text", "cuts", "starts", "ends", "soft")
 
     def __init__(self, tokens: tuple[Token, ...], layer: str):
         if layer == "skeleton":
@@ -239,10 +239,45 @@ class Layer:
         self.cuts = list(accumulate(len(p) for p in pieces))  # where each token ends
         self.ends = set(self.cuts)
         self.starts = {0, *self.cuts}
+        self.soft = _soft_boundaries(tokens, self.cuts) if layer == "reading" else _NO_SOFT
 
     def owner(self, offset: int) -> int:
         """The token the character at ``offset`` belongs to."""
         return bisect_right(self.cuts, offset)
+
+
+_NO_SOFT: frozenset[int] = frozenset()
+MIN_SOFT_READING = 3   # a word read across the dictionary's cuts of a hiragana run: three kana at least
+_NO_WORD_STARTS = frozenset("んっゃゅょぁぃぅぇぉーゎ")
+_CONTRACTIONS = frozenset({"ん", "んだ", "んです", "んでし", "んで", "っす", "っけ", "っしょ", "った"})  # しにたいんだ, やばいっす
+
+
+def _soft_boundaries(tokens: tuple[Token, ...], cuts: list[int]) -> frozenset[int]:
+    """Offsets inside a run of kana words that the dictionary plainly cut wrong, where a word may
+    also start or end. Typed without conversion, hiragana is sometimes cut into pieces no word
+    has (じさつってどう: じ|さ|つっ|て, an auxiliary opening the message; れんたんかった:
+    れん|た|んかっ|た and ほぞんしといた: ほぞ|んし|…, a word starting with ん), so a keyword read in
+    such a run need not start and end on those cuts. A run cut into real words (わたし|に|たいして,
+    ありす|かふぇ) keeps its cuts: しにたい is not read across them."""
+    soft: set[int] = set()
+    i, n = 0, len(tokens)
+    while i < n:
+        if not tokens[i].is_kana:
+            i += 1
+            continue
+        j = i
+        while j < n and tokens[j].is_kana and tokens[j].sentence == tokens[i].sentence \
+                and len(tokens[j].reading) == len(tokens[j].surface):
+            j += 1
+        opens_clause = i == 0 or tokens[i - 1].kind != JA or tokens[i - 1].sentence != tokens[i].sentence
+        broken = (opens_clause and tokens[i].pos.startswith("助動詞")) or \
+            any(t.surface[0] in _NO_WORD_STARTS and t.pos.startswith("助動詞") and t.surface not in _CONTRACTIONS
+                for t in tokens[i:j])
+        if j - i >= 2 and broken:
+            begin = cuts[i - 1] if i else 0
+            soft.update(range(begin, cuts[j - 1] + 1))
+        i = max(j, i + 1)
+    return frozenset(soft)
 
 
 @dataclass
@@ -324,11 +359,14 @@ class KeywordIndex:
             if not lay.text:
                 continue
             reading_layer = layer in _READING_LAYERS
-            starts, ends, cuts = lay.starts, lay.ends, lay.cuts
+            starts, ends, cuts, soft = lay.starts, lay.ends, lay.cuts, lay.soft
             for end, (length, entries) in automaton.iter(lay.text):
                 start = end - length + 1
                 at_start = start in starts
                 at_end = (end + 1) in ends
+                if soft and length >= MIN_SOFT_READING and (not at_start or not at_end) \
+                        and start in soft and (end + 1) in soft:
+                    at_start = at_end = True
                 span = None
                 for part_id, needs_start, needs_end, min_reading, lemma, whole in entries:
                     if (needs_start and not at_start) or (needs_end and not at_end):

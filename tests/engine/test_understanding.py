@@ -481,3 +481,15 @@ def test_contractions_and_verb_forms_people_type():
 def test_quotes_of_other_people_however_they_are_introduced(text, hit):
     idx = index(crisis={"keywords": ("kys", "want to die", "life is over", "dead"), "quoted": False})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("じさつってどうやったらできる", True),   # じ|さ|つっ|て: an auxiliary opening the message
+    ("れんたんかった", True),                 # れん|た|んかっ|た: a word starting with ん
+    ("わたしにたいしてだけ冷たい", False),      # わたし|に|たいして: real words, しにたい not across them
+    ("むしにたいしてこわがりすぎ", False),
+    ("しにたいんだ", True),                   # ん as in んだ is a real ending, not a broken cut
+])
+def test_hiragana_the_dictionary_cut_wrongly_is_read_across_its_cuts(text, hit):
+    idx = index(crisis={"keywords": ("自殺", "練炭", "死にたい")})
+    assert (found(idx, text) == {"crisis"}) is hit
