@@ -298,10 +298,14 @@ def _own_main_clause_en(tokens: list[Token], at: int) -> bool:
 _ROMAJI_WORD = re.compile(r"[a-z]+")
 
 
+# The u of su is often not written, as it is not heard: "riska" (リスカ), "des", "mas", "skoshi".
+_SILENT_U = re.compile(r"(?<![a-z])s(?=[kgtdnmbprwfjcz])|(?<=[aiueo])s(?=[kgtdnmbprwfjcz])|(?<=[aiueo])s\b")
+
+
 def _romaji_to_kana(text: str) -> str:
     import jaconv
 
-    return jaconv.alphabet2kana(text)
+    return jaconv.alphabet2kana(_SILENT_U.sub("su", text))
 
 
 def _looks_romaji(text: str) -> bool:
@@ -315,7 +319,7 @@ def _looks_romaji(text: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def _is_romaji_word(word: str) -> bool:
-    if len(word) < 3 or not _SYLLABLES.fullmatch(word) or _is_english(word):
+    if len(word) < 3 or not _SYLLABLES.fullmatch(_SILENT_U.sub("su", word)) or _is_english(word):
         return False  # "kms", "sewerslide": not syllables; "dare", "tai": English words
     return not re.search("[a-z]", _romaji_to_kana(word))
 

@@ -493,3 +493,14 @@ def test_quotes_of_other_people_however_they_are_introduced(text, hit):
 def test_hiragana_the_dictionary_cut_wrongly_is_read_across_its_cuts(text, hit):
     idx = index(crisis={"keywords": ("自殺", "練炭", "死にたい")})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text", ["riska shita mata", "mou riska shitai des", "shinitai desu"])
+def test_romaji_without_the_silent_u_is_read_as_kana(text):
+    idx = index(crisis={"keywords": ("リスカ*", "死にたい")})
+    assert found(idx, text) == {"crisis"}
+
+
+def test_english_with_s_before_a_consonant_stays_english():
+    from bot.engine.tokens import tokenize
+    assert all(t.kind != "ja" for t in tokenize("this is my class"))
