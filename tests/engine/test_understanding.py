@@ -504,3 +504,15 @@ def test_romaji_without_the_silent_u_is_read_as_kana(text):
 def test_english_with_s_before_a_consonant_stays_english():
     from bot.engine.tokens import tokenize
     assert all(t.kind != "ja" for t in tokenize("this is my class"))
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("「死にたいほど愛してる」みたいな歌詞好き", False),   # 「…」みたいな歌詞: a song's words
+    ("アニメの「死にたい夜に」見た", False),               # a work named before the title
+    ("「消えたい」聴いてる", False),                       # a title being listened to
+    ("「死にたい」ってずっと思ってる", True),              # the person's own thought stays theirs
+    ("「消えたい」って思った", True),
+])
+def test_a_title_in_brackets_is_not_the_persons_words(text, hit):
+    idx = index(crisis={"keywords": ("死にたい", "消えたい"), "quoted": False})
+    assert (found(idx, text) == {"crisis"}) is hit
