@@ -287,6 +287,7 @@ class Scan:
     intents: frozenset[str]
     found: dict[str, tuple[str, ...]] = field(default_factory=dict)
     negated: frozenset[str] = frozenset()   # intents whose only keywords were negated
+    vetoed: frozenset[str] = frozenset()    # intents one of whose model_unless words stands in the message
 
 
 EMPTY_SCAN = Scan(frozenset())
@@ -313,7 +314,7 @@ class KeywordIndex:
             if not spec.quoted:
                 self.ignores_quotes.add(name)
             written = ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
-                       + [(u, "unless") for u in spec.unless])
+                       + [(u, "unless") for u in spec.unless] + [(m, "model_unless") for m in spec.model_unless])
             for raw, kind, text in ((raw, kind, text) for raw, kind in written
                                     for text in _spelled_out(str(raw), words or {})):
                 pattern = compile_pattern(name, text, kind, words, shown=_LOCALE_PREFIX.sub("{", str(raw)))
@@ -398,10 +399,13 @@ class KeywordIndex:
                 spans[pid] = found
         idioms: dict[str, list[tuple[int, int]]] = {}
         cancelled: dict[str, set[int]] = {}   # intent -> sentences where an "unless" word stands
+        vetoed: set[str] = set()
         for pid, groups in spans.items():
             if patterns[pid].kind == "idiom":
                 for group in groups:
                     idioms.setdefault(patterns[pid].intent, []).extend(group)
+            elif patterns[pid].kind == "model_unless":
+                vetoed.add(patterns[pid].intent)
             elif patterns[pid].kind == "unless":
                 for group in groups:
                     cancelled.setdefault(patterns[pid].intent, set()).update(tokens[a].sentence for a, _ in group)
@@ -431,7 +435,7 @@ class KeywordIndex:
             if ok:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
-        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
+        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names), frozenset(vetoed))
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
@@ -498,6 +502,9 @@ class IntentSpec:
     negation: bool = True
     quoted: bool = True   # False: words inside 「」 or "" (what someone else said) do not count
     unless: tuple[str, ...] = ()  # words that, in the same sentence, cancel the intent (来週, "lmao")
+    # words in whose presence the understanding model alone may not raise this intent's
+    # interrupt (風邪 for medicine taken: the keywords still can)
+    model_unless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
