@@ -421,8 +421,13 @@ class KeywordIndex:
             skip_quoted = name in self.ignores_quotes
             off = cancelled.get(name, ())
             ok = True
-            for group in spans[pid]:
-                free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
+            for g, group in enumerate(spans[pid]):
+                # An idiom cancels a keyword it overlaps, but not a keyword of one run of words
+                # that holds it and says more (死んでもいい holds the idiom 死んでも).
+                longer = len(layout[pid][g]) == 1
+                free = [(a, b) for a, b in group
+                        if not any(x <= b and a <= y and not (longer and a <= x and y <= b and (x, y) != (a, b))
+                                   for x, y in covered)
                         and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
                         and tokens[a].sentence not in off]
                 if not free:

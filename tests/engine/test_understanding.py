@@ -516,3 +516,15 @@ def test_english_with_s_before_a_consonant_stays_english():
 def test_a_title_in_brackets_is_not_the_persons_words(text, hit):
     idx = index(crisis={"keywords": ("死にたい", "消えたい"), "quoted": False})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("もう死んでもええかな", True),          # the keyword 死んでもいい holds the idiom 死んでも and says more
+    ("死んでも嫌", False),                   # the idiom alone still cancels the short keyword
+    ("死んでもいいくらい幸せ", False),        # a longer idiom that holds the keyword cancels it
+])
+def test_a_keyword_that_holds_an_idiom_and_says_more_is_not_cancelled_by_it(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("死ぬ", "死んでも{ok}"),
+                                             idioms=("死んでも", "死んでも{ok} …0 くらい"))},
+                       {"ok": ["いい", "ええ"]})
+    assert (found(idx, text) == {"crisis"}) is hit
