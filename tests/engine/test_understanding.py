@@ -528,3 +528,12 @@ def test_a_keyword_that_holds_an_idiom_and_says_more_is_not_cancelled_by_it(text
                                              idioms=("死んでも", "死んでも{ok} …0 くらい"))},
                        {"ok": ["いい", "ええ"]})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, band", [
+    ("高3で18", "adult"), ("高校3年で18歳", "adult"), ("高3、17です", "16_17"), ("中3の15", "u16"),
+    ("高3で2万払った", "16_17"),   # not an age: the school year decides
+])
+def test_an_age_said_after_the_school_year_decides(text, band):
+    from bot.engine.ages import find_age_band
+    assert find_age_band(text, asked=True) == band
