@@ -25,6 +25,7 @@ _JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
 _HATACHI = re.compile(r"二十歳|はたち|ハタチ")
 # 中2, 高1, and written out: 高校3年, 中学2年, 小学校6年
 _SCHOOL = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
+_SCHOOL_AND_AGE = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?:年生?)?\s*(?:で|の|、|,|/|\s)\s*(\d{1,2})(?!\d)")
 _SCHOOL_WORDS = [
     (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく"), U16),
     (re.compile(r"小学|しょうがく"), U16),
@@ -211,6 +212,14 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
             return band_of(n)
     if _HATACHI.search(t):
         return ADULT
+    m = _SCHOOL_AND_AGE.search(t)
+    if m:
+        # 高3で18, 中3の15: the age said after the school year decides (高3 alone is 17 or 18)
+        year, n = _number(m.group(2)), _number(m.group(3))
+        if year is not None and n is not None:
+            first = {"小": 6, "中": 12, "高": 15}[m.group(1)] + year - 1
+            if first <= n <= first + 1:
+                return band_of(n)
     m = _SCHOOL.search(t)
     if m:
         year = _number(m.group(2))

@@ -281,7 +281,7 @@ def check_word_lists(ctx: Context, issues: Issues) -> None:
     every = {name for loc in ctx.locales.by_code.values() for name in loc.words}
     for loc in ctx.locales.by_code.values():
         for intent, spec in loc.intents.items():
-            for part in ("keywords", "idioms", "unless"):
+            for part in ("keywords", "idioms", "unless", "model_unless"):
                 for pattern in spec.get(part, []):
                     for name in WORD_REF.findall(pattern):
                         if name not in every:

@@ -197,8 +197,8 @@ class M:
         "intents should be a mapping: name → keywords.", "intents は「名前: キーワード」の形にしてください。")
     INTENT_SHAPE = Message(C.SCHEMA_ERROR,
         'intent "{intent}" should be a list of keywords, or have keywords:, phrases:, idioms: (or exclude:), '
-        'unless:, negation: and quoted:.',
-        "意図「{intent}」はキーワードの一覧にするか、keywords:、phrases:、idioms:（または exclude:）、unless:、"
+        'unless:, model_unless:, negation: and quoted:.',
+        "意図「{intent}」はキーワードの一覧にするか、keywords:、phrases:、idioms:（または exclude:）、unless:、model_unless:、"
         "negation:、quoted: を持つ形にしてください。")
     INTENT_FLAG_NOT_BOOL = Message(C.SCHEMA_ERROR,
         'intent "{intent}": {flag}: should be true or false.', "意図「{intent}」の {flag}: は true か false にしてください。")

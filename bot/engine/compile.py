@@ -110,17 +110,19 @@ def compile_intents(locales: dict[str, Locale]) -> tuple[dict[str, IntentMatcher
         return [q for q in (qualify_word_lists(p, loc, locales) for p in patterns) if q is not None]
 
     for name in sorted({n for loc in locales.values() for n in loc.intents}):
-        keywords, phrases, idioms, unless, negation, quoted = [], [], [], [], True, True
+        keywords, phrases, idioms, unless, model_unless, negation, quoted = [], [], [], [], [], True, True
         for loc in locales.values():
             spec = loc.intents.get(name, {})
             keywords += qualified(spec.get("keywords", []), loc)
             phrases += spec.get("phrases", [])
             idioms += qualified(spec.get("idioms", []), loc)
             unless += qualified(spec.get("unless", []), loc)
+            model_unless += qualified(spec.get("model_unless", []), loc)
             negation = negation and spec.get("negation", True)
             quoted = quoted and spec.get("quoted", True)
         matchers[name] = compile_intent(name, phrases)
-        specs[name] = IntentSpec(tuple(keywords), tuple(phrases), tuple(idioms), negation, quoted, tuple(unless))
+        specs[name] = IntentSpec(tuple(keywords), tuple(phrases), tuple(idioms), negation, quoted, tuple(unless),
+                                 tuple(model_unless))
     return matchers, KeywordIndex(specs, words)
 
 

@@ -228,7 +228,7 @@ class Layer:
     """One spelling of the whole message: the tokens' strings joined, and which token each
     character belongs to, so a hit can be checked to start and end on word boundaries."""
 
-    __slots__ = ("text", "cuts", "starts", "ends")
+    __slots__ = ("text", "cuts", "starts", "ends", "soft")
 
     def __init__(self, tokens: tuple[Token, ...], layer: str):
         if layer == "skeleton":
@@ -239,10 +239,45 @@ class Layer:
         self.cuts = list(accumulate(len(p) for p in pieces))  # where each token ends
         self.ends = set(self.cuts)
         self.starts = {0, *self.cuts}
+        self.soft = _soft_boundaries(tokens, self.cuts) if layer == "reading" else _NO_SOFT
 
     def owner(self, offset: int) -> int:
         """The token the character at ``offset`` belongs to."""
         return bisect_right(self.cuts, offset)
+
+
+_NO_SOFT: frozenset[int] = frozenset()
+MIN_SOFT_READING = 3   # a word read across the dictionary's cuts of a hiragana run: three kana at least
+_NO_WORD_STARTS = frozenset("んっゃゅょぁぃぅぇぉーゎ")
+_CONTRACTIONS = frozenset({"ん", "んだ", "んです", "んでし", "んで", "っす", "っけ", "っしょ", "った"})  # しにたいんだ, やばいっす
+
+
+def _soft_boundaries(tokens: tuple[Token, ...], cuts: list[int]) -> frozenset[int]:
+    """Offsets inside a run of kana words that the dictionary plainly cut wrong, where a word may
+    also start or end. Typed without conversion, hiragana is sometimes cut into pieces no word
+    has (じさつってどう: じ|さ|つっ|て, an auxiliary opening the message; れんたんかった:
+    れん|た|んかっ|た and ほぞんしといた: ほぞ|んし|…, a word starting with ん), so a keyword read in
+    such a run need not start and end on those cuts. A run cut into real words (わたし|に|たいして,
+    ありす|かふぇ) keeps its cuts: しにたい is not read across them."""
+    soft: set[int] = set()
+    i, n = 0, len(tokens)
+    while i < n:
+        if not tokens[i].is_kana:
+            i += 1
+            continue
+        j = i
+        while j < n and tokens[j].is_kana and tokens[j].sentence == tokens[i].sentence \
+                and len(tokens[j].reading) == len(tokens[j].surface):
+            j += 1
+        opens_clause = i == 0 or tokens[i - 1].kind != JA or tokens[i - 1].sentence != tokens[i].sentence
+        broken = (opens_clause and tokens[i].pos.startswith("助動詞")) or \
+            any(t.surface[0] in _NO_WORD_STARTS and t.pos.startswith("助動詞") and t.surface not in _CONTRACTIONS
+                for t in tokens[i:j])
+        if j - i >= 2 and broken:
+            begin = cuts[i - 1] if i else 0
+            soft.update(range(begin, cuts[j - 1] + 1))
+        i = max(j, i + 1)
+    return frozenset(soft)
 
 
 @dataclass
@@ -252,6 +287,7 @@ class Scan:
     intents: frozenset[str]
     found: dict[str, tuple[str, ...]] = field(default_factory=dict)
     negated: frozenset[str] = frozenset()   # intents whose only keywords were negated
+    vetoed: frozenset[str] = frozenset()    # intents one of whose model_unless words stands in the message
 
 
 EMPTY_SCAN = Scan(frozenset())
@@ -278,7 +314,7 @@ class KeywordIndex:
             if not spec.quoted:
                 self.ignores_quotes.add(name)
             written = ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
-                       + [(u, "unless") for u in spec.unless])
+                       + [(u, "unless") for u in spec.unless] + [(m, "model_unless") for m in spec.model_unless])
             for raw, kind, text in ((raw, kind, text) for raw, kind in written
                                     for text in _spelled_out(str(raw), words or {})):
                 pattern = compile_pattern(name, text, kind, words, shown=_LOCALE_PREFIX.sub("{", str(raw)))
@@ -324,11 +360,14 @@ class KeywordIndex:
             if not lay.text:
                 continue
             reading_layer = layer in _READING_LAYERS
-            starts, ends, cuts = lay.starts, lay.ends, lay.cuts
+            starts, ends, cuts, soft = lay.starts, lay.ends, lay.cuts, lay.soft
             for end, (length, entries) in automaton.iter(lay.text):
                 start = end - length + 1
                 at_start = start in starts
                 at_end = (end + 1) in ends
+                if soft and length >= MIN_SOFT_READING and (not at_start or not at_end) \
+                        and start in soft and (end + 1) in soft:
+                    at_start = at_end = True
                 span = None
                 for part_id, needs_start, needs_end, min_reading, lemma, whole in entries:
                     if (needs_start and not at_start) or (needs_end and not at_end):
@@ -360,10 +399,13 @@ class KeywordIndex:
                 spans[pid] = found
         idioms: dict[str, list[tuple[int, int]]] = {}
         cancelled: dict[str, set[int]] = {}   # intent -> sentences where an "unless" word stands
+        vetoed: set[str] = set()
         for pid, groups in spans.items():
             if patterns[pid].kind == "idiom":
                 for group in groups:
                     idioms.setdefault(patterns[pid].intent, []).extend(group)
+            elif patterns[pid].kind == "model_unless":
+                vetoed.add(patterns[pid].intent)
             elif patterns[pid].kind == "unless":
                 for group in groups:
                     cancelled.setdefault(patterns[pid].intent, set()).update(tokens[a].sentence for a, _ in group)
@@ -379,8 +421,13 @@ class KeywordIndex:
             skip_quoted = name in self.ignores_quotes
             off = cancelled.get(name, ())
             ok = True
-            for group in spans[pid]:
-                free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
+            for g, group in enumerate(spans[pid]):
+                # An idiom cancels a keyword it overlaps, but not a keyword of one run of words
+                # that holds it and says more (死んでもいい holds the idiom 死んでも).
+                longer = len(layout[pid][g]) == 1
+                free = [(a, b) for a, b in group
+                        if not any(x <= b and a <= y and not (longer and a <= x and y <= b and (x, y) != (a, b))
+                                   for x, y in covered)
                         and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
                         and tokens[a].sentence not in off]
                 if not free:
@@ -393,7 +440,7 @@ class KeywordIndex:
             if ok:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
-        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
+        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names), frozenset(vetoed))
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
@@ -460,6 +507,9 @@ class IntentSpec:
     negation: bool = True
     quoted: bool = True   # False: words inside 「」 or "" (what someone else said) do not count
     unless: tuple[str, ...] = ()  # words that, in the same sentence, cancel the intent (来週, "lmao")
+    # words in whose presence the understanding model alone may not raise this intent's
+    # interrupt (風邪 for medicine taken: the keywords still can)
+    model_unless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
         for trigger, says in ((Triggers.MODEL_EMERGENCY, verdict.reads_like_emergency),
                               (Triggers.MODEL_CRISIS, verdict.reads_like_crisis)):
             target = flow.machine.resolve(state.name, trigger) if says else None
-            if target:
+            if target and not _model_vetoed(flow, state, r, "emergency" in flow.states[target].tags):
                 s = _remember_way_back(flow, session, state, target, r, taken=None)
                 return _enter(flow, s, target, trigger, ts)
 
@@ -257,6 +257,21 @@ def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
         if it.matcher.name in r.scan.negated:  # rare: only then ask where the interrupt leads
             target = flow.machine.resolve(state.name, it.trigger)
             if target and "crisis" in flow.states[target].tags:
+                return True
+    return False
+
+
+def _model_vetoed(flow: Flow, state: CompiledState, r: Reading, emergency: bool) -> bool:
+    """A ``model_unless`` word of the interrupt the model would raise stands in the message
+    (風邪 or 熱 for medicine taken, 猫 or 荷物 at the door): the model, less sure than a keyword,
+    does not raise it there. Keywords still do."""
+    if not r.scan.vetoed:
+        return False
+    for it in flow.interrupts:
+        if it.matcher.name in r.scan.vetoed:
+            target = flow.machine.resolve(state.name, it.trigger)
+            tags = flow.states[target].tags if target else ()
+            if "crisis" in tags and ("emergency" in tags) == emergency:
                 return True
     return False
 
