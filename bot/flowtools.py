@@ -85,18 +85,27 @@ def _clean(value: str, limit: int, what_en: str, what_ja: str) -> str:
 
 # ---- keywords -------------------------------------------------------------------------------------
 
-def intents_file(lang: str) -> str:
-    return f"{lang}.intents.yaml"
+def intents_file(files: FlowFiles, lang: str) -> str:
+    """The file holding ``lang``'s keywords: locales/<lang>.intents.yaml, else the first of the
+    language's files with an ``intents:`` section (as the loader reads them)."""
+    own = f"{lang}.intents.yaml"
+    if own in files.locales:
+        return own
+    for name in sorted(files.locales, key=lambda n: (n.count("."), n)):
+        if name.split(".")[0] == lang and re.search(r"(?m)^intents:", files.locales[name]):
+            return name
+    return own
 
 
 def languages(files: FlowFiles) -> list[str]:
-    """The languages with a keyword file, Japanese first."""
-    codes = {name.split(".")[0] for name in files.locales if name.endswith(".intents.yaml")}
+    """The languages with keywords, Japanese first."""
+    codes = {name.split(".")[0] for name, text in files.locales.items()
+             if name.endswith(".intents.yaml") or re.search(r"(?m)^intents:", text)}
     return sorted(codes, key=lambda c: (c != "ja", c != "en", c))
 
 
 def _intents_of(files: FlowFiles, lang: str) -> dict:
-    text = files.locales.get(intents_file(lang))
+    text = files.locales.get(intents_file(files, lang))
     if text is None:
         return {}
     try:
@@ -170,13 +179,13 @@ def _check_part(part: str) -> None:
 
 
 def add_intent_word(files: FlowFiles, lang: str, intent: str, part: str, word: str) -> FlowFiles:
-    """Add a keyword (``part`` keywords), an idiom or an ``unless`` word to ``intent`` in
-    locales/<lang>.intents.yaml, at the end of its list."""
+    """Add a keyword (``part`` keywords), an idiom or an ``unless`` word to ``intent`` in the
+    language's keyword file (``intents_file``), at the end of its list."""
     _check_part(part)
     word = _clean(word, MAX_WORD, "word", "言葉")
     if "\n" in word:
         raise EditRefused("one word or phrase per line", "一行に一つの言葉にしてください")
-    name = intents_file(lang)
+    name = intents_file(files, lang)
     if name not in files.locales:
         raise EditRefused(f"there is no locales/{name}", f"locales/{name} がありません")
     doc = _load(files.locales[name])
@@ -190,7 +199,7 @@ def add_intent_word(files: FlowFiles, lang: str, intent: str, part: str, word: s
 def remove_intent_word(files: FlowFiles, lang: str, intent: str, part: str, word: str) -> FlowFiles:
     """Remove one keyword, idiom or ``unless`` word (the comments of the others stay)."""
     _check_part(part)
-    name = intents_file(lang)
+    name = intents_file(files, lang)
     doc = _load(files.locales.get(name, ""))
     seq = _intent_list(doc, intent, part, create=False)
     words = [str(w) for w in seq] if seq is not None else []

@@ -16,7 +16,7 @@ from typing import Any
 
 from .flow import FALLBACK
 from .model import Flow, Session, Turn, UserInput
-from .turn import new_session, read_message, step
+from .turn import enter, new_session, read_message, step
 
 KINDS = ("choice", "intent", "interrupt", "age", "model", "ack", "fallback", "start", "other_language", "restart")
 
@@ -84,3 +84,9 @@ def preview_turn(flow: Flow, session: Session | None, user_input: UserInput, now
     """One turn of the preview chat: the engine's step on the session the browser sent back."""
     turn = step(flow, session, user_input, now)
     return _explain(flow, turn, user_input.text if user_input.kind == "text" else "")
+
+
+def enter_state(flow: Flow, state: str, locale: str, now: dt.datetime) -> Explained:
+    """The preview started from ``state``: what the bot says on entering it (matched "resume")."""
+    session = session_at(flow, state, locale, now) or new_session(flow, flow.pick_locale(locale), now)
+    return _explain(flow, enter(flow, session, state, now), "")
