@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 import yaml as pyyaml
@@ -70,6 +71,19 @@ def _dump(data: Any) -> str:
     return out.getvalue()
 
 
+_LOADER = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
+
+
+@lru_cache(maxsize=64)
+def _parsed(text: str) -> Any:
+    """A file's data (read only: callers must not change it); None when it is not YAML. Kept for
+    the few versions in use: a page lists every intent of a 3,000-line file."""
+    try:
+        return pyyaml.load(text, Loader=_LOADER)
+    except pyyaml.YAMLError:
+        return None
+
+
 def _with_locale(files: FlowFiles, name: str, text: str) -> FlowFiles:
     return dataclasses.replace(files, locales={**files.locales, name: text})
 
@@ -108,10 +122,7 @@ def _intents_of(files: FlowFiles, lang: str) -> dict:
     text = files.locales.get(intents_file(files, lang))
     if text is None:
         return {}
-    try:
-        data = pyyaml.safe_load(text) or {}
-    except pyyaml.YAMLError:
-        return {}
+    data = _parsed(text)
     intents = data.get("intents") if isinstance(data, dict) else None
     return intents if isinstance(intents, dict) else {}
 
@@ -228,10 +239,7 @@ def texts_of(files: FlowFiles, lang: str) -> dict[str, tuple[str, str]]:
     """Every text of ``lang``: key -> (text, file name). A file with a YAML slip gives none."""
     out: dict[str, tuple[str, str]] = {}
     for name in text_files(files, lang):
-        try:
-            data = pyyaml.safe_load(files.locales[name]) or {}
-        except pyyaml.YAMLError:
-            continue
+        data = _parsed(files.locales[name])
         if isinstance(data, dict):
             out.update({key: (text, name) for key, text in _flat(data.get("texts") or {})})
     return out
@@ -316,10 +324,7 @@ def translation_list(history: list[tuple[int, FlowFiles]], source: str = "ja", t
 
 def resources_of(files: FlowFiles) -> dict[str, dict]:
     """flows/resources.yaml's services as plain data (empty when it cannot be read)."""
-    try:
-        data = pyyaml.safe_load(files.resources or "") or {}
-    except pyyaml.YAMLError:
-        return {}
+    data = _parsed(files.resources or "")
     found = data.get("resources") if isinstance(data, dict) else None
     return {str(k): v for k, v in found.items() if isinstance(v, dict)} if isinstance(found, dict) else {}
 

@@ -152,7 +152,11 @@ def _arrow_path(lay: Layout, a: Arrow) -> tuple[str, float, float]:
         bend = max(30.0, (y2 - y1) / 2)
         return (f"M{x1},{y1} C{x1},{y1 + bend} {x2},{y2 - bend} {x2},{y2}",
                 (x1 + x2) / 2, y1 + (y2 - y1) * 0.45)
-    # up or across: leave and arrive on the right side, bowing out to the right
+    if dy == sy:  # the same row: under the boxes, through the gap below the row
+        x1, x2, y1 = sx + BOX_W / 2 + 12, dx + BOX_W / 2 - 12, sy + BOX_H
+        low = y1 + GAP_Y * 0.55
+        return f"M{x1},{y1} C{x1},{low} {x2},{low} {x2},{y1}", (x1 + x2) / 2, low - 8
+    # up: leave and arrive on the right side, bowing out to the right
     x1, y1, x2, y2 = sx + BOX_W, sy + BOX_H / 2 + 8, dx + BOX_W, dy + BOX_H / 2 - 8
     out = max(x1, x2) + 40 + abs(y1 - y2) * 0.08
     return f"M{x1},{y1} C{out},{y1} {out},{y2} {x2},{y2}", out - 6, (y1 + y2) / 2

@@ -27,7 +27,7 @@ from bot.engine.model import Flow, Session, UserInput
 from bot.engine.svgdiagram import to_svg
 from bot.flowtools import (INTENT_PARTS, TEXT_FIELDS, EditRefused, add_intent_word, intent_names, intents_file,
                            intent_words, languages, remove_intent_word, resource_rule, resources_of, set_resource_field,
-                           set_text, translation_list)
+                           set_text, texts_of, translation_list)
 from bot.flowversions import FlowVersions
 from bot.http import request_locale
 
@@ -358,11 +358,12 @@ async def diagram_page(request: web.Request) -> web.Response:
 
 async def translations_page(request: web.Request, *, status: int = 200, error: str = "",
                             kept: dict | None = None) -> web.Response:
-    vid, _files = await _versions(request).working_draft(author=_author(request))
+    vid, files = await _versions(request).working_draft(author=_author(request))
     history = await _versions(request).history(vid)
     rows = translation_list(history)
+    keys = sorted(k for k in texts_of(files, "ja") if not k.startswith("console."))
     return _page(request, "editor_translations.html", status=status, page="editor_translations", rows=rows,
-                 draft=vid, error=error, kept=kept or {}, done=request.query.get("done"))
+                 keys=keys, langs=["en", "ja"], draft=vid, error=error, kept=kept or {}, done=request.query.get("done"))
 
 
 async def translation_change(request: web.Request) -> web.Response:
@@ -372,7 +373,7 @@ async def translation_change(request: web.Request) -> web.Response:
     _bundle, refused = await _edit(request, lambda f: set_text(f, lang, key, value), f"text {key} ({lang})")
     if refused is not None:
         return await translations_page(request, status=400, error=_refusal(request, refused),
-                                       kept={"key": key, "value": value})
+                                       kept={"key": key, "value": value, "form": str(form.get("form", ""))})
     raise web.HTTPSeeOther(f"{TRANSLATIONS}?done={key}")
 
 
