@@ -204,3 +204,29 @@ def test_a_draft_keeps_a_file_it_cannot_read_and_refuses_the_edit():
     with pytest.raises(EditRefused) as info:
         add_intent_word(broken, "en", "crisis", "keywords", "x")
     assert "YAML" in info.value.ja
+
+
+async def test_the_working_draft_reports_the_resource_rule_and_publishing_refuses_it(store, tmp_path):
+    from bot.flowversions import FlowVersions
+
+    from tests.engine.helpers import copy_mini
+
+    flows, locales = copy_mini(tmp_path)
+    versions = FlowVersions(store, flows, locales, test_files=[])
+    await versions.ensure_seeded()
+    draft, files = await versions.working_draft(author="ed")
+    other = resources_of(files)["yorisoi"]["tel"]
+    out = await versions.edit_draft(draft, lambda f: set_resource_field(f, "childline", "tel", other), author="ed")
+    assert out.ok and [i.code for i in out.bundle.errors] == [Code.RESOURCE_NOT_REVERIFIED]
+    refused = await versions.publish(draft, author="ed")
+    assert not refused.ok and [i.code for i in refused.bundle.errors] == [Code.RESOURCE_NOT_REVERIFIED]
+
+    def reverified(f):
+        f = set_resource_field(f, "childline", "verified", "2026-12-01")
+        return set_resource_field(f, "childline", "source", "FACTS.md (checked again)")
+
+    out = await versions.edit_draft(draft, reverified, author="ed")
+    assert out.ok and not out.bundle.errors
+    assert (await versions.publish(draft, author="ed")).ok
+    history = await versions.history(draft)
+    assert [vid for vid, _ in history][-1] == draft and len(history) == 2
