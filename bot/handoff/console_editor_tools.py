@@ -212,8 +212,12 @@ async def resources_page(request: web.Request, *, status: int = 200, error: str 
                          "has_open": "open" in entry})
     issues = _issues(bundle, lang, codes=("F110", "F113", "F116", "F117", "W203")) + \
         [i for i in _issues(bundle, lang, files=("flows/resources.yaml",)) if i["code"] not in ("F117", "W203")]
+    def about_a_service(issue: dict) -> bool:
+        return any(f"「{r['id']}」" in issue["text"] or f'"{r["id"]}"' in issue["text"] for r in services)
+
     return _page(request, "editor_resources.html", status=status, page="editor_resources", draft=vid,
-                 services=services, langs=langs, text_fields=TEXT_FIELDS, issues=issues, error=error,
+                 services=services, langs=langs, text_fields=TEXT_FIELDS, error=error,
+                 issues=[i for i in issues if not about_a_service(i)], service_issues=issues,
                  kept=kept or {}, done=request.query.get("done"))
 
 
