@@ -21,6 +21,7 @@ from bot.engine import Bundle
 from bot.engine.classifier import MODEL_FILE
 from bot.engine.flowdiff import Diff, compare
 from bot.engine.flowfiles import FlowFiles, load_files
+from bot.flowtools import resource_rule
 from bot.store import audit
 from bot.store import flowversions as rows
 from bot.store.models import PUBLISHED
@@ -64,9 +65,33 @@ class FlowVersions:
 
     # ---- checking ---------------------------------------------------------------------------------
 
-    def check(self, files: FlowFiles) -> Bundle:
-        """The checker's verdict on ``files`` (``bundle.errors`` block publishing)."""
-        return load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE)
+    def check(self, files: FlowFiles, base: FlowFiles | None = None) -> Bundle:
+        """The checker's verdict on ``files`` (``bundle.errors`` block publishing). ``base``: the
+        version a draft started from; a service whose number or hours changed since then without
+        a new ``verified`` and ``source`` is an error (``flowtools.resource_rule``)."""
+        bundle = load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE)
+        bundle.issues.extend(resource_rule(base, files))
+        return bundle
+
+    async def parent_files(self, version_id: int) -> FlowFiles | None:
+        """The files of the version ``version_id`` started from (None for the first)."""
+        async with self.store.transaction() as s:
+            row = await rows.get(s, version_id)
+            parent = await rows.get(s, row.parent_id) if row is not None and row.parent_id is not None else None
+            return rows.files_of(parent) if parent is not None else None
+
+    async def history(self, version_id: int, limit: int = 100) -> list[tuple[int, FlowFiles]]:
+        """``version_id`` and the versions it came from (by ``parent_id``), oldest first."""
+        out: list[tuple[int, FlowFiles]] = []
+        async with self.store.transaction() as s:
+            current = version_id
+            while current is not None and len(out) < limit and all(v != current for v, _ in out):
+                row = await rows.get(s, current)
+                if row is None:
+                    break
+                out.append((row.id, rows.files_of(row)))
+                current = row.parent_id
+        return out[::-1]
 
     def run_tests(self, bundle: Bundle, lang: str = "en") -> Report | None:
         if not self.test_files or not bundle.flows:
@@ -146,7 +171,8 @@ class FlowVersions:
             except ValueError as e:
                 return Outcome(None, refused=(str(e), getattr(e, "ja", str(e))))
             await rows.update_draft(s, row, files, author=author, note=note)
-        return Outcome(version_id, self.check(files))
+            parent = await rows.get(s, row.parent_id) if row.parent_id is not None else None
+        return Outcome(version_id, self.check(files, rows.files_of(parent) if parent is not None else None))
 
     async def publish(self, version_id: int, *, author: str, counsellor_id: int | None = None,
                       lang: str = "en") -> Outcome:
@@ -161,7 +187,7 @@ class FlowVersions:
             return Outcome(None, refused=(f"version {version_id} is already published; "
                                           f"to serve it again: flows restore {version_id}",
                                           f"版 {version_id} は公開済みです。もう一度使うには flows restore {version_id}"))
-        bundle = self.check(found[1])
+        bundle = self.check(found[1], await self.parent_files(version_id))
         if bundle.errors:
             return Outcome(None, bundle)
         report = self.run_tests(bundle, lang)

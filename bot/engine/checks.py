@@ -18,6 +18,7 @@ from .errors import Issues, did_you_mean
 from .flow import RESUME, FlowDoc
 from .locales import Locales
 from .machine import Triggers
+from .phones import digits, phone_numbers
 from .model import Flow
 from .resources import Resource
 from .yamlsource import YamlDocument
@@ -271,6 +272,22 @@ def check_text_content(ctx: Context, default_locale: str, issues: Issues) -> Non
                 issues.add(M.TEXT_TOO_LONG, file, line, key=key, size=size, limit=MAX_TEXT)
             elif size > LONG_BUBBLE_CHARS and key not in ctx.label_keys:
                 issues.add(M.LONG_BUBBLE, file, line, key=key, size=size)
+            if ctx.resources_ok:
+                check_phone_numbers(ctx, key, raw, file, line, issues)
+
+
+def check_phone_numbers(ctx: Context, key: str, raw: str, file: str, line: int | None, issues: Issues) -> None:
+    """F116: a phone number typed straight into a text, not taken from flows/resources.yaml. A
+    three-digit number (110, 189) counts only when it is a service's number: "100人" is not one."""
+    by_number = {digits(res.tel): rid for rid, res in ctx.resources.items() if res.tel}
+    for number in phone_numbers(raw):
+        rid = by_number.get(digits(number))
+        if len(digits(number)) <= 3 and rid is None:
+            continue
+        if rid is not None:
+            issues.add(M.PHONE_IN_TEXT, file, line, key=key, number=number, resource=rid)
+        else:
+            issues.add(M.PHONE_IN_TEXT_NO_RESOURCE, file, line, key=key, number=number)
 
 
 def check_word_lists(ctx: Context, issues: Issues) -> None:

@@ -37,6 +37,8 @@ class Code(StrEnum):
     BAD_PLACEHOLDER = "F113"
     MISSING_FILE = "F114"
     UNKNOWN_WORD_LIST = "F115"
+    PHONE_IN_TEXT = "F116"
+    RESOURCE_NOT_REVERIFIED = "F117"
     UNUSED_LOCALE_KEY = "W201"
     LONG_BUBBLE = "W202"
     RESOURCE_VERIFIED_LONG_AGO = "W203"
@@ -309,6 +311,21 @@ class M:
         'intent "{intent}": "{pattern}" uses the word list {{{name}}}, which is not under `words:`. Add it '
         'there, or check the spelling.',
         "意図「{intent}」：「{pattern}」が使う言葉の一覧 {{{name}}} が `words:` にありません。書き足すか、つづりを確かめてください。")
+    PHONE_IN_TEXT = Message(C.PHONE_IN_TEXT,
+        'text "{key}" has the phone number {number} typed in it. Use the resource instead: write {{{resource}.tel}}, '
+        'so the number is kept (and checked) in one place, flows/resources.yaml.',
+        "テキスト「{key}」に電話番号 {number} が直接書かれています。窓口（resource）を使って {{{resource}.tel}} と"
+        "書いてください。番号は flows/resources.yaml の一か所で管理し、確かめます。")
+    PHONE_IN_TEXT_NO_RESOURCE = Message(C.PHONE_IN_TEXT,
+        'text "{key}" has the phone number {number} typed in it, and no service in flows/resources.yaml has it. Add '
+        'the service there (with its source and the day you verified it) and write {{service.tel}} in the text.',
+        "テキスト「{key}」に電話番号 {number} が直接書かれていて、flows/resources.yaml のどの窓口にもありません。"
+        "そこに窓口を（出典と確かめた日といっしょに）書き足し、テキストには {{窓口.tel}} と書いてください。")
+    RESOURCE_NOT_REVERIFIED = Message(C.RESOURCE_NOT_REVERIFIED,
+        '"{resource}": {changed} changed, so update {missing} too: the day you checked it on the official '
+        'site, and where you checked it.',
+        "「{resource}」の {changed} が変わりました。{missing} も更新してください（公式サイトで確かめた日と、"
+        "確かめた場所）。")
 
     # -- warnings --------------------------------------------------------------------------------------
     UNUSED_TEXT = Message(C.UNUSED_LOCALE_KEY,

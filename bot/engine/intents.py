@@ -288,6 +288,9 @@ class Scan:
     found: dict[str, tuple[str, ...]] = field(default_factory=dict)
     negated: frozenset[str] = frozenset()   # intents whose only keywords were negated
     vetoed: frozenset[str] = frozenset()    # intents one of whose model_unless words stands in the message
+    # intents a keyword was found for but an idiom or ``unless`` word cancelled: the idioms, as
+    # staff wrote them (the editor's "try a sentence" shows why)
+    cancelled: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 EMPTY_SCAN = Scan(frozenset())
@@ -400,15 +403,20 @@ class KeywordIndex:
         idioms: dict[str, list[tuple[int, int]]] = {}
         cancelled: dict[str, set[int]] = {}   # intent -> sentences where an "unless" word stands
         vetoed: set[str] = set()
+        cancellers: dict[str, list[str]] = {}  # intent -> the idioms and "unless" words found
         for pid, groups in spans.items():
             if patterns[pid].kind == "idiom":
                 for group in groups:
                     idioms.setdefault(patterns[pid].intent, []).extend(group)
             elif patterns[pid].kind == "model_unless":
                 vetoed.add(patterns[pid].intent)
+                continue  # it stops the model, not a keyword
             elif patterns[pid].kind == "unless":
                 for group in groups:
                     cancelled.setdefault(patterns[pid].intent, set()).update(tokens[a].sentence for a, _ in group)
+            else:
+                continue
+            cancellers.setdefault(patterns[pid].intent, []).append(patterns[pid].text)
         matched: dict[str, list[str]] = {}
         negated: set[str] = set()
         for pid in sorted(spans):
@@ -440,7 +448,9 @@ class KeywordIndex:
             if ok:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
-        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names), frozenset(vetoed))
+        stopped = {k: tuple(dict.fromkeys(v)) for k, v in cancellers.items() if k not in names} if cancellers else {}
+        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names),
+                    frozenset(vetoed), stopped)
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
