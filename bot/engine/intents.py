@@ -252,6 +252,7 @@ class Scan:
     intents: frozenset[str]
     found: dict[str, tuple[str, ...]] = field(default_factory=dict)
     negated: frozenset[str] = frozenset()   # intents whose only keywords were negated
+    unless: frozenset[str] = frozenset()    # intents with one of their ``unless`` words in every sentence
 
 
 EMPTY_SCAN = Scan(frozenset())
@@ -381,7 +382,7 @@ class KeywordIndex:
             ok = True
             for group in spans[pid]:
                 free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
-                        and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
+                        and not (skip_quoted and any(t.quoted for t in tokens[a:b + 1]))
                         and tokens[a].sentence not in off]
                 if not free:
                     ok = False
@@ -393,7 +394,12 @@ class KeywordIndex:
             if ok:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
-        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
+        # an intent whose "unless" words stand in every sentence: the whole message is not that
+        everywhere = {t.sentence for t in tokens} if cancelled else set()
+        held = frozenset(name for name, sentences in cancelled.items() if sentences >= everywhere)
+        if not names and not held:
+            return EMPTY_SCAN
+        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names), held)
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:

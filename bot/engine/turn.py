@@ -206,6 +206,8 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
         for trigger, says in ((Triggers.MODEL_EMERGENCY, verdict.reads_like_emergency),
                               (Triggers.MODEL_CRISIS, verdict.reads_like_crisis)):
             target = flow.machine.resolve(state.name, trigger) if says else None
+            if target and _staff_said_not(flow, state, r, target):
+                continue
             if target:
                 s = _remember_way_back(flow, session, state, target, r, taken=None)
                 return _enter(flow, s, target, trigger, ts)
@@ -264,6 +266,18 @@ def _adult_first(routes: tuple[CompiledRoute, ...], r: Reading, says_adult: bool
         return routes
     first = [route for route in routes if route.matcher.name == ADULT_INTENT]
     return tuple(first) + tuple(route for route in routes if route.matcher.name != ADULT_INTENT)
+
+
+def _staff_said_not(flow: Flow, state: CompiledState, r: Reading, target: str) -> bool:
+    """Nothing in the message matched a keyword, and every sentence of it holds an ``unless``
+    word of an interrupt that leads where the model would send it ("every morning" for harm now,
+    "streak" or "bangs" for an unclear crisis word): staff said such a message is not that, and
+    the model, which weighs words without their role, does not overrule them. A message with
+    anything else recognised in it (a story, a step) keeps the model's net whole."""
+    if not r.scan.unless or r.scan.intents:
+        return False
+    return any(it.matcher.name in r.scan.unless and flow.machine.resolve(state.name, it.trigger) == target
+               for it in flow.interrupts)
 
 
 def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
