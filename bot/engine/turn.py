@@ -40,6 +40,7 @@ from .tokens import Token, tokenize
 LABEL_SIMILARITY = 85  # rapidfuzz score for "close to a choice's label"
 MAX_INPUT_CHARS = 2000  # longer text is matched on its start; the whole text is never needed
 MAX_ACK_TOKENS = 6      # "うん", "ok thanks", "はい、わかりました": short, or it is more than a yes
+MAX_LONG_ACK_TOKENS = 16  # ... unless it opens with the yes and routes nowhere ("ok got it, i was so scared")
 AGE_VARIABLE = "age_band"
 THANKS_INTENT = "thanks"   # "ok ty" where a step goes on is a yes (see _is_acknowledgement)
 ADULT_INTENT = "adult_age"  # a message that says the person is 18 or over matches this intent too
@@ -248,7 +249,7 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
 
     # 7. the flow's global intents; an age of 18 or more said in the message counts as the
     # intent ``adult_age`` ("im 23, can you still help me")
-    for route in _adult_first(flow.global_routes, r, says_adult):
+    for route in _adult_first(flow.global_routes, r, says_adult and "law" not in state.tags):
         if route.matcher.matches(r.scan, r.spaced) or (band == "adult" and route.matcher.name == ADULT_INTENT):
             target = flow.machine.resolve(state.name, route.trigger)
             s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
@@ -261,7 +262,8 @@ def _adult_first(routes: tuple[CompiledRoute, ...], r: Reading, says_adult: bool
     intent ``adult_age``: "someone has my pics. im 19 btw") is about an adult first, whatever
     story comes before the age: the adult route goes ahead of the others (the story's branch is
     one tap away there). Not when the story is someone else's, nor when the conversation already
-    knew the age (at ``law_adult``, "so even tho im 18 its still extortion?" asks about the law)."""
+    knew the age, nor in the law's own states (tagged ``law``: "so even tho im 18 its still
+    extortion?" asks about the law; the caller checks both)."""
     if not says_adult or ADULT_INTENT not in r.scan.intents or r.scan.intents & OTHERS_STORY:
         return routes
     first = [route for route in routes if route.matcher.name == ADULT_INTENT]
@@ -301,12 +303,26 @@ def _is_acknowledgement(flow: Flow, r: Reading, state: CompiledState | None = No
     step ("ok" is also "done") do not count against it. Where the state has a natural next step
     (its ``ack``), a thanks with the yes ("ok ty", "ok thx", "うんありがと") is still a yes: it
     goes on, it does not end the conversation."""
-    if flow.ack_intent not in r.scan.intents or len(r.tokens) > MAX_ACK_TOKENS:
+    if flow.ack_intent not in r.scan.intents or len(r.tokens) > MAX_LONG_ACK_TOKENS:
+        return False
+    if len(r.tokens) > MAX_ACK_TOKENS and not _starts_with_ack(flow, r.tokens):
         return False
     routed = r.scan.intents & flow.routed_intents
     if state is not None and state.ack:
         routed -= {THANKS_INTENT}
     return not routed
+
+
+def _starts_with_ack(flow: Flow, tokens: tuple[Token, ...]) -> bool:
+    """A longer message that opens with a yes ("ok good to know, i was dying to know that",
+    "ok i see. that kills my worry a bit"): its first one to three words alone are an
+    acknowledgement. The rest may be a feeling said in passing; anything the flow routes on
+    in it still counts against the yes."""
+    for k in range(1, 4):
+        head = flow.keywords.scan(tokens[:k])
+        if flow.ack_intent in head.intents and not (head.intents & flow.routed_intents):
+            return True
+    return False
 
 
 def _remember_way_back(flow: Flow, session: Session, state: CompiledState, target: str, r: Reading,
