@@ -26,7 +26,8 @@ The keyword language, for staff (the README has it in Japanese and English):
 - ``unless:``: words that cancel the intent in their sentence ("来週" for a meeting that is not
   happening now; "lmao" for "im dead").
 - ``quoted: false``: keywords inside 「」 or "" (what someone else said: 「人生終わりだね」って
-  言われた) do not count for this intent.
+  言われた; a title: the song "die with a smile") do not count for this intent, nor a keyword
+  that reaches into them ("i think the song "die ..."").
 - ``phrases:``: whole example messages; a message close to one (rapidfuzz) matches.
 """
 from __future__ import annotations
