@@ -398,8 +398,6 @@ class KeywordIndex:
         # an intent whose "unless" words stand in every sentence: the whole message is not that
         everywhere = {t.sentence for t in tokens} if cancelled else set()
         held = frozenset(name for name, sentences in cancelled.items() if sentences >= everywhere)
-        if not names and not held:
-            return EMPTY_SCAN
         return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names), held)
 
 
