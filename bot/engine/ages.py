@@ -50,7 +50,10 @@ _EN_WORDS = [
     (re.compile(r"\b(?:under\s*16|under\s*sixteen)\b"), U16),
     (re.compile(r"\b(?:middle\s+school|junior\s+high|jhs|primary\s+school|elementary\s+school)\b"), U16),
     (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
-    (re.compile(r"\b(?:an\s+adult|over\s*18|in\s+college|at\s+uni|university\s+student|college\s+student)\b"), ADULT),
+    # "an adult" is the person only when they say so ("im an adult", "as an adult"): "an adult from
+    # my church took pictures" is someone else
+    (re.compile(r"\b(?:(?:i\s*am|i'?m|im)\s+(?:\w+\s+)?an\s+adult|as\s+an\s+adult|over\s*18|in\s+college|at\s+uni"
+                r"|(?:i\s*am|i'?m|im)\s+a\s+uni\s+student|university\s+student|college\s+student)\b"), ADULT),
 ]
 # (やで, やけど, じゃ, っす: how a number is said in Kansai, Hiroshima, among friends)
 _BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です|歳|才|さい|やで|や|やねん|やよ|やけど|じゃ|じゃけ|じゃけど|っす|す|だけど|けど)?\s*[.!。！?？~〜]*\s*$")

@@ -26,7 +26,8 @@ The keyword language, for staff (the README has it in Japanese and English):
 - ``unless:``: words that cancel the intent in their sentence ("来週" for a meeting that is not
   happening now; "lmao" for "im dead").
 - ``quoted: false``: keywords inside 「」 or "" (what someone else said: 「人生終わりだね」って
-  言われた) do not count for this intent.
+  言われた; a title: the song "die with a smile") do not count for this intent, nor a keyword
+  that reaches into them ("i think the song "die ..."").
 - ``phrases:``: whole example messages; a message close to one (rapidfuzz) matches.
 """
 from __future__ import annotations
@@ -291,6 +292,7 @@ class Scan:
     # intents a keyword was found for but an idiom or ``unless`` word cancelled: the idioms, as
     # staff wrote them (the editor's "try a sentence" shows why)
     cancelled: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unless: frozenset[str] = frozenset()    # intents with one of their ``unless`` words in every sentence
 
 
 EMPTY_SCAN = Scan(frozenset())
@@ -436,7 +438,7 @@ class KeywordIndex:
                 free = [(a, b) for a, b in group
                         if not any(x <= b and a <= y and not (longer and a <= x and y <= b and (x, y) != (a, b))
                                    for x, y in covered)
-                        and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
+                        and not (skip_quoted and any(t.quoted for t in tokens[a:b + 1]))
                         and tokens[a].sentence not in off]
                 if not free:
                     ok = False
@@ -449,8 +451,11 @@ class KeywordIndex:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
         stopped = {k: tuple(dict.fromkeys(v)) for k, v in cancellers.items() if k not in names} if cancellers else {}
+        # an intent whose "unless" words stand in every sentence: the whole message is not that
+        everywhere = {t.sentence for t in tokens} if cancelled else set()
+        held = frozenset(name for name, sentences in cancelled.items() if sentences >= everywhere)
         return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names),
-                    frozenset(vetoed), stopped)
+                    vetoed=frozenset(vetoed), cancelled=stopped, unless=held)
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:

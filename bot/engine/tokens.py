@@ -244,6 +244,17 @@ def _title_of_a_work_ja(tokens: list[Token], first: int, after: list[Token]) -> 
     if before and before[-1].surface == "の":
         before = before[:-1]
     return bool(before) and (before[-1].lemma in works or before[-1].surface in works)
+# The name of a work in quotation marks: the song "die with a smile", "kill bill" by sza.
+_WORKS_EN = frozenset({"song", "songs", "track", "album", "film", "movie", "show", "anime", "manga", "game", "book",
+                       "novel", "series", "drama", "episode", "play", "poem", "musical", "called", "titled", "named"})
+
+
+def _a_title_en(tokens: list[Token], first: int, end: int) -> bool:
+    """Quoted words right after "song", "movie", "called" ..., or right before "by <artist>":
+    a title, not what the person says (a song that "goes" a line may still be theirs)."""
+    if tokens[first].kind != EN:
+        return False
+    return (first > 0 and tokens[first - 1].surface in _WORKS_EN) or (end < len(tokens) and tokens[end].surface == "by")
 
 
 def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
@@ -257,6 +268,8 @@ def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
         # って言われた, って来た, ってDM来た, と脅された (not って思った: that is the person's own)
         return any(l in _SAID_TO_ME_JA for l in lemmas) and (
             any(l in _PASSIVE_JA for l in lemmas) or "来る" in lemmas or "送る" in lemmas)
+    if _a_title_en(tokens, first, end):
+        return True
     before = [t.surface for t in tokens[max(0, first - 4):first]]
     for i, word in enumerate(before):
         if word in _QUOTING_EN and any(w in _QUOTED_OTHERS_EN for w in before[:i]):
