@@ -16,30 +16,32 @@ person's conversation.
 """
 from __future__ import annotations
 
-import asyncio
+import collections
 import datetime as dt
+import functools
+import hashlib
 import io
 import json
 import logging
 import zipfile
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from bot.engine import flowedit
 from bot.engine.compile import fill_placeholders
 from bot.engine.errors import ERROR, FlowIssue
 from bot.engine.flow import HUMAN_CHOICE_ID, RESUME
-from bot.engine.flowdiff import _texts as flat_texts
 from bot.engine.flowfiles import FlowFiles
 from bot.engine.loader import Bundle
-from bot.engine.yamlsource import YamlSyntaxError, parse_yaml
 from bot.flowversions import FlowVersions
 from bot.http import request_locale
 
 from .console_core import CONSOLE, COUNSELLOR_ID, COUNSELLOR_NAME, PREFIX, render, restrict
 
 log = logging.getLogger(__name__)
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 EDITOR = f"{PREFIX}/editor"
 VERSIONS = f"{EDITOR}/versions"
@@ -59,9 +61,73 @@ def _lang(request: web.Request) -> str:
     return "ja" if request_locale(request, request.app[CONSOLE].flow) == "ja" else "en"
 
 
-async def _check(versions: FlowVersions, files: FlowFiles) -> Bundle:
-    """The checker (about a second on the full flow) off the event loop: chats keep answering."""
-    return await versions.check_async(files)
+class Verdicts:
+    """The checker's last verdicts by the files' content: the page drawn again after an edit
+    does not check the same files a second time (a second or more on the full flow)."""
+
+    SIZE = 8
+
+    def __init__(self):
+        self._found: collections.OrderedDict[str, Bundle] = collections.OrderedDict()
+
+    @staticmethod
+    def key(files: FlowFiles) -> str:
+        h = hashlib.sha256()
+        for name, text in sorted(files.named().items()):
+            h.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
+        return h.hexdigest()
+
+    def get(self, files: FlowFiles) -> Bundle | None:
+        key = self.key(files)
+        if key in self._found:
+            self._found.move_to_end(key)
+        return self._found.get(key)
+
+    def put(self, files: FlowFiles, bundle: Bundle) -> None:
+        self._found[self.key(files)] = bundle
+        while len(self._found) > self.SIZE:
+            self._found.popitem(last=False)
+
+
+VERDICTS = web.AppKey("editor_verdicts", Verdicts)
+
+
+async def _check(request: web.Request, files: FlowFiles) -> Bundle:
+    """The checker off the event loop (chats keep answering), or its verdict on these very files."""
+    known = request.app[VERDICTS]
+    bundle = known.get(files)
+    if bundle is None:
+        bundle = await versions_of(request).check_async(files)
+        known.put(files, bundle)
+    return bundle
+
+
+@functools.lru_cache(maxsize=64)
+def _load(text: str) -> Any:
+    """Plain data of a YAML file (libyaml: fast), None when it cannot be read (the checker says
+    why). Kept for the files an edit did not change (the keyword files are large); never mutated."""
+    try:
+        return yaml.load(text, Loader=_FAST)
+    except yaml.YAMLError:
+        return None
+
+
+def flat_texts(files: FlowFiles) -> dict[str, dict[str, str]]:
+    """lang -> dotted key -> text as written, over every locale file of that language."""
+    out: dict[str, dict[str, str]] = {}
+    for name, text in sorted(files.locales.items(), key=lambda item: (item[0].count("."), item[0])):
+        data = _load(text)
+        if isinstance(data, dict) and isinstance(data.get("texts"), dict):
+            _flatten(data["texts"], "", out.setdefault(name.split(".")[0], {}))
+    return out
+
+
+def _flatten(node: dict, prefix: str, out: dict[str, str]) -> None:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _flatten(value, f"{prefix}{key}.", out)
+        else:
+            out.setdefault(f"{prefix}{key}", str(value))
 
 
 # ---- what the cards show ---------------------------------------------------------------------------
@@ -77,10 +143,7 @@ def _intent_keywords(files: FlowFiles) -> dict[str, dict[str, list[str]]]:
     for name, text in files.locales.items():
         if not name.endswith(".intents.yaml"):
             continue
-        try:
-            data = parse_yaml(text, f"locales/{name}").data
-        except YamlSyntaxError:
-            continue
+        data = _load(text)
         for intent, spec in ((data or {}).get("intents") or {}).items() if isinstance(data, dict) else ():
             words = spec.get("keywords") if isinstance(spec, dict) else spec
             if isinstance(words, list):
@@ -106,10 +169,7 @@ def verdict(bundle: Bundle, lang: str) -> dict[str, Any]:
 def cards(files: FlowFiles, bundle: Bundle, lang: str) -> dict[str, Any]:
     """The editor's page as data: parts (by first tag) of state cards, the state list for target
     pickers, and the tags in use. Empty when the flow file cannot be read (its issue says why)."""
-    try:
-        data = parse_yaml(files.flow, f"flows/{files.flow_file}").data
-    except YamlSyntaxError:
-        data = None
+    data = _load(files.flow)
     states = data.get("states") if isinstance(data, dict) else None
     if not isinstance(states, dict):
         return {"parts": [], "targets": [], "tags": []}
@@ -189,7 +249,7 @@ def cards(files: FlowFiles, bundle: Bundle, lang: str) -> dict[str, Any]:
 async def editor_page(request: web.Request) -> web.Response:
     versions = versions_of(request)
     draft_id, files = await versions.working_draft(author=request[COUNSELLOR_NAME])
-    bundle = await _check(versions, files)
+    bundle = await _check(request, files)
     lang = _lang(request)
     view = cards(files, bundle, lang)
     checked = verdict(bundle, lang)
@@ -219,6 +279,9 @@ async def edit(request: web.Request) -> web.Response:
     if outcome.refused is not None:
         status = 409 if "not a draft" in outcome.refused[0] else 400
         return _refused(lang, outcome.refused, status, stale=status == 409)
+    found = await versions.files(body["draft"])
+    if found is not None:
+        request.app[VERDICTS].put(found[1], outcome.bundle)
     log.info("editor.edited", extra={"op": body.get("op"), "draft": body["draft"], "by": request[COUNSELLOR_ID]})
     return web.json_response({"ok": True, "redraw": body.get("op") in REDRAW, **verdict(outcome.bundle, lang)})
 
@@ -338,6 +401,7 @@ def client_json(value: Any) -> str:
 def setup(app: web.Application, store, settings) -> None:
     restrict(app, EDITOR, "edit", home=EDITOR)
     app[FLOW_VERSIONS] = FlowVersions.from_settings(store, settings)
+    app[VERDICTS] = Verdicts()
     r = app.router
     r.add_get(EDITOR, editor_page)
     r.add_post(f"{EDITOR}/edit", edit)
