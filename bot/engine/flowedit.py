@@ -96,9 +96,15 @@ class Pointer:
     what: str
 
     def describe(self, lang: str = "en") -> str:
-        where = (f"「{self.state}」" if lang == "ja" else f'"{self.state}"') if self.state else \
-            ("フロー全体" if lang == "ja" else "the flow")
-        return f"{where} ({self.kind} {self.what})".strip()
+        if lang == "ja":
+            where = f"「{self.state}」" if self.state else "フロー全体"
+            return f"{where}（{KINDS_JA.get(self.kind, self.kind)} {self.what}）".replace(" ）", "）")
+        where = f'"{self.state}"' if self.state else "the flow"
+        return f"{where} ({self.kind} {self.what})".replace(" )", ")")
+
+
+KINDS_JA = {"choice": "ボタン", "next": "次へ", "branch": "分かれ道", "route": "言葉", "interrupt": "割り込み",
+            "intent": "言葉（どこからでも）", "field": "設定", "alias": "別名"}
 
 
 def pointers_to(files: FlowFiles, state: str) -> list[Pointer]:

@@ -36,6 +36,9 @@
       } else if (answer.ok) {
         if (!pending) say("saved");
         showVerdict(answer);
+      } else if (answer.refused) {
+        statusNode.textContent = "";          // refused, not failed: the reason shows where it was asked
+        statusNode.setAttribute("data-state", "refused");
       } else {
         say("failed");
       }

@@ -117,7 +117,7 @@ def test_missing_english_is_a_warning_that_shows_the_japanese_the_bot_falls_back
 def test_remove_state_is_refused_while_others_lead_to_it_naming_them(repo):
     with pytest.raises(fe.EditRefused) as refused:
         fe.remove_state(repo, "sit_other")
-    assert '"welcome" (choice other)' in str(refused.value) and "「welcome」" in refused.value.ja
+    assert '"welcome" (choice other)' in str(refused.value) and "「welcome」（ボタン other）" in refused.value.ja
     lonely = fe.add_state(repo, "lonely", tag="triage", texts={"ja": "ひとり", "en": "alone"})
     assert fe.remove_state(lonely, "lonely").flow == repo.flow
     with pytest.raises(fe.EditRefused, match="no state"):

@@ -205,3 +205,20 @@ def test_cards_show_where_a_button_leads_by_the_first_words_of_its_target():
     assert any(w["intent"] == "human" and w["keywords"] for w in human["words"])
     assert {"state": "welcome", "kind": "choice", "what": "talk_to_person"} in human["leads"]
     assert [p["tag"] for p in view["parts"]][0] == "welcome"
+
+
+async def test_a_failing_conversation_test_warns_with_its_step_and_the_version_is_published(editor, tmp_path):
+    convs = tmp_path / "mini_tests.yaml"
+    convs.write_text("flow: mini\nlocales: [ja]\nconversations:\n"
+                     "  - name: the greeting\n    steps:\n"
+                     "      - start: true\n        expect: {state: welcome}\n"
+                     "      - tap: threatened\n        expect: {state: no_such_place}\n", encoding="utf-8")
+    versions = editor.server.app[FLOW_VERSIONS]
+    versions.test_files = [convs]
+    _, csrf, draft = await page_data(editor)
+    await edit(editor, csrf, draft, op="set_text", key="welcome.hello", lang="ja", text="こんにちは")
+    resp = await editor.post(f"/console/editor/versions/{draft}/publish", data={"csrf": csrf})
+    page = await resp.text()
+    assert resp.status == 200 and await versions.published_head() == draft
+    assert "会話テスト：会話 1 件、手順 2 件、失敗 1 件" in page
+    assert "「the greeting」（ja）の手順 2" in page and "mini_tests.yaml" in page
