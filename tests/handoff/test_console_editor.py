@@ -222,3 +222,26 @@ async def test_a_failing_conversation_test_warns_with_its_step_and_the_version_i
     assert resp.status == 200 and await versions.published_head() == draft
     assert "会話テスト：会話 1 件、手順 2 件、失敗 1 件" in page
     assert "「the greeting」（ja）の手順 2" in page and "mini_tests.yaml" in page
+
+
+async def test_a_rename_from_the_browser_keeps_the_old_name_as_an_alias(editor):
+    _, csrf, draft = await page_data(editor)
+    answer = await (await edit(editor, csrf, draft, op="rename_state", state="evidence", new="keep_evidence")).json()
+    assert answer["ok"] and answer["redraw"] and answer["publishable"], answer
+    _, files = await editor.server.app[FLOW_VERSIONS].files(draft)
+    assert "aliases:\n  evidence: keep_evidence\n" in files.flow and "target: evidence}" not in files.flow
+    html, _, _ = await page_data(editor)
+    assert 'id="card-keep_evidence"' in html and 'id="card-evidence"' not in html
+
+
+async def test_a_draft_whose_flow_file_cannot_be_read_still_shows_why_and_cannot_be_published(editor):
+    import dataclasses
+
+    _, csrf, draft = await page_data(editor)
+    versions = editor.server.app[FLOW_VERSIONS]
+    await versions.edit_draft(draft, lambda f: dataclasses.replace(f, flow=f.flow + "  broken: [\n"), author="ed")
+    html, _, _ = await page_data(editor)
+    assert "F100" in html and re.search(r'<button type="submit" id="publish"\s+disabled', html)
+    answer = await (await edit(editor, csrf, draft, op="add_choice", state="welcome", choice="x",
+                               labels={"ja": "x", "en": "x"}, target="law")).json()
+    assert not answer["ok"] and "YAML" in answer["refused"]
