@@ -127,6 +127,7 @@ async def test_an_editor_changes_adds_publishes_and_restores(browser, real, arti
     await expect(page.locator("#outcome")).to_contain_text("を公開しました")
     await expect(page.locator("#outcome .tests")).to_contain_text("会話テスト")
     took = await chat_says_within(browser, base, NEW_HELLO, LIVE_WITHIN)
+    print(f"published: a new chat said the new text after {took:.1f} s")
     await page.screenshot(path=str(artifacts / "editor-published.png"), full_page=True)
     chat = await browser.new_context(viewport={"width": 390, "height": 844}, locale="ja-JP")
     phone = await chat.new_page()

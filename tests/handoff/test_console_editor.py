@@ -245,3 +245,23 @@ async def test_a_draft_whose_flow_file_cannot_be_read_still_shows_why_and_cannot
     answer = await (await edit(editor, csrf, draft, op="add_choice", state="welcome", choice="x",
                                labels={"ja": "x", "en": "x"}, target="law")).json()
     assert not answer["ok"] and "YAML" in answer["refused"]
+
+
+async def test_the_checker_runs_off_the_event_loop_and_once_per_content(editor):
+    import threading
+
+    _, csrf, draft = await page_data(editor)
+    versions = editor.server.app[FLOW_VERSIONS]
+    threads = []
+    check = versions.check
+
+    def watched(files):
+        threads.append(threading.current_thread())
+        return check(files)
+
+    versions.check = watched
+    answer = await (await edit(editor, csrf, draft, op="set_text", key="welcome.hello", lang="en", text="Hi!")).json()
+    assert answer["ok"] and len(threads) == 1
+    assert threads[0] is not threading.main_thread()     # chats keep being answered meanwhile
+    await page_data(editor)                               # the page drawn again: the same files, not checked again
+    assert len(threads) == 1
