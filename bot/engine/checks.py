@@ -102,6 +102,8 @@ def targets(fd: FlowDoc) -> Iterator[tuple[str, tuple, str | None, str]]:
     for name in ("crisis", "emergency"):
         if getattr(fd.model, name):
             yield getattr(fd.model, name), ("model", name), None, "field"
+    for old, new in fd.aliases.items():
+        yield new, ("aliases", old), None, "field"
     for i, it in enumerate(fd.interrupts):
         if it.target:
             yield it.target, ("interrupts", i, "target"), None, "route"
@@ -138,6 +140,9 @@ def check_targets(src: FlowSource, ctx: Context, issues: Issues) -> None:
         elif target not in states:
             missing.setdefault(target, []).append((path, state))
     reached = {target for target, _, _, _ in moves}
+    for old in src.fd.aliases:
+        if old in states:
+            issues.add(M.ALIAS_IS_STATE, src.file, src.line("aliases", old), None, alias=old)
     for target, refs in missing.items():
         renamed = did_you_mean(target, states)
         if renamed and renamed not in reached and len(refs) > 1:
@@ -218,8 +223,16 @@ def check_texts_exist(src: FlowSource, ctx: Context, issues: Issues) -> None:
             issues.add(M.MISSING_TEXT_EVERYWHERE, src.file, line, use.state,
                        suggestion=did_you_mean(use.name, every_key), key=use.name)
             continue
+        default = ctx.locales.by_code.get(src.fd.default_locale)
         for loc in missing:
-            issues.add(M.MISSING_TEXT, src.file, line, use.state, key=use.name, locale_file=loc.file)
+            if default is not None and loc is not default and use.name in default.texts:
+                # Not translated yet: the bot shows the default language's text (a warning, as RapidPro).
+                fallback = default.texts[use.name]
+                fallback = fallback if len(fallback) <= 60 else fallback[:59] + "…"
+                issues.add(M.MISSING_TRANSLATION, src.file, line, use.state, key=use.name,
+                           locale_file=loc.file, default=default.code, fallback=fallback)
+            else:
+                issues.add(M.MISSING_TEXT, src.file, line, use.state, key=use.name, locale_file=loc.file)
 
 
 def check_intents_exist(src: FlowSource, ctx: Context, issues: Issues) -> None:

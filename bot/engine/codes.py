@@ -43,6 +43,7 @@ class Code(StrEnum):
     LONG_BUBBLE = "W202"
     RESOURCE_VERIFIED_LONG_AGO = "W203"
     UNUSABLE_MODEL = "W204"
+    MISSING_TRANSLATION = "W205"
 
     @property
     def title(self) -> str:
@@ -222,6 +223,9 @@ class M:
     MISSING_TARGET = Message(C.MISSING_TARGET,
         'goes to "{target}", which does not exist. Check the spelling or add that state.',
         "行き先の「{target}」という状態がありません。つづりを確かめるか、その状態を作ってください。")
+    ALIAS_IS_STATE = Message(C.MISSING_TARGET,
+        'the old name "{alias}" under `aliases:` is also a state: a state keeps its own name. Remove the alias.',
+        "`aliases:` の古い名前「{alias}」は状態の名前でもあります。状態は自分の名前のままです。その別名を消してください。")
     STATE_RENAMED = Message(C.MISSING_TARGET,
         '{count} moves go to "{target}" (lines {lines}), but the state is called "{renamed}" and nothing goes '
         'there. Give them the same name: rename the state, or change the moves.',
@@ -342,6 +346,13 @@ class M:
     UNUSABLE_MODEL = Message(C.UNUSABLE_MODEL,
         "the understanding model cannot be used ({reason}); the keywords work without it. Run python -m bot train.",
         "理解モデルが使えません（{reason}）。キーワードだけで動きます。python -m bot train を実行してください。")
+
+    # -- W205: a text not translated yet ----------------------------------------------------------
+    MISSING_TRANSLATION = Message(C.MISSING_TRANSLATION,
+        'text "{key}" is not in {locale_file} yet: the bot shows the {default} text there: "{fallback}". '
+        "Add the translation when you can.",
+        "テキスト「{key}」は {locale_file} にまだありません。その言語でもボットは {default} の文を出します：「{fallback}」。"
+        "できるときに訳を足してください。")
 
 
 def messages() -> list[Message]:

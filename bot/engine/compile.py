@@ -210,4 +210,5 @@ def compile_flow(fd: FlowDoc, file: str, version: str, locales: dict[str, Locale
         resume_default=fd.resume_default, other_language=fd.other_language, ack_intent=fd.ack_intent,
         classifier=classifier, model_crisis=fd.model.crisis, model_emergency=fd.model.emergency,
         routed_intents=frozenset(it.intent for it in fd.interrupts) | frozenset(r.intent for r in fd.intents),
+        aliases={old: new for old, new in fd.aliases.items() if old not in fd.states},
     )

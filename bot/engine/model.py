@@ -267,6 +267,14 @@ class Flow:
     classifier: "Classifier | None" = None   # the statistical net under the keywords (classifier.py)
     model_crisis: str | None = None          # where it sends a message that reads like a crisis
     model_emergency: str | None = None       # ... and one that reads like harm happening now
+    aliases: Mapping[str, str] = field(default_factory=dict)  # a renamed state's old name -> its name now
+
+    def state_named(self, name: str) -> str:
+        """``name``, or the state it was renamed to (``aliases``); "" for neither."""
+        if name in self.states:
+            return name
+        renamed = self.aliases.get(name, "")
+        return renamed if renamed in self.states else ""
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)

@@ -16,6 +16,7 @@ Both dictionaries load once per process, on first use.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from typing import NamedTuple
 from functools import lru_cache
@@ -382,10 +383,25 @@ def _is_english(word: str) -> bool:
 # ---- Japanese ----------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _sudachi():
-    from sudachipy import Dictionary, SplitMode
+def _dictionary():
+    from sudachipy import Dictionary
 
-    return Dictionary(dict="core").tokenizer(), SplitMode.C
+    return Dictionary(dict="core")  # loaded once per process
+
+
+_PER_THREAD = threading.local()
+
+
+def _sudachi():
+    """This thread's tokenizer. A SudachiPy tokenizer refuses to be used by two threads at once
+    (and ``_japanese`` would then fall back to reading a run as one word): the console checks an
+    editor's draft in a worker thread while the event loop answers people."""
+    found = getattr(_PER_THREAD, "tokenizer", None)
+    if found is None:
+        from sudachipy import SplitMode
+
+        found = _PER_THREAD.tokenizer = (_dictionary().tokenizer(), SplitMode.C)
+    return found
 
 
 _KEEP_FORM = frozenset({"たら", "だら"})

@@ -89,6 +89,11 @@ def step(flow: Flow, session: Session | None, user_input: UserInput, now: dt.dat
         return _restart(flow, session, user_input, ts, lead=(), intro=True)
     if session.locale not in flow.locales:
         session = _replace(session, locale=flow.pick_locale(user_input.locale_hint))
+    if session.state not in flow.states and flow.state_named(session.state):
+        # Inside a state that has been renamed since: continue there, under its new name.
+        session = _replace(session, state=flow.state_named(session.state))
+    if session.resume and session.resume not in flow.states and flow.state_named(session.resume):
+        session = _replace(session, resume=flow.state_named(session.resume))
     state = flow.states.get(session.state)
     expired = ts - session.last_active_at > flow.expiry_seconds
     if state is None or expired or state.end:
@@ -398,7 +403,7 @@ def _tap(flow: Flow, session: Session, state: CompiledState, user_input: UserInp
     if cid in state.choice_by_id:
         return _take_choice(flow, session, state, cid, ts)
     # A button from an earlier message: honour it if its state still has that choice.
-    older = flow.states.get(user_input.from_state or "")
+    older = flow.states.get(flow.state_named(user_input.from_state or ""))
     if older is None and cid in flow.unique_choices:
         older = flow.states[flow.unique_choices[cid]]  # the platform lost the state; the id says it
     if older is not None and cid in older.choice_by_id:
