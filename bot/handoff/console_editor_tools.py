@@ -62,9 +62,10 @@ def _key(files: FlowFiles) -> str:
     return hashlib.sha256(json.dumps(files.named(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def compiled(app: web.Application, files: FlowFiles, bundle: Bundle | None = None) -> Bundle:
+async def compiled(app: web.Application, files: FlowFiles, bundle: Bundle | None = None) -> Bundle:
     """The checker's verdict and compiled flow for ``files``, kept for the few versions in use
-    (compiling takes a second or more; a preview turn takes milliseconds)."""
+    (compiling takes a second or more, in a worker thread so that chats keep being answered; a
+    preview turn takes milliseconds)."""
     cache: OrderedDict = app[BUNDLES]
     key = _key(files)
     if bundle is not None:
@@ -73,7 +74,7 @@ def compiled(app: web.Application, files: FlowFiles, bundle: Bundle | None = Non
         cache.move_to_end(key)
         return cache[key]
     else:
-        cache[key] = bundle = app[VERSIONS].check(files)
+        cache[key] = bundle = await app[VERSIONS].check_async(files)
     while len(cache) > KEEP_BUNDLES:
         cache.popitem(last=False)
     return bundle
@@ -84,7 +85,7 @@ async def _draft(request: web.Request) -> tuple[int, FlowFiles, Bundle]:
     version it started from)."""
     versions = _versions(request)
     vid, files = await versions.working_draft(author=_author(request))
-    bundle = compiled(request.app, files)
+    bundle = await compiled(request.app, files)
     extra = [i for i in resource_rule(await versions.parent_files(vid), files) if i not in bundle.issues]
     if extra:
         bundle = Bundle(bundle.flows, bundle.issues + extra, bundle.version, bundle.resources, bundle.locales)
@@ -104,7 +105,7 @@ async def _edit(request: web.Request, change, note: str) -> tuple[Bundle | None,
         return None, outcome.refused
     found = await versions.files(vid)
     if found is not None and outcome.bundle is not None:
-        compiled(request.app, found[1], outcome.bundle)
+        await compiled(request.app, found[1], outcome.bundle)
     return outcome.bundle, None
 
 
@@ -281,7 +282,7 @@ async def preview_options(request: web.Request) -> web.Response:
     vid, files = await _version_files(request, request.query.get("version", "draft"))
     if files is None:
         return web.json_response({"error": "no such version"}, status=404)
-    bundle = compiled(request.app, files)
+    bundle = await compiled(request.app, files)
     listing = await _versions(request).listing(30)
     return web.json_response({
         "version": vid, "broken": not bundle.flows,
@@ -303,7 +304,7 @@ async def preview_turn_api(request: web.Request) -> web.Response:
     _vid, files = await _version_files(request, str(body.get("version") or "draft"))
     if files is None:
         return web.json_response({"error": "no such version"}, status=404)
-    flow = _flow(compiled(request.app, files))
+    flow = _flow(await compiled(request.app, files))
     if flow is None:
         return web.json_response({"error": "the version has errors"}, status=409)
     now = dt.datetime.now(dt.timezone.utc)
@@ -344,7 +345,7 @@ async def diagram_page(request: web.Request) -> web.Response:
     vid, files = await _version_files(request, request.query.get("version", "draft"))
     if files is None:
         raise web.HTTPNotFound()
-    bundle = compiled(request.app, files)
+    bundle = await compiled(request.app, files)
     flow = _flow(bundle)
     svg, tags = "", []
     part = request.query.get("part") or None
