@@ -199,12 +199,47 @@ def figures_for(flow: Flow, before: Session | None, turn, new_day: bool, day: st
     return counts
 
 
+RISK_TAGS = ("crisis", "emergency")
+MAX_TRIGGERS = 3   # the last few ways into a crisis a session remembers
+_RISK = frozenset(RISK_TAGS)
+
+
+_DOORS: dict[str, frozenset[str]] = {}
+
+
+def _risk_doors(flow: Flow) -> frozenset[str]:
+    """The states a crisis or an emergency is entered by: the targets of the interrupts and of
+    the understanding model that carry a risk tag (``crisis``, ``crisis_check``, ``emergency``);
+    computed once per flow version."""
+    doors = _DOORS.get(flow.version)
+    if doors is None:
+        named = {it.target for it in flow.interrupts if it.target} | {flow.model_crisis, flow.model_emergency}
+        doors = _DOORS[flow.version] = frozenset(
+            d for d in named if d in flow.states and _RISK & set(flow.states[d].tags))
+    return doors
+
+
+def with_trigger(flow: Flow, before: Session | None, turn) -> Session:
+    """The turn's session, remembering what led into a crisis when this turn did: an entry
+    ``(matched, state before, *keywords)`` (``interrupt:crisis`` and the keywords as staff wrote
+    them, ``model:crisis``, ``choice:check_yes`` from the direct question...). The context
+    packet shows it in words (``bot.handoff.packet``); nothing typed is kept in it."""
+    session = turn.session
+    if not turn.entered or turn.entered[0] not in _risk_doors(flow):
+        return session
+    entry = (str(turn.matched), before.state if before is not None else "", *(str(k) for k in turn.because[:5]))
+    kept = tuple(t for t in session.triggers if t != entry)
+    return dataclasses.replace(session, triggers=(kept + (entry,))[-MAX_TRIGGERS:])
+
+
 def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
     """What the counsellor sees first: the way through the flow, its tags, the choices made,
-    the language and the risk. Never a name, an id or anything typed."""
+    the language, the risk and what led into it (``with_trigger``). Never a name, an id or
+    anything typed."""
     tags = sorted({t for s in session.path if s in flow.states for t in flow.states[s].tags})
     return {"state": session.state, "path": list(session.path), "tags": tags, "choices": dict(session.variables),
-            "locale": session.locale, "risk": list(session.risk), "flow_version": session.flow_version}
+            "locale": session.locale, "risk": list(session.risk), "flow_version": session.flow_version,
+            "triggers": [list(t) for t in session.triggers]}
 
 
 def outbound(event: InboundEvent, replies, session: Session, now: float, inbox_id: int | None) -> Outbound:
@@ -251,6 +286,8 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
     else:
         turn = step(flow, session, event.to_input(), utc(now))
     plan.matched, plan.entered = turn.matched, tuple(turn.entered)
+    if turn.entered_tags & _RISK:
+        turn = dataclasses.replace(turn, session=with_trigger(flow, session, turn))
     effects = {e.type for e in turn.effects}
     if "forget_me" in effects:
         _forgotten(plan, handoff, "flow")
