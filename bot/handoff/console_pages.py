@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import client_address, request_locale
-from bot.store import audit, counsellors, figures, handoffs, switches
+from bot.store import audit, counsellors, figures, handoffs, said, switches
 from bot.store.models import CLOSED, LIVE, NOTE, QUEUED
 
 from .console_core import (CONSOLE, CONTEXT_LISTS, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
@@ -123,6 +123,8 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, **extr
         names = await counsellors.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
         left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
         await _note_read(request, s, hid, now)
+        # What they typed to the bot before asking: the counsellor who has it, no one else.
+        before = await said.for_taker(s, c.store.crypto, h, me)
     flow = c.flow
     canned = ready_replies(flow, h.locale)
     talk = [_line(line, c.tz) for line in lines if line.author != NOTE]
@@ -136,6 +138,8 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, **extr
         packet=context_packet(h, now, c.store.crypto), words=words, lines=talk,
         notes=[_line(line, c.tz) for line in lines if line.author == NOTE],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
+        said=None if before is None else [{"text": m.text, "at": dt.datetime.fromtimestamp(m.at, c.tz).strftime("%H:%M")}
+                                          for m in before],
         **{"notice": None, "error": None, "confirm": None, "note_text": "", **extra})
 
 

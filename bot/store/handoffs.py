@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-from . import throttle
+from . import said, throttle
 from .audit import TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE
 from .crypto import Crypto, DecryptError, open_json, seal_json, where
 from .db import next_ids
@@ -107,7 +107,7 @@ def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: floa
                counsellor_id: int | None = None, status: str | None = None) -> bool:
     """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may; with
     ``status``, only while it has that status (a queued one dismissed, while nobody takes it).
-    The address it came from is erased."""
+    The address it came from is erased, and what the person typed to the bot before (``said``)."""
     cond = [_H.c.id == handoff_id, _H.c.status.in_(OPEN_HANDOFF)]
     if counsellor_id is not None:
         cond += [_H.c.status == LIVE, _H.c.counsellor_id == counsellor_id]
@@ -116,7 +116,10 @@ def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: floa
     values: dict[str, Any] = {"status": CLOSED, "closed_at": now, "origin": None}
     if outcome is not None:
         values["outcome"] = outcome[:40]
-    return conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+    closed = conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+    if closed:  # what the person typed to the bot before asking goes with the handoff
+        said.erase_for_handoff_sync(conn, handoff_id)
+    return closed
 
 
 async def close(s: AsyncSession, handoff_id: str, outcome: str | None, now: float, counsellor_id: int | None = None,

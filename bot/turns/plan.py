@@ -95,6 +95,9 @@ class Plan:
     matched: str | None = None           # the engine ran: what matched, which states it entered
     entered: tuple[str, ...] = ()
     refused: bool = False                # a handoff was asked for but this address may open no more
+    said: str | None = None              # a text the bot read: kept (sealed, bounded) for a counsellor
+    said_count: int = 0                  # the conversation's count of such texts after this turn
+    said_reset: bool = False             # the session started afresh: the texts kept before go
 
     def hooks(self) -> list[tuple]:
         """The handoff hooks to call after the commit: (name, *arguments)."""
@@ -265,7 +268,8 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
     """What one event does. ``conv``: the conversation row as loaded (``id``, ``in_handoff``,
     ``last_active_at``) or None; ``session``: its session, opened; ``handoff``: its open handoff
     (``id``, ``status``) or None."""
-    plan = Plan(inbox_id, pseudonym, event, conversation_id=conv.id if conv is not None else None)
+    plan = Plan(inbox_id, pseudonym, event, conversation_id=conv.id if conv is not None else None,
+                said_count=(getattr(conv, "said_count", 0) or 0) if conv is not None else 0)
     if event.kind == "forget":  # LINE unfollow: forget at once; nothing can be sent to them any more
         return _forgotten(plan, handoff, "unfollow")
     in_handoff = conv is not None and conv.in_handoff
@@ -304,6 +308,11 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
         plan.conversation_id, plan.new_conversation = new_id(), True
     plan.session = turn.session
     plan.figures = figures_for(flow, session, turn, new_day, day)
+    # What they typed, for the counsellor who may take a handoff (bot.store.said); a session
+    # that started afresh (expired, or ended) takes nothing of the one before with it.
+    plan.said_reset = session is not None and turn.session.started_at != session.started_at
+    if event.kind == "text" and event.text and event.text.strip():
+        plan.said, plan.said_count = event.text, plan.said_count + 1
     if "handoff" in effects and not in_handoff:
         s = turn.session
         plan.open_handoff = OpenHandoff(uuid.uuid4().hex, s.locale, context_packet(flow, s), "crisis" in s.risk,
