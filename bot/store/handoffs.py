@@ -46,6 +46,26 @@ def open_context(crypto: Crypto, handoff) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+MAX_TRIGGERS = 3
+
+
+def add_trigger_sync(conn: Connection, crypto: Crypto, handoff_id: str, trigger: tuple[str, ...]) -> None:
+    """Crisis words written while the handoff is open: added to its sealed packet's
+    ``triggers`` (the last few), so the packet says what raised the crisis."""
+    row = conn.execute(select(_H.c.id, _H.c.context_json).where(_H.c.id == handoff_id)).first()
+    if row is None:
+        return
+    try:
+        context = json.loads(open_json(crypto, row.context_json or "{}", _H.name, "context_json", row.id))
+    except (DecryptError, ValueError):
+        return  # a packet that does not open is left as it is, not replaced
+    if not isinstance(context, dict):
+        return
+    kept = [t for t in context.get("triggers") or [] if isinstance(t, list) and t != list(trigger)]
+    context["triggers"] = (kept + [list(trigger)])[-MAX_TRIGGERS:]
+    conn.execute(update(_H).where(_H.c.id == handoff_id).values(context_json=seal_context(crypto, handoff_id, context)))
+
+
 # ---- opening and changing status ----------------------------------------------------------------
 
 _INSERT = insert(_H)

@@ -116,6 +116,7 @@ class TurnWrites:
         self.relayed: list[str] = []
         self.crises: list[str] = []
         self.said: list[tuple[str, int, str, float]] = []
+        self.triggers: list[tuple[str, tuple[str, ...]]] = []
         self.said_resets: list[str] = []
 
     def add(self, plan: Plan, now: float) -> None:
@@ -147,6 +148,8 @@ class TurnWrites:
             self.relayed.append(r.handoff_id)
             if r.is_crisis:
                 self.crises.append(r.handoff_id)
+            if r.trigger is not None:
+                self.triggers.append((r.handoff_id, r.trigger))
         for conversation_id, out in plan.replies:
             self.outbox.append(outbox.outbox_row(conversation_id=conversation_id, channel=ev.channel,
                                                  user_id=ev.user_id, outbound=out, now=now, inbox_id=plan.inbox_id))
@@ -165,6 +168,8 @@ class TurnWrites:
         handoffs.add_lines(conn, self.crypto, self.lines)
         handoffs.note_person_messages(conn, self.relayed, now)
         handoffs.mark_crisis_sync(conn, self.crises)
+        for hid, trigger in self.triggers:  # rare: crisis words while waiting or with a counsellor
+            handoffs.add_trigger_sync(conn, self.crypto, hid, trigger)
         # What the person typed to the bot: after the closes above (which erase what came before).
         said.erase_sync(conn, self.said_resets)
         said.write_many(conn, self.crypto, self.said)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, enter, step
 from bot.engine.normalise import normalise
+from bot.engine.turn import read_message
 from bot.envelope import InboundEvent, Outbound
 
 QUEUED = "queued"            # a handoff's status while nobody has taken it (bot.store.models)
@@ -26,6 +27,7 @@ BACK_TO_BOT = "handoff_back"  # choice id of the notices' button: leave the queu
 BACK_TO_BOT_KEY = "console.person.back_to_bot"
 SAFETY_KEY = "shell.safety_message"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
+RELAY_CRISIS = "relay:crisis"   # a trigger: crisis words written during a handoff
 MEDIA_KEYS = ("media", "sticker", "location")
 
 
@@ -74,6 +76,7 @@ class Relay:
     text: str                  # what the transcript keeps: the text, "[choice]" or "[kind]"
     is_crisis: bool
     bot_text: str | None = None
+    trigger: tuple[str, ...] | None = None   # crisis words: added to the handoff's packet
 
 
 @dataclass
@@ -159,7 +162,16 @@ def forget_paths(flow: Flow) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def is_crisis_text(flow: Flow, text: str) -> bool:
-    return any(it.name == "crisis" for it in flow.matching_interrupts(text))
+    return crisis_words(flow, text) is not None
+
+
+def crisis_words(flow: Flow, text: str) -> tuple[str, ...] | None:
+    """None when ``text`` does not match the flow's ``crisis`` interrupt; else the keywords that
+    made it match, as staff wrote them (empty for a whole short phrase)."""
+    for it in flow.matching_interrupts(text):
+        if it.name == "crisis":
+            return tuple(read_message(flow, text).scan.found.get(it.matcher.name, ()))[:5]
+    return None
 
 
 def handoff_route(flow: Flow, session: Session | None, status: str | None, event: InboundEvent) -> str:
@@ -339,7 +351,13 @@ def _relay(plan: Plan, flow: Flow, session: Session, handoff, event: InboundEven
         text = f"[{event.choice}]"
     else:
         text = f"[{event.kind}]"   # media is never downloaded; the counsellor sees only the kind
-    is_crisis = event.kind == "text" and is_crisis_text(flow, text)
+    words = crisis_words(flow, text) if event.kind == "text" else None
+    is_crisis, trigger = words is not None, None
+    if is_crisis:
+        # What raised it goes to the session and (turnwrites) to the handoff's sealed packet.
+        trigger = (RELAY_CRISIS, session.state, *words)
+        kept = tuple(t for t in session.triggers if t != trigger)
+        session = dataclasses.replace(session, triggers=(kept + (trigger,))[-MAX_TRIGGERS:])
     if is_crisis and "crisis" not in session.risk:
         session = dataclasses.replace(session, risk=session.risk + ("crisis",))
     plan.session = session  # last active now (and marked, on crisis words)
@@ -350,5 +368,5 @@ def _relay(plan: Plan, flow: Flow, session: Session, handoff, event: InboundEven
         reply = Reply(flow.text(session.locale, key, session.variables), key)
         bot_text = reply.text
         plan.replies.append((plan.conversation_id, outbound(event, (reply,), session, now, plan.inbox_id)))
-    plan.relay = Relay(handoff.id, text, is_crisis, bot_text)
+    plan.relay = Relay(handoff.id, text, is_crisis, bot_text, trigger)
     return plan

@@ -148,3 +148,22 @@ async def test_only_the_counsellor_who_took_it_sees_them_and_not_after_the_close
     async with rt.store.transaction() as s:
         assert await handoffs.close(s, hid, "resolved", 0.0 + 1e10, counsellor_id=aiko)
     assert await _rows(rt.store) == []
+
+
+# ---- crisis words written while waiting: the packet says them too --------------------------------
+
+async def test_crisis_words_written_during_the_handoff_reach_its_sealed_packet(hruntime, store, service, flow):
+    from bot.handoff.packet import in_words
+
+    hid = await ask_for_person(hruntime, "U8", store)
+    async with store.transaction() as s:
+        assert handoffs.open_context(store.crypto, await handoffs.get_handoff(s, hid))["triggers"] == []
+    await say(hruntime, "U8", "もう死にたい")
+    await say(hruntime, "U8", "もう死にたい")      # the same words again: said once
+    async with store.transaction() as s:
+        h = await handoffs.get_handoff(s, hid)
+        context = handoffs.open_context(store.crypto, h)
+    assert h.is_crisis and context["triggers"] == [["relay:crisis", "person", "死にたい"]]
+    assert "死にたい".encode() not in h.context_json.encode()
+    assert in_words(flow, context, "ja", "memory", "ja")["triggers"] == ["「死にたい」という言葉"]
+    assert context["path"] and context["locale"] == "ja"        # the rest of the packet is kept
