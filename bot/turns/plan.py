@@ -3,8 +3,9 @@ clock, what the one transaction of the batch must write. No I/O here (the ids an
 random, nothing else varies), so every rule of a turn is tested without a database.
 
 A plan holds: the session to write (or none), the replies for the outbox, the daily figures,
-and at most one of the handoff's changes (open a handoff, relay the message to the transcript,
-leave the queue) and forgetting. ``bot.store.turnwrites`` writes the plans of a batch with one
+the text the person typed (kept sealed and bounded for the counsellor who may take a handoff:
+``bot.store.said``), and at most one of the handoff's changes (open a handoff, relay the message
+to the transcript, leave the queue) and forgetting. ``bot.store.turnwrites`` writes the plans of a batch with one
 statement per table; the runtime runs the hooks and logs after the commit.
 """
 from __future__ import annotations
