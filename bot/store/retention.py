@@ -105,7 +105,7 @@ async def purge_forever(store, settings, interval: float = PURGE_INTERVAL,
     await store.wait_for_schema()  # started with the server, before the migrations have run
     while True:
         try:
-            await purge(store, settings, said_seconds=said_seconds)
+            await purge(store, settings, **({} if said_seconds is None else {"said_seconds": said_seconds}))
         except StoreUnavailable:
             pass  # already logged; try again next time
         except Exception as exc:

@@ -62,7 +62,7 @@ async def test_the_hourly_purge_waits_for_the_migrations_of_a_new_database(tmp_p
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}", b"k" * 40)
     runs = []
 
-    async def purge(store_, settings, **_):
+    async def purge(store_, settings):
         runs.append(await store_.ping())
 
     monkeypatch.setattr(retention, "purge", purge)
