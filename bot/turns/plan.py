@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, enter, step
 from bot.engine.normalise import normalise
-from bot.engine.turn import read_message
+from bot.engine.turn import RISK_TAGS, read_message
 from bot.envelope import InboundEvent, Outbound
 
 QUEUED = "queued"            # a handoff's status while nobody has taken it (bot.store.models)
@@ -215,11 +215,8 @@ def figures_for(flow: Flow, before: Session | None, turn, new_day: bool, day: st
     return counts
 
 
-RISK_TAGS = ("crisis", "emergency")
 MAX_TRIGGERS = 3   # the last few ways into a crisis a session remembers
-_RISK = frozenset(RISK_TAGS)
-
-
+_RISK = frozenset(RISK_TAGS)   # entering a state with one of these tags marks the session (the engine's)
 _DOORS: dict[str, frozenset[str]] = {}
 
 
