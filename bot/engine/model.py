@@ -106,6 +106,9 @@ class Session:
     misses: int = 0                               # fallbacks in a row
     resume: str = ""                              # where "@resume" leads after a detour
     fragments: tuple[tuple[float, str], ...] = ()  # (time, text) of recent unmatched messages
+    # What led into a crisis or an emergency (set by the shell, ``bot.turns.plan``): each entry
+    # ``(matched, state before, *keywords as staff wrote them)``; the last few, never typed text.
+    triggers: tuple[tuple[str, ...], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -124,6 +127,8 @@ class Session:
             data["resume"] = self.resume
         if self.fragments:
             data["fragments"] = [list(f) for f in self.fragments]
+        if self.triggers:
+            data["triggers"] = [list(t) for t in self.triggers]
         return data
 
     @staticmethod
@@ -146,6 +151,7 @@ class Session:
             misses=int(data.get("misses") or 0),
             resume=str(data.get("resume") or ""),
             fragments=tuple(fragments),
+            triggers=tuple(tuple(str(x) for x in t) for t in data.get("triggers") or () if isinstance(t, (list, tuple))),
         )
 
 

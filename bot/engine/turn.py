@@ -472,7 +472,7 @@ def _enter(flow: Flow, session: Session, target: str | None, matched: str, ts: f
     entered_tags = frozenset(t for s in entered for t in flow.states[s].tags)
     risk = session.risk + tuple(t for t in RISK_TAGS if t in entered_tags and t not in session.risk)
     new_session = Session(current.name, locale, flow.version, variables, path,
-                          session.started_at, ts, risk, 0, session.resume, ())
+                          session.started_at, ts, risk, 0, session.resume, (), session.triggers)
     choices = _choices(flow, current, locale)
     if replies:
         last = replies[-1]

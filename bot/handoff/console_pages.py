@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import client_address, request_locale
-from bot.store import audit, counsellors, figures, handoffs, switches
+from bot.store import audit, counsellors, figures, handoffs, said, switches
 from bot.store.models import CLOSED, HANDOVER, LIVE, NOTE, QUEUED, TO_QUEUE
 
 from .console_core import (CONSOLE, CONTEXT_LISTS, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
@@ -134,6 +134,8 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, watch:
         left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
         await _note_read(request, s, hid, now)
         hands = await console_transfer.page_context(c, s, h, lines, me)
+        # What they typed to the bot before asking: the counsellor who has it, no one else.
+        before = await said.for_taker(s, c.store.crypto, h, me)
     if hands.pop("seen_now"):
         await c.service._changed(hid)   # the transfer's alert ends on every strip
     mine = h.status == LIVE and h.counsellor_id == me
@@ -152,6 +154,8 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, watch:
         notes=[_line(line, c.tz) for line in lines if line.author in PRIVATE],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
         colleagues=colleagues, **hands,
+        said=None if before is None else [{"text": m.text, "at": dt.datetime.fromtimestamp(m.at, c.tz).strftime("%H:%M")}
+                                          for m in before],
         **{"notice": None, "error": None, "confirm": None, "note_text": "", "transfer_note": "", **extra})
 
 

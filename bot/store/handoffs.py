@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-from . import throttle
+from . import said, throttle
 from .audit import TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE
 from .crypto import Crypto, DecryptError, open_json, seal_json, where
 from .db import next_ids
@@ -45,6 +45,26 @@ def open_context(crypto: Crypto, handoff) -> dict[str, Any]:
     except (DecryptError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+MAX_TRIGGERS = 3
+
+
+def add_trigger_sync(conn: Connection, crypto: Crypto, handoff_id: str, trigger: tuple[str, ...]) -> None:
+    """Crisis words written while the handoff is open: added to its sealed packet's
+    ``triggers`` (the last few), so the packet says what raised the crisis."""
+    row = conn.execute(select(_H.c.id, _H.c.context_json).where(_H.c.id == handoff_id)).first()
+    if row is None:
+        return
+    try:
+        context = json.loads(open_json(crypto, row.context_json or "{}", _H.name, "context_json", row.id))
+    except (DecryptError, ValueError):
+        return  # a packet that does not open is left as it is, not replaced
+    if not isinstance(context, dict):
+        return
+    kept = [t for t in context.get("triggers") or [] if isinstance(t, list) and t != list(trigger)]
+    context["triggers"] = (kept + [list(trigger)])[-MAX_TRIGGERS:]
+    conn.execute(update(_H).where(_H.c.id == handoff_id).values(context_json=seal_context(crypto, handoff_id, context)))
 
 
 # ---- opening and changing status ----------------------------------------------------------------
@@ -109,7 +129,7 @@ def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: floa
                counsellor_id: int | None = None, status: str | None = None) -> bool:
     """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may; with
     ``status``, only while it has that status (a queued one dismissed, while nobody takes it).
-    The address it came from is erased."""
+    The address it came from is erased, and what the person typed to the bot before (``said``)."""
     cond = [_H.c.id == handoff_id, _H.c.status.in_(OPEN_HANDOFF)]
     if counsellor_id is not None:
         cond += [_H.c.status == LIVE, _H.c.counsellor_id == counsellor_id]
@@ -118,7 +138,10 @@ def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: floa
     values: dict[str, Any] = {"status": CLOSED, "closed_at": now, "origin": None}
     if outcome is not None:
         values["outcome"] = outcome[:40]
-    return conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+    closed = conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+    if closed:  # what the person typed to the bot before asking goes with the handoff
+        said.erase_for_handoff_sync(conn, handoff_id)
+    return closed
 
 
 async def close(s: AsyncSession, handoff_id: str, outcome: str | None, now: float, counsellor_id: int | None = None,

@@ -76,6 +76,8 @@ class Conversation(Base):
     in_handoff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # The platform user id, encrypted, only while a handoff is open (a counsellor may push).
     user_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # How many messages the person typed to the bot so far: numbers their rows in person_messages.
+    said_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class InboxEvent(Base):
@@ -182,6 +184,24 @@ class TranscriptMessage(Base):
     author: Mapped[str] = mapped_column(String(12))  # person | counsellor | bot | note | handover | supervisor
     body_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class PersonMessage(Base):
+    """One message the person typed to the bot (not to a counsellor: that is the transcript),
+    sealed (associated data: ``person_messages.body_enc.<conversation id>/<seq>``), so that the
+    counsellor who takes their handoff sees what they already said (``bot.store.said``). At most
+    ``said.KEEP`` per conversation: ``slot`` is ``seq`` modulo it, and a new message overwrites
+    the oldest. Erased with the session's expiry, a handoff's close, and "forget me"."""
+
+    __tablename__ = "person_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    slot: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double)
 
 
 class Counsellor(Base):
