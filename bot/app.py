@@ -147,7 +147,9 @@ def _background(process: Process, run_worker: bool,
     return [
         asyncio.create_task(_start_with_retry(runtime, run_worker, on_refused), name="runtime-start"),
         asyncio.create_task(flow_sync(runtime).run(), name="flows-sync"),
-        asyncio.create_task(purge_forever(runtime.store, process.settings), name="retention"),
+        asyncio.create_task(purge_forever(runtime.store, process.settings,
+                                          said_seconds=lambda: runtime.bundles.flow.expiry_seconds),
+                            name="retention"),
     ]
 
 

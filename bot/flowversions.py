@@ -10,6 +10,7 @@ follows the newest published version (``bot.flowsync``).
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from bot.engine import Bundle
 from bot.engine.classifier import MODEL_FILE
 from bot.engine.flowdiff import Diff, compare
 from bot.engine.flowfiles import FlowFiles, load_files
+from bot.flowtools import resource_rule
 from bot.store import audit
 from bot.store import flowversions as rows
 from bot.store.models import PUBLISHED
@@ -64,9 +66,38 @@ class FlowVersions:
 
     # ---- checking ---------------------------------------------------------------------------------
 
-    def check(self, files: FlowFiles) -> Bundle:
-        """The checker's verdict on ``files`` (``bundle.errors`` block publishing)."""
-        return load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE)
+    def check(self, files: FlowFiles, base: FlowFiles | None = None) -> Bundle:
+        """The checker's verdict on ``files`` (``bundle.errors`` block publishing). ``base``: the
+        version a draft started from; a service whose number or hours changed since then without
+        a new ``verified`` and ``source`` is an error (``flowtools.resource_rule``)."""
+        bundle = load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE)
+        bundle.issues.extend(resource_rule(base, files))
+        return bundle
+
+    async def parent_files(self, version_id: int) -> FlowFiles | None:
+        """The files of the version ``version_id`` started from (None for the first)."""
+        async with self.store.transaction() as s:
+            row = await rows.get(s, version_id)
+            parent = await rows.get(s, row.parent_id) if row is not None and row.parent_id is not None else None
+            return rows.files_of(parent) if parent is not None else None
+
+    async def history(self, version_id: int, limit: int = 100) -> list[tuple[int, FlowFiles]]:
+        """``version_id`` and the versions it came from (by ``parent_id``), oldest first."""
+        out: list[tuple[int, FlowFiles]] = []
+        async with self.store.transaction() as s:
+            current = version_id
+            while current is not None and len(out) < limit and all(v != current for v, _ in out):
+                row = await rows.get(s, current)
+                if row is None:
+                    break
+                out.append((row.id, rows.files_of(row)))
+                current = row.parent_id
+        return out[::-1]
+
+    async def check_async(self, files: FlowFiles, base: FlowFiles | None = None) -> Bundle:
+        """``check`` off the event loop (about a second on the full flow): a process that checks an
+        editor's change keeps answering chats meanwhile."""
+        return await asyncio.to_thread(self.check, files, base)
 
     def run_tests(self, bundle: Bundle, lang: str = "en") -> Report | None:
         if not self.test_files or not bundle.flows:
@@ -114,6 +145,42 @@ class FlowVersions:
             new_id = await rows.add(s, files, author=author, note=note, at=self.clock(), parent_id=parent_id)
         return Outcome(new_id, bundle)
 
+    # ---- the editor's working draft ---------------------------------------------------------------
+
+    async def working_draft(self, *, author: str) -> tuple[int, FlowFiles]:
+        """The draft the console's editor works on: the newest draft started from the published
+        version, or a new one copied from it. Shared by every editor (as RapidPro's flow editor
+        does): changes apply to it one at a time (``edit_draft``)."""
+        async with self.store.transaction() as s:
+            head = await rows.published_head(s)
+            found = await rows.newest_draft(s, head)
+            if found is None:
+                base = await rows.get(s, head) if head is not None else None
+                files = rows.files_of(base) if base is not None else FlowFiles.read(self.flows_dir, self.locales_dir)
+                found = await rows.add(s, files, author=author, note="", at=self.clock(), parent_id=head)
+            return found, rows.files_of(await rows.get(s, found))
+
+    async def edit_draft(self, version_id: int, change: Callable[[FlowFiles], FlowFiles], *,
+                         author: str, note: str | None = None) -> Outcome:
+        """Apply ``change`` (a pure function of the draft's files) to the draft ``version_id`` and
+        store the result, errors or not: a draft may be unfinished; the checker's verdict comes
+        back in ``bundle`` and publishing refuses a draft with errors. Refused when
+        ``version_id`` is not a draft. ``change`` may raise ``ValueError`` to refuse an edit
+        (nothing is stored; the message comes back in ``refused``)."""
+        async with self.store.transaction() as s:
+            row = await rows.lock_draft(s, version_id)
+            if row is None:
+                return Outcome(None, refused=(f"version {version_id} is not a draft",
+                                              f"版 {version_id} は下書きではありません"))
+            try:
+                files = change(rows.files_of(row))
+            except ValueError as e:
+                return Outcome(None, refused=(str(e), getattr(e, "ja", str(e))))
+            await rows.update_draft(s, row, files, author=author, note=note)
+            parent = await rows.get(s, row.parent_id) if row.parent_id is not None else None
+            base = rows.files_of(parent) if parent is not None else None
+        return Outcome(version_id, await self.check_async(files, base))
+
     async def publish(self, version_id: int, *, author: str, counsellor_id: int | None = None,
                       lang: str = "en") -> Outcome:
         """Make a draft the version the bot serves, in every process. Refused when it does not
@@ -127,10 +194,10 @@ class FlowVersions:
             return Outcome(None, refused=(f"version {version_id} is already published; "
                                           f"to serve it again: flows restore {version_id}",
                                           f"版 {version_id} は公開済みです。もう一度使うには flows restore {version_id}"))
-        bundle = self.check(found[1])
+        bundle = await self.check_async(found[1], await self.parent_files(version_id))
         if bundle.errors:
             return Outcome(None, bundle)
-        report = self.run_tests(bundle, lang)
+        report = await asyncio.to_thread(self.run_tests, bundle, lang)
         async with self.store.transaction() as s:
             await rows.mark_published(s, version_id, self.clock())
             await audit.append(s, audit.FLOWS_PUBLISHED, self.clock(), counsellor_id,
@@ -143,10 +210,10 @@ class FlowVersions:
         found = await self.files(version_id)
         if found is None:
             return Outcome(None, refused=_no_such(version_id))
-        bundle = self.check(found[1])
+        bundle = await self.check_async(found[1])
         if bundle.errors:
             return Outcome(None, bundle)
-        report = self.run_tests(bundle, lang)
+        report = await asyncio.to_thread(self.run_tests, bundle, lang)
         async with self.store.transaction() as s:
             new_id = await rows.add(s, found[1], author=author, note=f"restored version {version_id}",
                                     at=self.clock(), parent_id=version_id, published=True)

@@ -115,3 +115,47 @@ async def test_files_the_holder_refused_are_not_seeded_unchecked(store, tmp_path
     assert holder.reload() is False  # the holder saw these files and refused them
     assert await FlowSync(versions, holder).sync_once() is False
     assert await versions.published_head() is None and holder.db_version is None
+
+
+async def test_the_editors_working_draft_is_shared_edited_in_turn_and_kept_even_with_errors(store, tmp_path):
+    _holder, versions, _flows, _locales = _setup(tmp_path, store)
+    head = await versions.ensure_seeded()
+    draft, files = await versions.working_draft(author="editor1")
+    assert draft != head and files == (await versions.files(head))[1]
+    assert (await versions.working_draft(author="editor2"))[0] == draft  # one draft, shared
+
+    # Two editors' changes both land (each applies to what the other stored).
+    out = await versions.edit_draft(draft, lambda f: _edited(f), author="editor1")
+    assert out.ok and not out.bundle.errors
+    out = await versions.edit_draft(draft, lambda f: _edited(f, "何も悪く", "ぜんぜん悪く"), author="editor2")
+    assert out.ok
+    stored = (await versions.files(draft))[1]
+    assert "あなたはぜんぜん悪くありません。" in stored.locales["ja.yaml"]
+    assert await versions.published_head() == head  # nothing goes live by editing
+
+    # An unfinished draft is kept with the checker's errors, and cannot be published.
+    broken = lambda f: FlowFiles(f.flow_file, f.flow + "\n  oops: [", f.resources, f.locales)  # noqa: E731
+    out = await versions.edit_draft(draft, broken, author="editor1")
+    assert out.ok and out.bundle.errors
+    assert (await versions.files(draft))[1].flow.endswith("oops: [")
+    assert not (await versions.publish(draft, author="editor1")).ok
+
+    # A change may refuse itself; nothing is stored then.
+    def refuse(f):
+        raise ValueError("no such state")
+    out = await versions.edit_draft(draft, refuse, author="editor1")
+    assert not out.ok and out.refused[0] == "no such state"
+    assert (await versions.files(draft))[1].flow.endswith("oops: [")
+
+
+async def test_a_published_version_is_never_edited_and_publishing_starts_a_new_draft(store, tmp_path):
+    _holder, versions, _flows, _locales = _setup(tmp_path, store)
+    head = await versions.ensure_seeded()
+    out = await versions.edit_draft(head, lambda f: _edited(f), author="editor1")
+    assert not out.ok and "not a draft" in out.refused[0]
+    draft, _ = await versions.working_draft(author="editor1")
+    assert (await versions.edit_draft(draft, lambda f: _edited(f), author="editor1")).ok
+    assert (await versions.publish(draft, author="editor1")).ok
+    assert await versions.published_head() == draft
+    after, files = await versions.working_draft(author="editor1")
+    assert after not in (head, draft) and NEW in files.locales["ja.yaml"]

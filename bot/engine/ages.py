@@ -25,6 +25,7 @@ _JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
 _HATACHI = re.compile(r"二十歳|はたち|ハタチ")
 # 中2, 高1, and written out: 高校3年, 中学2年, 小学校6年
 _SCHOOL = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
+_SCHOOL_AND_AGE = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?:年生?)?\s*(?:で|の|、|,|/|\s)\s*(\d{1,2})(?!\d)")
 _SCHOOL_WORDS = [
     (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく"), U16),
     (re.compile(r"小学|しょうがく"), U16),
@@ -49,7 +50,10 @@ _EN_WORDS = [
     (re.compile(r"\b(?:under\s*16|under\s*sixteen)\b"), U16),
     (re.compile(r"\b(?:middle\s+school|junior\s+high|jhs|primary\s+school|elementary\s+school)\b"), U16),
     (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
-    (re.compile(r"\b(?:an\s+adult|over\s*18|in\s+college|at\s+uni|university\s+student|college\s+student)\b"), ADULT),
+    # "an adult" is the person only when they say so ("im an adult", "as an adult"): "an adult from
+    # my church took pictures" is someone else
+    (re.compile(r"\b(?:(?:i\s*am|i'?m|im)\s+(?:\w+\s+)?an\s+adult|as\s+an\s+adult|over\s*18|in\s+college|at\s+uni"
+                r"|(?:i\s*am|i'?m|im)\s+a\s+uni\s+student|university\s+student|college\s+student)\b"), ADULT),
 ]
 # (やで, やけど, じゃ, っす: how a number is said in Kansai, Hiroshima, among friends)
 _BARE = re.compile(r"^\s*" + _NUMBER + r"\s*(?:です|でs|だよ|だ|よ|です。|歳です|才です|歳|才|さい|やで|や|やねん|やよ|やけど|じゃ|じゃけ|じゃけど|っす|す|だけど|けど)?\s*[.!。！?？~〜]*\s*$")
@@ -211,6 +215,14 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
             return band_of(n)
     if _HATACHI.search(t):
         return ADULT
+    m = _SCHOOL_AND_AGE.search(t)
+    if m:
+        # 高3で18, 中3の15: the age said after the school year decides (高3 alone is 17 or 18)
+        year, n = _number(m.group(2)), _number(m.group(3))
+        if year is not None and n is not None:
+            first = {"小": 6, "中": 12, "高": 15}[m.group(1)] + year - 1
+            if first <= n <= first + 1:
+                return band_of(n)
     m = _SCHOOL.search(t)
     if m:
         year = _number(m.group(2))

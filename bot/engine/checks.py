@@ -18,6 +18,7 @@ from .errors import Issues, did_you_mean
 from .flow import RESUME, FlowDoc
 from .locales import Locales
 from .machine import Triggers
+from .phones import digits, phone_numbers
 from .model import Flow
 from .resources import Resource
 from .yamlsource import YamlDocument
@@ -101,6 +102,8 @@ def targets(fd: FlowDoc) -> Iterator[tuple[str, tuple, str | None, str]]:
     for name in ("crisis", "emergency"):
         if getattr(fd.model, name):
             yield getattr(fd.model, name), ("model", name), None, "field"
+    for old, new in fd.aliases.items():
+        yield new, ("aliases", old), None, "field"
     for i, it in enumerate(fd.interrupts):
         if it.target:
             yield it.target, ("interrupts", i, "target"), None, "route"
@@ -137,6 +140,9 @@ def check_targets(src: FlowSource, ctx: Context, issues: Issues) -> None:
         elif target not in states:
             missing.setdefault(target, []).append((path, state))
     reached = {target for target, _, _, _ in moves}
+    for old in src.fd.aliases:
+        if old in states:
+            issues.add(M.ALIAS_IS_STATE, src.file, src.line("aliases", old), None, alias=old)
     for target, refs in missing.items():
         renamed = did_you_mean(target, states)
         if renamed and renamed not in reached and len(refs) > 1:
@@ -217,8 +223,16 @@ def check_texts_exist(src: FlowSource, ctx: Context, issues: Issues) -> None:
             issues.add(M.MISSING_TEXT_EVERYWHERE, src.file, line, use.state,
                        suggestion=did_you_mean(use.name, every_key), key=use.name)
             continue
+        default = ctx.locales.by_code.get(src.fd.default_locale)
         for loc in missing:
-            issues.add(M.MISSING_TEXT, src.file, line, use.state, key=use.name, locale_file=loc.file)
+            if default is not None and loc is not default and use.name in default.texts:
+                # Not translated yet: the bot shows the default language's text (a warning, as RapidPro).
+                fallback = default.texts[use.name]
+                fallback = fallback if len(fallback) <= 60 else fallback[:59] + "…"
+                issues.add(M.MISSING_TRANSLATION, src.file, line, use.state, key=use.name,
+                           locale_file=loc.file, default=default.code, fallback=fallback)
+            else:
+                issues.add(M.MISSING_TEXT, src.file, line, use.state, key=use.name, locale_file=loc.file)
 
 
 def check_intents_exist(src: FlowSource, ctx: Context, issues: Issues) -> None:
@@ -271,6 +285,22 @@ def check_text_content(ctx: Context, default_locale: str, issues: Issues) -> Non
                 issues.add(M.TEXT_TOO_LONG, file, line, key=key, size=size, limit=MAX_TEXT)
             elif size > LONG_BUBBLE_CHARS and key not in ctx.label_keys:
                 issues.add(M.LONG_BUBBLE, file, line, key=key, size=size)
+            if ctx.resources_ok:
+                check_phone_numbers(ctx, key, raw, file, line, issues)
+
+
+def check_phone_numbers(ctx: Context, key: str, raw: str, file: str, line: int | None, issues: Issues) -> None:
+    """F116: a phone number typed straight into a text, not taken from flows/resources.yaml. A
+    three-digit number (110, 189) counts only when it is a service's number: "100人" is not one."""
+    by_number = {digits(res.tel): rid for rid, res in ctx.resources.items() if res.tel}
+    for number in phone_numbers(raw):
+        rid = by_number.get(digits(number))
+        if len(digits(number)) <= 3 and rid is None:
+            continue
+        if rid is not None:
+            issues.add(M.PHONE_IN_TEXT, file, line, key=key, number=number, resource=rid)
+        else:
+            issues.add(M.PHONE_IN_TEXT_NO_RESOURCE, file, line, key=key, number=number)
 
 
 def check_word_lists(ctx: Context, issues: Issues) -> None:
@@ -281,7 +311,7 @@ def check_word_lists(ctx: Context, issues: Issues) -> None:
     every = {name for loc in ctx.locales.by_code.values() for name in loc.words}
     for loc in ctx.locales.by_code.values():
         for intent, spec in loc.intents.items():
-            for part in ("keywords", "idioms", "unless"):
+            for part in ("keywords", "idioms", "unless", "model_unless"):
                 for pattern in spec.get(part, []):
                     for name in WORD_REF.findall(pattern):
                         if name not in every:

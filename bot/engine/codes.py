@@ -37,10 +37,13 @@ class Code(StrEnum):
     BAD_PLACEHOLDER = "F113"
     MISSING_FILE = "F114"
     UNKNOWN_WORD_LIST = "F115"
+    PHONE_IN_TEXT = "F116"
+    RESOURCE_NOT_REVERIFIED = "F117"
     UNUSED_LOCALE_KEY = "W201"
     LONG_BUBBLE = "W202"
     RESOURCE_VERIFIED_LONG_AGO = "W203"
     UNUSABLE_MODEL = "W204"
+    MISSING_TRANSLATION = "W205"
 
     @property
     def title(self) -> str:
@@ -197,8 +200,8 @@ class M:
         "intents should be a mapping: name → keywords.", "intents は「名前: キーワード」の形にしてください。")
     INTENT_SHAPE = Message(C.SCHEMA_ERROR,
         'intent "{intent}" should be a list of keywords, or have keywords:, phrases:, idioms: (or exclude:), '
-        'unless:, negation: and quoted:.',
-        "意図「{intent}」はキーワードの一覧にするか、keywords:、phrases:、idioms:（または exclude:）、unless:、"
+        'unless:, model_unless:, negation: and quoted:.',
+        "意図「{intent}」はキーワードの一覧にするか、keywords:、phrases:、idioms:（または exclude:）、unless:、model_unless:、"
         "negation:、quoted: を持つ形にしてください。")
     INTENT_FLAG_NOT_BOOL = Message(C.SCHEMA_ERROR,
         'intent "{intent}": {flag}: should be true or false.', "意図「{intent}」の {flag}: は true か false にしてください。")
@@ -220,6 +223,9 @@ class M:
     MISSING_TARGET = Message(C.MISSING_TARGET,
         'goes to "{target}", which does not exist. Check the spelling or add that state.',
         "行き先の「{target}」という状態がありません。つづりを確かめるか、その状態を作ってください。")
+    ALIAS_IS_STATE = Message(C.MISSING_TARGET,
+        'the old name "{alias}" under `aliases:` is also a state: a state keeps its own name. Remove the alias.',
+        "`aliases:` の古い名前「{alias}」は状態の名前でもあります。状態は自分の名前のままです。その別名を消してください。")
     STATE_RENAMED = Message(C.MISSING_TARGET,
         '{count} moves go to "{target}" (lines {lines}), but the state is called "{renamed}" and nothing goes '
         'there. Give them the same name: rename the state, or change the moves.',
@@ -309,6 +315,21 @@ class M:
         'intent "{intent}": "{pattern}" uses the word list {{{name}}}, which is not under `words:`. Add it '
         'there, or check the spelling.',
         "意図「{intent}」：「{pattern}」が使う言葉の一覧 {{{name}}} が `words:` にありません。書き足すか、つづりを確かめてください。")
+    PHONE_IN_TEXT = Message(C.PHONE_IN_TEXT,
+        'text "{key}" has the phone number {number} typed in it. Use the resource instead: write {{{resource}.tel}}, '
+        'so the number is kept (and checked) in one place, flows/resources.yaml.',
+        "テキスト「{key}」に電話番号 {number} が直接書かれています。窓口（resource）を使って {{{resource}.tel}} と"
+        "書いてください。番号は flows/resources.yaml の一か所で管理し、確かめます。")
+    PHONE_IN_TEXT_NO_RESOURCE = Message(C.PHONE_IN_TEXT,
+        'text "{key}" has the phone number {number} typed in it, and no service in flows/resources.yaml has it. Add '
+        'the service there (with its source and the day you verified it) and write {{service.tel}} in the text.',
+        "テキスト「{key}」に電話番号 {number} が直接書かれていて、flows/resources.yaml のどの窓口にもありません。"
+        "そこに窓口を（出典と確かめた日といっしょに）書き足し、テキストには {{窓口.tel}} と書いてください。")
+    RESOURCE_NOT_REVERIFIED = Message(C.RESOURCE_NOT_REVERIFIED,
+        '"{resource}": {changed} changed, so update {missing} too: the day you checked it on the official '
+        'site, and where you checked it.',
+        "「{resource}」の {changed} が変わりました。{missing} も更新してください（公式サイトで確かめた日と、"
+        "確かめた場所）。")
 
     # -- warnings --------------------------------------------------------------------------------------
     UNUSED_TEXT = Message(C.UNUSED_LOCALE_KEY,
@@ -325,6 +346,13 @@ class M:
     UNUSABLE_MODEL = Message(C.UNUSABLE_MODEL,
         "the understanding model cannot be used ({reason}); the keywords work without it. Run python -m bot train.",
         "理解モデルが使えません（{reason}）。キーワードだけで動きます。python -m bot train を実行してください。")
+
+    # -- W205: a text not translated yet ----------------------------------------------------------
+    MISSING_TRANSLATION = Message(C.MISSING_TRANSLATION,
+        'text "{key}" is not in {locale_file} yet: the bot shows the {default} text there: "{fallback}". '
+        "Add the translation when you can.",
+        "テキスト「{key}」は {locale_file} にまだありません。その言語でもボットは {default} の文を出します：「{fallback}」。"
+        "できるときに訳を足してください。")
 
 
 def messages() -> list[Message]:

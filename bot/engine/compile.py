@@ -110,17 +110,19 @@ def compile_intents(locales: dict[str, Locale]) -> tuple[dict[str, IntentMatcher
         return [q for q in (qualify_word_lists(p, loc, locales) for p in patterns) if q is not None]
 
     for name in sorted({n for loc in locales.values() for n in loc.intents}):
-        keywords, phrases, idioms, unless, negation, quoted = [], [], [], [], True, True
+        keywords, phrases, idioms, unless, model_unless, negation, quoted = [], [], [], [], [], True, True
         for loc in locales.values():
             spec = loc.intents.get(name, {})
             keywords += qualified(spec.get("keywords", []), loc)
             phrases += spec.get("phrases", [])
             idioms += qualified(spec.get("idioms", []), loc)
             unless += qualified(spec.get("unless", []), loc)
+            model_unless += qualified(spec.get("model_unless", []), loc)
             negation = negation and spec.get("negation", True)
             quoted = quoted and spec.get("quoted", True)
         matchers[name] = compile_intent(name, phrases)
-        specs[name] = IntentSpec(tuple(keywords), tuple(phrases), tuple(idioms), negation, quoted, tuple(unless))
+        specs[name] = IntentSpec(tuple(keywords), tuple(phrases), tuple(idioms), negation, quoted, tuple(unless),
+                                 tuple(model_unless))
     return matchers, KeywordIndex(specs, words)
 
 
@@ -208,4 +210,5 @@ def compile_flow(fd: FlowDoc, file: str, version: str, locales: dict[str, Locale
         resume_default=fd.resume_default, other_language=fd.other_language, ack_intent=fd.ack_intent,
         classifier=classifier, model_crisis=fd.model.crisis, model_emergency=fd.model.emergency,
         routed_intents=frozenset(it.intent for it in fd.interrupts) | frozenset(r.intent for r in fd.intents),
+        aliases={old: new for old, new in fd.aliases.items() if old not in fd.states},
     )

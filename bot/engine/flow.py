@@ -36,6 +36,8 @@ A flow file, in short::
       goodbye:
         end: true                 # a deliberate end: the next message starts again
         effects: [end]
+    aliases:                      # a renamed state's old name (people inside it, old buttons)
+      old_goodbye: goodbye
 """
 from __future__ import annotations
 
@@ -166,6 +168,9 @@ class FlowDoc(_Model):
     texts: FlowTexts = Field(default_factory=FlowTexts)
     interrupts: list[InterruptDoc] = Field(default_factory=list)
     intents: list[RouteDoc] = Field(default_factory=list)
+    # Old names of renamed states -> their new name: a person inside a state when it was renamed,
+    # and a button sent before, continue at the new name (the console's editor writes these).
+    aliases: dict[str, str] = Field(default_factory=dict)
     states: dict[str, StateDoc]
 
     @field_validator("states")

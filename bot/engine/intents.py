@@ -26,7 +26,8 @@ The keyword language, for staff (the README has it in Japanese and English):
 - ``unless:``: words that cancel the intent in their sentence ("来週" for a meeting that is not
   happening now; "lmao" for "im dead").
 - ``quoted: false``: keywords inside 「」 or "" (what someone else said: 「人生終わりだね」って
-  言われた) do not count for this intent.
+  言われた; a title: the song "die with a smile") do not count for this intent, nor a keyword
+  that reaches into them ("i think the song "die ..."").
 - ``phrases:``: whole example messages; a message close to one (rapidfuzz) matches.
 """
 from __future__ import annotations
@@ -247,6 +248,40 @@ def _layer(tokens: tuple[Token, ...], layer: str) -> tuple[str, list[int], set[i
     return "".join(pieces), cuts, {0, *cuts}
 
 
+_NO_SOFT: frozenset[int] = frozenset()
+MIN_SOFT_READING = 3   # a word read across the dictionary's cuts of a hiragana run: three kana at least
+_NO_WORD_STARTS = frozenset("んっゃゅょぁぃぅぇぉーゎ")
+_CONTRACTIONS = frozenset({"ん", "んだ", "んです", "んでし", "んで", "っす", "っけ", "っしょ", "った"})  # しにたいんだ, やばいっす
+
+
+def _soft_boundaries(tokens: tuple[Token, ...], cuts: list[int]) -> frozenset[int]:
+    """Offsets inside a run of kana words that the dictionary plainly cut wrong, where a word may
+    also start or end. Typed without conversion, hiragana is sometimes cut into pieces no word
+    has (じさつってどう: じ|さ|つっ|て, an auxiliary opening the message; れんたんかった:
+    れん|た|んかっ|た and ほぞんしといた: ほぞ|んし|…, a word starting with ん), so a keyword read in
+    such a run need not start and end on those cuts. A run cut into real words (わたし|に|たいして,
+    ありす|かふぇ) keeps its cuts: しにたい is not read across them."""
+    soft: set[int] = set()
+    i, n = 0, len(tokens)
+    while i < n:
+        if not tokens[i].is_kana:
+            i += 1
+            continue
+        j = i
+        while j < n and tokens[j].is_kana and tokens[j].sentence == tokens[i].sentence \
+                and len(tokens[j].reading) == len(tokens[j].surface):
+            j += 1
+        opens_clause = i == 0 or tokens[i - 1].kind != JA or tokens[i - 1].sentence != tokens[i].sentence
+        broken = (opens_clause and tokens[i].pos.startswith("助動詞")) or \
+            any(t.surface[0] in _NO_WORD_STARTS and t.pos.startswith("助動詞") and t.surface not in _CONTRACTIONS
+                for t in tokens[i:j])
+        if j - i >= 2 and broken:
+            begin = cuts[i - 1] if i else 0
+            soft.update(range(begin, cuts[j - 1] + 1))
+        i = max(j, i + 1)
+    return frozenset(soft)
+
+
 @dataclass
 class Scan:
     """What one message matched: intent names, and for each the keywords that made it match."""
@@ -254,6 +289,11 @@ class Scan:
     intents: frozenset[str]
     found: dict[str, tuple[str, ...]] = field(default_factory=dict)
     negated: frozenset[str] = frozenset()   # intents whose only keywords were negated
+    vetoed: frozenset[str] = frozenset()    # intents one of whose model_unless words stands in the message
+    # intents a keyword was found for but an idiom or ``unless`` word cancelled: the idioms, as
+    # staff wrote them (the editor's "try a sentence" shows why)
+    cancelled: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unless: frozenset[str] = frozenset()    # intents with one of their ``unless`` words in every sentence
 
 
 EMPTY_SCAN = Scan(frozenset())
@@ -291,7 +331,7 @@ class KeywordIndex:
             if not spec.quoted:
                 self.ignores_quotes.add(name)
             written = ([(k, "keyword") for k in spec.keywords] + [(i, "idiom") for i in spec.idioms]
-                       + [(u, "unless") for u in spec.unless])
+                       + [(u, "unless") for u in spec.unless] + [(m, "model_unless") for m in spec.model_unless])
             for raw, kind, text in ((raw, kind, text) for raw, kind in written
                                     for text in _spelled_out(str(raw), words or {})):
                 pattern = compile_pattern(name, text, kind, words, shown=_LOCALE_PREFIX.sub("{", str(raw)))
@@ -344,9 +384,14 @@ class KeywordIndex:
             text, cuts, bounds = _layer(tokens, layer)
             if not text:
                 continue
+            # a word read across the dictionary's wrong cuts of a kana run may start or end there
+            soft = _soft_boundaries(tokens, cuts) if layer == "reading" else _NO_SOFT
             for end, (length, buckets) in automaton.iter(text):
                 start = end - length + 1
-                bucket = buckets[2 * (start in bounds) + ((end + 1) in bounds)]
+                where = 2 * (start in bounds) + ((end + 1) in bounds)
+                if soft and where != 3 and length >= MIN_SOFT_READING and start in soft and (end + 1) in soft:
+                    where = 3
+                bucket = buckets[where]
                 if bucket is None:
                     continue
                 span = (bisect_right(cuts, start), bisect_right(cuts, end))
@@ -375,13 +420,21 @@ class KeywordIndex:
                 spans[pid] = found
         idioms: dict[str, list[tuple[int, int]]] = {}
         cancelled: dict[str, set[int]] = {}   # intent -> sentences where an "unless" word stands
+        vetoed: set[str] = set()
+        cancellers: dict[str, list[str]] = {}  # intent -> the idioms and "unless" words found
         for pid, groups in spans.items():
             if patterns[pid].kind == "idiom":
                 for group in groups:
                     idioms.setdefault(patterns[pid].intent, []).extend(group)
+            elif patterns[pid].kind == "model_unless":
+                vetoed.add(patterns[pid].intent)
+                continue  # it stops the model, not a keyword
             elif patterns[pid].kind == "unless":
                 for group in groups:
                     cancelled.setdefault(patterns[pid].intent, set()).update(tokens[a].sentence for a, _ in group)
+            else:
+                continue
+            cancellers.setdefault(patterns[pid].intent, []).append(patterns[pid].text)
         matched: dict[str, list[str]] = {}
         negated: set[str] = set()
         for pid in sorted(spans):
@@ -394,10 +447,15 @@ class KeywordIndex:
             skip_quoted = name in self.ignores_quotes
             off = cancelled.get(name, ())
             ok = True
-            for group in spans[pid]:
+            for g, group in enumerate(spans[pid]):
                 if covered or skip_quoted or off:
-                    free = [(a, b) for a, b in group if not any(x <= b and a <= y for x, y in covered)
-                            and not (skip_quoted and all(t.quoted for t in tokens[a:b + 1]))
+                    # An idiom cancels a keyword it overlaps, but not a keyword of one run of words
+                    # that holds it and says more (死んでもいい holds the idiom 死んでも).
+                    longer = len(layout[pid][g]) == 1
+                    free = [(a, b) for a, b in group
+                            if not any(x <= b and a <= y and not (longer and a <= x and y <= b and (x, y) != (a, b))
+                                       for x, y in covered)
+                            and not (skip_quoted and any(t.quoted for t in tokens[a:b + 1]))
                             and tokens[a].sentence not in off]
                 else:
                     free = group
@@ -411,7 +469,12 @@ class KeywordIndex:
             if ok:
                 matched.setdefault(name, []).append(pattern.text)
         names = frozenset(matched)
-        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names))
+        stopped = {k: tuple(dict.fromkeys(v)) for k, v in cancellers.items() if k not in names} if cancellers else {}
+        # an intent whose "unless" words stand in every sentence: the whole message is not that
+        everywhere = {t.sentence for t in tokens} if cancelled else set()
+        held = frozenset(name for name, sentences in cancelled.items() if sentences >= everywhere)
+        return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names),
+                    vetoed=frozenset(vetoed), cancelled=stopped, unless=held)
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:
@@ -510,6 +573,9 @@ class IntentSpec:
     negation: bool = True
     quoted: bool = True   # False: words inside 「」 or "" (what someone else said) do not count
     unless: tuple[str, ...] = ()  # words that, in the same sentence, cancel the intent (来週, "lmao")
+    # words in whose presence the understanding model alone may not raise this intent's
+    # interrupt (風邪 for medicine taken: the keywords still can)
+    model_unless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

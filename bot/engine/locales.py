@@ -15,8 +15,8 @@ from .errors import Issues, did_you_mean
 from .yamlsource import YamlDocument, YamlSyntaxError, read_yaml
 
 SECTIONS = ("locale", "name", "texts", "intents", "words")
-INTENT_FIELDS = ("keywords", "phrases", "idioms", "exclude", "negation", "quoted", "unless")
-INTENT_LISTS = ("keywords", "phrases", "idioms", "exclude", "unless")
+INTENT_FIELDS = ("keywords", "phrases", "idioms", "exclude", "negation", "quoted", "unless", "model_unless")
+INTENT_LISTS = ("keywords", "phrases", "idioms", "exclude", "unless", "model_unless")
 
 
 @dataclass
@@ -172,4 +172,5 @@ def _read_intents(loc: Locale, doc: YamlDocument, intents: Any, issues: Issues) 
             lists[part] = [str(x) for x in value]
         loc.intents[str(name)] = {"keywords": lists["keywords"], "phrases": lists["phrases"],
                                   "idioms": lists["idioms"] + lists["exclude"], "unless": lists["unless"],
+                                  "model_unless": lists["model_unless"],
                                   "negation": spec.get("negation", True), "quoted": spec.get("quoted", True)}

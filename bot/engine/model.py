@@ -106,6 +106,9 @@ class Session:
     misses: int = 0                               # fallbacks in a row
     resume: str = ""                              # where "@resume" leads after a detour
     fragments: tuple[tuple[float, str], ...] = ()  # (time, text) of recent unmatched messages
+    # What led into a crisis or an emergency (set by the shell, ``bot.turns.plan``): each entry
+    # ``(matched, state before, *keywords as staff wrote them)``; the last few, never typed text.
+    triggers: tuple[tuple[str, ...], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -124,6 +127,8 @@ class Session:
             data["resume"] = self.resume
         if self.fragments:
             data["fragments"] = [list(f) for f in self.fragments]
+        if self.triggers:
+            data["triggers"] = [list(t) for t in self.triggers]
         return data
 
     @staticmethod
@@ -146,6 +151,7 @@ class Session:
             misses=int(data.get("misses") or 0),
             resume=str(data.get("resume") or ""),
             fragments=tuple(fragments),
+            triggers=tuple(tuple(str(x) for x in t) for t in data.get("triggers") or () if isinstance(t, (list, tuple))),
         )
 
 
@@ -267,9 +273,17 @@ class Flow:
     classifier: "Classifier | None" = None   # the statistical net under the keywords (classifier.py)
     model_crisis: str | None = None          # where it sends a message that reads like a crisis
     model_emergency: str | None = None       # ... and one that reads like harm happening now
+    aliases: Mapping[str, str] = field(default_factory=dict)  # a renamed state's old name -> its name now
     # What a turn works out the same way every time from this flow alone (a state's buttons in a
     # language): kept here, per flow version, by the engine's own functions.
     memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def state_named(self, name: str) -> str:
+        """``name``, or the state it was renamed to (``aliases``); "" for neither."""
+        if name in self.states:
+            return name
+        renamed = self.aliases.get(name, "")
+        return renamed if renamed in self.states else ""
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)

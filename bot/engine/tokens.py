@@ -16,6 +16,7 @@ Both dictionaries load once per process, on first use.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from typing import NamedTuple
 from functools import lru_cache
@@ -220,15 +221,56 @@ _QUOTED_OTHERS_EN = _OTHERS_EN | {"friend", "friends", "bf", "gf", "boyfriend", 
 _QUOTING_EN = _SAID_EN | {"sent", "commented", "posted", "asked", "asks", "called"}
 
 
+# A title in 「」: 「夜に駆ける」って曲, 「死にたいほど…」みたいな歌詞, アニメの「…」, 「…」聴いてる.
+_TITLE_LINKS_JA = frozenset({"って", "という", "っていう", "みたい", "みたいな", "の", "と", "て", "いう", "な", "は", "も",
+                             "が", "を"})
+_ENJOYING_A_WORK_JA = frozenset({"聴く", "観る", "読む", "歌う", "弾く", "踊る", "見る", "読み返す", "リピート"})
+_MORE_WORKS_JA = frozenset({"アルバム", "あるばむ", "ボカロ", "ぼかろ", "作品", "番組", "主題歌", "挿入歌", "新曲", "名曲",
+                            "ラノベ", "らのべ", "ホラゲー", "ほらげー", "mv"})
+
+
+def _title_of_a_work_ja(tokens: list[Token], first: int, after: list[Token]) -> bool:
+    """The quotation is the title of a song, a show, a book or a game, not anyone's words."""
+    works = _WORDS_OF_A_WORK_JA | _MORE_WORKS_JA
+    links = 0
+    for t in after[:4]:
+        if t.lemma in works or t.surface in works:
+            return True
+        if t.lemma in _ENJOYING_A_WORK_JA:
+            return True
+        if t.surface not in _TITLE_LINKS_JA:
+            break
+        links += 1
+    before = [t for t in tokens[max(0, first - 2):first] if t.sentence == tokens[first].sentence]
+    if before and before[-1].surface == "の":
+        before = before[:-1]
+    return bool(before) and (before[-1].lemma in works or before[-1].surface in works)
+# The name of a work in quotation marks: the song "die with a smile", "kill bill" by sza.
+_WORKS_EN = frozenset({"song", "songs", "track", "album", "film", "movie", "show", "anime", "manga", "game", "book",
+                       "novel", "series", "drama", "episode", "play", "poem", "musical", "called", "titled", "named"})
+
+
+def _a_title_en(tokens: list[Token], first: int, end: int) -> bool:
+    """Quoted words right after "song", "movie", "called" ..., or right before "by <artist>":
+    a title, not what the person says (a song that "goes" a line may still be theirs)."""
+    if tokens[first].kind != EN:
+        return False
+    return (first > 0 and tokens[first - 1].surface in _WORKS_EN) or (end < len(tokens) and tokens[end].surface == "by")
+
+
 def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
     after = tokens[end:end + 5]
     if tokens[first].kind == JA:
         lemmas = [t.lemma for t in after]
         if len(after) > 1 and after[0].surface in ("って", "という", "と") and after[1].lemma in _WORDS_OF_A_WORK_JA:
             return True   # 「殺してやる」って役, 「死にたい」って歌詞: lines of a play or a song
+        if _title_of_a_work_ja(tokens, first, after):
+            return True
         # って言われた, って来た, ってDM来た, と脅された (not って思った: that is the person's own)
         return any(l in _SAID_TO_ME_JA for l in lemmas) and (
             any(l in _PASSIVE_JA for l in lemmas) or "来る" in lemmas or "送る" in lemmas)
+    if _a_title_en(tokens, first, end):
+        return True
     before = [t.surface for t in tokens[max(0, first - 4):first]]
     for i, word in enumerate(before):
         if word in _QUOTING_EN and any(w in _QUOTED_OTHERS_EN for w in before[:i]):
@@ -298,10 +340,14 @@ def _own_main_clause_en(tokens: list[Token], at: int) -> bool:
 _ROMAJI_WORD = re.compile(r"[a-z]+")
 
 
+# The u of su is often not written, as it is not heard: "riska" (リスカ), "des", "mas", "skoshi".
+_SILENT_U = re.compile(r"(?<![a-z])s(?=[kgtdnmbprwfjcz])|(?<=[aiueo])s(?=[kgtdnmbprwfjcz])|(?<=[aiueo])s\b")
+
+
 def _romaji_to_kana(text: str) -> str:
     import jaconv
 
-    return jaconv.alphabet2kana(text)
+    return jaconv.alphabet2kana(_SILENT_U.sub("su", text))
 
 
 def _looks_romaji(text: str) -> bool:
@@ -315,7 +361,7 @@ def _looks_romaji(text: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def _is_romaji_word(word: str) -> bool:
-    if len(word) < 3 or not _SYLLABLES.fullmatch(word) or _is_english(word):
+    if len(word) < 3 or not _SYLLABLES.fullmatch(_SILENT_U.sub("su", word)) or _is_english(word):
         return False  # "kms", "sewerslide": not syllables; "dare", "tai": English words
     return not re.search("[a-z]", _romaji_to_kana(word))
 
@@ -337,10 +383,25 @@ def _is_english(word: str) -> bool:
 # ---- Japanese ----------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _sudachi():
-    from sudachipy import Dictionary, SplitMode
+def _dictionary():
+    from sudachipy import Dictionary
 
-    return Dictionary(dict="core").tokenizer(), SplitMode.C
+    return Dictionary(dict="core")  # loaded once per process
+
+
+_PER_THREAD = threading.local()
+
+
+def _sudachi():
+    """This thread's tokenizer. A SudachiPy tokenizer refuses to be used by two threads at once
+    (and ``_japanese`` would then fall back to reading a run as one word): the console checks an
+    editor's draft in a worker thread while the event loop answers people."""
+    found = getattr(_PER_THREAD, "tokenizer", None)
+    if found is None:
+        from sudachipy import SplitMode
+
+        found = _PER_THREAD.tokenizer = (_dictionary().tokenizer(), SplitMode.C)
+    return found
 
 
 _KEEP_FORM = frozenset({"たら", "だら"})

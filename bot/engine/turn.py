@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
+import re
 from typing import Mapping
 
 from rapidfuzz import fuzz, process
@@ -39,8 +40,12 @@ from .tokens import Token, tokenize
 LABEL_SIMILARITY = 85  # rapidfuzz score for "close to a choice's label"
 MAX_INPUT_CHARS = 2000  # longer text is matched on its start; the whole text is never needed
 MAX_ACK_TOKENS = 6      # "うん", "ok thanks", "はい、わかりました": short, or it is more than a yes
+MAX_LONG_ACK_TOKENS = 16  # ... unless it opens with the yes and routes nowhere ("ok got it, i was so scared")
 AGE_VARIABLE = "age_band"
+THANKS_INTENT = "thanks"   # "ok ty" where a step goes on is a yes (see _is_acknowledgement)
 ADULT_INTENT = "adult_age"  # a message that says the person is 18 or over matches this intent too
+# ... unless the story is someone else's: a friend's, or what an adult they know did (大学生の兄)
+OTHERS_STORY = frozenset({"friend_worry", "abuse_known_adult"})
 RISK_TAGS = ("crisis", "emergency")  # entering a state with one of these tags marks the session
 RESUMED = "resume"  # `matched` of a turn the shell enters (a counsellor handed back)
 
@@ -84,6 +89,11 @@ def step(flow: Flow, session: Session | None, user_input: UserInput, now: dt.dat
         return _restart(flow, session, user_input, ts, lead=(), intro=True)
     if session.locale not in flow.locales:
         session = _replace(session, locale=flow.pick_locale(user_input.locale_hint))
+    if session.state not in flow.states and flow.state_named(session.state):
+        # Inside a state that has been renamed since: continue there, under its new name.
+        session = _replace(session, state=flow.state_named(session.state))
+    if session.resume and session.resume not in flow.states and flow.state_named(session.resume):
+        session = _replace(session, resume=flow.state_named(session.resume))
     state = flow.states.get(session.state)
     expired = ts - session.last_active_at > flow.expiry_seconds
     if state is None or expired or state.end:
@@ -135,9 +145,10 @@ def _respond(flow: Flow, session: Session, user_input: UserInput, ts: float) -> 
 
     reading = read_message(flow, user_input.text)
     band = find_age_band(reading.text, asked=AGE_VARIABLE in state.asks)
+    says_adult = band == "adult" and session.variables.get(AGE_VARIABLE) != "adult"  # news, not known
     if band and session.variables.get(AGE_VARIABLE) != band:
         session = _with_vars(session, ((AGE_VARIABLE, band),))
-    turn = _understand(flow, session, state, reading, ts, band, whole=True)
+    turn = _understand(flow, session, state, reading, ts, band, whole=True, says_adult=says_adult)
     if turn is not None:
         return turn
     # A story typed in pieces: read this message again after the last one or two.
@@ -172,7 +183,7 @@ def _route_by_model(flow: Flow, session: Session, state: CompiledState, r: Readi
 
 
 def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, ts: float,
-                band: str | None, whole: bool) -> Turn | None:
+                band: str | None, whole: bool, says_adult: bool = False) -> Turn | None:
     """Steps 1-7 of the module docstring; None when nothing matched. ``whole``: the message as
     sent (not joined with earlier ones): only then can it be a choice or an acknowledgement."""
     # 1. interrupts, from every state
@@ -201,6 +212,9 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
         for trigger, says in ((Triggers.MODEL_EMERGENCY, verdict.reads_like_emergency),
                               (Triggers.MODEL_CRISIS, verdict.reads_like_crisis)):
             target = flow.machine.resolve(state.name, trigger) if says else None
+            if target and (_model_vetoed(flow, state, r, "emergency" in flow.states[target].tags)
+                           or _staff_said_not(flow, state, r, target)):
+                continue
             if target:
                 s = _remember_way_back(flow, session, state, target, r, taken=None)
                 return _enter(flow, s, target, trigger, ts)
@@ -234,19 +248,44 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
                           because=r.scan.found.get(route.matcher.name, ()))
 
     # 6. an acknowledgement
-    if whole and _is_acknowledgement(flow, r):
+    if whole and _is_acknowledgement(flow, r, state):
         if state.ack and state.ack in state.choice_by_id:
             return _take_choice(flow, session, state, state.ack, ts)
         return _ack_reply(flow, session, state, ts)
 
     # 7. the flow's global intents; an age of 18 or more said in the message counts as the
     # intent ``adult_age`` ("im 23, can you still help me")
-    for route in flow.global_routes:
+    for route in _adult_first(flow.global_routes, r, says_adult and "law" not in state.tags):
         if route.matcher.matches(r.scan, r.spaced) or (band == "adult" and route.matcher.name == ADULT_INTENT):
             target = flow.machine.resolve(state.name, route.trigger)
             s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
             return _enter(flow, s, target, route.trigger, ts, because=r.scan.found.get(route.matcher.name, ()))
     return None
+
+
+def _adult_first(routes: tuple[CompiledRoute, ...], r: Reading, says_adult: bool) -> tuple[CompiledRoute, ...]:
+    """A message in which the person says they are 18 or over (an adult age read in it, and the
+    intent ``adult_age``: "someone has my pics. im 19 btw") is about an adult first, whatever
+    story comes before the age: the adult route goes ahead of the others (the story's branch is
+    one tap away there). Not when the story is someone else's, nor when the conversation already
+    knew the age, nor in the law's own states (tagged ``law``: "so even tho im 18 its still
+    extortion?" asks about the law; the caller checks both)."""
+    if not says_adult or ADULT_INTENT not in r.scan.intents or r.scan.intents & OTHERS_STORY:
+        return routes
+    first = [route for route in routes if route.matcher.name == ADULT_INTENT]
+    return tuple(first) + tuple(route for route in routes if route.matcher.name != ADULT_INTENT)
+
+
+def _staff_said_not(flow: Flow, state: CompiledState, r: Reading, target: str) -> bool:
+    """Nothing in the message matched a keyword, and every sentence of it holds an ``unless``
+    word of an interrupt that leads where the model would send it ("every morning" for harm now,
+    "streak" or "bangs" for an unclear crisis word): staff said such a message is not that, and
+    the model, which weighs words without their role, does not overrule them. A message with
+    anything else recognised in it (a story, a step) keeps the model's net whole."""
+    if not r.scan.unless or r.scan.intents:
+        return False
+    return any(it.matcher.name in r.scan.unless and flow.machine.resolve(state.name, it.trigger) == target
+               for it in flow.interrupts)
 
 
 def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
@@ -261,16 +300,50 @@ def _denies_crisis(flow: Flow, state: CompiledState, r: Reading) -> bool:
     return False
 
 
+def _model_vetoed(flow: Flow, state: CompiledState, r: Reading, emergency: bool) -> bool:
+    """A ``model_unless`` word of the interrupt the model would raise stands in the message
+    (風邪 or 熱 for medicine taken, 猫 or 荷物 at the door): the model, less sure than a keyword,
+    does not raise it there. Keywords still do."""
+    if not r.scan.vetoed:
+        return False
+    for it in flow.interrupts:
+        if it.matcher.name in r.scan.vetoed:
+            target = flow.machine.resolve(state.name, it.trigger)
+            tags = flow.states[target].tags if target else ()
+            if "crisis" in tags and ("emergency" in tags) == emergency:
+                return True
+    return False
+
+
 def _model_says_ordinary(flow: Flow, r: Reading) -> bool:
     return flow.classifier is not None and flow.classifier.read(r.text).reads_ordinary
 
 
-def _is_acknowledgement(flow: Flow, r: Reading) -> bool:
+def _is_acknowledgement(flow: Flow, r: Reading, state: CompiledState | None = None) -> bool:
     """A short yes ("うん", "ok", "わかった") that says nothing the flow routes on: words of a
-    step ("ok" is also "done") do not count against it."""
-    if flow.ack_intent not in r.scan.intents or len(r.tokens) > MAX_ACK_TOKENS:
+    step ("ok" is also "done") do not count against it. Where the state has a natural next step
+    (its ``ack``), a thanks with the yes ("ok ty", "ok thx", "うんありがと") is still a yes: it
+    goes on, it does not end the conversation."""
+    if flow.ack_intent not in r.scan.intents or len(r.tokens) > MAX_LONG_ACK_TOKENS:
         return False
-    return not (r.scan.intents & flow.routed_intents)
+    if len(r.tokens) > MAX_ACK_TOKENS and not _starts_with_ack(flow, r.tokens):
+        return False
+    routed = r.scan.intents & flow.routed_intents
+    if state is not None and state.ack:
+        routed -= {THANKS_INTENT}
+    return not routed
+
+
+def _starts_with_ack(flow: Flow, tokens: tuple[Token, ...]) -> bool:
+    """A longer message that opens with a yes ("ok good to know, i was dying to know that",
+    "ok i see. that kills my worry a bit"): its first one to three words alone are an
+    acknowledgement. The rest may be a feeling said in passing; anything the flow routes on
+    in it still counts against the yes."""
+    for k in range(1, 4):
+        head = flow.keywords.scan(tokens[:k])
+        if flow.ack_intent in head.intents and not (head.intents & flow.routed_intents):
+            return True
+    return False
 
 
 def _remember_way_back(flow: Flow, session: Session, state: CompiledState, target: str, r: Reading,
@@ -293,6 +366,9 @@ def _remember_way_back(flow: Flow, session: Session, state: CompiledState, targe
     return session
 
 
+_NUMBERS = re.compile(r"\d+")
+
+
 def _choice_from_text(state: CompiledState, spaced: str):
     if not state.choices:
         return None
@@ -306,7 +382,13 @@ def _choice_from_text(state: CompiledState, spaced: str):
             return c
     if len(spaced) > 40:  # a long message is a story, not an answer to a button
         return None
-    labels = [(c, label) for c in state.choices for label in c.folded_labels]
+    # "under 18" is close to the label "under 16" by letters, not by meaning: a number typed
+    # must be the label's number.
+    numbers = _NUMBERS.findall(spaced)
+    labels = [(c, label) for c in state.choices for label in c.folded_labels
+              if not numbers or _NUMBERS.findall(label) in ([], numbers)]
+    if not labels:
+        return None
     best = process.extractOne(spaced, [label for _, label in labels], scorer=fuzz.ratio, score_cutoff=LABEL_SIMILARITY)
     if best is None:
         return None
@@ -321,7 +403,7 @@ def _tap(flow: Flow, session: Session, state: CompiledState, user_input: UserInp
     if cid in state.choice_by_id:
         return _take_choice(flow, session, state, cid, ts)
     # A button from an earlier message: honour it if its state still has that choice.
-    older = flow.states.get(user_input.from_state or "")
+    older = flow.states.get(flow.state_named(user_input.from_state or ""))
     if older is None and cid in flow.unique_choices:
         older = flow.states[flow.unique_choices[cid]]  # the platform lost the state; the id says it
     if older is not None and cid in older.choice_by_id:
@@ -390,7 +472,7 @@ def _enter(flow: Flow, session: Session, target: str | None, matched: str, ts: f
     entered_tags = frozenset(t for s in entered for t in flow.states[s].tags)
     risk = session.risk + tuple(t for t in RISK_TAGS if t in entered_tags and t not in session.risk)
     new_session = Session(current.name, locale, flow.version, variables, path,
-                          session.started_at, ts, risk, 0, session.resume, ())
+                          session.started_at, ts, risk, 0, session.resume, (), session.triggers)
     choices = _choices(flow, current, locale)
     if replies:
         last = replies[-1]

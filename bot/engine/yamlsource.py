@@ -83,10 +83,20 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], inside: se
                     lines[path + (key,)] = key_node.start_mark.line + 1
                     out[key] = _construct(value_node, path + (key,), lines, inside, budget)
                 return out
-            return [_construct(item, path + (i,), lines, inside, budget) for i, item in enumerate(node.value)]
+            return [_item(item, path + (i,), lines, inside, budget) for i, item in enumerate(node.value)]
         finally:
             inside.discard(id(node))
     return _scalar(node)
+
+
+def _item(node: yaml.Node, path: Path_, lines: dict[Path_, int], inside: set[int], budget: list[int]) -> Any:
+    """An item of a list. YAML 1.1 reads a bare yes, no, on, off as true or false; in a list
+    (keywords, phrases: "- yes", "- no") staff mean the word, so the word is kept."""
+    value = _construct(node, path, lines, inside, budget)
+    if isinstance(value, bool) and isinstance(node, yaml.ScalarNode) and not node.style \
+            and node.value.lower() not in ("true", "false"):
+        return node.value
+    return value
 
 
 _LOADER = yaml.SafeLoader("")

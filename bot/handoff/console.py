@@ -29,7 +29,7 @@ from .console_core import (  # noqa: F401  (re-exported: other packages use thes
     SECOND_FACTOR, SECOND_FACTOR_SET, SECOND_STEP,
     Console, CurrentLogin, audit_anonymous, audit_refused, capability_for, current_login, home_for, is_live, render,
     restrict, route_detail, secure_headers)
-from . import console_accounts
+from . import console_accounts, console_editor, console_editor_tools, console_transfer
 from .console_history import history_item, history_page
 from .console_live import alerts, events
 from .console_login import change_password, login, login_page, logout, password_page
@@ -147,6 +147,9 @@ def setup_routes(app: web.Application, service: HandoffService, settings) -> Con
     r.add_post(f"{PREFIX}/hours", set_switch)
     r.add_get(f"{PREFIX}/figures", figures_page)
     console_accounts.setup(app)
+    console_transfer.setup(app)
+    console_editor.setup(app, service.store, settings)
+    console_editor_tools.setup(app, settings)
     http.add_static(app)
     http.track_streams(app)
     return console

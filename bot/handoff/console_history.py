@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.http import client_address, request_locale
 from bot.store import audit, handoffs
-from bot.store.models import CLOSED, NOTE
+from bot.store.models import CLOSED, HANDOVER, NOTE
 
 from .console_core import CONSOLE, COUNSELLOR_ID, LOGIN_ID, address_hash, audit_refused, render
 from .packet import in_words
@@ -61,4 +61,5 @@ async def history_item(request: web.Request) -> web.Response:
         return {"author": line.author, "text": line.text, "at": _when(line.at, c.tz)}
     return render(request, "history_item.html", page="history", words=words,
                   h={"id": h.id, "closed": _when(h.closed_at, c.tz), "outcome": h.outcome or "other"},
-                  lines=[shown(x) for x in lines if x.author != NOTE], notes=[shown(x) for x in lines if x.author == NOTE])
+                  lines=[shown(x) for x in lines if x.author not in (NOTE, HANDOVER)],
+                  notes=[shown(x) for x in lines if x.author in (NOTE, HANDOVER)])

@@ -7,8 +7,8 @@ import time
 from aiohttp import web
 
 from bot import http
-from bot.store import handoffs
-from bot.store.models import LIVE, QUEUED
+from bot.store import counsellors, handoffs
+from bot.store.models import LIVE, QUEUED, TO_COLLEAGUE, TO_QUEUE
 
 from .console_core import CONSOLE, COUNSELLOR_ID, current_login
 
@@ -41,8 +41,17 @@ async def alerts(request: web.Request) -> web.Response:
     me = request[COUNSELLOR_ID]
     async with c.store.transaction() as s:
         rows = await handoffs.open_handoffs(s)
-    waiting = [{"id": h.id, "crisis": h.is_crisis, "since": h.queued_at, "last_person_at": h.last_person_at,
-                "left_message": h.left_message, "channel": h.channel, "locale": h.locale}
+        names = await counsellors.counsellor_names(s, {h.transferred_from for h in rows if h.transferred_from})
+    waiting = [{"id": h.id, "crisis": h.is_crisis, "since": handoffs.wait_started(h), "last_person_at": h.last_person_at,
+                "left_message": h.left_message, "channel": h.channel, "locale": h.locale,
+                "transfer_from": names.get(h.transferred_from or -1, "") if h.transfer_kind == TO_QUEUE else ""}
                for h in rows if h.status == QUEUED]
     mine = [h.id for h in rows if h.status == LIVE and h.counsellor_id == me]
-    return web.json_response({"now": time.time(), "waiting": waiting, "mine": mine})
+    # Conversations a colleague transferred to this counsellor, until they open them: alerted
+    # like a new handoff, marked as a transfer from that colleague.
+    transfers = [{"id": h.id, "crisis": h.is_crisis, "since": h.transferred_at, "last_person_at": h.last_person_at,
+                  "left_message": False, "channel": h.channel, "locale": h.locale,
+                  "transfer_from": names.get(h.transferred_from or -1, "")}
+                 for h in rows if h.status == LIVE and h.counsellor_id == me and h.transfer_kind == TO_COLLEAGUE
+                 and not h.transfer_seen]
+    return web.json_response({"now": time.time(), "waiting": waiting, "mine": mine, "transfers": transfers})

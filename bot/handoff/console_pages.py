@@ -10,14 +10,15 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import client_address, request_locale
-from bot.store import audit, counsellors, figures, handoffs, switches
-from bot.store.models import CLOSED, LIVE, NOTE, QUEUED
+from bot.store import audit, counsellors, figures, handoffs, said, switches
+from bot.store.models import CLOSED, HANDOVER, LIVE, NOTE, QUEUED, TO_QUEUE
 
 from .console_core import (CONSOLE, CONTEXT_LISTS, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
                            Console, address_hash, audit_refused, home_for, ready_replies, render, texts)
 from .hours import format_opening
 from .packet import in_words
 from .presence import left_reasons
+from . import console_transfer, transfer as transfer_moves
 from .service import OUTCOMES
 
 # ---- the queue ----------------------------------------------------------------------------------
@@ -34,14 +35,17 @@ async def _queue_rows(c: Console) -> dict[str, list[dict[str, Any]]]:
     now = time.time()
     async with c.store.transaction() as s:
         rows = await handoffs.open_handoffs(s)
-        names = await counsellors.counsellor_names(s, {h.counsellor_id for h in rows if h.counsellor_id})
+        names = await counsellors.counsellor_names(
+            s, {x for h in rows for x in (h.counsellor_id, h.transferred_from) if x})
         left = await left_reasons(s, rows, now, _silent_seconds(c))
     queued, live = [], []
     for h in rows:
         ctx = handoffs.open_context(c.store.crypto, h)
         item = {
             "id": h.id, "status": h.status, "crisis": h.is_crisis, "locale": h.locale, "channel": h.channel,
-            "waiting": minutes_since(h.queued_at, now), "since": h.queued_at, "left_message": h.left_message,
+            "waiting": minutes_since(handoffs.wait_started(h), now), "since": handoffs.wait_started(h),
+            "left_message": h.left_message,
+            "transfer_from": names.get(h.transferred_from or -1, "") if h.transfer_kind == TO_QUEUE else "",
             "tags": [str(x) for x in (ctx.get("tags") or [])][:6],
             "counsellor": names.get(h.counsellor_id or -1, ""), "left": left.get(h.id),
         }
@@ -92,7 +96,8 @@ def context_packet(h, now: float, crypto) -> dict[str, Any]:
         packet["choices"] = packet["choices"] + [f"{k}={v}" for k, v in variables.items()]
     packet["language"] = h.locale
     packet["channel"] = h.channel
-    packet["waiting"] = minutes_since(h.queued_at, (h.taken_at or now) if h.status != QUEUED else now)
+    # the wait for the first counsellor (a transfer back to the queue does not make it longer)
+    packet["waiting"] = minutes_since(h.queued_at, h.taken_at or now)
     if h.is_crisis and "crisis" not in packet["risk"]:
         packet["risk"].append("crisis")
     return packet
@@ -110,8 +115,13 @@ async def handoff_page(request: web.Request) -> web.Response:
     return await handoff_view(request, request.match_info["id"], notice=request.query.get("notice"))
 
 
-async def handoff_view(request: web.Request, hid: str, status: int = 200, **extra: Any) -> web.Response:
-    """One conversation's page; ``extra`` for the wrap-up (a confirmation, an error, what was typed)."""
+PRIVATE = (NOTE, HANDOVER)   # transcript lines never sent to the person: shown with the notes
+
+
+async def handoff_view(request: web.Request, hid: str, status: int = 200, watch: bool = False,
+                       **extra: Any) -> web.Response:
+    """One conversation's page; ``extra`` for the wrap-up (a confirmation, an error, what was typed);
+    ``watch``: a supervisor's read-only view (``/console/supervise/{id}``)."""
     c = request.app[CONSOLE]
     me = request[COUNSELLOR_ID]
     now = time.time()
@@ -123,20 +133,30 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, **extr
         names = await counsellors.counsellor_names(s, {h.counsellor_id} if h.counsellor_id else set())
         left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
         await _note_read(request, s, hid, now)
+        hands = await console_transfer.page_context(c, s, h, lines, me)
+        # What they typed to the bot before asking: the counsellor who has it, no one else.
+        before = await said.for_taker(s, c.store.crypto, h, me)
+    if hands.pop("seen_now"):
+        await c.service._changed(hid)   # the transfer's alert ends on every strip
+    mine = h.status == LIVE and h.counsellor_id == me
+    colleagues = await transfer_moves.colleagues(c.service, me, console_transfer.presence(c)) if mine else []
     flow = c.flow
     canned = ready_replies(flow, h.locale)
-    talk = [_line(line, c.tz) for line in lines if line.author != NOTE]
+    talk = [_line(line, c.tz) for line in lines if line.author not in PRIVATE]
     words = in_words(flow, handoffs.open_context(c.store.crypto, h), h.locale, h.channel, request_locale(request, flow))
     return render(
         request, "handoff.html", status=status, page="handoff", h={
-            "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": h.status == LIVE and h.counsellor_id == me,
+            "id": h.id, "status": h.status, "crisis": h.is_crisis, "mine": mine, "watch": watch,
             "counsellor": names.get(h.counsellor_id or -1, ""), "left_message": h.left_message, "left": left,
             "may_note": h.counsellor_id == me and h.status in (LIVE, CLOSED)},
         silent_minutes=c.settings.handoff_silent_minutes,
         packet=context_packet(h, now, c.store.crypto), words=words, lines=talk,
-        notes=[_line(line, c.tz) for line in lines if line.author == NOTE],
+        notes=[_line(line, c.tz) for line in lines if line.author in PRIVATE],
         last_id=lines[-1].id if lines else 0, canned=canned, outcomes=OUTCOMES,
-        **{"notice": None, "error": None, "confirm": None, "note_text": "", **extra})
+        colleagues=colleagues, **hands,
+        said=None if before is None else [{"text": m.text, "at": dt.datetime.fromtimestamp(m.at, c.tz).strftime("%H:%M")}
+                                          for m in before],
+        **{"notice": None, "error": None, "confirm": None, "note_text": "", "transfer_note": "", **extra})
 
 
 def _line(line: handoffs.Line, tz) -> dict[str, Any]:
@@ -163,7 +183,8 @@ async def handoff_messages(request: web.Request) -> web.Response:
             await _note_read(request, s, hid, now)
     return web.json_response({"status": h.status, "crisis": h.is_crisis, "left": left,
                               "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
-                              "lines": [_line(x, c.tz) for x in lines if x.author != NOTE]})
+                              "supervisor": h.supervisor_id or 0,
+                              "lines": [_line(x, c.tz) for x in lines if x.author not in PRIVATE]})
 
 
 def wants_json(request: web.Request) -> bool:

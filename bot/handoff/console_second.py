@@ -12,14 +12,15 @@ import logging
 import time
 
 from aiohttp import web
+from markupsafe import Markup
 
-from bot.http import client_address
+from bot.http import client_address, request_locale
 from bot.store import audit, counsellors
 from bot.store.crypto import DecryptError, where
 
 from . import second_factor
 from .console_core import (CONSOLE, COUNSELLOR_ID, COUNSELLOR_NAME, LOGIN_ID, PRE_LOGIN, SECOND_FACTOR_SET,
-                           address_hash, render)
+                           address_hash, render, texts)
 from .console_login import checked_form, start_login, throttle_wait, throttled
 from .security import password_fingerprint
 
@@ -65,10 +66,11 @@ def _seal(request: web.Request, secret: str) -> str:
 def _enrol_form(request: web.Request, secret: str, error=None, status: int = 200) -> web.Response:
     c = request.app[CONSOLE]
     enrolled = request[SECOND_FACTOR_SET]
+    uri = second_factor.provisioning_uri(secret, request[COUNSELLOR_NAME])
     return render(request, "second_factor.html", status=status, page="totp", error=error, codes=None,
                   enrolled=enrolled, required=c.require_second_factor and not enrolled,
-                  secret=second_factor.grouped(secret), sealed=_seal(request, secret),
-                  uri=second_factor.provisioning_uri(secret, request[COUNSELLOR_NAME]))
+                  secret=second_factor.grouped(secret), sealed=_seal(request, secret), uri=uri,
+                  qr=Markup(second_factor.qr_svg(uri, texts(c.flow, request_locale(request, c.flow))("totp_qr"))))
 
 
 async def second_factor_page(request: web.Request) -> web.Response:

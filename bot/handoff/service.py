@@ -181,7 +181,7 @@ class HandoffService:
                 return "taken" if h.status == LIVE else "closed"
             await audit.append(s, audit.TOOK, now, counsellor_id, handoff_id)
             conversation_id, locale = h.conversation_id, h.locale
-            waited = max(0.0, now - (h.queued_at or now))
+            waited = max(0.0, now - (handoffs.wait_started(h) or now))
         HANDOFF_WAIT.observe(waited)
         log.info("handoff.taken", extra={"handoff": handoff_id, "counsellor": counsellor_id, "seconds": round(waited)})
         key = "console.person.joined"
@@ -267,17 +267,19 @@ class HandoffService:
         async with self.store.transaction() as s:
             waiting = await handoffs.queued_longer_than(s, now - self.still_waiting_seconds)
         for h in waiting:
-            due = int((now - h.queued_at) // self.still_waiting_seconds)
+            started = handoffs.wait_started(h)   # after a transfer back to the queue: the transfer
+            due = int((now - started) // self.still_waiting_seconds)
             async with self.store.transaction() as s:
                 fresh = await handoffs.get_handoff(s, h.id, lock=True)
                 if fresh is None or fresh.status != QUEUED or fresh.left_message:
                     continue
-                told = sum(1 for e in await audit.trail(s, h.id) if e.action == audit.TOLD_STILL_WAITING)
+                told = sum(1 for e in await audit.trail(s, h.id)
+                           if e.action == audit.TOLD_STILL_WAITING and e.at >= started)
                 if told >= due:
                     continue
                 await audit.append(s, audit.TOLD_STILL_WAITING, now, None, h.id, detail=str(due))
             key = "console.person.still_waiting"
-            text = self.flow.text(h.locale, key, {"minutes": str(int((now - h.queued_at) // 60))})
+            text = self.flow.text(h.locale, key, {"minutes": str(int((now - started) // 60))})
             # kind "waiting": the web chat keeps the person's buttons under it
             await self._send(h.id, h.conversation_id, (Reply(text, key),), kind="waiting")
             sent += 1

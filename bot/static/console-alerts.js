@@ -102,7 +102,8 @@
 
   function item(h) {
     var li = document.createElement("li");
-    li.className = "alert-item" + (h.crisis ? " crisis" : "") + (crisisWhileBusy[h.id] ? " busy" : "");
+    li.className = "alert-item" + (h.crisis ? " crisis" : "") + (crisisWhileBusy[h.id] ? " busy" : "") +
+      (h.transfer_to_me ? " transfer" : "");
     li.setAttribute("data-handoff", h.id);
     var a = document.createElement("a");
     a.href = "/console/handoff/" + encodeURIComponent(h.id);
@@ -111,6 +112,12 @@
       flag.className = "flag";
       flag.textContent = text("crisis");
       a.appendChild(flag);
+    }
+    if (h.transfer_from) {
+      var moved = document.createElement("span");
+      moved.className = "flag transfer";
+      moved.textContent = text("transfer-flag").replace("{name}", h.transfer_from);
+      a.appendChild(moved);
     }
     if (h.left_message) {
       var note = document.createElement("span");
@@ -138,7 +145,11 @@
       if (known === null) { return; }
       var before = known[h.id];
       var newCrisis = h.crisis && (!before || !before.crisis);
-      if (newCrisis && busy) {
+      if (!before && h.transfer_to_me) {
+        // A colleague handed this conversation to me: alerted like a new handoff, saying from whom.
+        notify(text("transfer").replace("{name}", h.transfer_from), h.id, h.crisis);
+        sound = h.crisis ? "crisis" : (sound || "new");
+      } else if (newCrisis && busy) {
         crisisWhileBusy[h.id] = true;
         notify(text("busy"), h.id, true);
         sound = "crisis";
@@ -184,9 +195,14 @@
       .then(function (data) {
         if (!data) { return; }
         skew = data.now - Date.now() / 1000;
-        busy = data.mine.length > 0;
-        alertChanges(data.waiting);
-        draw(data.waiting);
+        // Transfers to this counsellor not yet opened come first in the strip; then who waits.
+        var transfers = (data.transfers || []).map(function (h) { h.transfer_to_me = true; return h; });
+        busy = data.mine.filter(function (id) {
+          return !transfers.some(function (h) { return h.id === id; });
+        }).length > 0;
+        var shown = transfers.concat(data.waiting);
+        alertChanges(shown);
+        draw(shown);
       })
       .catch(function () {})
       .then(function () { pending = false; if (again) { refresh(); } });

@@ -74,7 +74,8 @@
     var status = section.getAttribute("data-status");
     var mine = section.getAttribute("data-mine");
     var list = document.getElementById("lines");
-    ["person", "counsellor", "bot"].forEach(function (author) {
+    var supervisor = section.getAttribute("data-supervisor") || "0";
+    ["person", "counsellor", "bot", "supervisor"].forEach(function (author) {
       labels[author] = section.getAttribute("data-label-" + author) || author;
     });
     var busy = false;
@@ -97,7 +98,9 @@
           });
           if (data.crisis) { document.getElementById("crisis-alert").classList.remove("hidden"); }
           var nowMine = data.mine ? "yes" : "no";
-          if ((data.status !== status || nowMine !== mine) && !navigating) { window.location.reload(); }
+          // Taken, transferred, taken over, closed, or a supervisor joined: the page says so.
+          var changedHands = data.status !== status || nowMine !== mine || String(data.supervisor || 0) !== supervisor;
+          if (changedHands && !navigating) { window.location.reload(); }
           list.scrollTop = list.scrollHeight;
         })
         .catch(function () {})
@@ -226,6 +229,15 @@
     wireQueue();
     onChange = function () { refreshQueue(); };
     setInterval(refreshQueue, 60000);  // "may have left" after silence comes without an event
+  } else if (document.getElementById("supervise")) {
+    // The supervisor's list of every conversation, redrawn on every change.
+    var refreshSupervise = function () {
+      live("/console/supervise?fragment=1", "text/html")
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { document.getElementById("supervise").innerHTML = html; } });
+    };
+    onChange = refreshSupervise;
+    setInterval(refreshSupervise, 60000);
   } else if (section) {
     var pull = setupHandoff(section);
     var id = section.getAttribute("data-handoff");

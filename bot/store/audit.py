@@ -39,6 +39,9 @@ NOTED = "noted"  # a counsellor wrote a private note on a handoff
 PERSON_LEFT, PERSON_BACK = "person_left", "person_back"
 TOLD_STILL_WAITING = "told_still_waiting"  # one row per "still waiting" notice (how many were sent)
 EXPIRED = "expired"  # the system closed a handoff nobody took, or one idle for days
+# A conversation handed to a colleague or back to the queue (detail "to #id" / "to queue"); a
+# supervisor opening one read-only (every time), joining it, taking it over.
+TRANSFERRED, LOOKED, JOINED, TOOK_OVER = "transferred", "looked", "joined", "took_over"
 FLOWS_PUBLISHED, FLOWS_RESTORED = "flows_published", "flows_restored"  # a version of what the bot says went live
 
 GENESIS = "0" * 64          # the prev_hash of the first row

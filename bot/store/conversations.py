@@ -8,7 +8,8 @@ event's platform id gives all of them) and re-keyed at once, with its inbox rows
 writing (``bot.store.keys``).
 
 ``forget_conversation`` is the one place that deletes everything of a person: the
-conversation, their inbox tombstones, outbox rows, handoffs and transcripts, in one transaction.
+conversation, their inbox tombstones, outbox rows, handoffs and transcripts, and what they typed
+to the bot (``bot.store.said``), in one transaction.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from bot.engine import Session
 from bot.turns.plan import new_id
 
 from .crypto import Crypto, open_json, seal_json, where
-from .models import OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
+from .models import (OPEN_HANDOFF, PENDING, Conversation, Handoff, InboxEvent, OutboxMessage, PersonMessage,
+                     TranscriptMessage)
 
-_H, _O, _TM = Handoff.__table__, OutboxMessage.__table__, TranscriptMessage.__table__
+_H, _O, _TM, _P = Handoff.__table__, OutboxMessage.__table__, TranscriptMessage.__table__, PersonMessage.__table__
 
 
 _C, _I = Conversation.__table__, InboxEvent.__table__
@@ -151,10 +153,11 @@ class SessionWrites:
         self.handoff: list[dict] = []   # in_handoff changed: the platform id kept, or erased
 
     def save(self, conversation_id: str, new: bool, *, pseudonym: str, channel: str, engine_session: Session,
-             now: float) -> None:
-        """``save_session`` for the batch: a new conversation with this id, or a change to one."""
+             now: float, said_count: int = 0) -> None:
+        """``save_session`` for the batch: a new conversation with this id, or a change to one;
+        ``said_count``: how many texts of the person it has numbered (``bot.store.said``)."""
         fields = {"st": engine_session.state, "loc": engine_session.locale, "fv": engine_session.flow_version,
-                  "sj": dump_session(self.crypto, conversation_id, engine_session), "at": now}
+                  "sj": dump_session(self.crypto, conversation_id, engine_session), "at": now, "sc": said_count}
         if new:
             self.new.append({"cid": conversation_id, "ps": pseudonym, "ch": channel, "created": now, **fields})
         else:
@@ -170,10 +173,10 @@ class SessionWrites:
 _INSERT_NEW = insert(_C).values(
     id=bindparam("cid"), pseudonym=bindparam("ps"), channel=bindparam("ch"), created_at=bindparam("created"),
     in_handoff=False, state=bindparam("st"), locale=bindparam("loc"), flow_version=bindparam("fv"),
-    session_json=bindparam("sj"), last_active_at=bindparam("at"))
+    session_json=bindparam("sj"), last_active_at=bindparam("at"), said_count=bindparam("sc"))
 _UPDATE = update(_C).where(_C.c.id == bindparam("cid")).values(
     state=bindparam("st"), locale=bindparam("loc"), flow_version=bindparam("fv"), session_json=bindparam("sj"),
-    last_active_at=bindparam("at"))
+    last_active_at=bindparam("at"), said_count=bindparam("sc"))
 
 
 _SET_HANDOFF = update(_C).where(_C.c.id == bindparam("cid")).values(in_handoff=bindparam("ih"),
@@ -205,6 +208,7 @@ def forget_sync(conn: Connection, conversation_id: str | None, pseudonym: str,
             conn.execute(delete(_TM).where(_TM.c.handoff_id.in_(ids)))
             conn.execute(delete(_H).where(_H.c.id.in_(ids)))
         conn.execute(delete(_O).where(_O.c.conversation_id == conversation_id))
+        conn.execute(delete(_P).where(_P.c.conversation_id == conversation_id))
     conn.execute(delete(_I).where(_I.c.pseudonym == pseudonym, _I.c.status != PENDING,
                                   _I.c.id != (keep_inbox_id or -1)))
     if keep_inbox_id is not None:

@@ -136,3 +136,14 @@ async def last_logins(s: AsyncSession) -> dict[int, float]:
     rows = await s.execute(select(ConsoleLogin.counsellor_id, func.max(ConsoleLogin.created_at))
                            .group_by(ConsoleLogin.counsellor_id))
     return {cid: at for cid, at in rows}
+
+
+async def online_counsellors(s: AsyncSession, now: float, idle_seconds: float, login_seconds: float) -> list[Counsellor]:
+    """Active accounts with a console login that still holds now (not ended, not idle for
+    ``idle_seconds``, younger than ``login_seconds``), by name: who is at the console."""
+    holding = (select(ConsoleLogin.counsellor_id)
+               .where(ConsoleLogin.ended_at.is_(None), ConsoleLogin.last_seen_at > now - idle_seconds,
+                      ConsoleLogin.created_at > now - login_seconds))
+    stmt = (select(Counsellor).where(Counsellor.is_active.is_(True), Counsellor.id.in_(holding))
+            .order_by(Counsellor.name))
+    return list((await s.execute(stmt)).scalars())

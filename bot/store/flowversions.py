@@ -81,6 +81,32 @@ async def mark_published(s: AsyncSession, version_id: int, at: float) -> None:
     await notify(s, CHANNEL)
 
 
+async def newest_draft(s: AsyncSession, parent_id: int | None) -> int | None:
+    """The newest draft started from ``parent_id`` (the editor's working draft), or None."""
+    return (await s.execute(select(FlowVersion.id).where(FlowVersion.status == DRAFT, FlowVersion.parent_id == parent_id)
+                            .order_by(FlowVersion.id.desc()).limit(1))).scalar()
+
+
+async def lock_draft(s: AsyncSession, version_id: int) -> FlowVersion | None:
+    """A draft's row, locked until the transaction ends (two editors' changes apply one after the
+    other, neither is lost); None when ``version_id`` is not a draft."""
+    query = select(FlowVersion).where(FlowVersion.id == version_id, FlowVersion.status == DRAFT)
+    if s.bind.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already orders writers
+        query = query.with_for_update()
+    return (await s.execute(query)).scalar_one_or_none()
+
+
+async def update_draft(s: AsyncSession, row: FlowVersion, files: FlowFiles, *, author: str,
+                       note: str | None = None) -> None:
+    """Replace a draft's files (a published version never changes)."""
+    assert row.status == DRAFT
+    row.flow_file, row.flow_yaml, row.resources_yaml = files.flow_file, files.flow, files.resources
+    row.locales_json = json.dumps(files.locales, ensure_ascii=False, sort_keys=True)
+    row.author = author[:80]
+    if note is not None:
+        row.note = note
+
+
 async def listing(s: AsyncSession, limit: int = 50) -> list[VersionInfo]:
     """The newest versions first."""
     rows = (await s.execute(select(FlowVersion).order_by(FlowVersion.id.desc()).limit(limit))).scalars()

@@ -16,11 +16,12 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-from . import throttle
+from . import said, throttle
 from .audit import TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE
 from .crypto import Crypto, DecryptError, open_json, seal_json, where
 from .db import next_ids
-from .models import CLOSED, LIVE, OPEN_HANDOFF, QUEUED, AuditEntry, Handoff, TranscriptMessage
+from .models import (CLOSED, LIVE, OPEN_HANDOFF, QUEUED, TAKEN_OVER, TO_COLLEAGUE, TO_QUEUE, AuditEntry, Handoff,
+                     TranscriptMessage)
 
 _H, _TM = Handoff.__table__, TranscriptMessage.__table__
 
@@ -44,6 +45,26 @@ def open_context(crypto: Crypto, handoff) -> dict[str, Any]:
     except (DecryptError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+MAX_TRIGGERS = 3
+
+
+def add_trigger_sync(conn: Connection, crypto: Crypto, handoff_id: str, trigger: tuple[str, ...]) -> None:
+    """Crisis words written while the handoff is open: added to its sealed packet's
+    ``triggers`` (the last few), so the packet says what raised the crisis."""
+    row = conn.execute(select(_H.c.id, _H.c.context_json).where(_H.c.id == handoff_id)).first()
+    if row is None:
+        return
+    try:
+        context = json.loads(open_json(crypto, row.context_json or "{}", _H.name, "context_json", row.id))
+    except (DecryptError, ValueError):
+        return  # a packet that does not open is left as it is, not replaced
+    if not isinstance(context, dict):
+        return
+    kept = [t for t in context.get("triggers") or [] if isinstance(t, list) and t != list(trigger)]
+    context["triggers"] = (kept + [list(trigger)])[-MAX_TRIGGERS:]
+    conn.execute(update(_H).where(_H.c.id == handoff_id).values(context_json=seal_context(crypto, handoff_id, context)))
 
 
 # ---- opening and changing status ----------------------------------------------------------------
@@ -97,7 +118,8 @@ async def claim(s: AsyncSession, handoff_id: str, counsellor_id: int, now: float
     result = await s.execute(
         update(Handoff)
         .where(and_(Handoff.id == handoff_id, Handoff.status == QUEUED))
-        .values(status=LIVE, counsellor_id=counsellor_id, taken_at=now)
+        # taken_at stays the first take's (after a transfer back to the queue): the first wait's length
+        .values(status=LIVE, counsellor_id=counsellor_id, taken_at=func.coalesce(Handoff.taken_at, now))
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -107,7 +129,7 @@ def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: floa
                counsellor_id: int | None = None, status: str | None = None) -> bool:
     """Close an open handoff; with ``counsellor_id``, only the counsellor who has it may; with
     ``status``, only while it has that status (a queued one dismissed, while nobody takes it).
-    The address it came from is erased."""
+    The address it came from is erased, and what the person typed to the bot before (``said``)."""
     cond = [_H.c.id == handoff_id, _H.c.status.in_(OPEN_HANDOFF)]
     if counsellor_id is not None:
         cond += [_H.c.status == LIVE, _H.c.counsellor_id == counsellor_id]
@@ -116,13 +138,61 @@ def close_sync(conn: Connection, handoff_id: str, outcome: str | None, now: floa
     values: dict[str, Any] = {"status": CLOSED, "closed_at": now, "origin": None}
     if outcome is not None:
         values["outcome"] = outcome[:40]
-    return conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+    closed = conn.execute(update(_H).where(and_(*cond)).values(**values)).rowcount == 1
+    if closed:  # what the person typed to the bot before asking goes with the handoff
+        said.erase_for_handoff_sync(conn, handoff_id)
+    return closed
 
 
 async def close(s: AsyncSession, handoff_id: str, outcome: str | None, now: float, counsellor_id: int | None = None,
                 status: str | None = None) -> bool:
     """``close_sync`` in an ORM session."""
     return await s.run_sync(lambda sync: close_sync(sync.connection(), handoff_id, outcome, now, counsellor_id, status))
+
+
+async def hand_over(s: AsyncSession, handoff_id: str, from_id: int, to_id: int | None, now: float,
+                    kind: str) -> bool:
+    """Move a live handoff from the counsellor ``from_id`` (who must still have it) to ``to_id``
+    (a colleague, or a supervisor taking over: it stays live) or, with ``to_id`` None, back to the
+    queue. The crisis flag, the priority, ``queued_at`` and ``taken_at`` stay as they were: the
+    queue keeps its place and the first wait its length. One guarded UPDATE: of two moves, one wins."""
+    assert kind in (TO_COLLEAGUE, TO_QUEUE, TAKEN_OVER)
+    values: dict[str, Any] = {"transferred_at": now, "transferred_from": from_id, "transfer_kind": kind,
+                              "transfer_seen": kind == TAKEN_OVER, "supervisor_id": None}
+    if kind == TO_QUEUE:
+        values.update(status=QUEUED, counsellor_id=None)
+    else:
+        values["counsellor_id"] = to_id
+    result = await s.execute(update(Handoff).where(and_(Handoff.id == handoff_id, Handoff.status == LIVE,
+                                                        Handoff.counsellor_id == from_id))
+                             .values(**values).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def mark_transfer_seen(s: AsyncSession, handoff_id: str, counsellor_id: int) -> bool:
+    """The colleague a conversation was transferred to opened it: its alert ends."""
+    result = await s.execute(update(Handoff).where(and_(
+        Handoff.id == handoff_id, Handoff.counsellor_id == counsellor_id, Handoff.transfer_kind == TO_COLLEAGUE,
+        Handoff.transfer_seen.is_(False))).values(transfer_seen=True).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def set_supervisor(s: AsyncSession, handoff_id: str, supervisor_id: int) -> bool:
+    """A supervisor joins a live conversation someone else has."""
+    result = await s.execute(update(Handoff).where(and_(
+        Handoff.id == handoff_id, Handoff.status == LIVE, Handoff.counsellor_id != supervisor_id))
+        .values(supervisor_id=supervisor_id).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def waiting_since():
+    """When the current wait began: the transfer back to the queue, else the request."""
+    return func.coalesce(Handoff.transferred_at, Handoff.queued_at)
+
+
+def wait_started(h) -> float:
+    """``waiting_since`` of a row: for a handoff transferred back to the queue, the transfer."""
+    return h.transferred_at if h.transfer_kind == TO_QUEUE and h.transferred_at else h.queued_at
 
 
 _MARK_CRISIS = (update(_H).where(_H.c.id == bindparam("hid"), _H.c.is_crisis.is_(False))
@@ -197,22 +267,23 @@ async def open_handoffs(s: AsyncSession) -> list[Handoff]:
 
 
 async def queued_longer_than(s: AsyncSession, before: float) -> list[Handoff]:
-    """Queued since before ``before`` and not yet told that nobody answered."""
+    """Queued since before ``before`` (or back in the queue since then, after a transfer) and not
+    yet told that nobody answered."""
     told = select(AuditEntry.handoff_id).where(AuditEntry.action.in_((TOLD_NOBODY_ANSWERED, TOLD_UNAVAILABLE)))
-    rows = await s.execute(select(Handoff).where(and_(Handoff.status == QUEUED, Handoff.queued_at < before,
+    rows = await s.execute(select(Handoff).where(and_(Handoff.status == QUEUED, waiting_since() < before,
                                                       Handoff.id.not_in(told))))
     return list(rows.scalars())
 
 
 async def queued_since_before(s: AsyncSession, before: float) -> list[str]:
     """Handoffs still queued that were queued before ``before`` (nobody took them in time)."""
-    rows = await s.execute(select(Handoff.id).where(Handoff.status == QUEUED, Handoff.queued_at < before))
+    rows = await s.execute(select(Handoff.id).where(Handoff.status == QUEUED, waiting_since() < before))
     return list(rows.scalars())
 
 
 async def live_idle_since(s: AsyncSession, before: float, handoff_id: str | None = None) -> list[str]:
     """Live handoffs (or that one) where nothing happened since ``before``: neither the person
-    nor a counsellor wrote (the transcript), nor was it taken."""
+    nor a counsellor wrote (the transcript), nor was it taken or transferred."""
     live = select(Handoff.id).where(Handoff.status == LIVE)
     if handoff_id is not None:
         live = live.where(Handoff.id == handoff_id)
@@ -221,7 +292,7 @@ async def live_idle_since(s: AsyncSession, before: float, handoff_id: str | None
     rows = await s.execute(
         select(Handoff.id).outerjoin(last_line, last_line.c.handoff_id == Handoff.id)
         .where(Handoff.id.in_(live),
-               func.coalesce(Handoff.taken_at, Handoff.queued_at) < before,
+               func.coalesce(Handoff.transferred_at, Handoff.taken_at, Handoff.queued_at) < before,
                func.coalesce(Handoff.last_person_at, 0.0) < before,
                func.coalesce(last_line.c.last, 0.0) < before))
     return list(rows.scalars())

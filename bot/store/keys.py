@@ -7,7 +7,8 @@ transaction, while the bot runs (every write is compare-and-set, so a turn that 
 meanwhile wins and the row is left as that turn wrote it):
 
 * every sealed value not sealed by the newest key is opened and sealed again: inbox and outbox
-  payloads, kept platform ids, transcripts, sessions and handoff contexts (the ones earlier
+  payloads, kept platform ids, transcripts, what people typed to the bot, sessions and handoff
+  contexts (the ones earlier
   versions wrote in clear too);
 * pseudonyms: a conversation is keyed by an HMAC of channel and platform id, and the platform id
   is not stored. Where it is at hand (a pending inbox event carries it; an open handoff keeps
@@ -34,7 +35,9 @@ from bot.envelope import InboundEvent
 
 from .crypto import Crypto, DecryptError, is_clear_json, where
 from .outbox import row_key as outbox_row_key
-from .models import PENDING, Conversation, Counsellor, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
+from .models import (PENDING, Conversation, Counsellor, Handoff, InboxEvent, OutboxMessage, PersonMessage,
+                     TranscriptMessage)
+from .said import row_key as said_row_key
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ COLUMNS = (
            key_columns=("conversation_id", "inbox_id")),
     Column(_TM, "body_enc", lambda r: r.id),
     Column(_CO, "totp_secret_enc", lambda r: r.id),   # the console's second factor
+    Column(PersonMessage.__table__, "body_enc", lambda r: said_row_key(r.conversation_id, r.seq),
+           key_columns=("conversation_id", "seq")),     # what the person typed to the bot
 )
 JSON_COLUMNS = tuple(c for c in COLUMNS if c.text)
 

@@ -49,6 +49,10 @@ PERSON = "person"
 COUNSELLOR = "counsellor"
 BOT = "bot"
 NOTE = "note"  # a counsellor's private note on a handoff: never sent, kept and erased with the transcript
+HANDOVER = "handover"  # the note written with a transfer: never sent, kept and erased like a note
+SUPERVISOR = "supervisor"  # a supervisor who joined a conversation wrote this (sent to the person)
+# How a conversation changed hands (``handoffs.transfer_kind``).
+TO_COLLEAGUE, TO_QUEUE, TAKEN_OVER = "colleague", "queue", "takeover"
 
 
 class Base(DeclarativeBase):
@@ -72,6 +76,8 @@ class Conversation(Base):
     in_handoff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # The platform user id, encrypted, only while a handoff is open (a counsellor may push).
     user_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # How many messages the person typed to the bot so far: numbers their rows in person_messages.
+    said_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class InboxEvent(Base):
@@ -157,6 +163,15 @@ class Handoff(Base):
     # A keyed hash of the address a web-chat handoff came from, while it is open: the limit on
     # open handoffs per address counts it. Erased when the handoff closes.
     origin: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # The last change of hands (a transfer to a colleague or back to the queue, or a supervisor
+    # taking over): when, from whom, how; ``transfer_seen``: the colleague it went to opened it.
+    # ``queued_at`` and ``taken_at`` stay those of the first wait (the queue keeps its place).
+    transferred_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    transferred_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transfer_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    transfer_seen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # A supervisor writing alongside the counsellor in charge (joined), until a take-over or the end.
+    supervisor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TranscriptMessage(Base):
@@ -166,9 +181,27 @@ class TranscriptMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     handoff_id: Mapped[str] = mapped_column(String(32), ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
-    author: Mapped[str] = mapped_column(String(12))  # person | counsellor | bot
+    author: Mapped[str] = mapped_column(String(12))  # person | counsellor | bot | note | handover | supervisor
     body_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class PersonMessage(Base):
+    """One message the person typed to the bot (not to a counsellor: that is the transcript),
+    sealed (associated data: ``person_messages.body_enc.<conversation id>/<seq>``), so that the
+    counsellor who takes their handoff sees what they already said (``bot.store.said``). At most
+    ``said.KEEP`` per conversation: ``slot`` is ``seq`` modulo it, and a new message overwrites
+    the oldest. Erased with the session's expiry, a handoff's close, and "forget me"."""
+
+    __tablename__ = "person_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    slot: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double)
 
 
 class Counsellor(Base):

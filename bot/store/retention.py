@@ -7,6 +7,9 @@ Procfile (``serve``, ``worker``, ``discord``) runs it at start and every ``PURGE
 * conversations idle for ``conversation_retention_days`` (default 90), with everything of theirs,
   unless a handoff is open; closed handoffs older than that too;
 * a platform id kept with a conversation that has no open handoff is erased at once;
+* what a person typed to the bot (``bot.store.said``), once their conversation, with no handoff
+  open, has been idle past the flow's ``expiry_hours`` (``said_seconds``; the session starts
+  afresh then anyway);
 * console logins after ``event_id_retention_days`` (a login lasts hours; the audit log keeps
   who logged in when), throttle counts after a day.
 
@@ -20,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Callable
 
 from sqlalchemy import delete, select, update
 
-from . import throttle
+from . import said, throttle
 from .models import CLOSED, PENDING, ConsoleLogin, Conversation, Handoff, InboxEvent, OutboxMessage, TranscriptMessage
 from .conversations import forget_conversation
 from .db import StoreUnavailable
@@ -35,9 +39,20 @@ PURGE_INTERVAL = 3_600.0
 BATCH = 500
 
 
-async def purge(store, settings, now: float | None = None) -> dict[str, int]:
-    """Apply the rules once; returns how many rows of each kind were deleted."""
+SAID_SECONDS = 24 * 3_600.0   # the flow's expiry when the caller does not know the flow (its default)
+
+
+async def purge(store, settings, now: float | None = None,
+                said_seconds: float | Callable[[], float] | None = None) -> dict[str, int]:
+    """Apply the rules once; returns how many rows of each kind were deleted. ``said_seconds``:
+    the served flow's expiry (or a function giving it), else ``SAID_SECONDS``."""
     now = time.time() if now is None else now
+    if callable(said_seconds):
+        try:
+            said_seconds = said_seconds()
+        except Exception:
+            said_seconds = None  # no flow loaded yet: the default
+    said_before = now - (said_seconds if said_seconds is not None else SAID_SECONDS)
     events_before = now - settings.event_id_retention_days * DAY
     transcripts_before = now - settings.transcript_retention_days * DAY
     idle_before = now - settings.conversation_retention_days * DAY
@@ -59,6 +74,7 @@ async def purge(store, settings, now: float | None = None) -> dict[str, int]:
                                                        Conversation.user_ref_enc.is_not(None))
                             .values(user_ref_enc=None))
         out["kept_ids_erased"] = r.rowcount or 0
+        out["person_messages"] = await s.run_sync(lambda sync: said.erase_idle_sync(sync.connection(), said_before))
         r = await s.execute(delete(ConsoleLogin).where(ConsoleLogin.created_at < events_before))
         out["console_logins"] = r.rowcount or 0
         out["throttle_hits"] = await throttle.prune(s, now)
@@ -83,12 +99,13 @@ async def purge(store, settings, now: float | None = None) -> dict[str, int]:
     return out
 
 
-async def purge_forever(store, settings, interval: float = PURGE_INTERVAL) -> None:
+async def purge_forever(store, settings, interval: float = PURGE_INTERVAL,
+                        said_seconds: Callable[[], float] | None = None) -> None:
     """Run ``purge`` now and then every ``interval`` seconds, until cancelled."""
     await store.wait_for_schema()  # started with the server, before the migrations have run
     while True:
         try:
-            await purge(store, settings)
+            await purge(store, settings, **({} if said_seconds is None else {"said_seconds": said_seconds}))
         except StoreUnavailable:
             pass  # already logged; try again next time
         except Exception as exc:

@@ -2,8 +2,8 @@
 batch's one transaction (``Store.run``), with one statement per table where it can
 (executemany), the same on SQLite and PostgreSQL.
 
-Order: forgetting first (it deletes), then conversations, handoffs and their transcripts, the
-outbox, the figures, and the inbox tombstones last.
+Order: forgetting first (it deletes), then conversations, handoffs and their transcripts, what
+the person typed to the bot (``said``), the outbox, the figures, and the inbox tombstones last.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from bot.engine import Flow
 from bot.turns.plan import Limits, Plan, plan_turn
 
-from . import conversations, figures, handoffs, inbox, outbox
+from . import conversations, figures, handoffs, inbox, outbox, said
 from .crypto import Crypto, DecryptError
 from .db import is_unavailable
 from .models import BOT, FAILED, PERSON
@@ -115,6 +115,9 @@ class TurnWrites:
         self.lines: list[tuple[str, str, str, float]] = []
         self.relayed: list[str] = []
         self.crises: list[str] = []
+        self.said: list[tuple[str, int, str, float]] = []
+        self.triggers: list[tuple[str, tuple[str, ...]]] = []
+        self.said_resets: list[str] = []
 
     def add(self, plan: Plan, now: float) -> None:
         ev, cid = plan.event, plan.conversation_id
@@ -122,7 +125,11 @@ class TurnWrites:
             self.forgets.append(plan)
         if plan.session is not None:
             self.conversations.save(cid, plan.new_conversation, pseudonym=plan.pseudonym, channel=ev.channel,
-                                    engine_session=plan.session, now=now)
+                                    engine_session=plan.session, now=now, said_count=plan.said_count)
+            if plan.said_reset and not plan.new_conversation:
+                self.said_resets.append(cid)
+            if plan.said is not None:
+                self.said.append((cid, plan.said_count, plan.said, now))
         if plan.in_handoff is not None:
             self.conversations.set_handoff(cid, ev.user_id if plan.in_handoff else None)
         if plan.leave:
@@ -141,6 +148,8 @@ class TurnWrites:
             self.relayed.append(r.handoff_id)
             if r.is_crisis:
                 self.crises.append(r.handoff_id)
+            if r.trigger is not None:
+                self.triggers.append((r.handoff_id, r.trigger))
         for conversation_id, out in plan.replies:
             self.outbox.append(outbox.outbox_row(conversation_id=conversation_id, channel=ev.channel,
                                                  user_id=ev.user_id, outbound=out, now=now, inbox_id=plan.inbox_id))
@@ -159,6 +168,11 @@ class TurnWrites:
         handoffs.add_lines(conn, self.crypto, self.lines)
         handoffs.note_person_messages(conn, self.relayed, now)
         handoffs.mark_crisis_sync(conn, self.crises)
+        for hid, trigger in self.triggers:  # rare: crisis words while waiting or with a counsellor
+            handoffs.add_trigger_sync(conn, self.crypto, hid, trigger)
+        # What the person typed to the bot: after the closes above (which erase what came before).
+        said.erase_sync(conn, self.said_resets)
+        said.write_many(conn, self.crypto, self.said)
         outbox.enqueue_many(conn, self.crypto, self.outbox)
         figures.bump_days_sync(conn, self.figures)
         # Erase the payloads, keep the tombstones (redeliveries stay no-ops).

@@ -3,8 +3,9 @@ clock, what the one transaction of the batch must write. No I/O here (the ids an
 random, nothing else varies), so every rule of a turn is tested without a database.
 
 A plan holds: the session to write (or none), the replies for the outbox, the daily figures,
-and at most one of the handoff's changes (open a handoff, relay the message to the transcript,
-leave the queue) and forgetting. ``bot.store.turnwrites`` writes the plans of a batch with one
+the text the person typed (kept sealed and bounded for the counsellor who may take a handoff:
+``bot.store.said``), and at most one of the handoff's changes (open a handoff, relay the message
+to the transcript, leave the queue) and forgetting. ``bot.store.turnwrites`` writes the plans of a batch with one
 statement per table; the runtime runs the hooks and logs after the commit.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.engine import HUMAN_CHOICE_ID, Flow, Reply, Session, enter, step
 from bot.engine.normalise import normalise
+from bot.engine.turn import RISK_TAGS, read_message
 from bot.envelope import InboundEvent, Outbound
 
 QUEUED = "queued"            # a handoff's status while nobody has taken it (bot.store.models)
@@ -26,6 +28,7 @@ BACK_TO_BOT = "handoff_back"  # choice id of the notices' button: leave the queu
 BACK_TO_BOT_KEY = "console.person.back_to_bot"
 SAFETY_KEY = "shell.safety_message"
 RELAY, ENGINE, LEAVE = "relay", "engine", "leave"   # what a message during a handoff does
+RELAY_CRISIS = "relay:crisis"   # a trigger: crisis words written during a handoff
 MEDIA_KEYS = ("media", "sticker", "location")
 
 
@@ -74,6 +77,7 @@ class Relay:
     text: str                  # what the transcript keeps: the text, "[choice]" or "[kind]"
     is_crisis: bool
     bot_text: str | None = None
+    trigger: tuple[str, ...] | None = None   # crisis words: added to the handoff's packet
 
 
 @dataclass
@@ -95,6 +99,9 @@ class Plan:
     matched: str | None = None           # the engine ran: what matched, which states it entered
     entered: tuple[str, ...] = ()
     refused: bool = False                # a handoff was asked for but this address may open no more
+    said: str | None = None              # a text the bot read: kept (sealed, bounded) for a counsellor
+    said_count: int = 0                  # the conversation's count of such texts after this turn
+    said_reset: bool = False             # the session started afresh: the texts kept before go
 
     def hooks(self) -> list[tuple]:
         """The handoff hooks to call after the commit: (name, *arguments)."""
@@ -156,7 +163,16 @@ def forget_paths(flow: Flow) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def is_crisis_text(flow: Flow, text: str) -> bool:
-    return any(it.name == "crisis" for it in flow.matching_interrupts(text))
+    return crisis_words(flow, text) is not None
+
+
+def crisis_words(flow: Flow, text: str) -> tuple[str, ...] | None:
+    """None when ``text`` does not match the flow's ``crisis`` interrupt; else the keywords that
+    made it match, as staff wrote them (empty for a whole short phrase)."""
+    for it in flow.matching_interrupts(text):
+        if it.name == "crisis":
+            return tuple(read_message(flow, text).scan.found.get(it.matcher.name, ()))[:5]
+    return None
 
 
 def handoff_route(flow: Flow, session: Session | None, status: str | None, event: InboundEvent) -> str:
@@ -199,12 +215,44 @@ def figures_for(flow: Flow, before: Session | None, turn, new_day: bool, day: st
     return counts
 
 
+MAX_TRIGGERS = 3   # the last few ways into a crisis a session remembers
+_RISK = frozenset(RISK_TAGS)   # entering a state with one of these tags marks the session (the engine's)
+_DOORS: dict[str, frozenset[str]] = {}
+
+
+def _risk_doors(flow: Flow) -> frozenset[str]:
+    """The states a crisis or an emergency is entered by: the targets of the interrupts and of
+    the understanding model that carry a risk tag (``crisis``, ``crisis_check``, ``emergency``);
+    computed once per flow version."""
+    doors = _DOORS.get(flow.version)
+    if doors is None:
+        named = {it.target for it in flow.interrupts if it.target} | {flow.model_crisis, flow.model_emergency}
+        doors = _DOORS[flow.version] = frozenset(
+            d for d in named if d in flow.states and _RISK & set(flow.states[d].tags))
+    return doors
+
+
+def with_trigger(flow: Flow, before: Session | None, turn) -> Session:
+    """The turn's session, remembering what led into a crisis when this turn did: an entry
+    ``(matched, state before, *keywords)`` (``interrupt:crisis`` and the keywords as staff wrote
+    them, ``model:crisis``, ``choice:check_yes`` from the direct question...). The context
+    packet shows it in words (``bot.handoff.packet``); nothing typed is kept in it."""
+    session = turn.session
+    if not turn.entered or turn.entered[0] not in _risk_doors(flow):
+        return session
+    entry = (str(turn.matched), before.state if before is not None else "", *(str(k) for k in turn.because[:5]))
+    kept = tuple(t for t in session.triggers if t != entry)
+    return dataclasses.replace(session, triggers=(kept + (entry,))[-MAX_TRIGGERS:])
+
+
 def context_packet(flow: Flow, session: Session) -> dict[str, Any]:
     """What the counsellor sees first: the way through the flow, its tags, the choices made,
-    the language and the risk. Never a name, an id or anything typed."""
+    the language, the risk and what led into it (``with_trigger``). Never a name, an id or
+    anything typed."""
     tags = sorted({t for s in session.path if s in flow.states for t in flow.states[s].tags})
     return {"state": session.state, "path": list(session.path), "tags": tags, "choices": dict(session.variables),
-            "locale": session.locale, "risk": list(session.risk), "flow_version": session.flow_version}
+            "locale": session.locale, "risk": list(session.risk), "flow_version": session.flow_version,
+            "triggers": [list(t) for t in session.triggers]}
 
 
 def outbound(event: InboundEvent, replies, session: Session, now: float, inbox_id: int | None) -> Outbound:
@@ -230,7 +278,8 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
     """What one event does. ``conv``: the conversation row as loaded (``id``, ``in_handoff``,
     ``last_active_at``) or None; ``session``: its session, opened; ``handoff``: its open handoff
     (``id``, ``status``) or None."""
-    plan = Plan(inbox_id, pseudonym, event, conversation_id=conv.id if conv is not None else None)
+    plan = Plan(inbox_id, pseudonym, event, conversation_id=conv.id if conv is not None else None,
+                said_count=(getattr(conv, "said_count", 0) or 0) if conv is not None else 0)
     if event.kind == "forget":  # LINE unfollow: forget at once; nothing can be sent to them any more
         return _forgotten(plan, handoff, "unfollow")
     in_handoff = conv is not None and conv.in_handoff
@@ -251,6 +300,8 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
     else:
         turn = step(flow, session, event.to_input(), utc(now))
     plan.matched, plan.entered = turn.matched, tuple(turn.entered)
+    if turn.entered_tags & _RISK:
+        turn = dataclasses.replace(turn, session=with_trigger(flow, session, turn))
     effects = {e.type for e in turn.effects}
     if "forget_me" in effects:
         _forgotten(plan, handoff, "flow")
@@ -267,6 +318,11 @@ def plan_turn(flow: Flow, inbox_id: int, pseudonym: str, event: InboundEvent, co
         plan.conversation_id, plan.new_conversation = new_id(), True
     plan.session = turn.session
     plan.figures = figures_for(flow, session, turn, new_day, day)
+    # What they typed, for the counsellor who may take a handoff (bot.store.said); a session
+    # that started afresh (expired, or ended) takes nothing of the one before with it.
+    plan.said_reset = session is not None and turn.session.started_at != session.started_at
+    if event.kind == "text" and event.text and event.text.strip():
+        plan.said, plan.said_count = event.text, plan.said_count + 1
     if "handoff" in effects and not in_handoff:
         s = turn.session
         plan.open_handoff = OpenHandoff(uuid.uuid4().hex, s.locale, context_packet(flow, s), "crisis" in s.risk,
@@ -293,7 +349,13 @@ def _relay(plan: Plan, flow: Flow, session: Session, handoff, event: InboundEven
         text = f"[{event.choice}]"
     else:
         text = f"[{event.kind}]"   # media is never downloaded; the counsellor sees only the kind
-    is_crisis = event.kind == "text" and is_crisis_text(flow, text)
+    words = crisis_words(flow, text) if event.kind == "text" else None
+    is_crisis, trigger = words is not None, None
+    if is_crisis:
+        # What raised it goes to the session and (turnwrites) to the handoff's sealed packet.
+        trigger = (RELAY_CRISIS, session.state, *words)
+        kept = tuple(t for t in session.triggers if t != trigger)
+        session = dataclasses.replace(session, triggers=(kept + (trigger,))[-MAX_TRIGGERS:])
     if is_crisis and "crisis" not in session.risk:
         session = dataclasses.replace(session, risk=session.risk + ("crisis",))
     plan.session = session  # last active now (and marked, on crisis words)
@@ -304,5 +366,5 @@ def _relay(plan: Plan, flow: Flow, session: Session, handoff, event: InboundEven
         reply = Reply(flow.text(session.locale, key, session.variables), key)
         bot_text = reply.text
         plan.replies.append((plan.conversation_id, outbound(event, (reply,), session, now, plan.inbox_id)))
-    plan.relay = Relay(handoff.id, text, is_crisis, bot_text)
+    plan.relay = Relay(handoff.id, text, is_crisis, bot_text, trigger)
     return plan

@@ -1096,8 +1096,8 @@ def test_run_discord_wires_gateway_runtime_and_sender(tmp_path, holder, monkeypa
     purged = []
     real_purge = retention.purge
 
-    async def purge(store, settings_, now=None):  # as every process does, hourly (README)
-        purged.append(await real_purge(store, settings_, now))
+    async def purge(store, settings_, now=None, **kw):  # as every process does, hourly (README)
+        purged.append(await real_purge(store, settings_, now, **kw))
         return purged[-1]
 
     monkeypatch.setattr(retention, "purge", purge)

@@ -74,3 +74,15 @@ def test_a_message_no_keyword_matched_goes_where_it_reads_like(flow):
     turn = first(net, "he will blackmail me")
     assert turn.matched.startswith("model:") and turn.session.state == "threat"
     assert first(flow, "he will blackmail me").session.state != "threat"
+
+
+def test_a_model_unless_word_keeps_the_model_from_raising_that_interrupt(flow):
+    # model_unless: (emergency: cold, fever; crisis_maybe: parcel) in the fixture's intents
+    net = with_model(flow, model(emergency={"w:pill": OFF * 2}, crisis={"w:hopeless": OFF * 2}))
+    assert first(net, "took all my pills").matched == "model:emergency"
+    assert first(net, "took my pills for a cold").matched != "model:emergency"
+    assert first(net, "hopeless, the parcel is late").matched != "model:crisis"
+    # a word that keeps the model from an emergency does not keep it from the crisis question
+    assert first(net, "hopeless and i have a fever").matched == "model:crisis"
+    # keywords are not touched: the emergency keyword still counts with "cold" in the message
+    assert first(net, "he is outside my house, its cold").matched == "interrupt:emergency"

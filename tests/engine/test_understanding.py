@@ -481,3 +481,59 @@ def test_contractions_and_verb_forms_people_type():
 def test_quotes_of_other_people_however_they_are_introduced(text, hit):
     idx = index(crisis={"keywords": ("kys", "want to die", "life is over", "dead"), "quoted": False})
     assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("じさつってどうやったらできる", True),   # じ|さ|つっ|て: an auxiliary opening the message
+    ("れんたんかった", True),                 # れん|た|んかっ|た: a word starting with ん
+    ("わたしにたいしてだけ冷たい", False),      # わたし|に|たいして: real words, しにたい not across them
+    ("むしにたいしてこわがりすぎ", False),
+    ("しにたいんだ", True),                   # ん as in んだ is a real ending, not a broken cut
+])
+def test_hiragana_the_dictionary_cut_wrongly_is_read_across_its_cuts(text, hit):
+    idx = index(crisis={"keywords": ("自殺", "練炭", "死にたい")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text", ["riska shita mata", "mou riska shitai des", "shinitai desu"])
+def test_romaji_without_the_silent_u_is_read_as_kana(text):
+    idx = index(crisis={"keywords": ("リスカ*", "死にたい")})
+    assert found(idx, text) == {"crisis"}
+
+
+def test_english_with_s_before_a_consonant_stays_english():
+    from bot.engine.tokens import tokenize
+    assert all(t.kind != "ja" for t in tokenize("this is my class"))
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("「死にたいほど愛してる」みたいな歌詞好き", False),   # 「…」みたいな歌詞: a song's words
+    ("アニメの「死にたい夜に」見た", False),               # a work named before the title
+    ("「消えたい」聴いてる", False),                       # a title being listened to
+    ("「死にたい」ってずっと思ってる", True),              # the person's own thought stays theirs
+    ("「消えたい」って思った", True),
+])
+def test_a_title_in_brackets_is_not_the_persons_words(text, hit):
+    idx = index(crisis={"keywords": ("死にたい", "消えたい"), "quoted": False})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("もう死んでもええかな", True),          # the keyword 死んでもいい holds the idiom 死んでも and says more
+    ("死んでも嫌", False),                   # the idiom alone still cancels the short keyword
+    ("死んでもいいくらい幸せ", False),        # a longer idiom that holds the keyword cancels it
+])
+def test_a_keyword_that_holds_an_idiom_and_says_more_is_not_cancelled_by_it(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("死ぬ", "死んでも{ok}"),
+                                             idioms=("死んでも", "死んでも{ok} …0 くらい"))},
+                       {"ok": ["いい", "ええ"]})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, band", [
+    ("高3で18", "adult"), ("高校3年で18歳", "adult"), ("高3、17です", "16_17"), ("中3の15", "u16"),
+    ("高3で2万払った", "16_17"),   # not an age: the school year decides
+])
+def test_an_age_said_after_the_school_year_decides(text, band):
+    from bot.engine.ages import find_age_band
+    assert find_age_band(text, asked=True) == band

@@ -53,3 +53,49 @@ def test_a_language_request_inside_a_longer_message_in_that_language_lets_the_re
 def test_not_for_negates_what_follows(text, hit):
     idx = KeywordIndex({"crisis": IntentSpec(keywords=("suicide",))})
     assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
+
+
+# ---- round 7 (en) ----------------------------------------------------------------------------------
+
+def test_yes_and_no_in_a_yaml_list_are_words_not_booleans():
+    from bot.engine.yamlsource import parse_yaml
+
+    data = parse_yaml("keywords:\n  - yes\n  - no\n  - 'on'\n  - true\nnegation: no\nflags: [yes, off]\n", "x").data
+    assert data["keywords"] == ["yes", "no", "on", True]   # "true" written out stays a boolean
+    assert data["negation"] is False                        # a setting keeps YAML's meaning
+    assert data["flags"] == ["yes", "off"]
+
+
+@pytest.mark.parametrize("text, band", [
+    ("an adult from my church touched me and took pictures", None),
+    ("im an adult, can you still help", "adult"),
+    ("as an adult is there anything for me", "adult"),
+    ("im a uni student and someone has my video", "adult"),
+])
+def test_an_adult_is_the_person_only_when_they_say_so(text, band):
+    from bot.engine.ages import find_age_band
+
+    assert find_age_band(text) == band
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ('does anyone think the song "die with a smile" is overplayed', True),
+    ('listening to "i wanna die" by some band', True),
+    ('theres this song that goes "i dont wanna be here anymore" and its me', False),   # a line they feel
+    ('i keep writing "i want to die" in my notes', False),
+])
+def test_a_quoted_title_is_not_the_persons_words(text, quoted):
+    tokens = tokenize(text)
+    assert any(t.quoted and t.surface == "die" or t.quoted and t.surface == "want" for t in tokens) is quoted
+
+
+def test_a_keyword_reaching_into_a_quoted_title_does_not_count():
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("think … die",), quoted=False)})
+    assert idx.scan(tokenize('i think the song "die with a smile" is overplayed')).intents == frozenset()
+    assert idx.scan(tokenize("i think i will die")).intents == {"crisis"}
+
+
+def test_an_unless_word_holds_the_whole_message_only_when_it_stands_in_every_sentence():
+    idx = KeywordIndex({"emergency": IntentSpec(keywords=("took pills",), unless=("every morning",))})
+    assert idx.scan(tokenize("i take allergy pills every morning")).unless == {"emergency"}
+    assert idx.scan(tokenize("i take them every morning. i feel weird now")).unless == frozenset()

@@ -95,11 +95,12 @@ async def test_role_password_second_factor_and_disable(client, web_runtime, serv
     password = one_time_password(await resp.text())
     assert (await login(other, name="ben")).status == 401
     assert (await login(other, name="ben", password=password)).status == 303
-    assert (await other.get("/console/me", allow_redirects=False)).status == 200
+    assert (await other.get("/console/editor", allow_redirects=False)).status == 200   # an editor's home
 
     resp = await act(client, f"/{ben}/disable")
     assert resp.status == 200 and "Disabled" in row_of(await resp.text(), "ben")
-    assert (await other.get("/console/me", allow_redirects=False)).status == 303     # logged out at once
+    resp = await other.get("/console/editor", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/console/login"        # logged out at once
     assert (await login(other, name="ben", password=password)).status == 401
     async with store.transaction() as s:
         by = (await s.execute(select(AuditEntry.detail).where(AuditEntry.action == "account_changed_by")

@@ -38,11 +38,11 @@ async def test_accounts_have_a_role_and_a_change_ends_their_logins(client, web_r
 async def test_an_editor_cannot_reach_the_conversations(client, web_runtime):
     await create_counsellor(web_runtime.store, "ed", PASSWORD, role="editor")
     resp = await login(client, name="ed")
-    assert resp.headers["Location"] == "/console/me"             # no page for editors yet
+    assert resp.headers["Location"] == "/console/editor"         # the flow editor is an editor's home
     page = await client.get("/console/me")
     assert page.status == 200 and "editor" in await page.text()
     resp = await client.get("/console/queue", allow_redirects=False)
-    assert resp.status == 303 and resp.headers["Location"] == "/console/me"
+    assert resp.status == 303 and resp.headers["Location"] == "/console/editor"
     csrf = __import__("re").search(r'name="csrf" value="([^"]+)"', await page.text())
     token = csrf.group(1) if csrf else ""
     resp = await client.post("/console/handoff/0123abcd/take", data={"csrf": token}, allow_redirects=False)

@@ -1,6 +1,7 @@
 """The turn planner (``bot.turns.plan``) is pure: every rule of a turn is checked here without a
 database, on the mini flow. The writer and the hooks are checked end to end in
 tests/test_runtime*.py and tests/handoff/."""
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -152,3 +153,28 @@ def test_the_one_rule_for_leaving_the_queue(flow):
     assert not leaves_queue(flow, "queued", None, "ja", "hello", None)
     assert handoff_route(flow, None, None, ev("text", "hi")) == LEAVE               # the handoff is gone
     assert handoff_route(flow, None, "queued", ev("text", "hi")) == RELAY
+
+
+def test_a_text_the_bot_reads_is_kept_numbered_a_tap_is_not_and_an_expired_session_starts_afresh(flow):
+    c = SimpleNamespace(id="c" * 32, in_handoff=False, last_active_at=NOW - 60, said_count=4)
+    session = at(flow, "welcome")
+    p = plan(flow, ev("text", "写真を晒すと言われた"), c, session)
+    assert (p.said, p.said_count, p.said_reset) == ("写真を晒すと言われた", 5, False)
+    tap = plan(flow, ev("tap", choice="threatened"), c, session)
+    assert (tap.said, tap.said_count, tap.said_reset) == (None, 4, False)
+    first = plan(flow, ev("text", "こんにちは"))
+    assert (first.said, first.said_count, first.said_reset) == ("こんにちは", 1, False)
+    # Past the flow's expiry the engine starts a new session: what was kept goes.
+    stale = dataclasses.replace(session, last_active_at=NOW - flow.expiry_seconds - 60,
+                                started_at=NOW - flow.expiry_seconds - 120)
+    again = plan(flow, ev("text", "また来た"), c, stale)
+    assert (again.said, again.said_count, again.said_reset) == ("また来た", 5, True)
+
+
+def test_relayed_text_is_the_transcripts_and_crisis_words_while_waiting_are_a_trigger(flow):
+    session = at(flow, "welcome")
+    p = plan(flow, ev("text", "もう死にたい"), conv(in_handoff=True), session, handoff())
+    assert p.said is None and p.relay.is_crisis
+    assert p.relay.trigger == ("relay:crisis", "welcome", "死にたい") and p.session.triggers == (p.relay.trigger,)
+    calm = plan(flow, ev("text", "まだですか"), conv(in_handoff=True), session, handoff())
+    assert calm.relay.trigger is None and calm.session.triggers == ()
