@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", help="the evaluation set (default tests/data/understanding.tsv)")
     tr.add_argument("--out", help="where to write the model (default flows/understanding_model.json)")
     tr.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    tr.add_argument("--by-round", action="store_true",
+                    help="leave one round out: fit on the other rounds, run the whole bot on each round's dev rows")
+    tr.add_argument("--json-out", help="with --by-round: write the figures per round and language here")
+    tr.add_argument("--verbose", action="store_true", help="with --by-round: the fitting's own figures")
+    _content_options(tr)
 
     _flows_parser(sub)
 
