@@ -274,6 +274,9 @@ class Flow:
     model_crisis: str | None = None          # where it sends a message that reads like a crisis
     model_emergency: str | None = None       # ... and one that reads like harm happening now
     aliases: Mapping[str, str] = field(default_factory=dict)  # a renamed state's old name -> its name now
+    # Texts the code asks for that this version lacks (a version published before an upgrade
+    # added them): the repository's catalog, locale -> key -> text (``bot.reload``).
+    fallback: Mapping[str, Mapping[str, Text]] = field(default_factory=dict)
 
     def state_named(self, name: str) -> str:
         """``name``, or the state it was renamed to (``aliases``); "" for neither."""
@@ -283,7 +286,12 @@ class Flow:
         return renamed if renamed in self.states else ""
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
+        """The text in ``locale``, else in the default locale; a key this version lacks altogether
+        comes from ``fallback`` (in ``locale``, Japanese, then English); else the key itself."""
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)
+        if entry is None and self.fallback:
+            entry = next((found for lang in (locale, "ja", "en")
+                          if (found := self.fallback.get(lang, {}).get(key)) is not None), None)
         return entry.render(variables) if entry is not None else key
 
     def matching_interrupts(self, text: str) -> tuple["CompiledInterrupt", ...]:
