@@ -148,8 +148,9 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, watch:
         if h is None:
             raise web.HTTPNotFound()
         access = reader_access(h, me, request[ROLE])
-        if access == HANDED_ON:
-            hands = await console_transfer.page_context(c, s, h, [], me)
+        if access == HANDED_ON:   # their own handover note, and nothing the person wrote
+            handed = [x for x in await handoffs.transcript(s, c.store.crypto, hid) if x.author == HANDOVER]
+            hands = await console_transfer.page_context(c, s, h, handed, me)
     if access == REFUSED:
         await audit_refused(request, NOT_YOURS, hid)
         return render(request, "handoff_refused.html", status=403, page="handoff", handover=None,

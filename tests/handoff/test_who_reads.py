@@ -96,7 +96,7 @@ async def test_a_transfer_moves_who_may_read(serve):
     # Aiko learns where it went, and reads nothing more of it.
     resp = await client.get(f"/console/handoff/{hid}")
     page = html.unescape(await resp.text())
-    assert resp.status == 200 and "ben さんに引き継ぎました" in page
+    assert resp.status == 200 and "ben さんに引き継ぎました" in page and "証拠は保存済み" in page   # her note
     assert not any(text in page for text in said) and 'id="lines"' not in page
     assert (await client.get(f"/console/handoff/{hid}/messages?after=0")).status == 403
     # Carl, who never had it, is refused.
