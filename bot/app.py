@@ -138,7 +138,8 @@ async def _start_with_retry(runtime: Runtime, run_worker: bool,
 def flow_sync(runtime: Runtime) -> FlowSync:
     """The newest published flow version, served by this process (``bot.flowsync``)."""
     holder = runtime.bundles
-    return FlowSync(FlowVersions(runtime.store, holder.flows_dir, holder.locales_dir), holder)
+    return FlowSync(FlowVersions(runtime.store, holder.flows_dir, holder.locales_dir), holder,
+                    auto_upgrade=runtime.settings.flows_auto_upgrade)
 
 
 def _background(process: Process, run_worker: bool,

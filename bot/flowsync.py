@@ -25,8 +25,9 @@ POLL_POSTGRES = 30.0  # seconds: NOTIFY is immediate; this only catches a notifi
 
 
 class FlowSync:
-    def __init__(self, versions: FlowVersions, holder, poll: float | None = None):
+    def __init__(self, versions: FlowVersions, holder, poll: float | None = None, auto_upgrade: bool = False):
         self.versions, self.holder = versions, holder
+        self.auto_upgrade = auto_upgrade  # BOT_FLOWS_AUTO_UPGRADE: see ``consider_repository``
         self.poll = poll if poll is not None else (POLL_POSTGRES if versions.store.is_postgres else POLL_SQLITE)
         self._seeded = False
         self._refused: int | None = None  # a published version that failed here: not retried until forced
@@ -39,6 +40,7 @@ class FlowSync:
             clean = not self.holder.changed_on_disk() and not self.holder.last_rejection
             unchanged = self._files_on_disk() if clean else None
             await self.versions.ensure_seeded(unchanged)
+            await self.consider_repository(unchanged)
             self._seeded = True
         head = await self.versions.published_head()
         if head is None or head == self.holder.db_version or (head == self._refused and not force):
@@ -47,6 +49,8 @@ class FlowSync:
         if found is None:
             return False
         files = found[1]
+        if self.holder.repository_news is not None and files == self._files_on_disk():
+            self.holder.repository_news = None   # the repository's files were published since
         if self.holder.db_version is None and files == self._files_on_disk():
             self.holder.db_version = head  # the files serving already are this version: no reload
             return False
@@ -58,6 +62,25 @@ class FlowSync:
         self._refused = None
         log.info("flows.version_serving", extra={"version": head, "reason": self.holder.version})
         return self.holder.version != before
+
+    async def consider_repository(self, checked: FlowFiles | None = None) -> None:
+        """At start: when the repository's files are no stored version (a code upgrade brought new
+        texts), publish them if nobody ever edited a version and ``auto_upgrade`` is on
+        (``FlowVersions.upgrade_from_repository``), else say once, in the log, in ``/readyz``
+        details and on the editor's pages, that they are newer and how to publish them."""
+        if self.auto_upgrade:
+            news = await self.versions.upgrade_from_repository(checked)
+        else:
+            news = await self.versions.repository_news(checked)
+        if news is not None and news.published is not None:
+            log.warning("flows.repository_published", extra={"version": news.published, "serving": news.serving})
+            news = None
+        elif news is not None:
+            log.warning("flows.repository_newer", extra={
+                "serving": news.serving, "edited": news.edited,
+                "hint": ("the repository's flows/locales are newer than the version serving (after an upgrade?); "
+                         f"review with `python -m bot flows list`, then publish them: {self.versions.import_command()}")})
+        self.holder.repository_news = news
 
     def _files_on_disk(self) -> FlowFiles | None:
         try:

@@ -21,7 +21,7 @@ from bot.convtest import Report, default_files, run_files
 from bot.engine import Bundle
 from bot.engine.classifier import MODEL_FILE
 from bot.engine.flowdiff import Diff, compare
-from bot.engine.flowfiles import FlowFiles, load_files
+from bot.engine.flowfiles import FlowFiles, FlowFilesError, load_files
 from bot.flowtools import resource_rule
 from bot.store import audit
 from bot.store import flowversions as rows
@@ -30,6 +30,24 @@ from bot.store.models import PUBLISHED
 ROOT = Path(__file__).resolve().parent.parent
 SEED_AUTHOR = "repository"
 SEED_NOTE = "the repository's files (first version)"
+UPGRADE_NOTE = "the repository's files (after an upgrade)"
+
+
+@dataclass(frozen=True)
+class RepositoryNews:
+    """The repository's files (``flows_dir``, ``locales_dir``) are no stored version: the code was
+    upgraded (or the files edited) and the bot still serves ``serving``. ``published``: the
+    version they were published as by ``upgrade_from_repository``; ``edited``: someone other than
+    the repository published or changed a version, so they were not published by themselves."""
+
+    serving: int | None
+    published: int | None = None
+    edited: bool = False
+    command: str = ""   # what imports and publishes them
+
+    def details(self) -> dict:
+        """For ``/readyz`` details."""
+        return {"serving": self.serving, "edited": self.edited, "publish": self.command}
 
 
 @dataclass
@@ -118,6 +136,63 @@ class FlowVersions:
             return None
         async with self.store.transaction() as s:
             return await rows.seed(s, files, author=SEED_AUTHOR, note=SEED_NOTE, at=self.clock())
+
+    def import_command(self) -> str:
+        """The command that imports and publishes the repository's files."""
+        folder = self.flows_dir.parent if self.flows_dir.parent == self.locales_dir.parent else None
+        where = "." if folder is not None and folder.resolve() == Path.cwd().resolve() else str(folder or "DIR")
+        return f'python -m bot flows import {where} --note "upgrade" --publish'
+
+    def repository_files(self) -> FlowFiles | None:
+        try:
+            return FlowFiles.read(self.flows_dir, self.locales_dir)
+        except (FlowFilesError, OSError):
+            return None
+
+    async def _news(self, s, files: FlowFiles) -> RepositoryNews | None:
+        head = await rows.published_head(s)
+        if head is None:
+            return None
+        stored = await rows.every(s)
+        by_id = {row.id: rows.files_of(row) for row in stored}
+        if any(found == files for found in by_id.values()):
+            return None
+        edited = any(row.author != SEED_AUTHOR and (row.status == PUBLISHED or row.parent_id is None
+                                                     or by_id.get(row.parent_id) != by_id[row.id])
+                     for row in stored)  # an editor's draft opened and left unchanged is no edit
+        return RepositoryNews(head, edited=edited, command=self.import_command())
+
+    async def repository_news(self, files: FlowFiles | None = None) -> RepositoryNews | None:
+        """What ``RepositoryNews`` says, or None when the repository's files are a stored version
+        already (or there is none yet, or they cannot be read)."""
+        files = files or self.repository_files()
+        if files is None:
+            return None
+        async with self.store.transaction() as s:
+            return await self._news(s, files)
+
+    async def upgrade_from_repository(self, checked: FlowFiles | None = None) -> RepositoryNews | None:
+        """After a code upgrade: publish the repository's files as a new version when every
+        version so far is the repository's own and nobody edited one (an NGO that never used the
+        editor gets the new texts by restarting). Audited. Otherwise, or when they have errors,
+        nothing is published: the answer says why (``edited``), None when there is no news.
+        ``checked``: the repository's files, already loaded clean by the caller."""
+        files = checked or self.repository_files()
+        news = await self.repository_news(files) if files is not None else None
+        if news is None or news.edited:
+            return news
+        if checked is None and (await self.check_async(files)).errors:
+            return news
+        async with self.store.transaction() as s:
+            await rows.lock_seeding(s)   # processes starting together publish it once
+            news = await self._news(s, files)
+            if news is None or news.edited:
+                return news
+            new_id = await rows.add(s, files, author=SEED_AUTHOR, note=UPGRADE_NOTE, at=self.clock(),
+                                    parent_id=news.serving, published=True)
+            await audit.append(s, audit.FLOWS_PUBLISHED, self.clock(), None,
+                               detail=f"v{new_id} by {SEED_AUTHOR} (upgrade)"[:60])
+        return RepositoryNews(news.serving, published=new_id, command=news.command)
 
     async def files(self, version_id: int | None = None) -> tuple[int, FlowFiles] | None:
         """A version's files (default: the published one the bot serves), with its id."""

@@ -92,6 +92,9 @@ async def readyz(request: web.Request) -> web.Response:
     rejected = rejection_details(runtime.bundles)
     if rejected:  # still ready: the last good version serves; staff see why their edit did not load
         body["flows_rejected"] = rejected
+    news = getattr(runtime.bundles, "repository_news", None)
+    if news is not None:  # after an upgrade: the repository's texts are not published yet
+        body["flows_repository_newer"] = news.details()
     try:
         body.update(await runtime.queue_depths())
         body["handoff_queue"] = await _handoff_queue_length(runtime)

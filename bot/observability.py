@@ -19,6 +19,7 @@ SAFE_FIELDS = frozenset({
     "counsellor", "action", "port", "host", "url_path", "method", "http_status", "events", "worker",
     "retry_after", "deleted", "mode", "locale", "queue", "seconds", "inbox", "type", "error", "chat",
     "join", "people", "sent", "path", "outcome", "available", "nobody_available", "bytes", "problem",
+    "serving", "edited", "hint",   # flow versions at start (``FlowSync.consider_repository``): no one's words
 })
 # Deliberately absent: text, message, body, user, user_id, reply_token, name, display_name.
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}

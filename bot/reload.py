@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -31,6 +32,19 @@ def _fingerprint(*dirs: Path) -> tuple:
     return tuple(items)
 
 
+def with_fallback(bundle: Bundle, repository: Bundle) -> Bundle:
+    """``bundle`` whose flows take a text they lack from ``repository``'s catalog (its flow of the
+    same name, else its main flow): console and channel texts a code upgrade added show in
+    words, not as keys, until the repository's files are published."""
+    if not repository.flows:
+        return bundle
+    main = repository.flow()
+    for name, flow in list(bundle.flows.items()):
+        source = repository.flows.get(name, main)
+        bundle.flows[name] = dataclasses.replace(flow, fallback=source.catalog)
+    return bundle
+
+
 class BundleHolder:
     """The current good bundle of flows; ``reload()`` replaces it only with one that has no errors."""
 
@@ -42,10 +56,15 @@ class BundleHolder:
         if bundle.errors:
             raise FlowError(bundle.issues)
         self.bundle: Bundle = bundle
+        # The repository's files as loaded at start: a version from the database lacking a text
+        # the code asks for (published before an upgrade added it) takes it from here.
+        self.repository: Bundle = bundle
         self.reloads = 0
         self.rejected = 0
         self._rejection: list[dict] = []
         self.db_version: int | None = None  # the flow version (database) serving, once one is loaded
+        # Set at start when the repository's files are no stored version (``FlowSync.consider_repository``).
+        self.repository_news = None
 
     @property
     def flow(self) -> Flow:
@@ -65,12 +84,19 @@ class BundleHolder:
     def reload(self) -> bool:
         """Load the files again; True if the new version was taken."""
         self._fingerprint = _fingerprint(self.flows_dir, self.locales_dir)
-        return self._consider(lambda: load_bundle(self.flows_dir, self.locales_dir, dt.date.today()))
+        taken = self._consider(lambda: load_bundle(self.flows_dir, self.locales_dir, dt.date.today()))
+        if taken:
+            self.repository = self.bundle
+        return taken
 
     def load_version(self, files: FlowFiles, version_id: int) -> bool:
         """Serve a version from the database if it checks clean (the same checker as the files);
         True if it was taken. A broken one is refused like a broken edit: the last good stays."""
-        taken = self._consider(lambda: load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE))
+        def load() -> Bundle:
+            bundle = load_files(files, dt.date.today(), self.flows_dir / MODEL_FILE)
+            return with_fallback(bundle, self.repository)
+
+        taken = self._consider(load)
         if taken:
             self.db_version = version_id
         return taken

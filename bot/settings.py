@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     bot_flows_dir: Path = Field(ROOT / "flows", alias="BOT_FLOWS_DIR")
     bot_locales_dir: Path = Field(ROOT / "locales", alias="BOT_LOCALES_DIR")
     bot_flow: str = Field("first_contact", alias="BOT_FLOW")
+    # At start, publish the repository's flows and locales when they are newer than every stored
+    # version and nobody has edited one (an upgrade brings its new texts); off: only say so.
+    flows_auto_upgrade: bool = Field(True, alias="BOT_FLOWS_AUTO_UPGRADE")
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8080, alias="PORT", ge=1, le=65535)
     line_channel_secret: SecretStr = Field(SecretStr(""), alias="LINE_CHANNEL_SECRET")

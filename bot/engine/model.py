@@ -277,6 +277,9 @@ class Flow:
     # What a turn works out the same way every time from this flow alone (a state's buttons in a
     # language): kept here, per flow version, by the engine's own functions.
     memo: dict = field(default_factory=dict, compare=False, repr=False)
+    # Texts the code asks for that this version lacks (a version published before an upgrade
+    # added them): the repository's catalog, locale -> key -> text (``bot.reload``).
+    fallback: Mapping[str, Mapping[str, Text]] = field(default_factory=dict, compare=False, repr=False)
 
     def state_named(self, name: str) -> str:
         """``name``, or the state it was renamed to (``aliases``); "" for neither."""
@@ -286,7 +289,12 @@ class Flow:
         return renamed if renamed in self.states else ""
 
     def text(self, locale: str, key: str, variables: Mapping[str, str] = {}) -> str:
+        """The text in ``locale``, else in the default locale; a key this version lacks altogether
+        comes from ``fallback`` (in ``locale``, Japanese, then English); else the key itself."""
         entry = self.catalog.get(locale, {}).get(key) or self.catalog[self.default_locale].get(key)
+        if entry is None and self.fallback:
+            entry = next((found for lang in (locale, "ja", "en")
+                          if (found := self.fallback.get(lang, {}).get(key)) is not None), None)
         return entry.render(variables) if entry is not None else key
 
     def matching_interrupts(self, text: str) -> tuple["CompiledInterrupt", ...]:

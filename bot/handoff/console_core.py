@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot import http
 from bot.engine.model import Flow
+from bot.health import RUNTIME
 from bot.http import RateLimit, address_key, client_address, request_locale
 from bot.live import LiveBus
 from bot.store import audit, counsellors
@@ -125,6 +126,15 @@ def ready_replies(flow: Flow, locale: str) -> list[tuple[str, str]]:
     return [(key[len(CANNED_PREFIX):], flow.text(locale, key)) for key in keys if key.startswith(CANNED_PREFIX)]
 
 
+def repository_news(request: web.Request):
+    """For editors and admins: the repository's files are newer than every version (after an
+    upgrade), set at start by ``FlowSync.consider_repository``; else None."""
+    runtime = request.app.get(RUNTIME)
+    if runtime is None or not may(request.get(ROLE), "edit"):
+        return None
+    return getattr(runtime.bundles, "repository_news", None)
+
+
 def texts(flow: Flow, locale: str):
     def t(key: str, **variables: Any) -> str:
         return flow.text(locale, "console." + key, {k: str(v) for k, v in variables.items()})
@@ -143,7 +153,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         csrf=c.codec.csrf_token(binding) if binding else "", prefix=PREFIX,
         # the alert strip (who is waiting) on every page of a role that converses
         alerts=bool(request.get(ROLE)) and may(request[ROLE], "converse"),
-        **{"page": "", "message_vars": {}, **context})
+        **{"page": "", "message_vars": {}, "repository_news": repository_news(request), **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 

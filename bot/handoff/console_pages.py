@@ -13,6 +13,7 @@ from bot.http import client_address, request_locale
 from bot.store import audit, counsellors, figures, handoffs, said, switches
 from bot.store.models import CLOSED, HANDOVER, LIVE, NOTE, QUEUED, TO_QUEUE
 
+from .accounts import may
 from .console_core import (CONSOLE, CONTEXT_LISTS, COUNSELLOR_ID, LOGIN_ID, MAX_BULK, PREFIX, ROLE,
                            Console, address_hash, audit_refused, home_for, ready_replies, render, texts)
 from .hours import format_opening
@@ -117,6 +118,23 @@ async def handoff_page(request: web.Request) -> web.Response:
 
 PRIVATE = (NOTE, HANDOVER)   # transcript lines never sent to the person: shown with the notes
 
+# Who may read one conversation (its page, its messages feed, the pages a form answers with).
+READ, HANDED_ON, REFUSED = "read", "handed_on", "refused"
+NOT_YOURS = "not yours"   # the audit's detail of a refused read
+
+
+def reader_access(h, me: int, role: str | None) -> str:
+    """``READ``: a supervisor or admin (every conversation); anyone who converses for one waiting
+    in the queue (to take it) or never taken; the counsellor who has it (taken, or transferred
+    to them) or had it when it closed (their history). ``HANDED_ON``: the one who handed it to a
+    colleague or had it taken over, while it is live: a page saying where it went, nothing of
+    the conversation. ``REFUSED``: anyone else (a colleague's live or closed conversation)."""
+    if may(role, "supervise") or h.status == QUEUED or h.counsellor_id in (None, me):
+        return READ
+    if h.status == LIVE and h.transferred_from == me and h.transfer_kind != TO_QUEUE:
+        return HANDED_ON
+    return REFUSED
+
 
 async def handoff_view(request: web.Request, hid: str, status: int = 200, watch: bool = False,
                        **extra: Any) -> web.Response:
@@ -125,6 +143,21 @@ async def handoff_view(request: web.Request, hid: str, status: int = 200, watch:
     c = request.app[CONSOLE]
     me = request[COUNSELLOR_ID]
     now = time.time()
+    async with c.store.transaction() as s:
+        h = await handoffs.get_handoff(s, hid)
+        if h is None:
+            raise web.HTTPNotFound()
+        access = reader_access(h, me, request[ROLE])
+        if access == HANDED_ON:   # their own handover note, and nothing the person wrote
+            handed = [x for x in await handoffs.transcript(s, c.store.crypto, hid) if x.author == HANDOVER]
+            hands = await console_transfer.page_context(c, s, h, handed, me)
+    if access == REFUSED:
+        await audit_refused(request, NOT_YOURS, hid)
+        return render(request, "handoff_refused.html", status=403, page="handoff", handover=None,
+                      notice=extra.get("notice"))
+    if access == HANDED_ON:   # where it went, and nothing of the conversation
+        hands.pop("seen_now")
+        return render(request, "handoff_refused.html", page="handoff", **hands)
     async with c.store.transaction() as s:
         h = await handoffs.get_handoff(s, hid)
         if h is None:
@@ -176,11 +209,16 @@ async def handoff_messages(request: web.Request) -> web.Response:
         h = await handoffs.get_handoff(s, hid)
         if h is None:
             raise web.HTTPNotFound()
-        lines = await handoffs.transcript(s, c.store.crypto, hid, after)
-        now = time.time()
-        left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
-        if lines:
-            await _note_read(request, s, hid, now)
+        allowed = reader_access(h, request[COUNSELLOR_ID], request[ROLE]) == READ
+        if allowed:
+            lines = await handoffs.transcript(s, c.store.crypto, hid, after)
+            now = time.time()
+            left = (await left_reasons(s, [h], now, _silent_seconds(c))).get(hid) if h.status in (QUEUED, LIVE) else None
+            if lines:
+                await _note_read(request, s, hid, now)
+    if not allowed:   # the page reloads and says why (handed on, or someone else's)
+        await audit_refused(request, NOT_YOURS, hid)
+        return web.json_response({"error": "not_yours"}, status=403)
     return web.json_response({"status": h.status, "crisis": h.is_crisis, "left": left,
                               "mine": h.status == LIVE and h.counsellor_id == request[COUNSELLOR_ID],
                               "supervisor": h.supervisor_id or 0,

@@ -87,6 +87,8 @@
       get("/console/handoff/" + encodeURIComponent(id) + "/messages?after=" + encodeURIComponent(last))
         .then(function (r) {
           if (r.status === 404) { gone(); return null; }
+          // No longer one's to read (handed on, taken over, taken by a colleague): the page says so.
+          if (r.status === 403) { if (!navigating) { window.location.reload(); } return null; }
           return r.json();
         })
         .then(function (data) {

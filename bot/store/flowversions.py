@@ -59,11 +59,23 @@ async def add(s: AsyncSession, files: FlowFiles, *, author: str, note: str, at: 
 async def seed(s: AsyncSession, files: FlowFiles, *, author: str, note: str, at: float) -> int | None:
     """Store ``files`` as the first published version when there is none yet; its id, or None
     when the table already has versions. Processes starting together store it once."""
-    if s.bind.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already orders writers
-        await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEED_LOCK})
+    await lock_seeding(s)
     if (await s.execute(select(FlowVersion.id).limit(1))).first() is not None:
         return None
     return await add(s, files, author=author, note=note, at=at, published=True)
+
+
+async def lock_seeding(s: AsyncSession) -> None:
+    """Order the processes that store a version of the repository's files (the first one, or
+    one after an upgrade) until the transaction ends."""
+    if s.bind.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already orders writers
+        await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEED_LOCK})
+
+
+async def every(s: AsyncSession, limit: int = 1000) -> list[FlowVersion]:
+    """The versions with their files, oldest first (the newest ``limit``)."""
+    rows = (await s.execute(select(FlowVersion).order_by(FlowVersion.id.desc()).limit(limit))).scalars()
+    return list(rows)[::-1]
 
 
 async def get(s: AsyncSession, version_id: int) -> FlowVersion | None:

@@ -43,7 +43,8 @@ async def test_transfer_with_a_note_then_a_supervisor_watches_joins_and_takes_ov
     await aiko.fill("#transfer-note", NOTE)
     await aiko.screenshot(path=str(artifacts / "console-transfer-form.png"), full_page=True)
     await aiko.click("#transfer")
-    await expect(aiko.locator("#handover-what")).to_have_text("この会話は ben さんに引き継ぎました。このページは読むだけです。")
+    await expect(aiko.locator("#handover-what")).to_have_text("この会話は ben さんに引き継ぎました。これからの内容は、担当の ben さんとスーパーバイザーだけが読めます。")
+    await expect(aiko.locator("#lines")).to_have_count(0)           # nothing of the conversation any more
     await expect(aiko.locator("#reply-text")).to_have_count(0)
     # The person is still connected and reads one short line, nothing about why.
     await expect(chat.locator(".bubble.bot").last).to_have_text(re.compile("担当の相談員が交代します"))
@@ -106,7 +107,8 @@ async def test_transfer_with_a_note_then_a_supervisor_watches_joins_and_takes_ov
     await expect(sara).to_have_url(url)
     await expect(sara.locator("#reply-text")).to_be_visible()
     await expect(ben.locator("#handover-what")).to_have_text(
-        "スーパーバイザーの sara さんがこの会話を引き継ぎました。あなたは担当ではなくなり、このページは読むだけです。")
+        "スーパーバイザーの sara さんがこの会話を引き継ぎました。あなたは担当ではなくなり、これからの内容は読めません。")
+    await expect(ben.locator("#lines")).to_have_count(0)
     await expect(ben.locator("#reply-text")).to_have_count(0)
     await ben.screenshot(path=str(artifacts / "console-taken-over.png"), full_page=True)
     await sara.fill("#reply-text", "ここからは私が担当します。")

@@ -40,11 +40,12 @@ async def test_notes_are_private_encrypted_and_only_the_counsellors_own(serve):
     assert not any(NOTE.encode() in b for b in bodies)
     noted = await rows(rt.store, audit.NOTED)
     assert [(r.counsellor_id, r.handoff_id) for r in noted] == [(aiko, hid)]
-    # Ben may read it, not write on Aiko's conversation.
+    # Ben may neither read Aiko's conversation (nor its notes) nor write on it.
     await client.post("/console/logout", data={"csrf": token})
     await login(client, "ben")
     token = await csrf_of(client)
-    assert NOTE in await (await client.get(f"/console/handoff/{hid}")).text()
+    resp = await client.get(f"/console/handoff/{hid}")
+    assert resp.status == 403 and NOTE not in await resp.text()
     resp = await client.post(f"/console/handoff/{hid}/note", data={"csrf": token, "note": "mine"},
                              headers={"Accept": "application/json"})
     assert resp.status == 409
