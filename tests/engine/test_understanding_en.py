@@ -99,3 +99,33 @@ def test_an_unless_word_holds_the_whole_message_only_when_it_stands_in_every_sen
     idx = KeywordIndex({"emergency": IntentSpec(keywords=("took pills",), unless=("every morning",))})
     assert idx.scan(tokenize("i take allergy pills every morning")).unless == {"emergency"}
     assert idx.scan(tokenize("i take them every morning. i feel weird now")).unless == frozenset()
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ('have u seen "dead poets society"', True),                 # seen: a film
+    ('listening to "die for you" on repeat', True),             # listening to: a song
+    ('"bury a friend" slaps', True),                            # praised as a work
+    ('i keep thinking "i want to die"', False),                 # their own thought
+    ('i just want to say "i want to die" to someone', False),
+])
+def test_a_quotation_after_seeing_or_hearing_or_praised_as_a_work_is_a_title(text, quoted):
+    tokens = tokenize(text)
+    assert any(t.quoted and t.surface in ("dead", "die", "bury") for t in tokens) is quoted
+
+
+@pytest.mark.parametrize("text, band", [
+    ("im like 14", "u16"),
+    ("14yrs", "u16"),
+    ("ninth grade", "u16"),
+    ("im in 8th", "u16"),
+    ("2nd year jr high", "u16"),
+    ("im nearly 16", "u16"),          # 15 now
+    ("almost 18", "16_17"),
+    ("minor", "minor"),
+    ("im in 3rd place in the tournament", None),
+    ("i talked to him for 2 yrs", None),
+])
+def test_english_ages_as_boys_type_them(text, band):
+    from bot.engine.ages import find_age_band
+
+    assert find_age_band(text, asked=True) == band
