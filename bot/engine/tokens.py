@@ -321,6 +321,20 @@ def _said_to_me_ja(after: list[Token]) -> bool:
     return False
 
 
+def _said_by_them_en(tokens: list[Token], i: int) -> bool:
+    """The saying at ``i`` is done by the other person: "he says", or said of them a few words
+    further back with nothing the person does in between ("someone on snap is blackmailing me,
+    says ..."). "they posted it and i keep saying ..." is the person's own saying."""
+    if any(w.surface in _OTHERS_EN for w in tokens[max(0, i - 3):i]):
+        return True
+    before = [w for w in tokens[max(0, i - 6):i] if w.sentence == tokens[i].sentence]
+    for k, w in enumerate(before):
+        if w.surface in _OTHERS_EN and w.surface not in ("this", "it") and \
+                not any(x.surface == "i" for x in before[k + 1:]):
+            return True
+    return False
+
+
 def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tuple[int, int]]:
     out = []
     for i, t in enumerate(tokens):
@@ -330,8 +344,7 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
             first = max(c for c in clauses if c <= i - 1)
             if first < i and all(x.sentence == t.sentence for x in tokens[first:i]):
                 out.append((first, i))
-        elif t.kind == EN and t.surface in _SAID_EN and i > 0 and \
-                any(w.surface in _OTHERS_EN for w in tokens[max(0, i - 3):i]):
+        elif t.kind == EN and t.surface in _SAID_EN and i > 0 and _said_by_them_en(tokens, i):
             end = i + 1
             conditional = any(w.surface in _CONDITIONS_EN for w in tokens[max(0, i - 3):i])
             while end < len(tokens) and tokens[end].sentence == t.sentence and not tokens[end].quoted:

@@ -129,3 +129,23 @@ def test_english_ages_as_boys_type_them(text, band):
     from bot.engine.ages import find_age_band
 
     assert find_age_band(text, asked=True) == band
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("no i want to die", True),                                     # "No, I want to die"
+    ("he posted my pics and says nothing, i want to die", True),
+    ("nobody i want to die", True),
+    ("i do not think i want to die", False),                        # still a negation
+    ("no i dont want to die", False),
+    ("i never want to die", False),
+])
+def test_a_no_before_the_persons_own_i_does_not_negate_their_sentence(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("want to die",))})
+    assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
+
+
+def test_a_saying_a_few_words_after_the_other_person_is_theirs():
+    tokens = tokenize("someone on snap is blackmailing me, says hell make me wanna die")
+    assert all(t.quoted for t in tokens if t.surface == "die")
+    tokens = tokenize("they posted it and i keep saying i want to die")   # the person's own saying
+    assert not any(t.quoted for t in tokens if t.surface == "die")
