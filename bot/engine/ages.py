@@ -36,19 +36,21 @@ _SCHOOL_WORDS = [
 ]
 _NOT_A_UNIT = r"(?!\s*(?:min|minute|hour|hr|sec|km|mile|meter|metre|yen|dollar|bucks|%|percent|time|pic|photo))"
 _EN_AGE = [
-    re.compile(r"\b(?:i\s*am|i'?m|im|age|aged|turned|turning)\s+(?:only\s+|just\s+)?" + _NUMBER + r"[mf]?\b" + _NOT_A_UNIT),
+    re.compile(r"\b(?:i\s*am|i'?m|im|age|aged|turned|turning)\s+(?:only\s+|just\s+|like\s+|about\s+|around\s+)?" + _NUMBER + r"[mf]?\b" + _NOT_A_UNIT),
     # "16m here", "17f": an age and a letter for gender, as people introduce themselves online
     re.compile(r"^\s*(1[0-9]|2[0-9])\s?[mf](?![a-z0-9])|(?<![\d.,])(1[0-9]|2[0-9])\s?[mf]\s+here\b"),
-    re.compile(r"\b" + _NUMBER + r"\s*(?:yo|y/o|yrs?\s*old|years?\s*old|year-old)\b"),
+    re.compile(r"\b" + _NUMBER + r"\s*(?:yo|y/o|y\.o\.?|yrs?\s*old|yrs?|years?\s*old|year-old)(?![a-z])"),
 ]
 _EN_SCHOOL = [
     (re.compile(r"\b(?:year|yr)\s*(\d{1,2})\b"), "uk"),
     (re.compile(r"\b(?:grade)\s*(\d{1,2})\b|\b(\d{1,2})(?:st|nd|rd|th)\s+grade\b"), "us"),
+    # "im in 8th", "in 9th rn": a grade without the word
+    (re.compile(r"\b(?:i\s*am|i'?m|im)\s+in\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s*(?:floor|place|period|row))"), "us"),
 ]
 _EN_WORDS = [
-    (re.compile(r"\b(?:a\s+minor|under\s*18|under\s*eighteen|underage|under\s+age)\b"), MINOR),
+    (re.compile(r"\b(?:a\s+minor|(?:i\s*am|i'?m|im)\s+minor|^\s*minor\s*[.!]*\s*$|under\s*18|under\s*eighteen|underage|under\s+age)\b"), MINOR),
     (re.compile(r"\b(?:under\s*16|under\s*sixteen)\b"), U16),
-    (re.compile(r"\b(?:middle\s+school|junior\s+high|jhs|primary\s+school|elementary\s+school)\b"), U16),
+    (re.compile(r"\b(?:middle\s+school|junior\s+high|jr\.?\s*high|jhs|primary\s+school|elementary\s+school)\b"), U16),
     (re.compile(r"\b(?:high\s+school|highschool)\b"), MINOR),
     # "an adult" is the person only when they say so ("im an adult", "as an adult"): "an adult from
     # my church took pictures" is someone else
@@ -109,7 +111,7 @@ _UNDER = [
     (re.compile(r"(?:18|十八)(?:歳|才|さい)?未満|(?:18|十八)(?:歳|才)?(?:より下|以下じゃない)|not\s*18\s*yet|under\s*18|under\s*eighteen"), MINOR),
     (re.compile(r"(?:16|十六)(?:歳|才|さい)?未満|(?:16|十六)(?:歳|才)?より下|under\s*16|under\s*sixteen"), U16),
 ]
-_TURNING = re.compile(r"\b(?:turning|turn|will\s+be|ll\s+be|going\s+to\s+be)\s+" + _NUMBER + r"\b(?!\s*(?:min|hour))")
+_TURNING = re.compile(r"\b(?:turning|turn|will\s+be|ll\s+be|going\s+to\s+be|almost|nearly)\s+" + _NUMBER + r"\b(?!\s*(?:min|hour))")
 # "来月16になる" (15 now), "今年で15" (14 or 15 now), "16になったばっか", "16なりたて" (16 now)
 _JA_TURNING = re.compile(r"(来月|来週|明日|あした|もうすぐ|今度|次の誕生日で|誕生日で|今年で|年内に)\s*" + _NUMBER
                          + r"\s*(?:歳|才|さい)?\s*(?:に\s*)?(?:なる|なります|だ|です|$)")
@@ -123,7 +125,7 @@ _HS_YEAR = [
     (re.compile(r"\bsenior\s+(?:in|at)\s+(?:hs|high\s*school)"), A1617),
     (re.compile(r"first\s+year\s+(?:of|in|at)\s+(?:high\s*school|hs)"), MINOR),
     (re.compile(r"(?:second|2nd|third|3rd)\s+year\s+(?:of|in|at)\s+(?:high\s*school|hs)"), A1617),
-    (re.compile(r"(?:first|1st|second|2nd|third|3rd)\s+year\s+(?:of|in|at)\s+(?:junior\s+high|middle\s+school)"), U16),
+    (re.compile(r"(?:first|1st|second|2nd|third|3rd)\s+(?:year|yr)\s+(?:(?:of|in|at)\s+)?(?:junior\s+high|jr\.?\s*high|middle\s+school)"), U16),
 ]
 
 
@@ -154,6 +156,12 @@ _MAYBE_AGE = re.compile(
     r"|turning|year|grade|chu|kou|shou|jhs|\d|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
 
 
+# "ninth grade": the grade in words
+_ORDINALS = {"fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11,
+             "twelfth": 12}
+_ORDINAL_GRADE = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\s+grade\b")
+
+
 # School years typed in romaji: "chuu 3", "chu3", "koukou 2nen", "kou1".
 _ROMAJI_SCHOOL = re.compile(r"(?<![a-z])(chuu?|kou(?:kou)?|shou)\s*([1-6])(?![0-9])")
 # "(16)" after a school word: "koukou 2nen (16)", "high school (17)".
@@ -169,6 +177,8 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
         return None
     if any("\u3041" <= c <= "\u30ff" for c in t):
         t = _kana_to_digits(t)
+    if "grade" in t:
+        t = _ORDINAL_GRADE.sub(lambda m: f"{_ORDINALS[m.group(1)]}th grade", t)
     for pattern, band in _UNDER:
         if pattern.search(t):
             return band

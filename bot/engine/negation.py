@@ -27,6 +27,8 @@ _BRIDGE_EN = frozenset({
     "for",                    # "not for suicide, just for this photo problem"
 })
 MAX_BRIDGE = 5
+# Negators that can close a clause ("no", "nothing", "nobody cares"): before "i" they are not a "not".
+_ENDING_NEGATORS_EN = frozenset({"no", "nothing", "nobody"})
 
 
 def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
@@ -47,11 +49,14 @@ def is_negated(tokens: tuple[Token, ...], first: int, last: int) -> bool:
             break
     if tokens[first].kind == EN:
         bridged = 0
-        for t in reversed(tokens[:first]):
+        for k in range(first - 1, -1, -1):
+            t = tokens[k]
             if t.sentence != tokens[first].sentence:
                 break
             if t.surface in _NEGATORS_EN:
-                return True
+                # "no i want to die", "he says nothing, i want to die": a no before the person's
+                # own "i" ends what came before; it does not negate their sentence.
+                return not (t.surface in _ENDING_NEGATORS_EN and tokens[k + 1].surface == "i")
             if t.surface in _BRIDGE_EN and bridged < MAX_BRIDGE:
                 bridged += 1
                 continue

@@ -250,12 +250,29 @@ _WORKS_EN = frozenset({"song", "songs", "track", "album", "film", "movie", "show
                        "novel", "series", "drama", "episode", "play", "poem", "musical", "called", "titled", "named"})
 
 
+# Seeing, hearing or playing a work: have u seen "dead poets society", listening to "kill bill".
+_ENJOYING_A_WORK_EN = frozenset({"see", "watch", "rewatch", "binge", "stream", "listen", "hear", "read", "reread",
+                                 "play", "replay", "sing", "hum", "finish"})
+# Said of a work right after its title: "bury a friend" slaps, "jump" is a banger.
+_PRAISE_OF_A_WORK_EN = frozenset({"slaps", "slap", "banger", "bop", "masterpiece"})
+
+
 def _a_title_en(tokens: list[Token], first: int, end: int) -> bool:
-    """Quoted words right after "song", "movie", "called" ..., or right before "by <artist>":
-    a title, not what the person says (a song that "goes" a line may still be theirs)."""
+    """Quoted words right after "song", "movie", "called" ..., right before "by <artist>", right
+    after seeing, hearing, reading or playing ("have u seen", "listening to"), or praised as a
+    work ("slaps", "a banger"): a title, not what the person says (a song that "goes" a line may
+    still be theirs)."""
     if tokens[first].kind != EN:
         return False
-    return (first > 0 and tokens[first - 1].surface in _WORKS_EN) or (end < len(tokens) and tokens[end].surface == "by")
+    if (first > 0 and tokens[first - 1].surface in _WORKS_EN) or (end < len(tokens) and tokens[end].surface == "by"):
+        return True
+    before = [t for t in tokens[max(0, first - 2):first] if t.sentence == tokens[first].sentence]
+    if before and before[-1].surface == "to":   # listening to "…"
+        before = before[:-1]
+    if before and before[-1].lemma in _ENJOYING_A_WORK_EN:
+        return True
+    after = [t.surface for t in tokens[end:end + 4]]
+    return any(w in _PRAISE_OF_A_WORK_EN for w in after)
 
 
 def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
@@ -304,6 +321,20 @@ def _said_to_me_ja(after: list[Token]) -> bool:
     return False
 
 
+def _said_by_them_en(tokens: list[Token], i: int) -> bool:
+    """The saying at ``i`` is done by the other person: "he says", or said of them a few words
+    further back with nothing the person does in between ("someone on snap is blackmailing me,
+    says ..."). "they posted it and i keep saying ..." is the person's own saying."""
+    if any(w.surface in _OTHERS_EN for w in tokens[max(0, i - 3):i]):
+        return True
+    before = [w for w in tokens[max(0, i - 6):i] if w.sentence == tokens[i].sentence]
+    for k, w in enumerate(before):
+        if w.surface in _OTHERS_EN and w.surface not in ("this", "it") and \
+                not any(x.surface == "i" for x in before[k + 1:]):
+            return True
+    return False
+
+
 def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tuple[int, int]]:
     out = []
     for i, t in enumerate(tokens):
@@ -313,8 +344,7 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
             first = max(c for c in clauses if c <= i - 1)
             if first < i and all(x.sentence == t.sentence for x in tokens[first:i]):
                 out.append((first, i))
-        elif t.kind == EN and t.surface in _SAID_EN and i > 0 and \
-                any(w.surface in _OTHERS_EN for w in tokens[max(0, i - 3):i]):
+        elif t.kind == EN and t.surface in _SAID_EN and i > 0 and _said_by_them_en(tokens, i):
             end = i + 1
             conditional = any(w.surface in _CONDITIONS_EN for w in tokens[max(0, i - 3):i])
             while end < len(tokens) and tokens[end].sentence == t.sentence and not tokens[end].quoted:

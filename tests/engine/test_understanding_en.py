@@ -99,3 +99,53 @@ def test_an_unless_word_holds_the_whole_message_only_when_it_stands_in_every_sen
     idx = KeywordIndex({"emergency": IntentSpec(keywords=("took pills",), unless=("every morning",))})
     assert idx.scan(tokenize("i take allergy pills every morning")).unless == {"emergency"}
     assert idx.scan(tokenize("i take them every morning. i feel weird now")).unless == frozenset()
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ('have u seen "dead poets society"', True),                 # seen: a film
+    ('listening to "die for you" on repeat', True),             # listening to: a song
+    ('"bury a friend" slaps', True),                            # praised as a work
+    ('i keep thinking "i want to die"', False),                 # their own thought
+    ('i just want to say "i want to die" to someone', False),
+])
+def test_a_quotation_after_seeing_or_hearing_or_praised_as_a_work_is_a_title(text, quoted):
+    tokens = tokenize(text)
+    assert any(t.quoted and t.surface in ("dead", "die", "bury") for t in tokens) is quoted
+
+
+@pytest.mark.parametrize("text, band", [
+    ("im like 14", "u16"),
+    ("14yrs", "u16"),
+    ("ninth grade", "u16"),
+    ("im in 8th", "u16"),
+    ("2nd year jr high", "u16"),
+    ("im nearly 16", "u16"),          # 15 now
+    ("almost 18", "16_17"),
+    ("minor", "minor"),
+    ("im in 3rd place in the tournament", None),
+    ("i talked to him for 2 yrs", None),
+])
+def test_english_ages_as_boys_type_them(text, band):
+    from bot.engine.ages import find_age_band
+
+    assert find_age_band(text, asked=True) == band
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("no i want to die", True),                                     # "No, I want to die"
+    ("he posted my pics and says nothing, i want to die", True),
+    ("nobody i want to die", True),
+    ("i do not think i want to die", False),                        # still a negation
+    ("no i dont want to die", False),
+    ("i never want to die", False),
+])
+def test_a_no_before_the_persons_own_i_does_not_negate_their_sentence(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("want to die",))})
+    assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
+
+
+def test_a_saying_a_few_words_after_the_other_person_is_theirs():
+    tokens = tokenize("someone on snap is blackmailing me, says hell make me wanna die")
+    assert all(t.quoted for t in tokens if t.surface == "die")
+    tokens = tokenize("they posted it and i keep saying i want to die")   # the person's own saying
+    assert not any(t.quoted for t in tokens if t.surface == "die")
