@@ -226,19 +226,24 @@ _TITLE_LINKS_JA = frozenset({"って", "という", "っていう", "みたい",
                              "が", "を"})
 _ENJOYING_A_WORK_JA = frozenset({"聴く", "観る", "読む", "歌う", "弾く", "踊る", "見る", "読み返す", "リピート"})
 _MORE_WORKS_JA = frozenset({"アルバム", "あるばむ", "ボカロ", "ぼかろ", "作品", "番組", "主題歌", "挿入歌", "新曲", "名曲",
-                            "ラノベ", "らのべ", "ホラゲー", "ほらげー", "mv"})
+                            "ラノベ", "らのべ", "ホラゲー", "ほらげー", "mv", "本", "詩", "劇", "舞台", "絵本", "芝居"})
 
 
 def _title_of_a_work_ja(tokens: list[Token], first: int, after: list[Token]) -> bool:
     """The quotation is the title of a song, a show, a book or a game, not anyone's words."""
     works = _WORDS_OF_A_WORK_JA | _MORE_WORKS_JA
     links = 0
-    for t in after[:4]:
+    for k, t in enumerate(after[:4]):
         if t.lemma in works or t.surface in works:
             return True
         if t.lemma in _ENJOYING_A_WORK_JA:
             return True
         if t.surface not in _TITLE_LINKS_JA:
+            # 「…」って推理小説, 「…」って少年漫画: one word describing the kind of work, then the work
+            following = after[k + 1] if k + 1 < len(after) else None
+            if links and t.kind == JA and following is not None and \
+                    (following.lemma in works or following.surface in works):
+                return True
             break
         links += 1
     before = [t for t in tokens[max(0, first - 2):first] if t.sentence == tokens[first].sentence]
