@@ -561,3 +561,15 @@ def test_a_title_named_by_its_kind_of_work_is_not_the_persons_words(text, hit):
 ])
 def test_a_number_right_after_i_is_the_persons_age(text, band):
     assert find_age_band(text) == band
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("薬全部飲んだ？って母さんに聞かれた", False),   # a question someone asked them, reported with って
+    ("死にたい？って先生に聞かれた", False),
+    ("死にたいって先輩に言われた", False),            # who said it stands between って and 言われた
+    ("薬全部飲んだ？", True),                          # their own question stays theirs
+    ("死にたいって友達に言った", True),                # they said it: their own words
+])
+def test_a_question_or_saying_reported_with_who_said_it_is_not_the_persons_words(text, hit):
+    idx = index(crisis={"keywords": ("死にたい", "薬 & 全部飲んだ"), "quoted": False})
+    assert (found(idx, text) == {"crisis"}) is hit
