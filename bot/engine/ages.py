@@ -23,6 +23,10 @@ _NUMBER = r"(\d{1,2}|[一二三四五六七八九十]{1,3}|" + "|".join(_EN_NUMB
 
 _JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
 _HATACHI = re.compile(r"二十歳|はたち|ハタチ")
+# 「俺19やけど」「私16です」: a number right after I/me is the person's age (no 歳 needed), when what
+# follows is a copula or a pause, not a counter (俺10万払った, 私3回送った are not ages).
+_JA_SELF_AGE = re.compile(r"(?:俺|おれ|オレ|僕|ぼく|ボク|私|わたし|あたし|うち|わい|自分)\s*(?:は|も)?\s*(\d{1,2})(?!\d)"
+                          r"(?=\s*(?:です|だけど|だけれど|やけど|じゃけど|けど|けん|だよ|だ|やで|や|じゃ|で|[、,。.!！?？]|\s|$))")
 # 中2, 高1, and written out: 高校3年, 中学2年, 小学校6年
 _SCHOOL = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
 _SCHOOL_AND_AGE = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?:年生?)?\s*(?:で|の|、|,|/|\s)\s*(\d{1,2})(?!\d)")
@@ -225,6 +229,11 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
             return band_of(n)
     if _HATACHI.search(t):
         return ADULT
+    m = _JA_SELF_AGE.search(t)
+    if m:
+        n = _number(m.group(1))
+        if n is not None and band_of(n):
+            return band_of(n)
     m = _SCHOOL_AND_AGE.search(t)
     if m:
         # 高3で18, 中3の15: the age said after the school year decides (高3 alone is 17 or 18)

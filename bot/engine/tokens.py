@@ -165,11 +165,15 @@ def tokenize(text: str, romaji: bool = True) -> tuple[Token, ...]:
         if kind == "comma":
             clauses.append(len(out))
         elif kind == "stop":
-            clauses.append(len(out))
+            # 「薬全部飲んだ？って母さんに聞かれた」: a question reported with って goes on in the same
+            # sentence and clause, so the saying after it is seen as the end of that question.
+            reported = "?" in value and folded.startswith(_REPORTING_AFTER_QUESTION, m.end())
+            if not reported:
+                clauses.append(len(out))
             if "?" in value:
                 # A question mark is a word for the matcher ("消していい & ?"): the person asks.
                 out.append(Token("?", "?", "?", "?", PUNCT, sentence=sentence))
-            if not quoted:
+            if not quoted and not reported:
                 sentence += 1
         elif kind in ("open", "close", "toggle"):
             opening = kind == "open" or (kind == "toggle" and not quoted)
@@ -205,6 +209,7 @@ def tokenize(text: str, romaji: bool = True) -> tuple[Token, ...]:
     return tuple(out)
 
 
+_REPORTING_AFTER_QUESTION = ("って", "と聞", "とき", "とか聞")
 # Quotation of another person: 「…」って言われた / 来た / 脅された; he said / told me "…".
 _SAID_TO_ME_JA = frozenset({"言う", "脅す", "来る", "送る", "書く", "言ってくる", "脅迫"})
 _PASSIVE_JA = frozenset({"れる", "られる", "来る", "くる"})
@@ -226,19 +231,24 @@ _TITLE_LINKS_JA = frozenset({"って", "という", "っていう", "みたい",
                              "が", "を"})
 _ENJOYING_A_WORK_JA = frozenset({"聴く", "観る", "読む", "歌う", "弾く", "踊る", "見る", "読み返す", "リピート"})
 _MORE_WORKS_JA = frozenset({"アルバム", "あるばむ", "ボカロ", "ぼかろ", "作品", "番組", "主題歌", "挿入歌", "新曲", "名曲",
-                            "ラノベ", "らのべ", "ホラゲー", "ほらげー", "mv"})
+                            "ラノベ", "らのべ", "ホラゲー", "ほらげー", "mv", "本", "詩", "劇", "舞台", "絵本", "芝居"})
 
 
 def _title_of_a_work_ja(tokens: list[Token], first: int, after: list[Token]) -> bool:
     """The quotation is the title of a song, a show, a book or a game, not anyone's words."""
     works = _WORDS_OF_A_WORK_JA | _MORE_WORKS_JA
     links = 0
-    for t in after[:4]:
+    for k, t in enumerate(after[:4]):
         if t.lemma in works or t.surface in works:
             return True
         if t.lemma in _ENJOYING_A_WORK_JA:
             return True
         if t.surface not in _TITLE_LINKS_JA:
+            # 「…」って推理小説, 「…」って少年漫画: one word describing the kind of work, then the work
+            following = after[k + 1] if k + 1 < len(after) else None
+            if links and t.kind == JA and following is not None and \
+                    (following.lemma in works or following.surface in works):
+                return True
             break
         links += 1
     before = [t for t in tokens[max(0, first - 2):first] if t.sentence == tokens[first].sentence]
@@ -300,7 +310,7 @@ def _said_by_someone_else(tokens: list[Token], first: int, end: int) -> bool:
 # someone else's words. Only where the saying is clearly done to the person: 死にたいって言ったら
 # (the person said it) stays theirs.
 _PARTICLES_SAID_JA = frozenset({"って", "と", "とか"})
-_SAYING_JA = frozenset({"言う", "脅す", "書く", "送る", "脅迫", "言い出す"})
+_SAYING_JA = frozenset({"言う", "脅す", "書く", "送る", "脅迫", "言い出す", "聞く", "訊く"})
 _MESSAGE_JA = frozenset({"dm", "line", "ライン", "メッセ", "メッセージ", "連絡", "メール", "返信"})
 _FIRST_PERSON_EN = frozenset({"i", "me", "my", "myself"})
 _CLAUSE_JOINERS_EN = frozenset({"and", "but", "so", "because", "cause", "cuz", "bc"})
@@ -314,6 +324,9 @@ def _said_to_me_ja(after: list[Token]) -> bool:
     lemmas = [t.lemma for t in after]
     if lemmas[:1] == ["来る"] or (len(lemmas) > 1 and lemmas[1] == "来る" and after[0].surface in _MESSAGE_JA):
         return True
+    if len(after) > 2 and after[1].surface == "に" and after[0].kind == JA and after[0].lemma not in _SAYING_JA:
+        # って母さんに聞かれた, って先輩に言われた: who said it stands between
+        after, lemmas = after[2:], lemmas[2:]
     for k, lemma in enumerate(lemmas[:2]):
         if lemma in _SAYING_JA:
             rest = lemmas[k + 1:k + 3]
@@ -340,7 +353,7 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
     for i, t in enumerate(tokens):
         if t.quoted:
             continue
-        if t.kind == JA and t.surface in _PARTICLES_SAID_JA and i > 0 and _said_to_me_ja(tokens[i + 1:i + 5]):
+        if t.kind == JA and t.surface in _PARTICLES_SAID_JA and i > 0 and _said_to_me_ja(tokens[i + 1:i + 7]):
             first = max(c for c in clauses if c <= i - 1)
             if first < i and all(x.sentence == t.sentence for x in tokens[first:i]):
                 out.append((first, i))

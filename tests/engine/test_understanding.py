@@ -537,3 +537,39 @@ def test_a_keyword_that_holds_an_idiom_and_says_more_is_not_cancelled_by_it(text
 def test_an_age_said_after_the_school_year_decides(text, band):
     from bot.engine.ages import find_age_band
     assert find_age_band(text, asked=True) == band
+
+
+# ---- round 8 (ja) -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, hit", [
+    ("「首を吊った男」って推理小説おもろかった", False),   # a word for the kind of work, then the work
+    ("「死にたい」って少年漫画のセリフ", False),
+    ("「消えたい」って本読んだ", False),                   # a book
+    ("「死にたい」って本気で思ってる", True),              # 本気 is not a book: the person's own words
+    ("「死にたい」ってまじで思う", True),                  # no word for a work follows
+])
+def test_a_title_named_by_its_kind_of_work_is_not_the_persons_words(text, hit):
+    idx = index(crisis={"keywords": ("死にたい", "消えたい", "首を吊る"), "quoted": False})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
+@pytest.mark.parametrize("text, band", [
+    ("俺19やけど", "adult"), ("私16です", "16_17"), ("僕13", "u16"), ("俺15で脅されてる", "u16"),
+    ("うちは17だけど", "16_17"),
+    # a counter after the number is not an age
+    ("俺10万払った", None), ("私3回送った", None), ("俺2人に送った", None), ("自分12時に寝る", None),
+])
+def test_a_number_right_after_i_is_the_persons_age(text, band):
+    assert find_age_band(text) == band
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("薬全部飲んだ？って母さんに聞かれた", False),   # a question someone asked them, reported with って
+    ("死にたい？って先生に聞かれた", False),
+    ("死にたいって先輩に言われた", False),            # who said it stands between って and 言われた
+    ("薬全部飲んだ？", True),                          # their own question stays theirs
+    ("死にたいって友達に言った", True),                # they said it: their own words
+])
+def test_a_question_or_saying_reported_with_who_said_it_is_not_the_persons_words(text, hit):
+    idx = index(crisis={"keywords": ("死にたい", "薬 & 全部飲んだ"), "quoted": False})
+    assert (found(idx, text) == {"crisis"}) is hit
