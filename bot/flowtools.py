@@ -22,12 +22,12 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 import yaml as pyyaml
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
 from bot.engine.codes import M
 from bot.engine.errors import FlowIssue, Issues
+from bot.engine.flowedit import EditRefused, round_trip_yaml
 from bot.engine.flowfiles import FlowFiles
 
 RESOURCES = "flows/resources.yaml"
@@ -39,27 +39,11 @@ MAX_WORD = 200
 MAX_TEXT = 4000
 
 
-class EditRefused(ValueError):
-    """An edit that cannot be made, said in English (``str``) and Japanese (``ja``)."""
-
-    def __init__(self, en: str, ja: str):
-        super().__init__(en)
-        self.en, self.ja = en, ja
-
-
 # ---- YAML round trip ------------------------------------------------------------------------------
-
-def _yaml() -> YAML:
-    y = YAML()
-    y.preserve_quotes = True
-    y.width = 4096
-    y.indent(mapping=2, sequence=4, offset=2)
-    return y
-
 
 def _load(text: str) -> Any:
     try:
-        return _yaml().load(text)
+        return round_trip_yaml().load(text)
     except Exception as exc:  # a draft may hold a YAML slip: say so, never lose the text
         raise EditRefused(f"the file cannot be read as YAML ({type(exc).__name__}); fix it first",
                           f"ファイルを YAML として読めません（{type(exc).__name__}）。先にそれを直してください") from None
@@ -67,7 +51,7 @@ def _load(text: str) -> Any:
 
 def _dump(data: Any) -> str:
     out = io.StringIO()
-    _yaml().dump(data, out)
+    round_trip_yaml().dump(data, out)
     return out.getvalue()
 
 
@@ -401,7 +385,7 @@ def resource_rule(base: FlowFiles | None, draft: FlowFiles) -> list[FlowIssue]:
 
 def _resource_lines(text: str) -> dict[str, int]:
     try:
-        doc = _yaml().load(text or "")
+        doc = round_trip_yaml().load(text or "")
         return {str(k): doc["resources"].lc.key(k)[0] + 1 for k in doc["resources"]}
     except Exception:
         return {}

@@ -44,7 +44,8 @@ class EditRefused(ValueError):
 
 # ---- the YAML round trip --------------------------------------------------------------------------
 
-def _yaml() -> YAML:
+def round_trip_yaml() -> YAML:
+    """ruamel.yaml set to write files back as staff wrote them (the editor's two modules share it)."""
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -54,7 +55,7 @@ def _yaml() -> YAML:
 
 def _load(text: str, name: str) -> Any:
     try:
-        return _yaml().load(text)
+        return round_trip_yaml().load(text)
     except Exception as exc:  # noqa: BLE001 - ruamel raises many kinds; all mean "cannot be read"
         raise EditRefused(f"{name} cannot be read ({type(exc).__name__}); fix it in the YAML first",
                           f"{name} が読めません（{type(exc).__name__}）。先に YAML を直してください") from None
@@ -62,7 +63,7 @@ def _load(text: str, name: str) -> Any:
 
 def _dump(data: Any) -> str:
     out = io.StringIO()
-    _yaml().dump(data, out)
+    round_trip_yaml().dump(data, out)
     return out.getvalue()
 
 
