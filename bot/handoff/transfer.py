@@ -92,6 +92,15 @@ async def transfer(service: HandoffService, handoff_id: str, actor: Actor, to_id
     return "ok"
 
 
+def _not_for_a_supervisor(h, me: int) -> str | None:
+    """Why a supervisor cannot join or take over ``h`` (``missing``, ``not_live``, ``yours``), or None."""
+    if h is None:
+        return "missing"
+    if h.status != LIVE:
+        return "not_live"
+    return "yours" if h.counsellor_id == me else None
+
+
 async def join(service: HandoffService, handoff_id: str, actor: Actor) -> str:
     """A supervisor writes alongside the counsellor in charge: ``ok``, ``not_live``, ``missing``
     or ``yours`` (they are in charge already)."""
@@ -99,12 +108,9 @@ async def join(service: HandoffService, handoff_id: str, actor: Actor) -> str:
     me = actor.counsellor_id
     async with service.store.transaction() as s:
         h = await handoffs.get_handoff(s, handoff_id, lock=True)
-        if h is None:
-            return "missing"
-        if h.status != LIVE:
-            return "not_live"
-        if h.counsellor_id == me:
-            return "yours"
+        refused = _not_for_a_supervisor(h, me)
+        if refused:
+            return refused
         if h.supervisor_id != me:
             await handoffs.set_supervisor(s, handoff_id, me)
             await audit.append(s, audit.JOINED, now, me, handoff_id, login_id=actor.login_id,
@@ -120,12 +126,9 @@ async def take_over(service: HandoffService, handoff_id: str, actor: Actor) -> s
     me = actor.counsellor_id
     async with service.store.transaction() as s:
         h = await handoffs.get_handoff(s, handoff_id, lock=True)
-        if h is None:
-            return "missing"
-        if h.status != LIVE:
-            return "not_live"
-        if h.counsellor_id == me:
-            return "yours"
+        refused = _not_for_a_supervisor(h, me)
+        if refused:
+            return refused
         previous = h.counsellor_id
         if not await handoffs.hand_over(s, handoff_id, previous, me, now, TAKEN_OVER):
             return "not_live"
