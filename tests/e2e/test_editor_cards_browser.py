@@ -164,6 +164,8 @@ async def test_the_preview_beside_the_cards_follows_the_state_chosen_while_a_tur
             await release.wait()
         await route.continue_()
 
+    # The page as first drawn has had its own first turn (nothing of it is left on its way).
+    await expect(page.locator(".editor-side .preview-log li.rule")).to_have_count(1)
     await page.route(re.compile(r"/console/editor/preview/turn$"), hold_first)
     await page.reload()
     preview = page.locator(".editor-side .editor-preview")
