@@ -23,6 +23,7 @@ from . import accounts
 from .accounts import ROLES, AccountError, Actor
 from .security import HasherBusy
 from .console_core import CONSOLE, COUNSELLOR_ID, LOGIN_ID, PREFIX, address_hash, render
+from .console_live import LOGINS_ENDED
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ async def change_account(request: web.Request) -> web.Response:
     except HasherBusy:
         return await _page(request, status=503, error=("login_throttled_seconds", {"seconds": 5}))
     log.info("console.account_changed", extra={"by": request[COUNSELLOR_ID], "action": action})
+    # Every action here ends the account's logins: its open pages leave at once, not at the next ping.
+    await request.app[CONSOLE].bus.publish("console", {"what": LOGINS_ENDED})
     return await _page(request, done=(f"account_{action}_done", {"name": row.name}), handover=handover)
 
 

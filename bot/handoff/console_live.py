@@ -13,6 +13,9 @@ from bot.store.models import LIVE, QUEUED, TO_COLLEAGUE, TO_QUEUE
 from .console_core import CONSOLE, COUNSELLOR_ID, current_login
 
 SSE_PING_SECONDS = 15.0
+# On the bus when an account's logins were ended (disabled, new role, new password, second factor
+# reset): every stream checks its own login then, and the pages of that account go to the login.
+LOGINS_ENDED = "logins_ended"
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``queue`` and ``handoff`` changes (ids only; the page fetches the rest)."""
@@ -22,11 +25,13 @@ async def events(request: web.Request) -> web.StreamResponse:
             await stream.response.write(b"retry: 3000\n\n")
             while True:
                 message = await sub.get(SSE_PING_SECONDS)
-                if message is None:
-                    # A logout elsewhere, a disabled account or the idle timeout ends the stream too.
+                if message is None or message.get("what") == LOGINS_ENDED:
+                    # A logout elsewhere, a disabled account or the idle timeout ends the stream too:
+                    # at once when an admin ended someone's logins, else at the next ping.
                     if await current_login(request, touch=False) is None:
                         break
-                    await stream.comment("ping")
+                    if message is None:
+                        await stream.comment("ping")
                 else:
                     await stream.send(message)
     return stream.response

@@ -39,10 +39,12 @@ TOTP_DIGITS = 6
 def qr_svg(uri: str, title: str) -> str:
     """The ``otpauth://`` URI as a QR code, inline SVG made here (segno): no image request, no
     third party sees the secret. Dark modules on white with the standard quiet zone, so phone
-    cameras read it on any page colour; ``title`` names it for a screen reader."""
+    cameras read it on any page colour; ``title`` names it for a screen reader. A ``viewBox``
+    instead of a fixed size: the stylesheet's size scales the whole code (a fixed 196 px drawn
+    in a 164 px box lost its right and bottom edges, finder patterns included)."""
     qr = segno.make(uri, error="m", micro=False)
     return qr.svg_inline(scale=4, border=4, dark="#000", light="#fff", svgclass="totp-qr", lineclass=None,
-                         title=title)
+                         omitsize=True, title=title)
 
 
 def new_secret() -> str:

@@ -248,14 +248,27 @@
   // The alert strip (console-alerts.js, on every page of a role that converses) hears every change.
   var alerts = window.consoleAlerts;
   if ((onChange || alerts) && window.EventSource) {
-    var source = new EventSource("/console/events");
     var changed = function (msg) {
       if (onChange) { onChange(msg); }
       if (alerts) { alerts.refresh(); }
     };
-    source.onmessage = function (ev) {
-      try { changed(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+    var connect = function () {
+      var source = new EventSource("/console/events");
+      source.onmessage = function (ev) {
+        try { changed(JSON.parse(ev.data)); } catch (e) { /* ignore a bad message */ }
+      };
+      source.onopen = function () { changed({}); };
+      // The browser gives up on a stream the server refuses (the login ended: logged out
+      // elsewhere, account disabled, idle): ask once with this page's own address, which goes
+      // to the login page on a 401, instead of leaving a conversation on screen. Anything else
+      // (a restart): listen again a little later.
+      source.onerror = function () {
+        if (source.readyState !== EventSource.CLOSED || navigating) { return; }
+        live(window.location.pathname + window.location.search, "text/html").then(function (r) {
+          if (r.status !== 401) { setTimeout(connect, 5000); }
+        }, function () { setTimeout(connect, 5000); });
+      };
     };
-    source.onopen = function () { changed({}); };
+    connect();
   }
 })();

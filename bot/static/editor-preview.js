@@ -24,6 +24,9 @@
     var session = null;
     var current = "";
     var busy = false;
+    // A restart (another state, language or version chosen) supersedes a turn still on its way:
+    // its answer, when it comes, belongs to a conversation that is no longer shown.
+    var epoch = 0;
 
     function csrf() { return document.body.dataset.csrf || ""; }
 
@@ -99,6 +102,7 @@
     function turn(payload, shown) {
       if (busy) return Promise.resolve();
       busy = true;
+      var mine = epoch;
       payload.version = version.value;
       payload.locale = locale.value;
       if (session) payload.session = session;
@@ -111,16 +115,19 @@
       }).then(function (r) {
         return r.json().then(function (data) { return {ok: r.ok, data: data}; });
       }).then(function (res) {
+        if (mine !== epoch) return;
         if (!res.ok) { showError(words.failed + " (" + (res.data.error || "") + ")"); return; }
         showError("");
         session = res.data.session;
         current = res.data.state;
         showTurn(res.data);
-      }).catch(function () { showError(words.failed); })
-        .then(function () { busy = false; });
+      }).catch(function () { if (mine === epoch) showError(words.failed); })
+        .then(function () { if (mine === epoch) busy = false; });
     }
 
     function restart() {
+      epoch += 1;
+      busy = false;
       session = null;
       current = "";
       log.textContent = "";

@@ -99,3 +99,91 @@ async def test_the_admin_page_adds_an_account_and_changes_a_role(browser, server
     await expect(chika.locator("header nav a[href='/console/accounts']")).to_have_count(0)   # not an admin
     for c in (context, chika_ctx):
         await c.close()
+
+
+async def test_a_disabled_counsellors_open_pages_leave_the_conversation_by_themselves(browser, server, artifacts):
+    """The counsellor does nothing: her open conversation page (the person's messages on it) and
+    her queue page in another browser go to the login page once an admin disables her account."""
+    from tests.e2e.test_console_person_left import taken
+
+    base = server.base
+    await create_counsellor(server.runtime.store, "hana", PASSWORD, role="admin")
+    chat_ctx, chat, first_ctx, conversation = await taken(browser, base)
+    await conversation.fill("#reply-text", "相談員です。")
+    await conversation.click("#send")
+    await expect(chat.locator(".bubble.counsellor").last).to_contain_text("相談員です")
+    second_ctx, queue = await console_login(browser, base)
+    admin_ctx, admin = await new_page(browser)
+    await password_step(admin, base, "hana")
+    await admin.goto(base + "/console/accounts")
+    await admin.locator('tr[data-account="aiko"] form[action$="/disable"] button').click()
+    await expect(admin.locator('tr[data-account="aiko"] td.active')).to_have_text("無効")
+    for page in (conversation, queue):
+        await expect(page).to_have_url(base + "/console/login", timeout=10_000)
+        await expect(page.locator("#lines")).to_have_count(0)
+    await conversation.screenshot(path=str(artifacts / "console-disabled-open-page.png"), full_page=True)
+    for context in (chat_ctx, first_ctx, second_ctx, admin_ctx):
+        await context.close()
+
+
+async def test_enrolling_the_second_factor_from_the_qr_page_then_a_recovery_code_once(browser, tmp_path, artifacts):
+    """Production requires a second factor: a counsellor without one lands on the enrolment page
+    and reaches nothing else; she reads the secret under the QR code (what her app would scan),
+    a wrong code is refused with the same secret kept, the right one shows her recovery codes.
+    At her next login the app's code is asked for; a recovery code works once."""
+    from bot.handoff.console_core import CONSOLE
+    from tests.e2e.conftest import start_server
+
+    runner, srv = await start_server(tmp_path)
+    runner.app[CONSOLE].require_second_factor = True
+    base = srv.base
+    try:
+        context, page = await new_page(browser)
+        await password_step(page, base)
+        await expect(page).to_have_url(base + "/console/totp")
+        await expect(page.locator("p.error[role=alert]")).to_contain_text("二段階認証を設定してください")
+        await page.goto(base + "/console/queue")
+        await expect(page).to_have_url(base + "/console/totp")                # nothing else until enrolled
+        qr = page.locator("#totp-qr svg")
+        await expect(qr).to_be_visible()
+        box = await qr.bounding_box()
+        assert box and box["width"] >= 150 and abs(box["width"] - box["height"]) < 1
+        # The whole code, quiet zone included, is drawn inside that box (a camera needs all of it).
+        drawn = await qr.locator("path").first.bounding_box()      # the white square under the modules
+        assert abs(drawn["x"] - box["x"]) < 1 and abs(drawn["y"] - box["y"]) < 1, (drawn, box)
+        assert abs(drawn["width"] - box["width"]) < 1 and abs(drawn["height"] - box["height"]) < 1, (drawn, box)
+        uri = await page.locator("a.otpauth").get_attribute("href")
+        secret = (await page.locator("code.totp-secret").text_content()).replace(" ", "")
+        assert f"secret={secret}" in uri
+        await page.screenshot(path=str(artifacts / "console-totp-enrol.png"), full_page=True)
+        right = pyotp.TOTP(secret).now()
+        await page.fill("form[action$='/totp'] input[name=code]", "000000" if right != "000000" else "111111")
+        await page.click("form[action$='/totp'] button[type=submit]")
+        await expect(page.locator("p.error[role=alert]", has_text="コードが一致しません")).to_be_visible()
+        assert (await page.locator("code.totp-secret").text_content()).replace(" ", "") == secret   # the app keeps working
+        await page.fill("form[action$='/totp'] input[name=code]", pyotp.TOTP(secret).now())
+        await page.click("form[action$='/totp'] button[type=submit]")
+        codes = await page.locator("ul.recovery-codes code").all_inner_texts()
+        assert len(codes) >= 5 and all(re.fullmatch(r"[0-9a-f]{5}-[0-9a-f]{5}", c) for c in codes)
+        await page.screenshot(path=str(artifacts / "console-totp-recovery-codes.png"), full_page=True)
+        await page.click("a:has-text('コンソールへ')")
+        await expect(page).to_have_url(base + "/console/queue")
+        await page.click("form.logout button[type=submit]")
+        await expect(page).to_have_url(base + "/console/login")
+
+        # The next login asks for the code; a recovery code instead works, once.
+        for attempt in range(2):
+            await password_step(page, base)
+            await expect(page.locator("h1")).to_have_text("認証アプリのコード")
+            await page.fill("input[name=code]", codes[0])
+            await page.click("form.login button[type=submit]")
+            if attempt == 0:
+                await expect(page).to_have_url(base + "/console/queue")
+                await page.click("form.logout button[type=submit]")
+                await expect(page).to_have_url(base + "/console/login")
+            else:
+                await expect(page.locator("p.error")).to_contain_text("コードが違います")
+                assert (await page.goto(base + "/console/queue")).url == base + "/console/login"
+        await context.close()
+    finally:
+        await runner.cleanup()

@@ -2,6 +2,7 @@
 texts). The newest buttons are on screen after every bot turn; Esc while composing never leaves,
 a double Esc does; while queued the person hears, honestly, that they are still waiting; after
 a counsellor closes, one message says the bot is back. Screenshots go to test-artifacts/."""
+import asyncio
 import re
 import time
 
@@ -153,6 +154,21 @@ async def test_queued_the_person_hears_they_are_still_waiting_then_the_bot_is_ba
         cid = (await counsellors.add_counsellor(s, "chika", "x", 0.0)).id
     hid = queued[0].id
     assert await service.take(hid, cid) == "ok"
+    # A counsellor's long messages: the newest one ends on screen, above the composer, each time.
+    long_reply = {"ja": "話してくれてありがとう。あなたは悪くありません。" * 6,
+                  "en": "Thank you for telling me. None of this is your fault. " * 6}[locale]
+    for n in range(3):
+        assert await service.reply(hid, cid, f"{n + 1}. {long_reply}")
+        newest = page.locator(".bubble.counsellor").nth(n)
+        await expect(newest).to_be_visible()
+        composer = await page.locator("#composer").bounding_box()
+        for _ in range(100):        # the chat scrolls to it (smoothly, perhaps): wait until it has
+            box = await newest.bounding_box()
+            if box and box["y"] >= 0 and box["y"] + box["height"] <= composer["y"] + 0.5:
+                break
+            await asyncio.sleep(0.05)
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= composer["y"] + 0.5, (n, box, composer)
+    await page.screenshot(path=str(artifacts / f"phone-5b-counsellor-{locale}.png"))
     assert await service.close(hid, cid, "resolved")
     flow = real.runtime.bundles.flow
     back = back or flow.text(locale, "after_human.back")[:20]

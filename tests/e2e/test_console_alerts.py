@@ -63,15 +63,23 @@ async def until(page, expression, wanted):
 
 
 async def test_a_crisis_arriving_while_a_counsellor_is_busy_alerts_her_page(browser, server, artifacts):
+    """The issue's cast: two counsellors, a supervisor and two young people."""
+    from bot.handoff.accounts import create_counsellor
+
     base = server.base
+    await create_counsellor(server.runtime.store, "sara", PASSWORD, role="supervisor")
     # Aiko takes a first conversation and is in it.
     first_ctx, first = await open_chat(browser, base)
     await person_says(first, "人と話したい")
     a_ctx, aiko = await counsellor(browser, base, "aiko")
     b_ctx, ben = await counsellor(browser, base, "ben")
+    s_ctx, sara = await counsellor(browser, base, "sara")
     await aiko.locator("ol.queue > li.item .take button").click()
     await expect(aiko).to_have_url(re.compile(r"/console/handoff/[0-9a-f]+$"))
     await expect(aiko.locator("#reply-text")).to_be_visible()
+    # Sara, the supervisor, watches the list of every conversation.
+    await sara.click("a[href='/console/supervise']")
+    await expect(sara.locator("table.supervise tr.item .who")).to_have_text(["aiko"])
     strip = aiko.locator("#alerts")
     await expect(strip).to_be_hidden()            # nobody waits
     assert await aiko.title() == "相談員コンソール"
@@ -111,6 +119,11 @@ async def test_a_crisis_arriving_while_a_counsellor_is_busy_alerts_her_page(brow
     await expect(ben.locator("#alerts .alert-item.crisis")).to_have_count(1)
     await expect(ben).to_have_title(re.compile(r"^\(1\) 危機"))
     await ben.screenshot(path=str(artifacts / "console-alert-strip-figures.png"), full_page=True)
+    # The supervisor's page alerts too, and her list shows the crisis waiting, first and marked.
+    await expect(sara).to_have_title("(1) 危機 · 相談員コンソール")
+    await expect(sara.locator("#alerts .alert-item.crisis")).to_have_count(1)
+    await expect(sara.locator("table.supervise tr.item").first).to_have_class(re.compile("crisis"))
+    await expect(sara.locator("table.supervise tr.item")).to_have_count(2)
 
     # Ben takes it from the strip: it leaves everyone's strip, and Aiko's alert ends.
     await ben.locator("#alerts .alert-item a").click()
@@ -119,7 +132,11 @@ async def test_a_crisis_arriving_while_a_counsellor_is_busy_alerts_her_page(brow
     await expect(strip).to_be_hidden()
     await expect(aiko.locator("#alerts-busy")).to_be_hidden()
     await expect(aiko).to_have_title("相談員コンソール")
-    for ctx in (first_ctx, second_ctx, a_ctx, b_ctx):
+    # Sara sees both conversations live, one each, without reloading.
+    await expect(sara.locator("#alerts")).to_be_hidden()
+    await expect(sara.locator("table.supervise tr.item.live .who")).to_have_text(["ben", "aiko"])
+    await sara.screenshot(path=str(artifacts / "console-alert-supervisor.png"), full_page=True)
+    for ctx in (first_ctx, second_ctx, a_ctx, b_ctx, s_ctx):
         await ctx.close()
 
 

@@ -120,6 +120,19 @@ async def test_an_editor_changes_adds_publishes_and_restores(browser, real, arti
     await show_top_of(page, "screen_tips")
     await page.screenshot(path=str(artifacts / "editor-cards.png"))
 
+    # 3b. Preview the draft in the chat beside the cards: the new text, the new button, the new state.
+    preview = page.locator(".editor-side .editor-preview")
+    await expect(preview.locator(".preview-version")).to_have_value("draft")
+    await expect(preview.locator(".preview-log li.bubble.bot").first).to_contain_text(NEW_HELLO)
+    assert OLD_HELLO in await first_words_of_a_new_chat(browser, base)    # the draft is not live yet
+    await preview.locator(".preview-log button.choice", has_text="スクショのこと").click()
+    rule = preview.locator(".preview-log li.rule").last
+    await expect(rule).to_have_attribute("data-state", "screen_tips")
+    await expect(rule).to_have_attribute("data-kind", "choice")
+    await expect(preview.locator(".preview-log li.bubble.bot").last).to_contain_text("相手の名前と日時")
+    await preview.scroll_into_view_if_needed()
+    await page.screenshot(path=str(artifacts / "editor-preview-draft.png"))
+
     # 4. Publish with a note: the conversation tests' result; a new chat says the new text within 5 s.
     await page.fill("#publish-form input[name=note]", "あいさつを書き直し、スクショの説明を足した")
     async with page.expect_navigation():

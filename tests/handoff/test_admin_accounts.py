@@ -1,8 +1,10 @@
 """The admin's accounts page (issue 15 item 7): admins only; lists role, active, second factor
 and last login; adds, disables, gives a new password (shown once), changes a role, resets a
 second factor; each action audited with who did it; CSRF on every form."""
+import asyncio
 import re
 
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.handoff import second_factor
@@ -125,3 +127,30 @@ async def test_not_ones_own_account_and_not_without_the_token(client, web_runtim
         rows = (await s.execute(select(Counsellor.name, Counsellor.role, Counsellor.is_active)
                                 .order_by(Counsellor.name))).all()
     assert [tuple(r) for r in rows] == [("ben", "counsellor", True), ("hana", "admin", True)]
+
+
+async def test_an_admins_change_ends_that_accounts_open_event_streams_at_once(client, web_runtime):
+    """Not at the next ping (15 s): the account's open pages go to the login page while the
+    counsellor looks at them. Another counsellor's stream stays open and hears nothing of it."""
+    store = web_runtime.store
+    await admin_client(client, store)
+    await create_counsellor(store, "aiko", PASSWORD)
+    await create_counsellor(store, "ben", PASSWORD)
+    # Three browsers on the one web process (its bus; between processes it is PostgreSQL's).
+    aiko, ben = TestClient(client.server), TestClient(client.server)
+    assert (await login(aiko)).status == 303 and (await login(ben, name="ben")).status == 303
+    aiko_events = await aiko.get("/console/events", headers={"Accept": "text/event-stream"})
+    ben_events = await ben.get("/console/events", headers={"Accept": "text/event-stream"})
+    assert aiko_events.status == 200 and ben_events.status == 200
+    assert (await aiko_events.content.readline()).startswith(b"retry:")
+    assert (await ben_events.content.readline()).startswith(b"retry:")
+    assert (await act(client, f"/{await account_id(store, 'aiko')}/disable")).status == 200
+    async with asyncio.timeout(3):                                   # the ping comes after 15 s
+        while not aiko_events.content.at_eof():
+            await aiko_events.content.readany()
+    await asyncio.sleep(0.3)
+    assert not ben_events.content.at_eof()
+    assert b"logins_ended" not in ben_events.content.read_nowait()
+    ben_events.close()
+    for other in (aiko, ben):
+        await other.session.close()          # not other.close(): that would stop the shared server
