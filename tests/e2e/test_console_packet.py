@@ -59,12 +59,13 @@ async def test_the_taker_sees_what_they_wrote_and_the_crisis_words_a_colleague_d
     await expect(aiko.locator("#ctx-triggers")).to_contain_text("「死にたい」という言葉")
     await aiko.screenshot(path=str(artifacts / "packet-console-taker.png"), full_page=True)
 
-    # Ben, another counsellor, opens the same conversation: the crisis is marked, the words
-    # that raised it are in the packet, what the person wrote to the bot is not shown to him.
+    # Ben, another counsellor, opens the same conversation: it is Aiko's, so he is refused
+    # (only a supervisor watches colleagues' conversations) and sees nothing the person wrote.
     ben_ctx, ben = await console_login(browser, base, "ben")
-    await ben.goto(url)
-    await expect(ben.locator("#ctx-triggers")).to_contain_text("「死にたい」という言葉")
+    response = await ben.goto(url)
+    assert response.status == 403
     await expect(ben.locator("#said")).to_have_count(0)
+    await expect(ben.locator("#ctx-triggers")).to_have_count(0)
     html = await ben.content()
     assert STORY not in html and CRISIS not in html
     await ben.screenshot(path=str(artifacts / "packet-console-colleague.png"), full_page=True)
