@@ -25,6 +25,7 @@ _BRIDGE_EN = frozenset({
     "of", "all", "actually", "totally", "honestly", "just", "seriously", "at", "like", "gon", "na",
     "in", "a", "an", "any",   # "not in a suicidal way"
     "for",                    # "not for suicide, just for this photo problem"
+    "mean", "meant",          # "i dont mean like hurting myself"
 })
 MAX_BRIDGE = 5
 # Negators that can close a clause ("no", "nothing", "nobody cares"): before "i" they are not a "not".

@@ -149,3 +149,14 @@ def test_a_saying_a_few_words_after_the_other_person_is_theirs():
     assert all(t.quoted for t in tokens if t.surface == "die")
     tokens = tokenize("they posted it and i keep saying i want to die")   # the person's own saying
     assert not any(t.quoted for t in tokens if t.surface == "die")
+
+
+# ---- round 10 (en) ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, hit", [
+    ("i dont mean like hurting myself, just really down", False),   # "mean" bridges to the not
+    ("i didnt mean hurting myself", False),
+    ("i mean i keep hurting myself", True),                          # no not before it
+])
+def test_not_mean_negates_what_follows(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("hurting myself",))})
+    assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
