@@ -45,6 +45,11 @@ def test_someone_waiting_across_the_road_is_harm_now(text):
     assert "emergency" in tags(at("start", text))
 
 
+@pytest.mark.parametrize("text", ["i have already swallowed them", "taken them already"])
+def test_pills_already_taken_in_any_form_of_the_verb_is_harm_now(text):
+    assert "emergency" in tags(at("crisis", text))
+
+
 @pytest.mark.parametrize("state, text", [
     ("start", "i cut my bangs and now hes saying hell post my pics"),
     ("start", "i wanted to kill myself last year but im fine now. a guy is asking for nudes"),
