@@ -27,6 +27,8 @@ def tags(turn) -> set[str]:
 @pytest.mark.parametrize("state, text", [
     ("start", "i hate me so much rn"),
     ("menu", "honestly i hate me"),
+    ("start", "i hate me fr"),                 # fr = for real, not "hating oneself FOR" a deed
+    ("start", "i hate myself fr fr"),
     ("start", "i cut so i can feel something other than this"),
     ("start", "he has my pics and i still cut when it gets bad"),
     ("menu", "i want to cut"),
@@ -71,6 +73,7 @@ def test_a_present_wish_stays_a_crisis_even_with_a_reassurance():
     ("start", "how do i get instagram to remove the video", "removal"),
     ("start", "my coach is the one who has my pics", "abuse"),
     ("thanks", "night", "goodbye"),
+    ("start", "i hate me for sending it", "reassure"),
     ("ev_screens", "took those", "ev_when"),
 ])
 def test_routing_kinds(state, text, label):
