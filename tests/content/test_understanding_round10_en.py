@@ -56,6 +56,7 @@ def test_pills_already_taken_in_any_form_of_the_verb_is_harm_now(text):
     ("start", "i cut my bangs and now hes saying hell post my pics"),
     ("start", "i wanted to kill myself last year but im fine now. a guy is asking for nudes"),
     ("start", "i thought about ending it years ago but im in a better place, hes threatening me now"),
+    ("start", "i was suicidal in 8th grade but im better now. a guy has my nudes"),
     ("start", "i had a panic attack and felt like i was dying, he says hell post it"),
     ("feel_sad", "i wont hurt myself, im just sad"),
     ("menu", "i want to cut him off completely"),
