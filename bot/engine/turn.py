@@ -46,6 +46,14 @@ THANKS_INTENT = "thanks"   # "ok ty" where a step goes on is a yes (see _is_ackn
 ADULT_INTENT = "adult_age"  # a message that says the person is 18 or over matches this intent too
 # ... unless the story is someone else's: a friend's, or what an adult they know did (大学生の兄)
 OTHERS_STORY = frozenset({"friend_worry", "abuse_known_adult"})
+# The general story ("he threatens to spread it", "he wants more pics", "what do I do"): when
+# only these matched, the model may name the more particular situation the message reads like
+# (a classmate holding it, a meeting demanded, an outing threat), whose advice fits better.
+GENERAL_INTENTS = frozenset({"threat_spread", "asked_images", "what_now", "pay_question"})
+PARTICULAR_SURE = 0.5  # ... only where it is this sure ("send it to my school" is a threat, not a classmate)
+PARTICULAR_INTENTS = frozenset({"school_offender", "friend_worry", "abuse_known_adult", "meeting_demand",
+                                "deepfake", "hacked", "outing", "already_paid", "already_spread",
+                                "contact_again"})
 RISK_TAGS = ("crisis", "emergency")  # entering a state with one of these tags marks the session
 RESUMED = "resume"  # `matched` of a turn the shell enters (a counsellor handed back)
 
@@ -257,10 +265,23 @@ def _understand(flow: Flow, session: Session, state: CompiledState, r: Reading, 
     # intent ``adult_age`` ("im 23, can you still help me")
     for route in _adult_first(flow.global_routes, r, says_adult and "law" not in state.tags):
         if route.matcher.matches(r.scan, r.spaced) or (band == "adult" and route.matcher.name == ADULT_INTENT):
+            route = _particular(flow, r, route)
             target = flow.machine.resolve(state.name, route.trigger)
             s = _remember_way_back(flow, _with_vars(session, route.sets), state, target, r, taken=route)
             return _enter(flow, s, target, route.trigger, ts, because=r.scan.found.get(route.matcher.name, ()))
     return None
+
+
+def _particular(flow: Flow, r: Reading, route: CompiledRoute) -> CompiledRoute:
+    """The route of a particular situation instead of the general story, when the keywords
+    found only the general story and the model is sure the message is that situation."""
+    if route.matcher.name not in GENERAL_INTENTS or flow.classifier is None or r.scan.intents & PARTICULAR_INTENTS:
+        return route
+    verdict = flow.classifier.read(r.text)
+    best = verdict.model.router.best(verdict.feats)
+    if best[1] < PARTICULAR_SURE or best[0] not in PARTICULAR_INTENTS or best[0] in r.scan.negated:
+        return route
+    return next((other for other in flow.global_routes if other.matcher.name == best[0]), route)
 
 
 def _adult_first(routes: tuple[CompiledRoute, ...], r: Reading, says_adult: bool) -> tuple[CompiledRoute, ...]:
