@@ -85,3 +85,13 @@ def test_short_replies_of_rounds_9_and_10(state, text, goes):
 def test_words_inside_other_words_do_not_route(text):
     turn = at("start", text)
     assert turn.session.state not in ("human", "outing")
+
+
+def test_hitting_ones_head_against_a_wall_asks_the_direct_question():
+    assert "crisis" in tags(at("start", "毎晩かべに頭打ちつけちゃう"))
+    assert "crisis" not in tags(at("start", "成績が頭打ちでつらくはない"))
+
+
+@pytest.mark.parametrize("text", ["BBQ用の練炭買ってきた", "歩道橋の上で自転車パンクして最悪"])
+def test_charcoal_for_cooking_and_a_flat_tyre_on_a_bridge_are_not_harm(text):
+    assert "crisis" not in tags(at("start", text))
