@@ -95,3 +95,8 @@ def test_hitting_ones_head_against_a_wall_asks_the_direct_question():
 @pytest.mark.parametrize("text", ["BBQ用の練炭買ってきた", "歩道橋の上で自転車パンクして最悪"])
 def test_charcoal_for_cooking_and_a_flat_tyre_on_a_bridge_are_not_harm(text):
     assert "crisis" not in tags(at("start", text))
+
+
+def test_daijoubu_as_a_question_is_not_a_nod():
+    # 「大丈夫？」 asks; the age said before it decides where the message goes
+    assert at("start", "21なんだけど大丈夫？").session.state == "adult"
