@@ -100,3 +100,8 @@ def test_charcoal_for_cooking_and_a_flat_tyre_on_a_bridge_are_not_harm(text):
 def test_daijoubu_as_a_question_is_not_a_nod():
     # 「大丈夫？」 asks; the age said before it decides where the message goes
     assert at("start", "21なんだけど大丈夫？").session.state == "adult"
+
+
+def test_a_self_harm_word_learned_in_a_lesson_is_a_topic():
+    assert "crisis" not in tags(at("start", "保健の授業でリスカの話が出てきた"))
+    assert "crisis" in tags(at("start", "道徳の授業のあとリスカした"))
