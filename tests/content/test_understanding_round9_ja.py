@@ -103,5 +103,5 @@ def test_daijoubu_as_a_question_is_not_a_nod():
 
 
 def test_a_self_harm_word_learned_in_a_lesson_is_a_topic():
-    assert "crisis" not in tags(at("start", "保健の授業でリスカの話が出てきた"))
+    assert "crisis" not in tags(at("start", "リスカって言葉が総合の授業で出てきた"))
     assert "crisis" in tags(at("start", "道徳の授業のあとリスカした"))
