@@ -23,6 +23,13 @@ _NUMBER = r"(\d{1,2}|[一二三四五六七八九十]{1,3}|" + "|".join(_EN_NUMB
 
 _JA_AGE = re.compile(_NUMBER + r"\s*(?:歳|才|さい|ｻｲ|サイ)")
 _HATACHI = re.compile(r"二十歳|はたち|ハタチ")
+# 「15sai」: 歳 typed in romaji after digits (only digits: "tensai" is 天才, not ten years)
+_ROMAJI_SAI = re.compile(r"(?<![0-9a-z])(\d{1,2})\s*sai(?![a-z])")
+# 「19なんだけど大丈夫？」: a message that opens with a number and なんだけど is the person's age
+_OPENING_AGE = re.compile(r"^\s*(\d{1,2})\s*(?:歳|才|さい)?\s*(?:なんだけど|なんですけど|なんやけど|なんじゃけど|なんだけれど|なんすけど)")
+_BIRTHDAY_AHEAD = re.compile(r"(?:今年で|年内に|来月|来週|来年|誕生日で|もうすぐ)\s*$")
+# 「16(高1)」「15歳/中3」: the age first, then the school year that agrees with it
+_AGE_AND_SCHOOL = re.compile(r"(?<![0-9])(\d{1,2})\s*(?:歳|才|さい)?\s*[(/、,\s]\s*(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
 # 「俺19やけど」「私16です」: a number right after I/me is the person's age (no 歳 needed), when what
 # follows is a copula or a pause, not a counter (俺10万払った, 私3回送った are not ages).
 _JA_SELF_AGE = re.compile(r"(?:俺|おれ|オレ|僕|ぼく|ボク|私|わたし|あたし|うち|わい|自分)\s*(?:は|も)?\s*(\d{1,2})(?!\d)"
@@ -36,7 +43,10 @@ _SCHOOL_WORDS = [
     (re.compile(r"高校|(?<![a-z])(?:jk|dk)(?![a-z])|こうこう"), MINOR),
     (re.compile(r"未成年|みせいねん|18歳未満|18才未満|十八歳未満"), MINOR),
     (re.compile(r"16歳未満|16才未満|十六歳未満"), U16),
-    (re.compile(r"大学生|大学[1-4一二三四]年|大[1-4一二三四](?![0-9])|社会人|成人してる|成人です|大人です|専門学生"), ADULT),
+    # the other person described by an adult word is not the person's age: 大学生って言ってる人,
+    # 社会人の男, 相手は大人です
+    (re.compile(r"(?<!相手は)(?<!相手が)(?<!相手も)(?:大学生|大学[1-4一二三四]年|大[1-4一二三四](?![0-9])|社会人|成人してる|成人です|大人です|専門学生)"
+                r"(?!\s*(?:って(?:言|い|名乗)|と名乗|を名乗|の(?:人|男|女|やつ|奴|彼氏|彼女|先輩|相手|おじさん|おっさん)))"), ADULT),
 ]
 _NOT_A_UNIT = r"(?!\s*(?:min|minute|hour|hr|sec|km|mile|meter|metre|yen|dollar|bucks|%|percent|time|pic|photo))"
 _EN_AGE = [
@@ -227,6 +237,11 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
         n = _number(m.group(1))
         if n is not None:
             return band_of(n)
+    m = _ROMAJI_SAI.search(t) or _OPENING_AGE.search(t)
+    if m:
+        n = _number(m.group(1))
+        if n is not None and band_of(n):
+            return band_of(n)
     if _HATACHI.search(t):
         return ADULT
     m = _JA_SELF_AGE.search(t)
@@ -234,6 +249,14 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
         n = _number(m.group(1))
         if n is not None and band_of(n):
             return band_of(n)
+    # (「今年で16、高1」: a birthday still to come leaves the school year to decide)
+    m = _AGE_AND_SCHOOL.search(t)
+    if m and not _BIRTHDAY_AHEAD.search(t[:m.start(1)]):
+        n, year = _number(m.group(1)), _number(m.group(3))
+        if year is not None and n is not None:
+            first = {"小": 6, "中": 12, "高": 15}[m.group(2)] + year - 1
+            if first <= n <= first + 1:
+                return band_of(n)
     m = _SCHOOL_AND_AGE.search(t)
     if m:
         # 高3で18, 中3の15: the age said after the school year decides (高3 alone is 17 or 18)

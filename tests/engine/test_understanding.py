@@ -563,6 +563,24 @@ def test_a_number_right_after_i_is_the_persons_age(text, band):
     assert find_age_band(text) == band
 
 
+# ---- round 9-10 (ja) ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, asked, band", [
+    ("15sai", True, "u16"), ("17 sai desu", False, "16_17"),
+    ("tensai", False, None), ("kousai shiteta", False, None),     # 天才, 交際: no digits, no age
+    ("16(高1)", True, "16_17"), ("16（高1）です", False, "16_17"), ("15歳/中3", False, "u16"),
+    ("今年で16、高1です", False, "minor"),                          # 15 or 16: the school year decides
+    ("2(高1)", False, "minor"),                                    # 2 is no 高1's age: the school year
+    ("19なんだけど大丈夫？", False, "adult"), ("14なんですけど", False, "u16"),
+    ("3万なんだけど", False, None),                                 # a sum, not an age
+    # the other person described by an adult word is not the person's age
+    ("大学生って言ってる人とLINEしてた", False, None), ("社会人の男に脅されてる", False, None),
+    ("相手は大人です", False, None), ("大学生です", False, "adult"), ("私は大人です", False, "adult"),
+])
+def test_romaji_sai_an_age_before_its_school_year_and_an_opening_number(text, asked, band):
+    assert find_age_band(text, asked=asked) == band
+
+
 @pytest.mark.parametrize("text, hit", [
     ("薬全部飲んだ？って母さんに聞かれた", False),   # a question someone asked them, reported with って
     ("死にたい？って先生に聞かれた", False),
