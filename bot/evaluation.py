@@ -201,8 +201,11 @@ class Report:
         for label, count in sorted(labels.items(), key=lambda kv: (-kv[1], kv[0])):
             mine = [r for r in self.results if r.row.expected == (label,)]
             recall = self._share(mine, lambda r: r.passed)
+            # Of the messages the bot sent to this label, the share it answered right: a threat
+            # that passes through a state also tagged `reassure`, or an emergency that is also a
+            # crisis, is not a wrong claim of `reassure` or `crisis`.
             claimed = [r for r in self.results if _claims(r, label)]
-            precision = self._share(claimed, lambda r: label in r.row.expected)
+            precision = self._share(claimed, lambda r: label in r.row.expected or r.passed)
             out.append((label, count, precision, recall))
         return out
 

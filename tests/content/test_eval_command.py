@@ -42,3 +42,15 @@ def test_a_recorded_floor_is_what_a_later_change_may_not_fall_below(tmp_path, ca
     worse = missed + [("test", "en", "start", "banana bread recipe", "crisis")]
     assert main(["eval", "--set", str(write_set(tmp_path, worse)), "--summary", "--floor", str(floor)]) == 1
     assert "below the floor: test: crisis recall 33.3% < 50%" in capsys.readouterr().err
+
+
+def test_precision_counts_only_wrong_answers_against_a_label(tmp_path, capsys):
+    # An emergency is also a crisis (crisis screens carry both), and a threat passes through a
+    # state that also reassures: neither is a wrong "crisis" or "reassure" answer.
+    rows = ROWS + [("dev", "en", "start", "i took all my pills just now", "emergency"),
+                   ("dev", "en", "start", "its my fault for sending it", "reassure"),
+                   ("dev", "en", "start", "he says he will post my nudes unless i send more", "threat")]
+    main(["eval", "--set", str(write_set(tmp_path, rows)), "--split", "dev"])
+    table = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  ") and len(line.split()) == 4}
+    assert table["crisis"][2] == "100.0%" and table["reassure"][2] == "100.0%", table
