@@ -59,3 +59,15 @@ def test_a_crisis_said_without_the_usual_words_still_reaches_crisis(state, text)
 ])
 def test_an_ordinary_message_holding_a_crisis_word_is_not_a_crisis(state, text):
     assert "crisis" not in tags(at(state, text)), at(state, text).matched
+
+
+@pytest.mark.parametrize("state, text, target", [
+    ("ev_when", "先週の金曜の夜", "ev_money"),              # a time answers "when"
+    ("ev_keep", "これどうやんの", "ev_keep_how"),             # a casual how-question
+    ("ev_money", "送金の履歴どう残すの", "ev_money_how"),
+    ("ev_safe", "インスタ鍵かけた", "ev_block"),              # the safety step done
+    ("ev_safe", "パスワードかえた", "ev_block"),
+])
+def test_short_replies_at_the_evidence_steps(state, text, target):
+    turn = at(state, text)
+    assert turn.session.state == target or target in turn.entered, (turn.session.state, turn.matched)
