@@ -71,3 +71,13 @@ def test_an_ordinary_message_holding_a_crisis_word_is_not_a_crisis(state, text):
 def test_short_replies_at_the_evidence_steps(state, text, target):
     turn = at(state, text)
     assert turn.session.state == target or target in turn.entered, (turn.session.state, turn.matched)
+
+
+@pytest.mark.parametrize("text, state", [
+    ("botに言ったの消せる？", "forget_confirm"),    # the bot named in Latin letters
+    ("ボットとの話って消える？", "forget_confirm"),            # asking whether it disappears
+    ("おやにばれたらどうしよ", "parents"),                            # parents in kana
+])
+def test_routing_kinds_of_rounds_11_12(text, state):
+    turn = at("start", text)
+    assert turn.session.state == state, (turn.session.state, turn.matched)
