@@ -38,9 +38,10 @@ _JA_SELF_AGE = re.compile(r"(?:俺|おれ|オレ|僕|ぼく|ボク|私|わたし
 _SCHOOL = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?!\d)")
 _SCHOOL_AND_AGE = re.compile(r"(小|中|高)(?:学校|学|校)?\s*([1-6一二三四五六])(?:年生?)?\s*(?:で|の|、|,|/|\s)\s*(\d{1,2})(?!\d)")
 _SCHOOL_WORDS = [
-    (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく"), U16),
+    (re.compile(r"中学|中坊|(?<![a-z])(?:jc|dc)(?![a-z])|ちゅうがく|じぇ[ーい]し[ーい]|でぃ[ーい]し[ーい]"), U16),
     (re.compile(r"小学|しょうがく"), U16),
-    (re.compile(r"高校|(?<![a-z])(?:jk|dk)(?![a-z])|こうこう"), MINOR),
+    # 女子高生・じょしこうせい, JK/DK spelt in kana (じぇーけー, でぃーけー)
+    (re.compile(r"高校|(?<![a-z])(?:jk|dk)(?![a-z])|こうこう|[女男]子高|(?:じょし|だんし)こう(?:こう)?せい|じぇ[ーい]け[ーい]|でぃ[ーい]け[ーい]"), MINOR),
     (re.compile(r"未成年|みせいねん|18歳未満|18才未満|十八歳未満"), MINOR),
     (re.compile(r"16歳未満|16才未満|十六歳未満"), U16),
     # the other person described by an adult word is not the person's age: 大学生って言ってる人,
@@ -127,7 +128,7 @@ _UNDER = [
 ]
 _TURNING = re.compile(r"\b(?:turning|turn|will\s+be|ll\s+be|going\s+to\s+be|almost|nearly)\s+" + _NUMBER + r"\b(?!\s*(?:min|hour))")
 # "来月16になる" (15 now), "今年で15" (14 or 15 now), "16になったばっか", "16なりたて" (16 now)
-_JA_TURNING = re.compile(r"(来月|来週|明日|あした|もうすぐ|今度|次の誕生日で|誕生日で|今年で|年内に)\s*" + _NUMBER
+_JA_TURNING = re.compile(r"(来月|来週|明日|あした|もうすぐ|今度|次の誕生日で|誕生日で|今年で|今年|年内に)\s*" + _NUMBER
                          + r"\s*(?:歳|才|さい)?\s*(?:に\s*)?(?:なる|なります|だ|です|$)")
 _JA_TURNED = re.compile(r"(?<![0-9])" + _NUMBER + r"\s*(?:歳|才|さい)?\s*(?:に\s*)?(?:なった|なりたて|なったばっか|なりました)")
 _JK_YEAR = re.compile(r"(?<![a-z])(jk|dk|jc|dc)\s*([1-3])(?![0-9])")
@@ -165,7 +166,7 @@ def _kana_digit(kana: str) -> str:
 # have none, and the dozen patterns below are then not tried at all.
 _MAYBE_AGE = re.compile(
     r"[0-9０-９一二三四五六七八九十]|じゅう|ジュウ|ｼﾞｭｳ|ちゅう|ちゅー|こう|こー|しょう|しょー|ｺｳ|はたち|ハタチ|未成年|みせいねん|大学|大人|社会人|成人|専門"
-    r"|高校|中坊"
+    r"|高校|中坊|子高|じぇ|でぃ"
     r"|[中高小]学|(?i:jk|jc|dk|dc|teen|minor|adult|under|over|college|uni|school|freshman|sophomore|junior|senior"
     r"|turning|year|grade|chu|kou|shou|jhs|\d|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
 
@@ -214,7 +215,16 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
         n = _number(m.group(2))
         if n is not None and band_of(n - 1):
             # "今年で15": 14 before the birthday, 15 after; "来月16": 15 now
-            return _band_of_range(n - 1, n) if m.group(1) in ("今年で", "年内に") else band_of(n - 1)
+            if m.group(1) not in ("今年で", "今年", "年内に"):
+                return band_of(n - 1)
+            # 「今年で16になる中3」: a school year said too keeps the ages both allow (15)
+            school = _SCHOOL.search(t)
+            if school and _number(school.group(2)) is not None and school.group(1) in "中高":
+                first = {"中": 12, "高": 15}[school.group(1)] + _number(school.group(2)) - 1
+                both = [a for a in (n - 1, n) if first <= a <= first + 1]
+                if both:
+                    return _band_of_range(both[0], both[-1])
+            return _band_of_range(n - 1, n)
     m = _JA_TURNED.search(t)
     if m:
         n = _number(m.group(1))

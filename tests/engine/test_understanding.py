@@ -333,6 +333,12 @@ def test_ages_where_the_bot_asked(text, band):
     # school years written out
     ("高校3年、まだ17", True, "16_17"), ("高校2年です", False, "16_17"), ("中学2年", False, "u16"),
     ("高校生2人で", False, "minor"),
+    # round 11-12 (ja): school words in kana (じょしこうせい, じぇいけー, でぃーしー) and 男子高生
+    ("だんしこうこうせい", True, "minor"), ("じぇいけー", True, "minor"), ("でぃーしー", True, "u16"),
+    ("男子高生です", False, "minor"),
+    # 今年17 (without で) is turning 17 this year; a school year said too narrows the two ages
+    ("今年17", True, "16_17"), ("今年15", True, "u16"), ("今年で16の中3", True, "u16"),
+    ("今年で17になる高1", True, "16_17"), ("今年3回目", True, None),
 ])
 def test_japanese_ages_written_the_way_teenagers_write_them(text, asked, band):
     assert find_age_band(text, asked=asked) == band
