@@ -32,6 +32,8 @@ def tags(turn) -> set[str]:
     ("ev_block", "i dont know if i can keep going honestly"),
     ("ev_money", "not sure i can go on"),
     ("start", "i'm not gonna make it through the weekend"),
+    ("start", "how do i make it painless"),
+    ("start", "i keep dreaming about dying and i want it to be real"),
 ])
 def test_wanting_it_all_to_stop_and_doubting_going_on_reach_the_crisis_or_its_question(state, text):
     assert "crisis" in tags(at(state, text))
@@ -43,6 +45,9 @@ def test_wanting_it_all_to_stop_and_doubting_going_on_reach_the_crisis_or_its_qu
     ("start", "im so done with this girl she keeps texting from new numbers"),
     ("start", "i wanted to die last year but i talked to someone, now a guy is asking for pics"),
     ("start", "i used to self harm years ago, its not about that, someone has my pics and wants money"),
+    ("start", "i had a dream where i jumped off a building, weird. anyway he still has my pics"),
+    ("start", "i was suicidal last year but im doing fine now, someone is blackmailing me"),
+    ("start", "my life is ruined if this gets out, he has my nudes"),
     # the model alone read a crisis in this row of round 11 (a place high up); where they met is a story
     ("start", "i met him at the mall on the rooftop parking last month, he still has my pics and wants more"),
 ])
@@ -62,6 +67,7 @@ def test_a_present_doubt_after_a_past_one_stays_a_crisis():
     ("ev_keep", "i put it all in a folder", "ev_screens"),
     ("start", "he screenshotted my follower list and wants $300", "threat"),
     ("start", "my dad would kill me if he saw it, someone is threatening to send it to him", "threat"),
+    ("start", "im literally dead if my mom sees this", "parents"),
 ])
 def test_routing_kinds(state, text, label):
     turn = at(state, text)
