@@ -68,6 +68,7 @@ def test_a_present_doubt_after_a_past_one_stays_a_crisis():
     ("start", "he screenshotted my follower list and wants $300", "threat"),
     ("start", "my dad would kill me if he saw it, someone is threatening to send it to him", "threat"),
     ("start", "im literally dead if my mom sees this", "parents"),
+    ("law_1617", "is it really not my fault tho", "reassure"),
 ])
 def test_routing_kinds(state, text, label):
     turn = at(state, text)
