@@ -313,6 +313,9 @@ _PARTICLES_SAID_JA = frozenset({"って", "と", "とか"})
 _SAYING_JA = frozenset({"言う", "脅す", "書く", "送る", "脅迫", "言い出す", "聞く", "訊く"})
 _MESSAGE_JA = frozenset({"dm", "line", "ライン", "メッセ", "メッセージ", "連絡", "メール", "返信"})
 _FIRST_PERSON_EN = frozenset({"i", "me", "my", "myself"})
+# ... and where a saying of theirs ends ("they said ... and honestly id rather be dead"): "id"
+# without the apostrophe, right after "and" or "but", is the person's own "I'd".
+_FIRST_PERSON_AFTER_JOINER_EN = _FIRST_PERSON_EN | {"id"}
 _CLAUSE_JOINERS_EN = frozenset({"and", "but", "so", "because", "cause", "cuz", "bc"})
 # "if he tells everyone im gay i will kill myself": a saying in a condition ends at "i will ..."
 _CONDITIONS_EN = frozenset({"if", "when", "once", "unless", "before"})
@@ -366,7 +369,7 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
                 if conditional and end > i + 2 and _own_main_clause_en(tokens, end):
                     break
                 if tokens[end].surface in _CLAUSE_JOINERS_EN and \
-                        any(w.surface in _FIRST_PERSON_EN for w in tokens[end + 1:end + 3]):
+                        any(w.surface in _FIRST_PERSON_AFTER_JOINER_EN for w in tokens[end + 1:end + 3]):
                     break
                 end += 1
             if end > i + 1:
