@@ -39,3 +39,15 @@ def test_asking_why_one_is_still_alive_reaches_crisis(state, text):
 ])
 def test_an_ordinary_message_holding_a_crisis_word_is_not_a_crisis(state, text):
     assert "crisis" not in tags(at(state, text)), at(state, text).matched
+
+
+@pytest.mark.parametrize("state, text, label", [
+    # the image is up on a site now (上がってる), told without 拡散
+    ("start", "動画がインスタに上がってる どうしよう", "spread"),
+    # their own waiting (for a bus) when the threat came is not a demand to meet
+    ("start", "バス待ってる間にDM見たら晒すって来た", "threat"),
+    # will the police scold me: a question about the police, not self-blame
+    ("police", "けいさつってめっちゃ怒られるもん？", "police"),
+])
+def test_particular_situations_reach_their_branch(state, text, label):
+    assert label in tags(at(state, text)), at(state, text).matched
