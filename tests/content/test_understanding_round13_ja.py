@@ -51,3 +51,13 @@ def test_an_ordinary_message_holding_a_crisis_word_is_not_a_crisis(state, text):
 ])
 def test_particular_situations_reach_their_branch(state, text, label):
     assert label in tags(at(state, text)), at(state, text).matched
+
+
+@pytest.mark.parametrize("state, text, label", [
+    # relief after the law was explained is an acknowledgement: on to the evidence steps
+    ("law_1617", "ほっとした", "ev_noimage"),
+    # how far to keep / screenshot, asked at an evidence step, is its how-question
+    ("ev_keep", "どこまで保存しとけばいいの", "ev_keep_how"),
+])
+def test_short_replies_mid_flow_move_on(state, text, label):
+    assert at(state, text).session.state == label, at(state, text).matched
