@@ -61,3 +61,9 @@ def test_particular_situations_reach_their_branch(state, text, label):
 ])
 def test_short_replies_mid_flow_move_on(state, text, label):
     assert at(state, text).session.state == label, at(state, text).matched
+
+
+def test_asking_whether_blocking_angers_them_is_a_blocking_question():
+    # their worry about blocking, not the other person's threat
+    turn = at("start", "ブロックしたら逆上しないかな")
+    assert "evidence" in tags(turn) and "threat" not in tags(turn), turn.matched
