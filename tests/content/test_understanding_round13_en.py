@@ -3,7 +3,7 @@ that are not in the set: a wish told in the past and negated ("i never wanted to
 feeling with "but now im fine", where they met him or how far he lives (not an emergency); a means
 looked at while "thinking about it" (asked directly); and the routing kinds (other places to get
 help, paying as a condition, all over a group or an app, asking to meet, a chat on another app,
-blocked but back on a new account, a time a few words after "started", a worried face)."""
+blocked but back on a new account, a call with him, whether he really deleted it, a time a few words after "started", a worried face)."""
 from __future__ import annotations
 
 import pytest
@@ -59,6 +59,8 @@ def test_how_far_he_lives_is_not_a_meeting_minutes_away():
     ("ev_block", "blocked him but he made a new account", "contact"),
     ("ev_when", "it started in my room like last week", "ev_money"),
     ("dont", "😥", "feelings"),
+    ("start", "the guy hung up on me when i begged him to delete the pics", "contact"),
+    ("start", "how do i know if he really deleted it", "dont"),
 ])
 def test_routing_kinds(state, text, label):
     turn = at(state, text)
