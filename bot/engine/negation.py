@@ -28,6 +28,7 @@ _BRIDGE_EN = frozenset({
     "mean", "meant",          # "i dont mean like hurting myself"
     # the wish or thought told in the past: "i never wanted to die", "never felt like dying"
     "wanted", "wants", "felt", "thought",
+    "saying", "say", "said",  # "im not saying i want to die", "i never said i wanted to die"
 })
 MAX_BRIDGE = 5
 # Negators that can close a clause ("no", "nothing", "nobody cares"): before "i" they are not a "not".

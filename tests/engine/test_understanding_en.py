@@ -169,6 +169,9 @@ def test_not_mean_negates_what_follows(text, hit):
     ("never thought about dying, he just wont stop", False),
     ("i never wanted this, i want to die", True),                      # a comma ends the negation
     ("nobody knows i wanted to die", True),                            # "knows" does not bridge
+    ("im not saying i want to die lol", False),                        # a saying denied
+    ("i never said i wanted to die", False),
+    ("no matter what they say i want to die", True),                   # "they" stands between
 ])
 def test_a_wish_told_in_the_past_is_negated_too(text, hit):
     idx = KeywordIndex({"crisis": IntentSpec(keywords=("die", "dying"))})
