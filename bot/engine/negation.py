@@ -26,6 +26,9 @@ _BRIDGE_EN = frozenset({
     "in", "a", "an", "any",   # "not in a suicidal way"
     "for",                    # "not for suicide, just for this photo problem"
     "mean", "meant",          # "i dont mean like hurting myself"
+    # the wish or thought told in the past: "i never wanted to die", "never felt like dying"
+    "wanted", "wants", "felt", "thought",
+    "saying", "say", "said",  # "im not saying i want to die", "i never said i wanted to die"
 })
 MAX_BRIDGE = 5
 # Negators that can close a clause ("no", "nothing", "nobody cares"): before "i" they are not a "not".

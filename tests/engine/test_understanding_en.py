@@ -160,3 +160,19 @@ def test_a_saying_a_few_words_after_the_other_person_is_theirs():
 def test_not_mean_negates_what_follows(text, hit):
     idx = KeywordIndex({"crisis": IntentSpec(keywords=("hurting myself",))})
     assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
+
+
+# ---- round 13 (en) ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, hit", [
+    ("i never wanted to die or anything its just stressful", False),   # the wish told in the past
+    ("i never felt like dying", False),
+    ("never thought about dying, he just wont stop", False),
+    ("i never wanted this, i want to die", True),                      # a comma ends the negation
+    ("nobody knows i wanted to die", True),                            # "knows" does not bridge
+    ("im not saying i want to die lol", False),                        # a saying denied
+    ("i never said i wanted to die", False),
+    ("no matter what they say i want to die", True),                   # "they" stands between
+])
+def test_a_wish_told_in_the_past_is_negated_too(text, hit):
+    idx = KeywordIndex({"crisis": IntentSpec(keywords=("die", "dying"))})
+    assert (idx.scan(tokenize(text)).intents == {"crisis"}) is hit
