@@ -378,9 +378,11 @@ def _reported_without_quotes(tokens: list[Token], clauses: list[int]) -> list[tu
 
 
 def _own_main_clause_en(tokens: list[Token], at: int) -> bool:
-    """tokens[at:] start "i will", "i would", "i am going to", "i am gonna"."""
+    """tokens[at:] start "i will", "i would", "i am going to", "i am gonna", or "ill" / "id" (I'll,
+    I'd without the apostrophe: after "if ..." the main clause, not "ill" as in sick)."""
     words = [t.surface for t in tokens[at:at + 3]] + ["", ""]
-    return words[0] == "i" and (words[1] in _MODALS_EN or (words[1] == "am" and words[2] in ("going", "gon")))
+    return (words[0] == "i" and (words[1] in _MODALS_EN or (words[1] == "am" and words[2] in ("going", "gon")))) \
+        or (words[0] in ("ill", "id") and words[1] not in ("", "and", "or", "but"))
 
 
 _ROMAJI_WORD = re.compile(r"[a-z]+")

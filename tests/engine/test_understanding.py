@@ -410,6 +410,7 @@ def test_a_detour_entered_by_a_button_remembers_the_way_back(flow):
     ("拡散するって言われた、もう人生終わり", True),          # their own clause, after the comma
     ("he said hell post it and my life is over", True),      # "and my ...": their own words again
     ("they said theyd post it and honestly id rather say my life is over", True),   # "id": I'd, theirs again
+    ("if they tell my parents ill know my life is over", True),    # "ill" after "if ...": I'll, the person's own
     ("i told him my life is over", True),
 ])
 def test_reported_speech_without_quotes_is_someone_elses(text, hit):
