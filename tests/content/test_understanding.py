@@ -66,13 +66,13 @@ def test_no_change_makes_understanding_worse_than_the_recorded_floor(split, caps
 
 
 def test_the_floor_is_never_below_what_it_was_when_recorded_for_the_issue():
-    # The floor only moves up (new rows aside): the figures of 2026-12-01 after rounds 7 and 8
-    # (ja and en, 1,924 rows written before the keywords were read; their held-back rows, read
-    # fresh, caught 73-100% of their emergencies) and the model refit, test split. On the rows
-    # of rounds 1-6 alone the test split went from 90.5 / 92.1 / 2.75 / 86.7 to 91.7 / 91.4 / 2.14 / 88.0.
+    # The floor only moves up (new rows aside): the figures of 2026-12-01 after rounds 9-13
+    # (ja and en, 3,207 rows written before the keywords were read, tuned on in three passes,
+    # each measured fresh first) and the model refit, test split. On the held-back rows of
+    # rounds 1-8 alone the test split went from 91.4 / 90.3 / 2.45 / 88.5 to 92.4 / 92.6 / 2.37 / 89.8.
     floor = json.loads(FLOOR.read_text(encoding="utf-8"))
-    assert floor["test"]["crisis_recall"] >= 91.3 and floor["test"]["emergency_recall"] >= 90.2
-    assert floor["test"]["false_crisis_max"] <= 2.46 and floor["test"]["routing"] >= 88.4
+    assert floor["test"]["crisis_recall"] >= 93.0 and floor["test"]["emergency_recall"] >= 93.9
+    assert floor["test"]["false_crisis_max"] <= 2.15 and floor["test"]["routing"] >= 90.0
 
 
 def test_the_students_story_lands_in_the_threat_branch():
