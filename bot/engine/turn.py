@@ -50,7 +50,7 @@ OTHERS_STORY = frozenset({"friend_worry", "abuse_known_adult"})
 # only these matched, the model may name the more particular situation the message reads like
 # (a classmate holding it, a meeting demanded, an outing threat), whose advice fits better.
 GENERAL_INTENTS = frozenset({"threat_spread", "asked_images", "what_now", "pay_question"})
-PARTICULAR_SURE = 0.5  # ... only where it is this sure ("send it to my school" is a threat, not a classmate)
+PARTICULAR_SURE = 0.8  # ... only where it is this sure: the model does not see roles ("send it to people at my school" is a threat, not a classmate)
 PARTICULAR_INTENTS = frozenset({"school_offender", "friend_worry", "abuse_known_adult", "meeting_demand",
                                 "deepfake", "hacked", "outing", "already_paid", "already_spread",
                                 "contact_again"})
