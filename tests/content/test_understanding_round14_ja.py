@@ -1,10 +1,10 @@
 """Kinds of message found by round 14 (ja) of the evaluation set, on the real flow and locales,
-each written here in words the set does not use: no reason or confidence left to live, "nobody
-would notice if I vanished", "it's all useless, I'll end it" (the direct question); the ordinary
+each written here in words the set does not use: no reason or confidence left to live, "it's
+all useless, I'll end it" (the direct question); the ordinary
 messages that held a crisis word (surprise "thought I'd die" in any spelling, dead-fish eyes, a
 crisis word named and denied with とかは…ない); and the particular situations (images sent under
-threat, a nude made by editing, "come to the station", calls after a new number, a known adult who
-keeps filming). Each case fails without its rule."""
+threat, a nude made by editing, "come to the park", calls after a new number, a known adult who
+keeps filming; regret at having sent it; an evidence step done with は between). Each case fails without its rule."""
 from __future__ import annotations
 
 import pytest
@@ -61,3 +61,14 @@ def test_particular_situations_reach_their_branch(state, text, label):
     t = at(state, text)
     assert label in tags(t), t.matched
     assert "emergency" not in tags(t), t.matched
+
+
+@pytest.mark.parametrize("state, text, label", [
+    # regret at having sent it is self-blame: the reassurance
+    ("start", "あんなの送らなきゃ良かった", "reassure"),
+    # an evidence step done, with は between the verb and its kept form
+    ("ev_keep", "めっちゃ怖かったけどスクショはしといた", "ev_screens"),
+])
+def test_regret_and_a_step_done_with_a_particle(state, text, label):
+    t = at(state, text)
+    assert label in tags(t) or t.session.state == label, t.matched
