@@ -59,3 +59,12 @@ def test_sent_to_his_friends_is_spread_but_a_sight_imagined_or_dreamt_is_not():
     # the keywords stop; the routing model alone can still read a bare "i dreamt he posted them"
     assert "spread" not in tags(at("start", "had a bad dream he posted my pics, woke up shaking"))
     assert "threat" not in tags(at("start", "had a nightmare she leaked them and woke up crying"))
+
+
+def test_a_place_naming_a_server_startle_screenshots_he_took_and_an_embedded_law_question():
+    # a place word that names a server is not the place; the place itself still is
+    assert "emergency" not in tags(at("start", "im on the bridge discord server and he said he will post it there"))
+    assert "emergency" in tags(at("start", "im on the rooftop right now"))
+    assert at("start", "jumped out of my skin when my phone buzzed, thought it was him").session.state == "feel_scared"
+    assert at("start", "he screenshotted all my snaps and wants more").session.state != "ev_noimage"
+    assert "law" in tags(at("start", "can someone tell me whether sending a pic at 14 is illegal"))
