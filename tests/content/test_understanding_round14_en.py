@@ -68,3 +68,8 @@ def test_a_place_naming_a_server_startle_screenshots_he_took_and_an_embedded_law
     assert at("start", "jumped out of my skin when my phone buzzed, thought it was him").session.state == "feel_scared"
     assert at("start", "he screenshotted all my snaps and wants more").session.state != "ev_noimage"
     assert "law" in tags(at("start", "can someone tell me whether sending a pic at 14 is illegal"))
+
+
+def test_a_money_demand_told_at_a_station_is_the_threat_but_a_high_place_stays_an_emergency():
+    assert "emergency" not in tags(at("start", "at the station now, he is demanding money"))
+    assert "emergency" in tags(at("start", "im on the roof and he wants money"))
