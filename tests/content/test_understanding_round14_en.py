@@ -73,3 +73,7 @@ def test_a_place_naming_a_server_startle_screenshots_he_took_and_an_embedded_law
 def test_a_money_demand_told_at_a_station_is_the_threat_but_a_high_place_stays_an_emergency():
     assert "emergency" not in tags(at("start", "at the station now, he is demanding money"))
     assert "emergency" in tags(at("start", "im on the roof and he wants money"))
+
+
+def test_how_the_police_will_react_said_big_is_a_police_question():
+    assert at("police", "will the police kill me for sending pics at 14").session.state == "police"
