@@ -424,6 +424,8 @@ class KeywordIndex:
         cancellers: dict[str, list[str]] = {}  # intent -> the idioms and "unless" words found
         for pid, groups in spans.items():
             if patterns[pid].kind == "idiom":
+                if all(_denied_by_copula(tokens, a, b) for a, b in groups[-1]):
+                    continue  # the idiom's last words are denied (今は大丈夫-じゃない): it says nothing
                 for group in groups:
                     idioms.setdefault(patterns[pid].intent, []).extend(group)
             elif patterns[pid].kind == "model_unless":
@@ -475,6 +477,12 @@ class KeywordIndex:
         held = frozenset(name for name, sentences in cancelled.items() if sentences >= everywhere)
         return Scan(names, {k: tuple(v) for k, v in matched.items()}, frozenset(negated - names),
                     vetoed=frozenset(vetoed), cancelled=stopped, unless=held)
+
+
+def _denied_by_copula(tokens: tuple[Token, ...], first: int, last: int) -> bool:
+    """The words end in "…じゃない" / "…ではない" (大丈夫じゃない): what they say is denied. A verb's
+    own negation (返信してない) is a fact stated, not a denial of the words."""
+    return last + 1 < len(tokens) and tokens[last + 1].lemma == "だ" and is_negated(tokens, first, last)
 
 
 def _another_word(tokens: tuple[Token, ...], span: tuple[int, int], lemma: str) -> bool:

@@ -115,6 +115,16 @@ def test_an_idiom_does_not_fire(text):
     assert found(idx, "もう死ぬ") == {"crisis"}
 
 
+@pytest.mark.parametrize("text, hit", [
+    ("前はリスカしてたけど今は大丈夫", False),           # past, and over: the idiom stands
+    ("前はリスカしてたけど今は大丈夫じゃない", True),     # its last words denied: it says nothing
+    ("前はリスカしてたけど今はしてない", False),         # a verb's own negation is the fact, not a denial
+])
+def test_an_idiom_whose_last_words_are_denied_does_not_cancel_the_keyword(text, hit):
+    idx = index(crisis={"keywords": ("リスカ",), "idioms": ("前 … リスカ … 今は大丈夫", "前 … リスカ … 今はしてない")})
+    assert (found(idx, text) == {"crisis"}) is hit
+
+
 def test_english_idioms():
     idx = index(crisis={"keywords": ("killing me", "dead"), "idioms": ("are killing me", "dead tired")})
     assert found(idx, "my feet are killing me") == frozenset()
