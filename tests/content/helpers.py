@@ -43,3 +43,18 @@ def walk(inputs: list[str], locale: str = "ja", session: Session | None = None) 
 def locale_of(text: str) -> str:
     """English for text without Japanese characters, else Japanese (the bot's default)."""
     return "en" if all(ord(c) < 0x3000 or 0xFF01 <= ord(c) <= 0xFF5E for c in text if not c.isspace()) else "ja"
+
+
+def typed_at(locale: str, state: str, text: str, variables: dict | None = None) -> Turn:
+    """One message typed in ``state`` ("start": the first message of a conversation), ten
+    minutes into a conversation at 2am, on the real flow."""
+    ts = NIGHT.timestamp()
+    session = None
+    if state != "start":
+        session = Session(state, locale, flow().version, dict(variables or {}), (state,), ts - 600, ts - 30)
+    return step(flow(), session, UserInput.typed(text, locale_hint=locale), NIGHT)
+
+
+def tags_of(turn: Turn) -> set[str]:
+    """Every tag of the states a turn passed through and stopped at."""
+    return set(turn.entered_tags) | set(turn.tags)

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import Session, UserInput, step
-
-from .helpers import NIGHT, flow
+from .helpers import tags_of, typed_at
 
 
-def at(state: str, text: str):
-    ts = NIGHT.timestamp()
-    session = None
-    if state != "start":
-        session = Session(state, "en", flow().version, {}, (state,), ts - 600, ts - 30)
-    return step(flow(), session, UserInput.typed(text, locale_hint="en"), NIGHT)
+def at(state: str, text: str, variables: dict | None = None):
+    return typed_at("en", state, text, variables)
 
 
-def tags(turn) -> set[str]:
-    return set(turn.entered_tags) | set(turn.tags)
+tags = tags_of
 
 
 @pytest.mark.parametrize("state, text", [

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import Session, UserInput, step
+from bot.engine import step
 
-from .helpers import NIGHT, flow
-
-
-def at(state: str, text: str):
-    ts = NIGHT.timestamp()
-    session = None
-    if state != "start":
-        session = Session(state, "ja", flow().version, {}, (state,), ts - 600, ts - 30)
-    return step(flow(), session, UserInput.typed(text, locale_hint="ja"), NIGHT)
+from .helpers import tags_of, typed_at
 
 
-def tags(turn) -> set[str]:
-    return set(turn.entered_tags) | set(turn.tags)
+def at(state: str, text: str, variables: dict | None = None):
+    return typed_at("ja", state, text, variables)
+
+
+tags = tags_of
 
 
 @pytest.mark.parametrize("state, text", [

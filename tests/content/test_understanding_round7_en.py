@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import Session, UserInput, step
-
-from .helpers import NIGHT, flow
+from .helpers import typed_at
 
 
 def at(state: str, text: str, variables: dict | None = None):
-    ts = NIGHT.timestamp()
-    session = None
-    if state != "start":
-        session = Session(state, "en", flow().version, dict(variables or {}), (state,), ts - 600, ts - 30)
-    return step(flow(), session, UserInput.typed(text, locale_hint="en"), NIGHT)
+    return typed_at("en", state, text, variables)
 
 
 @pytest.mark.parametrize("text", [
