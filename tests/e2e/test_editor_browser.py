@@ -62,9 +62,8 @@ async def chat_says_within(browser, base: str, words: str, seconds: float) -> fl
     raise AssertionError(f"after {seconds} s a new chat still says: {seen[:80]!r}")
 
 
-async def test_an_editor_changes_adds_publishes_and_restores(browser, real, artifacts):
-    base = real.base
-    await create_counsellor(real.runtime.store, "eri", PASSWORD, role="editor")
+async def editor(browser, base):
+    """The editor "eri" logged in, on the editor's page, ready to publish."""
     context = await browser.new_context(viewport=DESK, locale="ja-JP")
     page = await context.new_page()
     page.set_default_timeout(30_000)   # the checker takes a second or two on the full flow, more on a busy machine
@@ -74,8 +73,15 @@ async def test_an_editor_changes_adds_publishes_and_restores(browser, real, arti
     await page.fill("input[name=password]", PASSWORD)
     await page.click("form.login button[type=submit]")
     await expect(page).to_have_url(base + "/console/editor")
-    await expect(page.locator("h1")).to_have_text("会話の編集")
     await expect(page.locator("#publish")).to_be_enabled()
+    return context, page
+
+
+async def test_an_editor_changes_adds_publishes_and_restores(browser, real, artifacts):
+    base = real.base
+    await create_counsellor(real.runtime.store, "eri", PASSWORD, role="editor")
+    context, page = await editor(browser, base)
+    await expect(page.locator("h1")).to_have_text("会話の編集")
     assert OLD_HELLO in await first_words_of_a_new_chat(browser, base)
 
     # 1. Change a text, in both languages, in place on the card.

@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from bot.handoff.accounts import create_counsellor
 from tests.e2e.conftest import PASSWORD, start_server
-from tests.e2e.test_editor_browser import DESK, LIVE_WITHIN, saved, show_top_of
+from tests.e2e.test_editor_browser import LIVE_WITHIN, editor, saved, show_top_of
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -25,20 +25,6 @@ async def real(tmp_path):
     await create_counsellor(srv.runtime.store, "eri", PASSWORD, role="editor")
     yield srv
     await runner.cleanup()
-
-
-async def editor(browser, base):
-    context = await browser.new_context(viewport=DESK, locale="ja-JP")
-    page = await context.new_page()
-    page.set_default_timeout(30_000)   # the checker takes a second or two on the full flow, more on a busy machine
-    page.set_default_navigation_timeout(30_000)
-    await page.goto(base + "/console/login")
-    await page.fill("input[name=name]", "eri")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form.login button[type=submit]")
-    await expect(page).to_have_url(base + "/console/editor")
-    await expect(page.locator("#publish")).to_be_enabled()
-    return context, page
 
 
 def button_ids(card):
