@@ -183,6 +183,12 @@ _ROMAJI_SCHOOL = re.compile(r"(?<![a-z])(chuu?|kou(?:kou)?|shou)\s*([1-6])(?![0-
 _AGE_IN_BRACKETS = re.compile(r"\((\d{1,2})\)")
 
 
+def _band_of_match(m: re.Match | None, shift: int = 0) -> str | None:
+    """The band of the age a pattern caught in its first group (plus ``shift``: "turning 16" is 15)."""
+    n = _number(m.group(1)) if m else None
+    return band_of(n + shift) if n is not None else None
+
+
 def find_age_band(text: str, asked: bool = False) -> str | None:
     """The age band ``text`` states, or None. ``asked``: the bot just asked the age, so a bare
     number ("15", "15です", "えっと、14です", "14 but ill be 15 next week") is an age too."""
@@ -225,16 +231,9 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
                 if both:
                     return _band_of_range(both[0], both[-1])
             return _band_of_range(n - 1, n)
-    m = _JA_TURNED.search(t)
-    if m:
-        n = _number(m.group(1))
-        if n is not None and band_of(n):
-            return band_of(n)
-    m = _TURNING.search(t)
-    if m:
-        n = _number(m.group(1))
-        if n is not None and band_of(n - 1):
-            return band_of(n - 1)
+    band = _band_of_match(_JA_TURNED.search(t)) or _band_of_match(_TURNING.search(t), -1)
+    if band:
+        return band
     if asked:
         stripped = _FILLER.sub("", t.strip())
         m = _BARE.match(stripped) or _LEADING_NUMBER.match(stripped)
@@ -247,18 +246,14 @@ def find_age_band(text: str, asked: bool = False) -> str | None:
         n = _number(m.group(1))
         if n is not None:
             return band_of(n)
-    m = _ROMAJI_SAI.search(t) or _OPENING_AGE.search(t)
-    if m:
-        n = _number(m.group(1))
-        if n is not None and band_of(n):
-            return band_of(n)
+    band = _band_of_match(_ROMAJI_SAI.search(t) or _OPENING_AGE.search(t))
+    if band:
+        return band
     if _HATACHI.search(t):
         return ADULT
-    m = _JA_SELF_AGE.search(t)
-    if m:
-        n = _number(m.group(1))
-        if n is not None and band_of(n):
-            return band_of(n)
+    band = _band_of_match(_JA_SELF_AGE.search(t))
+    if band:
+        return band
     # (「今年で16、高1」: a birthday still to come leaves the school year to decide)
     m = _AGE_AND_SCHOOL.search(t)
     if m and not _BIRTHDAY_AHEAD.search(t[:m.start(1)]):
